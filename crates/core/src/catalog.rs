@@ -1,0 +1,259 @@
+//! Model catalogs: which free models a provider offers, in preferred order, with their limits.
+//!
+//! Free tiers change often, so each provider crate ships its catalog as TOML data embedded
+//! in the crate, and users can override or extend it from config without a rebuild.
+//!
+//! ```toml
+//! day_reset_tz = "America/Los_Angeles"   # IANA zone whose midnight ends the daily window
+//!
+//! [[models]]
+//! id = "gemini-3.1-flash-lite"
+//! rpm = 15
+//! rpd = 500
+//! tpm = 250000
+//! context_window = 1048576
+//! prefill = true
+//! ```
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+
+/// Limits of one route. `None` means "no limit known" (not "zero").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Requests per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpd: Option<u64>,
+    /// Tokens per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Tokens per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpd: Option<u64>,
+    /// Requests per calendar month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpmonth: Option<u64>,
+}
+
+impl Limits {
+    /// `other`'s known values win; unknown ones keep `self`'s.
+    #[must_use]
+    pub fn overridden_by(self, other: &Limits) -> Limits {
+        Limits {
+            rpm: other.rpm.or(self.rpm),
+            rpd: other.rpd.or(self.rpd),
+            tpm: other.tpm.or(self.tpm),
+            tpd: other.tpd.or(self.tpd),
+            rpmonth: other.rpmonth.or(self.rpmonth),
+        }
+    }
+}
+
+/// One model of a provider's catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelInfo {
+    /// Upstream model id, exactly as sent on the wire.
+    pub id: String,
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Requests per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpd: Option<u64>,
+    /// Tokens per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Tokens per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpd: Option<u64>,
+    /// Requests per calendar month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpmonth: Option<u64>,
+    /// Context window in tokens, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
+    /// Whether the route continues an assistant prefill (a trailing assistant message).
+    #[serde(default)]
+    pub prefill: bool,
+    /// Free text: where the figures come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl ModelInfo {
+    /// A model with no limits known.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            rpm: None,
+            rpd: None,
+            tpm: None,
+            tpd: None,
+            rpmonth: None,
+            context_window: None,
+            prefill: false,
+            note: None,
+        }
+    }
+
+    /// The model's limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            rpm: self.rpm,
+            rpd: self.rpd,
+            tpm: self.tpm,
+            tpd: self.tpd,
+            rpmonth: self.rpmonth,
+        }
+    }
+
+    /// Replace the limits, keeping id and flags.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.rpm = limits.rpm;
+        self.rpd = limits.rpd;
+        self.tpm = limits.tpm;
+        self.tpd = limits.tpd;
+        self.rpmonth = limits.rpmonth;
+    }
+}
+
+/// A provider's free models in preferred order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCatalog {
+    /// IANA time zone whose midnight ends the provider's daily window (`UTC` when unsure).
+    #[serde(default = "utc_name")]
+    pub day_reset_tz: String,
+    /// Models, best first.
+    pub models: Vec<ModelInfo>,
+}
+
+fn utc_name() -> String {
+    "UTC".to_owned()
+}
+
+impl ModelCatalog {
+    /// Parse a catalog; `origin` names the file for error messages.
+    pub fn parse(origin: &str, text: &str) -> Result<Self, ConfigError> {
+        let catalog: ModelCatalog = toml::from_str(text)
+            .map_err(|e| ConfigError::new(origin, "catalog", e.message().to_owned()))?;
+        catalog.validate(origin)?;
+        Ok(catalog)
+    }
+
+    /// Check names are unique and the zone exists.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        self.day_reset_zone(origin)?;
+        let mut seen = std::collections::HashSet::new();
+        for m in &self.models {
+            if m.id.trim().is_empty() {
+                return Err(ConfigError::new(origin, "models.id", "model id is empty"));
+            }
+            if !seen.insert(m.id.as_str()) {
+                return Err(ConfigError::new(
+                    origin,
+                    "models.id",
+                    format!("model `{}` is listed twice", m.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parsed reset zone.
+    pub fn day_reset_zone(&self, origin: &str) -> Result<Tz, ConfigError> {
+        self.day_reset_tz.parse::<Tz>().map_err(|_| {
+            ConfigError::new(
+                origin,
+                "day_reset_tz",
+                format!("`{}` is not an IANA time zone name", self.day_reset_tz),
+            )
+        })
+    }
+
+    /// The model with this id.
+    pub fn model(&self, id: &str) -> Option<&ModelInfo> {
+        self.models.iter().find(|m| m.id == id)
+    }
+
+    /// Reorder/restrict to `ids` (in that order). Unknown ids become catalog entries
+    /// without known limits, so a user can add a model the catalog does not list yet.
+    #[must_use]
+    pub fn select(&self, ids: &[String]) -> ModelCatalog {
+        let models = ids
+            .iter()
+            .map(|id| {
+                self.model(id)
+                    .cloned()
+                    .unwrap_or_else(|| ModelInfo::new(id.clone()))
+            })
+            .collect();
+        ModelCatalog {
+            day_reset_tz: self.day_reset_tz.clone(),
+            models,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+day_reset_tz = "America/Los_Angeles"
+[[models]]
+id = "a"
+rpm = 5
+rpd = 20
+prefill = true
+[[models]]
+id = "b"
+"#;
+
+    #[test]
+    fn parses_and_selects() {
+        let c = ModelCatalog::parse("test.toml", SAMPLE).unwrap();
+        assert_eq!(c.models.len(), 2);
+        assert_eq!(c.models[0].limits().rpd, Some(20));
+        assert!(c.models[0].prefill);
+        let s = c.select(&["b".into(), "new".into()]);
+        assert_eq!(s.models[0].id, "b");
+        assert_eq!(s.models[1], ModelInfo::new("new"));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_zones() {
+        let err = ModelCatalog::parse("x.toml", "[[models]]\nid = \"a\"\nrpx = 1\n").unwrap_err();
+        assert_eq!(err.location, "x.toml");
+        assert!(err.reason.contains("rpx"), "{err}");
+        let err = ModelCatalog::parse("x.toml", "day_reset_tz = \"Mars/Base\"\nmodels = []\n")
+            .unwrap_err();
+        assert_eq!(err.key, "day_reset_tz");
+        let err = ModelCatalog::parse("x.toml", "[[models]]\nid = \"a\"\n[[models]]\nid = \"a\"\n")
+            .unwrap_err();
+        assert!(err.reason.contains("twice"));
+    }
+
+    #[test]
+    fn overrides_keep_unknowns() {
+        let base = Limits {
+            rpm: Some(30),
+            rpd: Some(1000),
+            ..Limits::default()
+        };
+        let over = Limits {
+            rpd: Some(50),
+            ..Limits::default()
+        };
+        let merged = base.overridden_by(&over);
+        assert_eq!(merged.rpm, Some(30));
+        assert_eq!(merged.rpd, Some(50));
+    }
+}

@@ -1,0 +1,371 @@
+//! Error kinds: what went wrong upstream, in terms the router can act on.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::ratelimit::RateLimitSnapshot;
+
+/// A boxed error from a lower layer (HTTP client, I/O).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What kind of failure a provider call ended in. The router's reaction to each is one
+/// exhaustive `match`; this enum is deliberately not `#[non_exhaustive]`, so that a new
+/// kind breaks every match until it is handled.
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorKind {
+    /// A short-window limit (per minute) was hit; wait, then the same route works again.
+    #[error("rate limited")]
+    RateLimited {
+        /// How long the provider asked us to wait, when it said.
+        retry_after: Option<Duration>,
+    },
+    /// A daily or monthly quota is spent; the route is parked until it resets.
+    #[error("quota exhausted")]
+    QuotaExhausted {
+        /// When the quota resets, when known.
+        until: Option<DateTime<Utc>>,
+    },
+    /// The key is missing, wrong, expired or revoked.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The account needs billing (credits spent, trial over).
+    #[error("payment required")]
+    PaymentRequired,
+    /// The request was malformed for this provider.
+    #[error("bad request")]
+    BadRequest,
+    /// The model does not exist, was retired, or has no free tier.
+    #[error("model not found")]
+    ModelNotFound,
+    /// The prompt does not fit the model's context window.
+    #[error("context too long")]
+    ContextTooLong,
+    /// The provider refused the content (safety policy).
+    #[error("content filtered")]
+    ContentFiltered,
+    /// The upstream failed in a way that may pass (5xx, overload, mid-stream error).
+    #[error("transient upstream failure")]
+    Transient {
+        /// HTTP status, when there was one.
+        status: Option<u16>,
+    },
+    /// No answer (or no next chunk) in time.
+    #[error("timed out")]
+    Timeout,
+    /// Connecting or reading failed below HTTP (refused, reset, DNS).
+    #[error("network failure")]
+    Network(#[source] BoxError),
+    /// The upstream answered something we could not use (bad JSON, no choices).
+    #[error("invalid response")]
+    InvalidResponse,
+}
+
+impl ErrorKind {
+    /// The kind without its payload, for labels and reports.
+    pub fn label(&self) -> ErrorKindLabel {
+        match self {
+            Self::RateLimited { .. } => ErrorKindLabel::RateLimited,
+            Self::QuotaExhausted { .. } => ErrorKindLabel::QuotaExhausted,
+            Self::Unauthorized => ErrorKindLabel::Unauthorized,
+            Self::PaymentRequired => ErrorKindLabel::PaymentRequired,
+            Self::BadRequest => ErrorKindLabel::BadRequest,
+            Self::ModelNotFound => ErrorKindLabel::ModelNotFound,
+            Self::ContextTooLong => ErrorKindLabel::ContextTooLong,
+            Self::ContentFiltered => ErrorKindLabel::ContentFiltered,
+            Self::Transient { .. } => ErrorKindLabel::Transient,
+            Self::Timeout => ErrorKindLabel::Timeout,
+            Self::Network(_) => ErrorKindLabel::Network,
+            Self::InvalidResponse => ErrorKindLabel::InvalidResponse,
+        }
+    }
+}
+
+/// [`ErrorKind`] without payload: a stable snake_case name for metrics, JSON and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKindLabel {
+    /// See [`ErrorKind::RateLimited`].
+    RateLimited,
+    /// See [`ErrorKind::QuotaExhausted`].
+    QuotaExhausted,
+    /// See [`ErrorKind::Unauthorized`].
+    Unauthorized,
+    /// See [`ErrorKind::PaymentRequired`].
+    PaymentRequired,
+    /// See [`ErrorKind::BadRequest`].
+    BadRequest,
+    /// See [`ErrorKind::ModelNotFound`].
+    ModelNotFound,
+    /// See [`ErrorKind::ContextTooLong`].
+    ContextTooLong,
+    /// See [`ErrorKind::ContentFiltered`].
+    ContentFiltered,
+    /// See [`ErrorKind::Transient`].
+    Transient,
+    /// See [`ErrorKind::Timeout`].
+    Timeout,
+    /// See [`ErrorKind::Network`].
+    Network,
+    /// See [`ErrorKind::InvalidResponse`].
+    InvalidResponse,
+}
+
+impl ErrorKindLabel {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RateLimited => "rate_limited",
+            Self::QuotaExhausted => "quota_exhausted",
+            Self::Unauthorized => "unauthorized",
+            Self::PaymentRequired => "payment_required",
+            Self::BadRequest => "bad_request",
+            Self::ModelNotFound => "model_not_found",
+            Self::ContextTooLong => "context_too_long",
+            Self::ContentFiltered => "content_filtered",
+            Self::Transient => "transient",
+            Self::Timeout => "timeout",
+            Self::Network => "network",
+            Self::InvalidResponse => "invalid_response",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKindLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed provider call: which provider, what kind, and what the upstream said.
+#[derive(Debug, thiserror::Error)]
+#[error("provider `{provider}` failed")]
+pub struct ProviderError {
+    /// Provider id.
+    pub provider: &'static str,
+    /// What went wrong.
+    #[source]
+    pub kind: ErrorKind,
+    /// HTTP status of the failed response, when there was one.
+    pub status: Option<u16>,
+    /// The upstream's own message (trimmed, never containing a key), for logs and reports.
+    pub message: Option<String>,
+    /// Rate-limit headers that came with the failure (429s often carry them).
+    pub rate_limits: RateLimitSnapshot,
+}
+
+impl ProviderError {
+    /// An error of `kind` from `provider` with no further detail.
+    pub fn new(provider: &'static str, kind: ErrorKind) -> Self {
+        Self {
+            provider,
+            kind,
+            status: None,
+            message: None,
+            rate_limits: RateLimitSnapshot::default(),
+        }
+    }
+
+    /// Attach the HTTP status.
+    #[must_use]
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Attach the upstream message, trimmed to 500 characters.
+    #[must_use]
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        let message: String = message.into();
+        let trimmed = message.trim();
+        self.message = Some(if trimmed.chars().count() > 500 {
+            let mut s: String = trimmed.chars().take(500).collect();
+            s.push('…');
+            s
+        } else {
+            trimmed.to_owned()
+        });
+        self
+    }
+
+    /// Attach rate-limit headers.
+    #[must_use]
+    pub fn with_rate_limits(mut self, rate_limits: RateLimitSnapshot) -> Self {
+        self.rate_limits = rate_limits;
+        self
+    }
+
+    /// One line for logs and reports: `kind (status): message`.
+    pub fn summary(&self) -> String {
+        let mut s = self.kind.label().as_str().to_owned();
+        if let Some(status) = self.status {
+            s.push_str(" (");
+            s.push_str(&status.to_string());
+            s.push(')');
+        }
+        if let Some(message) = &self.message {
+            s.push_str(": ");
+            s.push_str(message);
+        }
+        s
+    }
+}
+
+/// Why no provider could even be tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Unavailable {
+    /// No provider has a key configured (names the env variables to set).
+    NoKeys {
+        /// Env variables that would enable a provider.
+        env_vars: Vec<&'static str>,
+    },
+    /// Every provider with a key is disabled, cooling down or out of quota.
+    AllBusy {
+        /// Earliest moment one of them is expected back, when known.
+        until: Option<DateTime<Utc>>,
+        /// One line per provider saying why it is skipped.
+        details: Vec<String>,
+    },
+    /// The request pinned a provider or model that is not configured.
+    NoMatchingRoute {
+        /// What the caller asked for.
+        requested: String,
+    },
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoKeys { env_vars } => {
+                write!(f, "no API key is set; set one of {}", env_vars.join(", "))
+            }
+            Self::AllBusy { until, details } => {
+                f.write_str("every configured provider is cooling down, out of quota or disabled")?;
+                if let Some(until) = until {
+                    write!(f, " until {}", until.to_rfc3339())?;
+                }
+                if !details.is_empty() {
+                    write!(f, " ({})", details.join("; "))?;
+                }
+                Ok(())
+            }
+            Self::NoMatchingRoute { requested } => {
+                write!(f, "no configured route matches `{requested}`")
+            }
+        }
+    }
+}
+
+/// The error a caller of the router (or of the facade) sees.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Nothing could be tried. The message starts with the seed's wording.
+    #[error("No available providers: {0}")]
+    NoAvailableProviders(Unavailable),
+    /// Every route tried failed; each failure is listed.
+    #[error("All providers failed: {}", summarize(.0))]
+    AllProvidersFailed(Vec<ProviderError>),
+    /// The provider refused the content; not routed around by default.
+    #[error("content refused by provider `{}`", .0.provider)]
+    ContentFiltered(Box<ProviderError>),
+    /// The request itself is invalid for every route (e.g. no messages).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The overall deadline passed.
+    #[error("request deadline exceeded after {} attempt(s)", .0.len())]
+    DeadlineExceeded(Vec<ProviderError>),
+    /// The state store failed.
+    #[error("state store failed")]
+    Store(#[from] StoreError),
+    /// Configuration is invalid.
+    #[error("invalid configuration")]
+    Config(#[from] ConfigError),
+}
+
+fn summarize(errors: &[ProviderError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.provider, e.summary()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Invalid configuration: names where, which key and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: `{key}`: {reason}")]
+pub struct ConfigError {
+    /// File (or `environment`, or a provider id) where the bad value came from.
+    pub location: String,
+    /// The setting.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// A config error at `location` for `key`.
+    pub fn new(
+        location: impl Into<String>,
+        key: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            location: location.into(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A state store failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed")]
+pub struct StoreError {
+    /// What the store was doing.
+    pub operation: &'static str,
+    /// The backend's error.
+    #[source]
+    pub source: BoxError,
+}
+
+impl StoreError {
+    /// Wrap a backend error.
+    pub fn new(operation: &'static str, source: impl Into<BoxError>) -> Self {
+        Self {
+            operation,
+            source: source.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_wording_is_kept() {
+        let e = Error::NoAvailableProviders(Unavailable::NoKeys {
+            env_vars: vec!["GROQ_API_KEY"],
+        });
+        assert!(e.to_string().starts_with("No available providers"));
+        let e = Error::AllProvidersFailed(vec![
+            ProviderError::new("groq", ErrorKind::Timeout),
+            ProviderError::new("gemini", ErrorKind::Transient { status: Some(503) })
+                .with_status(503)
+                .with_message("overloaded"),
+        ]);
+        assert_eq!(
+            e.to_string(),
+            "All providers failed: groq: timeout; gemini: transient (503): overloaded"
+        );
+    }
+
+    #[test]
+    fn long_messages_are_trimmed() {
+        let e = ProviderError::new("x", ErrorKind::BadRequest).with_message("a".repeat(900));
+        assert_eq!(e.message.unwrap().chars().count(), 501);
+    }
+}

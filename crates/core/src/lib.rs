@@ -1,0 +1,37 @@
+//! The vocabulary and the engine of llmpool.
+//!
+//! llmpool makes several free-tier LLM APIs act as one dependable service. This crate
+//! holds what every other crate shares and never names a provider, a store backend or an
+//! HTTP client:
+//!
+//! - [`ChatRequest`], [`ChatResponse`], [`StreamEvent`]: provider-neutral messages;
+//! - [`Provider`]: one upstream API; [`ProviderFactory`] registers it through
+//!   `inventory` with [`register_provider!`], and [`Registry`] lists what was linked in;
+//! - [`ErrorKind`]: what went wrong, in terms the router acts on (see DESIGN.md);
+//! - [`RateLimitSnapshot`]: what a provider's headers said about its limits;
+//! - [`ModelCatalog`]: a provider's free models and their limits, as data;
+//! - [`StateStore`]: where counters, health and history live, with [`MemoryStore`].
+
+pub mod catalog;
+pub mod clock;
+pub mod error;
+pub mod provider;
+pub mod ratelimit;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod types;
+
+pub use catalog::{Limits, ModelCatalog, ModelInfo};
+pub use clock::{Clock, SystemClock, TokioClock};
+pub use error::{
+    BoxError, ConfigError, Error, ErrorKind, ErrorKindLabel, ProviderError, StoreError, Unavailable,
+};
+#[doc(hidden)]
+pub use provider::__private;
+pub use provider::{ChatStream, Provider, ProviderConfig, ProviderFactory, Registry, mask_key};
+pub use ratelimit::{RateLimitSnapshot, Window, parse_duration};
+pub use store::{Acquire, CounterCheck, MemoryStore, StateStore};
+pub use types::{
+    Attempt, ChatRequest, ChatResponse, FinishReason, Message, Role, StreamEnd, StreamEvent, Usage,
+};

@@ -1,0 +1,102 @@
+//! The `StateStore` trait: the one place where counters, learned limits, health and
+//! conversation history live; plus the in-memory store for tests and single runs.
+
+mod memory;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::StoreError;
+use crate::types::Message;
+
+pub use memory::MemoryStore;
+
+/// One counter to check and count within an atomic [`StateStore::try_acquire`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterCheck {
+    /// Counter key of the current window (the window's id is part of the key).
+    pub key: String,
+    /// The window's limit.
+    pub limit: u64,
+    /// What this request adds when granted (1 for requests, estimated tokens for tokens).
+    pub cost: u64,
+    /// How long the counter must be kept after its last change.
+    pub ttl: Duration,
+    /// For sliding-window estimates: the previous window's key and the fraction of it
+    /// still inside the sliding window. Its weighted count is added to the check only.
+    pub previous: Option<(String, f64)>,
+}
+
+/// Outcome of [`StateStore::try_acquire`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquire {
+    /// Every counter had room; every counter was incremented.
+    Granted,
+    /// The counter at `index` had no room; nothing was incremented.
+    Denied {
+        /// Index into the checks.
+        index: usize,
+        /// That counter's (weighted) use before this request.
+        used: u64,
+    },
+}
+
+/// Shared state behind the router. Implementations: [`MemoryStore`] here, SQLite and
+/// Redis in their own crates. All counter operations are atomic per call.
+#[async_trait::async_trait]
+pub trait StateStore: Send + Sync + fmt::Debug {
+    /// Checks every counter (`used + cost <= limit`) and, only if all have room,
+    /// adds each `cost`, atomically with respect to every other caller of this store.
+    async fn try_acquire(&self, checks: &[CounterCheck]) -> Result<Acquire, StoreError>;
+
+    /// Adds `delta` (may be negative; the result never goes below zero) to a counter.
+    async fn add(&self, key: &str, delta: i64, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Sets a counter to `value` (what a provider's headers say is used).
+    async fn set_counter(&self, key: &str, value: u64, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Current values of counters; missing or expired ones read as 0.
+    async fn counters(&self, keys: &[String]) -> Result<Vec<u64>, StoreError>;
+
+    /// Stores a value (JSON text by convention) under `key`, optionally expiring.
+    async fn put(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError>;
+
+    /// Reads a value stored with [`put`](Self::put).
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Removes a value stored with [`put`](Self::put).
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Appends turns to a user's history and keeps only the newest `keep` messages.
+    async fn append_history(
+        &self,
+        user: &str,
+        messages: &[Message],
+        keep: usize,
+    ) -> Result<(), StoreError>;
+
+    /// The newest `limit` messages of a user's history, oldest first.
+    async fn history(&self, user: &str, limit: usize) -> Result<Vec<Message>, StoreError>;
+
+    /// Forgets a user's history.
+    async fn clear_history(&self, user: &str) -> Result<(), StoreError>;
+
+    /// Makes everything acknowledged so far durable (no-op where writes are synchronous).
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The weighted use of a check: current count plus the previous window's share.
+pub fn weighted_use(current: u64, previous: Option<(u64, f64)>) -> u64 {
+    match previous {
+        None => current,
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "counts are far below 2^52 and the weight is in [0, 1]"
+        )]
+        Some((prev, weight)) => current + (prev as f64 * weight.clamp(0.0, 1.0)).ceil() as u64,
+    }
+}

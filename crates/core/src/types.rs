@@ -1,0 +1,277 @@
+//! Requests, responses and stream events shared by every provider and by the router.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorKindLabel;
+use crate::ratelimit::RateLimitSnapshot;
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions for the model; providers without a system role get it their own way.
+    System,
+    /// The person (or program) talking to the model.
+    User,
+    /// The model's own earlier turns.
+    Assistant,
+}
+
+impl Role {
+    /// The lowercase wire name (`system`, `user`, `assistant`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who wrote it.
+    pub role: Role,
+    /// Plain text content.
+    pub content: String,
+}
+
+impl Message {
+    /// A message with the given role and text.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+        }
+    }
+
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new(Role::System, content)
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new(Role::User, content)
+    }
+
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new(Role::Assistant, content)
+    }
+}
+
+/// A chat request in provider-neutral form.
+///
+/// `model` is `None` when the caller lets the router pick; the router always sets it
+/// before it hands the request to a provider, and a provider falls back to its
+/// configured model when it is still `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The conversation, oldest first.
+    pub messages: Vec<Message>,
+    /// Upstream model id for this call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Upper bound on generated tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Nucleus sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// Stop sequences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    /// Whether the caller wants a stream; the router then calls `chat_stream`.
+    #[serde(default)]
+    pub stream: bool,
+}
+
+impl ChatRequest {
+    /// A request with these messages and default parameters.
+    pub fn new(messages: Vec<Message>) -> Self {
+        Self {
+            messages,
+            ..Self::default()
+        }
+    }
+
+    /// A request holding a single user message.
+    pub fn from_user(text: impl Into<String>) -> Self {
+        Self::new(vec![Message::user(text)])
+    }
+
+    /// The same request pinned to `model`.
+    #[must_use]
+    pub fn with_model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// A rough token estimate of the prompt (about four characters a token, plus a
+    /// few tokens of framing per message); the ledger reconciles it with reported usage.
+    pub fn estimated_prompt_tokens(&self) -> u64 {
+        let chars: usize = self
+            .messages
+            .iter()
+            .map(|m| m.content.chars().count())
+            .sum();
+        let per_message = 4 * self.messages.len();
+        u64::try_from(chars.div_ceil(4) + per_message).unwrap_or(u64::MAX)
+    }
+}
+
+/// Token counts reported by the upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    pub prompt_tokens: u64,
+    /// Tokens generated (including reasoning tokens where the provider counts them).
+    pub completion_tokens: u64,
+    /// Sum as reported by the provider.
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    /// Usage from prompt and completion counts, with their sum as total.
+    pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
+        Self {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        }
+    }
+}
+
+/// Why generation stopped, normalised across providers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// Natural end or a stop sequence.
+    Stop,
+    /// The token limit was reached.
+    Length,
+    /// The provider's safety system stopped the output.
+    ContentFilter,
+    /// The model asked for a tool call.
+    ToolCalls,
+    /// Anything else, with the provider's own word.
+    Other(String),
+}
+
+impl FinishReason {
+    /// The OpenAI wire name (`stop`, `length`, `content_filter`, `tool_calls`, or the raw word).
+    pub fn as_openai_str(&self) -> &str {
+        match self {
+            Self::Stop => "stop",
+            Self::Length => "length",
+            Self::ContentFilter => "content_filter",
+            Self::ToolCalls => "tool_calls",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// A completed chat answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatResponse {
+    /// The answer text.
+    pub text: String,
+    /// Why it stopped.
+    pub finish_reason: Option<FinishReason>,
+    /// Token usage, when the upstream reported it.
+    pub usage: Option<Usage>,
+    /// Id of the provider that answered.
+    pub provider: &'static str,
+    /// The model the upstream reported (falls back to the requested model).
+    pub model: String,
+    /// Time the answering attempt took.
+    #[serde(with = "duration_ms")]
+    pub latency: Duration,
+    /// Rate-limit state the upstream reported with this answer.
+    #[serde(skip)]
+    pub rate_limits: RateLimitSnapshot,
+    /// Every attempt the router made for this request, the answering one last.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One try of one route within a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// Provider id.
+    pub provider: &'static str,
+    /// Model tried.
+    pub model: String,
+    /// `None` for the successful attempt, else the kind of failure.
+    pub error: Option<ErrorKindLabel>,
+    /// Upstream's own message for a failure (never contains a key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How long the attempt took.
+    #[serde(with = "duration_ms")]
+    pub latency: Duration,
+}
+
+/// One item of a chat stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    /// Upstream accepted the request; sent at most once, before any delta, carrying the
+    /// rate-limit headers and the model when the provider reports them up front.
+    Started {
+        /// Parsed rate-limit headers of the streaming response.
+        rate_limits: RateLimitSnapshot,
+        /// Model named by the upstream, if it said so before the first delta.
+        model: Option<String>,
+    },
+    /// A piece of answer text.
+    Delta(String),
+    /// The stream finished cleanly; always the last event of a complete stream.
+    Done(StreamEnd),
+}
+
+/// The closing facts of a complete stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamEnd {
+    /// Why generation stopped.
+    pub finish_reason: Option<FinishReason>,
+    /// Usage, when the upstream sent it.
+    pub usage: Option<Usage>,
+    /// Model the upstream reported.
+    pub model: Option<String>,
+}
+
+/// Serialises a [`Duration`] as whole milliseconds.
+pub(crate) mod duration_ms {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimate_grows_with_text() {
+        let short = ChatRequest::from_user("hi");
+        let long = ChatRequest::from_user("hello ".repeat(100));
+        assert!(short.estimated_prompt_tokens() < long.estimated_prompt_tokens());
+        assert_eq!(long.estimated_prompt_tokens(), 150 + 4);
+    }
+
+    #[test]
+    fn roles_serialize_lowercase() {
+        let json = serde_json::to_string(&Message::assistant("x")).unwrap();
+        assert_eq!(json, r#"{"role":"assistant","content":"x"}"#);
+    }
+}
