@@ -1,0 +1,69 @@
+//! The embedded default [`StateStore`] of llmpool: quota counters, learned limits, health
+//! and chat history in one SQLite file that survives restarts.
+//!
+//! ```no_run
+//! use llmpool_core::StateStore;
+//! use llmpool_store_sqlite::SqliteStore;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = SqliteStore::open("llmpool.db").await?;
+//! store.put("health:groq", r#"{"cooldown_until":null}"#, None).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Design
+//!
+//! - **One thread owns the connection.** [`SqliteStore`] sends each call to a dedicated
+//!   thread over a channel and awaits its reply, so blocking file I/O never runs on an
+//!   async runtime's worker threads.
+//! - **Group commit.** The thread takes every call that is queued when it wakes (up to
+//!   [`SqliteOptions::max_batch`]), runs them in order inside one transaction, commits,
+//!   and only then replies to each. Under load one commit serves many calls, so the cost
+//!   of a commit is shared; at one call at a time it is one commit per call. A call never
+//!   returns before its effect is committed. If anything in a batch fails, the batch is
+//!   rolled back and its calls are run again one transaction each, so one bad call fails
+//!   alone.
+//! - **Atomic across processes.** Every batch that writes starts with `BEGIN IMMEDIATE`,
+//!   which takes SQLite's write lock before the first read, so a
+//!   [`try_acquire`](StateStore::try_acquire) checks and counts against exactly what every
+//!   other connection, in this process or another one sharing the file, has committed.
+//!   Writers that find the lock taken wait up to [`SqliteOptions::busy_timeout`].
+//! - **WAL.** The file runs in write-ahead-log mode: readers never block the writer.
+//!
+//! # Guarantees
+//!
+//! Once a call has returned `Ok`, its effect is committed. What a commit survives depends on
+//! [`Durability`]:
+//!
+//! - [`Durability::ProcessCrash`] (default, `synchronous=NORMAL`): a commit is in the WAL
+//!   file, in the operating system's page cache, before the call returns. It survives the
+//!   process being killed at any instant (`kill -9`, a panic, an OOM kill); a power loss
+//!   or kernel crash may lose the most recent commits but never corrupts the file.
+//!   [`StateStore::flush`] syncs the WAL to disk, making everything acknowledged so far
+//!   survive power loss too (call it at shutdown).
+//! - [`Durability::PowerLoss`] (`synchronous=FULL`): each commit also waits for the WAL to
+//!   reach the disk (one `fsync` per batch, shared by every call in it).
+//!
+//! # Expiry
+//!
+//! Counters and values carry an absolute expiry in Unix milliseconds, computed from the
+//! store's [`Clock`](llmpool_core::Clock) when the call is made. A row past its expiry
+//! reads as absent (a counter as 0) at once; expired rows are deleted every
+//! [`SqliteOptions::cleanup_interval`] and by [`SqliteStore::purge_expired`].
+//!
+//! # Schema
+//!
+//! Tables `counters (key, value, expires_at)`, `kv (key, value, expires_at)` for values,
+//! `history (user, seq, role, content)` and `store_meta`. The schema version is SQLite's
+//! `PRAGMA user_version`; opening a file migrates it forward in one transaction and
+//! refuses a file written by a newer llmpool.
+
+mod options;
+mod schema;
+mod store;
+
+pub use options::{Durability, SqliteOptions};
+pub use store::SqliteStore;
+
+#[doc(no_inline)]
+pub use llmpool_core::StateStore;

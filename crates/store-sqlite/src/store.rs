@@ -1,0 +1,313 @@
+//! [`SqliteStore`]: the async face of the store thread.
+
+mod ops;
+mod worker;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use llmpool_core::store::{Acquire, CounterCheck, StateStore};
+use llmpool_core::{Message, StoreError};
+
+use crate::options::SqliteOptions;
+use ops::{Op, Output};
+use worker::{Command, Job, Target};
+
+/// A [`StateStore`] on one SQLite file (or an in-memory database), served by a thread of
+/// its own. See the [crate docs](crate) for its design and guarantees.
+///
+/// Dropping the store lets its thread finish the calls already queued and close the
+/// database; [`close`](Self::close) does the same and waits for it.
+pub struct SqliteStore {
+    commands: mpsc::Sender<Command>,
+    options: SqliteOptions,
+    location: Option<PathBuf>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("location", &self.location)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store file at `path` with the default options,
+    /// migrating its schema.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the store file at `path`, migrating its schema.
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+    ) -> Result<Self, StoreError> {
+        let (store, ready) = Self::start(Some(path.as_ref().to_owned()), options)?;
+        ready.await.map_err(|_| stopped("open sqlite store"))??;
+        Ok(store)
+    }
+
+    /// Like [`open_with`](Self::open_with), for code that is not async; blocks the calling
+    /// thread while the file is opened, so never call it from an async task.
+    pub fn open_blocking(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+    ) -> Result<Self, StoreError> {
+        let (store, ready) = Self::start(Some(path.as_ref().to_owned()), options)?;
+        futures::executor::block_on(ready).map_err(|_| stopped("open sqlite store"))??;
+        Ok(store)
+    }
+
+    /// A private in-memory database with the same behaviour minus persistence (for tests).
+    pub async fn in_memory(options: SqliteOptions) -> Result<Self, StoreError> {
+        let (store, ready) = Self::start(None, options)?;
+        ready.await.map_err(|_| stopped("open sqlite store"))??;
+        Ok(store)
+    }
+
+    fn start(
+        location: Option<PathBuf>,
+        options: SqliteOptions,
+    ) -> Result<(Self, oneshot::Receiver<Result<(), StoreError>>), StoreError> {
+        let (commands, queue) = mpsc::channel();
+        let (ready_tx, ready) = oneshot::channel();
+        let target = location.clone().map_or(Target::Memory, Target::File);
+        let thread_options = options.clone();
+        std::thread::Builder::new()
+            .name("llmpool-sqlite".into())
+            .spawn(move || worker::run(&target, &thread_options, &queue, ready_tx))
+            .map_err(|e| StoreError::new("start sqlite store thread", e))?;
+        let store = Self {
+            commands,
+            options,
+            location,
+        };
+        Ok((store, ready))
+    }
+
+    /// The file this store writes, `None` when in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.location.as_deref()
+    }
+
+    /// Deletes every counter and value that has expired now; returns how many rows went.
+    /// The store also does this by itself every
+    /// [`cleanup_interval`](SqliteOptions::cleanup_interval).
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        const OPERATION: &str = "sqlite purge_expired";
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            OPERATION,
+            Command::Purge {
+                now_ms: self.now_ms(),
+                reply,
+            },
+        )?;
+        rx.await.map_err(|_| stopped(OPERATION))?
+    }
+
+    /// Commits what is queued, closes the database and waits until that is done.
+    pub async fn close(self) -> Result<(), StoreError> {
+        const OPERATION: &str = "sqlite close";
+        let (reply, rx) = oneshot::channel();
+        self.send(OPERATION, Command::Close(reply))?;
+        rx.await.map_err(|_| stopped(OPERATION))?
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.options.clock.now().timestamp_millis()
+    }
+
+    fn send(&self, operation: &'static str, command: Command) -> Result<(), StoreError> {
+        self.commands.send(command).map_err(|_| stopped(operation))
+    }
+
+    async fn call(&self, op: Op) -> Result<Output, StoreError> {
+        let operation = op.name();
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            operation,
+            Command::Job(Job {
+                op,
+                now_ms: self.now_ms(),
+                reply,
+            }),
+        )?;
+        rx.await.map_err(|_| stopped(operation))?
+    }
+}
+
+fn stopped(operation: &'static str) -> StoreError {
+    StoreError::new(operation, "the sqlite store thread has stopped")
+}
+
+fn unexpected(operation: &'static str) -> StoreError {
+    StoreError::new(
+        operation,
+        "the sqlite store thread sent a reply of the wrong kind",
+    )
+}
+
+/// Milliseconds in `ttl`, rounded up so that a nonzero TTL is never zero.
+fn ttl_ms(ttl: Duration) -> i64 {
+    let nanos = ttl.as_nanos().div_ceil(1_000_000);
+    i64::try_from(nanos).unwrap_or(i64::MAX)
+}
+
+#[async_trait::async_trait]
+impl StateStore for SqliteStore {
+    async fn try_acquire(&self, checks: &[CounterCheck]) -> Result<Acquire, StoreError> {
+        let op = Op::Acquire(checks.to_vec());
+        let name = op.name();
+        match self.call(op).await? {
+            Output::Acquire(outcome) => Ok(outcome),
+            _ => Err(unexpected(name)),
+        }
+    }
+
+    async fn add(&self, key: &str, delta: i64, ttl: Duration) -> Result<(), StoreError> {
+        self.unit(Op::Add {
+            key: key.to_owned(),
+            delta,
+            ttl_ms: ttl_ms(ttl),
+        })
+        .await
+    }
+
+    async fn set_counter(&self, key: &str, value: u64, ttl: Duration) -> Result<(), StoreError> {
+        self.unit(Op::SetCounter {
+            key: key.to_owned(),
+            value: i64::try_from(value).unwrap_or(i64::MAX),
+            ttl_ms: ttl_ms(ttl),
+        })
+        .await
+    }
+
+    async fn counters(&self, keys: &[String]) -> Result<Vec<u64>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let op = Op::Counters(keys.to_vec());
+        let name = op.name();
+        match self.call(op).await? {
+            Output::Counters(values) => Ok(values),
+            _ => Err(unexpected(name)),
+        }
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError> {
+        self.unit(Op::Put {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            ttl_ms: ttl.map(ttl_ms),
+        })
+        .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let op = Op::Get(key.to_owned());
+        let name = op.name();
+        match self.call(op).await? {
+            Output::Value(value) => Ok(value),
+            _ => Err(unexpected(name)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.unit(Op::Delete(key.to_owned())).await
+    }
+
+    async fn append_history(
+        &self,
+        user: &str,
+        messages: &[Message],
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        self.unit(Op::AppendHistory {
+            user: user.to_owned(),
+            messages: messages.to_vec(),
+            keep: i64::try_from(keep).unwrap_or(i64::MAX),
+        })
+        .await
+    }
+
+    async fn history(&self, user: &str, limit: usize) -> Result<Vec<Message>, StoreError> {
+        let op = Op::History {
+            user: user.to_owned(),
+            limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        };
+        let name = op.name();
+        match self.call(op).await? {
+            Output::History(messages) => Ok(messages),
+            _ => Err(unexpected(name)),
+        }
+    }
+
+    async fn clear_history(&self, user: &str) -> Result<(), StoreError> {
+        self.unit(Op::ClearHistory(user.to_owned())).await
+    }
+
+    /// Waits until every call queued before it is committed, then syncs the WAL to disk,
+    /// so everything acknowledged so far also survives a power loss.
+    async fn flush(&self) -> Result<(), StoreError> {
+        const OPERATION: &str = "sqlite flush";
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            OPERATION,
+            Command::Flush {
+                now_ms: self.now_ms(),
+                reply,
+            },
+        )?;
+        rx.await.map_err(|_| stopped(OPERATION))?
+    }
+}
+
+impl SqliteStore {
+    async fn unit(&self, op: Op) -> Result<(), StoreError> {
+        let name = op.name();
+        match self.call(op).await? {
+            Output::Unit => Ok(()),
+            _ => Err(unexpected(name)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_rounds_up_to_milliseconds() {
+        assert_eq!(ttl_ms(Duration::ZERO), 0);
+        assert_eq!(ttl_ms(Duration::from_nanos(1)), 1);
+        assert_eq!(ttl_ms(Duration::from_millis(1500)), 1500);
+        assert_eq!(ttl_ms(Duration::MAX), i64::MAX);
+    }
+
+    #[tokio::test]
+    async fn refuses_a_file_from_a_newer_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("newer.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 1000).unwrap();
+        drop(conn);
+        let err = SqliteStore::open(&path).await.unwrap_err();
+        let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(chain.contains("schema version 1000"), "{chain}");
+    }
+
+    #[tokio::test]
+    async fn reports_a_path_it_cannot_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no-such-dir").join("x.db");
+        assert!(SqliteStore::open(&path).await.is_err());
+    }
+}
