@@ -114,6 +114,22 @@ impl SseDecoder {
     }
 }
 
+/// The event that ends an OpenAI-style stream.
+pub const DONE_EVENT: &str = "data: [DONE]\n\n";
+
+/// Encodes one `data:` event (for the gateway's streams): each line of `data` becomes a
+/// `data:` line, and a blank line ends the event.
+pub fn encode_data(data: &str) -> String {
+    let mut out = String::with_capacity(data.len() + 8);
+    for line in data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line.strip_suffix('\r').unwrap_or(line));
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +186,13 @@ mod tests {
     #[test]
     fn unterminated_last_event_is_delivered() {
         assert_eq!(decode_all(&[b"data: [DONE]"]), vec![ev("[DONE]")]);
+    }
+
+    #[test]
+    fn encoder_round_trips() {
+        let text = format!("{}{}", encode_data("{\"a\":1}"), encode_data("x\ny"));
+        let got = decode_all(&[text.as_bytes(), DONE_EVENT.as_bytes()]);
+        assert_eq!(got, vec![ev("{\"a\":1}"), ev("x\ny"), ev("[DONE]")]);
     }
 
     #[test]

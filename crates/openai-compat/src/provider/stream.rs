@@ -1,0 +1,348 @@
+//! Turns the SSE items of a chat-completions stream into [`StreamEvent`]s.
+//!
+//! Rules: `Started` first; `data: [DONE]` ends a complete stream; `:` comments are
+//! keep-alives; one malformed event is skipped with a warning; an error payload (a
+//! top-level `error`, a `finish_reason: "error"` choice, an `event: error`) ends the stream
+//! with a classified `Err`; a body that ends after a finish reason but without `[DONE]` is
+//! still complete; a body that ends with neither was cut and ends with an `Err`, never a
+//! `Done`.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use llmpool_core::{
+    ChatStream, ErrorKind, FinishReason, ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent,
+    Usage,
+};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use super::Shared;
+use crate::sse::SseItem;
+use crate::wire::{ChatCompletionChunk, ErrorBody, finish_reason_from_wire};
+
+type Item = Result<StreamEvent, ProviderError>;
+
+/// The event stream of one streaming response.
+pub(crate) fn events(
+    shared: Shared,
+    items: BoxStream<'static, Result<SseItem, ProviderError>>,
+    status: u16,
+    headers: HeaderMap,
+    rate_limits: RateLimitSnapshot,
+    now: DateTime<Utc>,
+) -> ChatStream {
+    let state = StreamState::new(shared, status, headers, rate_limits, now);
+    let mut queue = VecDeque::new();
+    queue.push_back(Ok(StreamEvent::Started {
+        rate_limits,
+        model: None,
+    }));
+    futures::stream::unfold(
+        (items, state, queue),
+        |(mut items, mut state, mut queue)| async move {
+            loop {
+                if let Some(event) = queue.pop_front() {
+                    return Some((event, (items, state, queue)));
+                }
+                if state.ended {
+                    return None;
+                }
+                match items.next().await {
+                    Some(item) => queue.extend(state.on_item(item)),
+                    None => queue.extend(state.on_end()),
+                }
+            }
+        },
+    )
+    .boxed()
+}
+
+/// What a stream has told so far.
+pub(crate) struct StreamState {
+    shared: Shared,
+    status: u16,
+    headers: HeaderMap,
+    rate_limits: RateLimitSnapshot,
+    now: DateTime<Utc>,
+    finish_reason: Option<FinishReason>,
+    usage: Option<Usage>,
+    model: Option<String>,
+    /// At least one chunk parsed.
+    parsed_any: bool,
+    /// The terminal item (`Done` or `Err`) was produced.
+    ended: bool,
+}
+
+impl StreamState {
+    pub(crate) fn new(
+        shared: Shared,
+        status: u16,
+        headers: HeaderMap,
+        rate_limits: RateLimitSnapshot,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            shared,
+            status,
+            headers,
+            rate_limits,
+            now,
+            finish_reason: None,
+            usage: None,
+            model: None,
+            parsed_any: false,
+            ended: false,
+        }
+    }
+
+    /// The events produced by one SSE item.
+    pub(crate) fn on_item(&mut self, item: Result<SseItem, ProviderError>) -> Vec<Item> {
+        if self.ended {
+            return Vec::new();
+        }
+        match item {
+            Err(e) => self.end_with(Err(e.with_rate_limits(self.rate_limits))),
+            Ok(SseItem::Comment(text)) => {
+                tracing::trace!(provider = self.shared.id, comment = %text, "stream keep-alive");
+                Vec::new()
+            }
+            Ok(SseItem::Raw(line)) => self.on_raw(&line),
+            Ok(SseItem::Event { event, data }) => self.on_event(event.as_deref(), &data),
+        }
+    }
+
+    /// The body ended.
+    pub(crate) fn on_end(&mut self) -> Vec<Item> {
+        if self.ended {
+            return Vec::new();
+        }
+        if self.finish_reason.is_some() {
+            return self.done();
+        }
+        let err = self.shared.error(
+            ErrorKind::Transient { status: None },
+            None,
+            "the stream ended before a finish reason or `[DONE]`",
+            self.rate_limits,
+        );
+        self.end_with(Err(err))
+    }
+
+    fn on_raw(&mut self, line: &str) -> Vec<Item> {
+        // A bare JSON error line (no `data:`) is an error, not noise.
+        if let Ok(value) = serde_json::from_str::<Value>(line)
+            && let Some(err) = (self.shared.hooks.embedded_error)(&value)
+        {
+            return self.fail(&err);
+        }
+        tracing::warn!(
+            provider = self.shared.id,
+            line = %excerpt(line),
+            "skipping a stream line that is not an SSE field"
+        );
+        Vec::new()
+    }
+
+    fn on_event(&mut self, event: Option<&str>, data: &str) -> Vec<Item> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            if !self.parsed_any {
+                let err = self.shared.invalid(
+                    self.status,
+                    "the stream ended with `[DONE]` before any valid chunk",
+                    self.rate_limits,
+                );
+                return self.end_with(Err(err));
+            }
+            return self.done();
+        }
+        if data.is_empty() {
+            return Vec::new();
+        }
+        if event == Some("error") {
+            let err = ErrorBody::parse(data.as_bytes());
+            return self.fail(&err);
+        }
+        let value = match serde_json::from_str::<Value>(data) {
+            Ok(value) => value,
+            Err(e) => {
+                tracing::warn!(
+                    provider = self.shared.id,
+                    error = %e,
+                    data = %excerpt(data),
+                    "skipping a malformed stream event"
+                );
+                return Vec::new();
+            }
+        };
+        if let Some(err) = (self.shared.hooks.embedded_error)(&value) {
+            return self.fail(&err);
+        }
+        let chunk = match serde_json::from_value::<ChatCompletionChunk>(value) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                tracing::warn!(
+                    provider = self.shared.id,
+                    error = %e,
+                    data = %excerpt(data),
+                    "skipping a stream event that is not a chunk"
+                );
+                return Vec::new();
+            }
+        };
+        self.parsed_any = true;
+        if !chunk.model.is_empty() {
+            self.model = Some(chunk.model.clone());
+        }
+        if let Some(usage) = chunk.any_usage() {
+            self.usage = Some(usage.into());
+        }
+        let mut out = Vec::new();
+        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+            if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+                out.push(Ok(StreamEvent::Delta(text)));
+            }
+            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
+                self.finish_reason = Some(finish_reason_from_wire(&reason));
+            }
+        }
+        out
+    }
+
+    fn fail(&mut self, body: &ErrorBody) -> Vec<Item> {
+        let err = self.shared.classified(
+            self.status,
+            true,
+            body,
+            &self.headers,
+            self.rate_limits,
+            self.now,
+        );
+        self.end_with(Err(err))
+    }
+
+    fn done(&mut self) -> Vec<Item> {
+        let end = StreamEnd {
+            finish_reason: self.finish_reason.take(),
+            usage: self.usage.take(),
+            model: self.model.take(),
+        };
+        self.end_with(Ok(StreamEvent::Done(end)))
+    }
+
+    fn end_with(&mut self, item: Item) -> Vec<Item> {
+        self.ended = true;
+        vec![item]
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::CompatHooks;
+
+    static HOOKS: CompatHooks = CompatHooks::DEFAULT;
+
+    fn state() -> StreamState {
+        StreamState::new(
+            Shared {
+                id: "t",
+                hooks: &HOOKS,
+                key: SecretString::from("sk-secret-0123456789"),
+            },
+            200,
+            HeaderMap::new(),
+            RateLimitSnapshot::default(),
+            Utc::now(),
+        )
+    }
+
+    fn data(s: &str) -> SseItem {
+        SseItem::Event {
+            event: None,
+            data: s.to_owned(),
+        }
+    }
+
+    const CHUNK: &str =
+        r#"{"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
+    const FINISH: &str =
+        r#"{"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+
+    #[test]
+    fn malformed_event_is_skipped_and_done_follows() {
+        let mut s = state();
+        assert!(s.on_item(Ok(data("{not json"))).is_empty());
+        assert_eq!(
+            s.on_item(Ok(data(CHUNK))).pop().unwrap().unwrap(),
+            StreamEvent::Delta("hi".into())
+        );
+        assert!(s.on_item(Ok(SseItem::Comment("x".into()))).is_empty());
+        s.on_item(Ok(data(FINISH)));
+        let done = s.on_item(Ok(data("[DONE]"))).pop().unwrap().unwrap();
+        assert!(matches!(
+            done,
+            StreamEvent::Done(StreamEnd {
+                finish_reason: Some(FinishReason::Stop),
+                ..
+            })
+        ));
+        assert!(s.on_end().is_empty());
+    }
+
+    #[test]
+    fn finish_without_done_is_complete_but_nothing_is_a_cut() {
+        let mut s = state();
+        s.on_item(Ok(data(FINISH)));
+        assert!(matches!(
+            s.on_end().pop().unwrap(),
+            Ok(StreamEvent::Done(_))
+        ));
+        let mut s = state();
+        s.on_item(Ok(data(CHUNK)));
+        let err = s.on_end().pop().unwrap().unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::Transient { status: None }));
+    }
+
+    #[test]
+    fn done_without_chunks_is_invalid() {
+        let mut s = state();
+        let err = s.on_item(Ok(data("[DONE]"))).pop().unwrap().unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::InvalidResponse));
+    }
+
+    #[test]
+    fn error_event_and_raw_error_line_end_the_stream() {
+        let mut s = state();
+        let err = s
+            .on_item(Ok(SseItem::Event {
+                event: Some("error".into()),
+                data: r#"{"message":"overloaded","code":"queue_exceeded"}"#.into(),
+            }))
+            .pop()
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::Transient { .. }));
+        assert!(s.on_item(Ok(data(CHUNK))).is_empty());
+        let mut s = state();
+        let err = s
+            .on_item(Ok(SseItem::Raw(
+                r#"{"error":{"code":503,"message":"down"}}"#.into(),
+            )))
+            .pop()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.status, Some(503));
+        let mut s = state();
+        assert!(s.on_item(Ok(SseItem::Raw("garbage".into()))).is_empty());
+    }
+}

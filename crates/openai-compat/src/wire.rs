@@ -1,0 +1,385 @@
+//! The OpenAI chat-completions wire types: request, response, stream chunk and error body.
+//!
+//! These types serve both directions. Provider crates serialise [`ChatCompletionRequest`]
+//! and deserialise [`ChatCompletion`] / [`ChatCompletionChunk`]; the gateway does the
+//! opposite for its OpenAI-compatible server. Deserialisation is tolerant: unknown fields
+//! are ignored (providers add `x_groq`, `time_info`, `provider`, `cost`, …) and most fields
+//! default when missing. Unknown request fields are kept in `extra` so a gateway can see
+//! (and decide to ignore) what a client sent.
+//!
+//! Conversions to and from `llmpool-core` types live in [`convert`]; the tolerant error
+//! body parser is [`ErrorBody`].
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+pub mod convert;
+pub mod error;
+
+pub use convert::{MaxTokensField, WireError, finish_reason_from_wire};
+pub use error::{ErrorBody, ErrorCode, ErrorObject, ErrorResponse};
+
+/// `POST /chat/completions` request body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionRequest {
+    /// Model id. Empty when a client omitted it (OpenRouter then uses the account default;
+    /// the gateway lets the router choose).
+    #[serde(default)]
+    pub model: String,
+    /// The conversation, oldest first.
+    pub messages: Vec<RequestMessage>,
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// Output cap under its classic name (OpenRouter; deprecated alias elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Output cap under its current name (Groq, Cerebras, OpenAI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    /// Stop sequences: one string or a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    /// Whether to stream the answer as server-sent events.
+    #[serde(default)]
+    pub stream: bool,
+    /// Streaming options (`include_usage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    /// Every other field, kept verbatim (`n`, `seed`, `tools`, `reasoning_effort`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `stop`: a single sequence or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    /// `"stop": "\n"`.
+    One(String),
+    /// `"stop": ["\n", "END"]`.
+    Many(Vec<String>),
+}
+
+impl Stop {
+    /// The sequences as a list.
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s],
+            Self::Many(v) => v,
+        }
+    }
+}
+
+/// `stream_options`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamOptions {
+    /// Ask for a final chunk carrying `usage`.
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+/// One message of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestMessage {
+    /// `system`, `developer`, `user`, `assistant`, `tool`, …
+    pub role: String,
+    /// Text, or content parts; `null` for assistant messages that only call tools.
+    #[serde(default)]
+    pub content: Option<MessageContent>,
+    /// Every other field (`name`, `tool_calls`, `tool_call_id`, …), kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Message content: plain text or a list of typed parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    /// `"content": "hello"`.
+    Text(String),
+    /// `"content": [{"type": "text", "text": "hello"}, …]`.
+    Parts(Vec<ContentPart>),
+}
+
+/// One part of a multi-part content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContentPart {
+    /// `text`, `image_url`, `input_audio`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The text of a `text` part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The rest of the part (`image_url`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A non-streamed `chat.completion` answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    /// Completion id (`chatcmpl-…`, OpenRouter `gen-…`).
+    #[serde(default)]
+    pub id: String,
+    /// Always `chat.completion`.
+    #[serde(default = "chat_completion_object")]
+    pub object: String,
+    /// Unix seconds.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub created: u64,
+    /// The model that answered (may differ from the requested one behind routers).
+    #[serde(default)]
+    pub model: String,
+    /// The answers; llmpool asks for one.
+    #[serde(default)]
+    pub choices: Vec<Choice>,
+    /// Token usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<WireUsage>,
+    /// Backend configuration fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+    /// Upstream that served the request (OpenRouter; the gateway sets the llmpool provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+fn chat_completion_object() -> String {
+    "chat.completion".to_owned()
+}
+
+/// One answer of a [`ChatCompletion`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Position among the choices.
+    #[serde(default)]
+    pub index: u32,
+    /// The answer.
+    #[serde(default)]
+    pub message: ResponseMessage,
+    /// `stop`, `length`, `content_filter`, `tool_calls`, `error` (OpenRouter), …
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+/// The assistant message of a [`Choice`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    /// Always `assistant`.
+    #[serde(default = "assistant_role")]
+    pub role: String,
+    /// The answer text; missing or `null` when a reasoning model was cut off (Cerebras).
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Chain of thought, where the provider returns it separately (Groq, Cerebras, OpenRouter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    /// A refusal message (OpenAI, OpenRouter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+}
+
+impl Default for ResponseMessage {
+    fn default() -> Self {
+        Self {
+            role: assistant_role(),
+            content: None,
+            reasoning: None,
+            refusal: None,
+        }
+    }
+}
+
+fn assistant_role() -> String {
+    "assistant".to_owned()
+}
+
+/// Token usage as OpenAI-compatible APIs report it. Provider extras (`queue_time`,
+/// `cost`, `*_details`) are ignored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireUsage {
+    /// Prompt tokens.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub prompt_tokens: u64,
+    /// Generated tokens (including reasoning).
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub completion_tokens: u64,
+    /// Their sum.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub total_tokens: u64,
+}
+
+/// A `chat.completion.chunk` of a stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionChunk {
+    /// Same id on every chunk of one stream.
+    #[serde(default)]
+    pub id: String,
+    /// Always `chat.completion.chunk`.
+    #[serde(default = "chunk_object")]
+    pub object: String,
+    /// Unix seconds.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub created: u64,
+    /// The model that answers.
+    #[serde(default)]
+    pub model: String,
+    /// Deltas; empty in a usage-only final chunk.
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    /// Usage, on the final chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<WireUsage>,
+    /// Groq's extension; its final chunk carries `x_groq.usage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_groq: Option<XGroq>,
+    /// Backend configuration fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+    /// Upstream that serves the stream (OpenRouter; the gateway sets the llmpool provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+fn chunk_object() -> String {
+    "chat.completion.chunk".to_owned()
+}
+
+impl ChatCompletionChunk {
+    /// Usage from `usage`, else from Groq's `x_groq.usage`.
+    pub fn any_usage(&self) -> Option<WireUsage> {
+        self.usage
+            .or_else(|| self.x_groq.as_ref().and_then(|x| x.usage))
+    }
+}
+
+/// Groq's `x_groq` object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XGroq {
+    /// Groq request id (`req_…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Usage on the final chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<WireUsage>,
+    /// Why a stream stopped early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One choice of a [`ChatCompletionChunk`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    /// Position among the choices.
+    #[serde(default)]
+    pub index: u32,
+    /// What this chunk adds.
+    #[serde(default)]
+    pub delta: Delta,
+    /// Set on the chunk that ends the choice.
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+/// The increment of a [`ChunkChoice`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    /// `assistant` on the first chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// New answer text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// New reasoning text, where the provider streams it separately.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+}
+
+/// Accepts an integer, a float (Cerebras writes some times as floats), a numeric string or
+/// `null` where a `u64` is expected; anything else is an error.
+fn lenient_u64<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
+    let value = Option::<Value>::deserialize(de)?;
+    match value {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => number_to_u64(&n)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{n}` is not a count"))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a count"))),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a number, found {other}"
+        ))),
+    }
+}
+
+/// A JSON number as a non-negative integer (floats are truncated).
+pub(crate) fn number_to_u64(n: &serde_json::Number) -> Option<u64> {
+    if let Some(u) = n.as_u64() {
+        return Some(u);
+    }
+    let f = n.as_f64()?;
+    if f.is_finite() && (0.0..1.8e19).contains(&f) {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked finite, non-negative and below u64::MAX"
+        )]
+        let u = f as u64;
+        Some(u)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_accepts_string_or_parts_and_keeps_extras() {
+        let req: ChatCompletionRequest = serde_json::from_str(
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}],"name":"bob"}],
+                "stop":"\n","n":1,"seed":7}"#,
+        )
+        .unwrap();
+        assert_eq!(req.stop.clone().unwrap().into_vec(), vec!["\n".to_owned()]);
+        assert_eq!(req.extra.get("seed"), Some(&Value::from(7)));
+        assert_eq!(req.messages[0].extra.get("name"), Some(&Value::from("bob")));
+        assert!(matches!(
+            req.messages[0].content,
+            Some(MessageContent::Parts(_))
+        ));
+        let back = serde_json::to_value(&req).unwrap();
+        assert_eq!(back["seed"], 7);
+        assert_eq!(back["stream"], false);
+        assert!(back.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn response_tolerates_missing_fields_and_floats() {
+        let c: ChatCompletion = serde_json::from_str(
+            r#"{"created":1723733419.5,"choices":[{"message":{},"finish_reason":"length"}],
+                "usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"cost":0.1},
+                "time_info":{"created":1.5}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.created, 1_723_733_419);
+        assert_eq!(c.choices[0].message.content, None);
+        assert_eq!(c.usage.unwrap().total_tokens, 7);
+        assert_eq!(c.object, "chat.completion");
+    }
+
+    #[test]
+    fn chunk_usage_falls_back_to_x_groq() {
+        let c: ChatCompletionChunk = serde_json::from_str(
+            r#"{"choices":[],"x_groq":{"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.any_usage().unwrap().completion_tokens, 2);
+    }
+}
