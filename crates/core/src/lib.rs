@@ -10,20 +10,30 @@
 //! - [`ErrorKind`]: what went wrong, in terms the router acts on (see DESIGN.md);
 //! - [`RateLimitSnapshot`]: what a provider's headers said about its limits;
 //! - [`ModelCatalog`]: a provider's free models and their limits, as data;
-//! - [`StateStore`]: where counters, health and history live, with [`MemoryStore`].
+//! - [`StateStore`]: where counters, health and history live, with [`MemoryStore`];
+//! - [`Router`]: the engine: policy, quota ledger, health, retries and fallback over
+//!   every configured route, configured by [`Settings`] (`llmpool.toml`), reporting
+//!   [`QuotaStatus`].
 
 pub mod catalog;
 pub mod clock;
+pub mod config;
 pub mod error;
+mod health;
+mod ledger;
+mod policy;
 pub mod provider;
 pub mod ratelimit;
+pub mod router;
+pub mod status;
 pub mod store;
-#[cfg(feature = "testkit")]
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod types;
 
 pub use catalog::{Limits, ModelCatalog, ModelInfo};
 pub use clock::{Clock, SystemClock, TokioClock};
+pub use config::{ProviderSettings, Settings, Strategy};
 pub use error::{
     BoxError, ConfigError, Error, ErrorKind, ErrorKindLabel, ProviderError, StoreError, Unavailable,
 };
@@ -31,6 +41,8 @@ pub use error::{
 pub use provider::__private;
 pub use provider::{ChatStream, Provider, ProviderConfig, ProviderFactory, Registry, mask_key};
 pub use ratelimit::{RateLimitSnapshot, Window, parse_duration};
+pub use router::{KeyedClient, ProviderSetup, RoutedEvent, RoutedStream, Router};
+pub use status::{HealthState, ProviderStatus, QuotaStatus, RouteStatus};
 pub use store::{Acquire, CounterCheck, MemoryStore, StateStore};
 pub use types::{
     Attempt, ChatRequest, ChatResponse, FinishReason, Message, Role, StreamEnd, StreamEvent, Usage,

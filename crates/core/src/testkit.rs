@@ -3,12 +3,16 @@
 
 pub mod conformance;
 
+mod fake;
+
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::provider::{ProviderConfig, ProviderFactory};
+
+pub use fake::{FakeProvider, Reply, StreamStep, clone_error, fake_factory, refused};
 
 /// The API key every contract test uses; tests assert it never appears in output.
 pub const TEST_KEY: &str = "test-key-0123456789abcdef";

@@ -1,0 +1,481 @@
+//! `Settings`: the complete schema of `llmpool.toml`.
+//!
+//! Every key has a default, so an empty file (or none) is a valid configuration. Unknown
+//! keys are errors. Keys are documented on the fields; the names are part of the contract
+//! (users and their scripts write them).
+//!
+//! ```toml
+//! strategy = "least_used"
+//! retry_attempts = 2
+//! deadline_secs = 60
+//!
+//! [providers.groq]
+//! priority = 1
+//! models = ["openai/gpt-oss-120b", "openai/gpt-oss-20b"]
+//! rpd = 1000
+//!
+//! [providers.gemini.model_limits."gemini-3.1-flash-lite"]
+//! rpd = 500
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Limits;
+use crate::error::ConfigError;
+use crate::provider::Registry;
+
+/// How the router orders the routes it may try.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Always the best available route by provider priority (the seed's behaviour).
+    #[default]
+    Priority,
+    /// Providers in turn, weighted by their `weight`.
+    RoundRobin,
+    /// The route with the most remaining daily quota (as a fraction of its limit) first.
+    LeastUsed,
+    /// The lowest latency EWMA among healthy routes, with power-of-two-choices.
+    Latency,
+}
+
+impl Strategy {
+    /// The snake_case name used in config and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Priority => "priority",
+            Self::RoundRobin => "round_robin",
+            Self::LeastUsed => "least_used",
+            Self::Latency => "latency",
+        }
+    }
+}
+
+/// The whole of `llmpool.toml`. Every field has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Route ordering: `priority` (default), `round_robin`, `least_used`, `latency`.
+    pub strategy: Strategy,
+    /// Extra tries of the same route after a transient failure (default 2).
+    pub retry_attempts: u32,
+    /// Timeout of one attempt, in seconds (default 30). For streams it bounds the wait
+    /// for the first token together with `ttft_timeout_secs`.
+    pub timeout_secs: u64,
+    /// Overall deadline of one request across all attempts, in seconds (default 60).
+    pub deadline_secs: u64,
+    /// TCP/TLS connect timeout handed to provider clients, in seconds (default 5).
+    pub connect_timeout_secs: u64,
+    /// Longest wait for the first token of a stream, in seconds (default 10).
+    pub ttft_timeout_secs: u64,
+    /// Longest silence between two stream chunks, in seconds (default 10).
+    pub stall_timeout_secs: u64,
+    /// A rate limit whose retry-after is at most this many seconds is waited out on the
+    /// same route (default 5).
+    pub max_retry_wait_secs: u64,
+    /// First cooldown of an open circuit, in seconds (default 5); doubles each time the
+    /// circuit opens again, up to `max_cooldown_secs`.
+    pub cooldown_secs: u64,
+    /// Longest circuit cooldown, in seconds (default 300).
+    pub max_cooldown_secs: u64,
+    /// Consecutive transient failures of a provider that open its circuit (default 3).
+    pub circuit_failures: u32,
+    /// Route a content-policy refusal to the next provider instead of returning it
+    /// (default false: a refusal is the caller's answer).
+    pub content_filter_fallback: bool,
+    /// An explicit ordered chain of `provider/model` routes; when set, only these routes
+    /// are used for automatic routing, in this order, whatever the strategy.
+    pub routes: Option<Vec<String>>,
+    /// Conversation turns kept per user (default 20).
+    pub history_turns: usize,
+    /// Default target language of translations (default `English`).
+    pub target_language: String,
+    /// State store: `sqlite:PATH` (default `sqlite:./llmpool.db`), `redis://…` or `memory`.
+    pub store: String,
+    /// Largest request body the gateway accepts, in bytes (default 1 MiB).
+    pub max_body_bytes: usize,
+    /// Client model names mapped to `auto`, a provider id, or `provider/model`.
+    pub aliases: BTreeMap<String, String>,
+    /// Per provider settings, keyed by provider id.
+    pub providers: BTreeMap<String, ProviderSettings>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Priority,
+            retry_attempts: 2,
+            timeout_secs: 30,
+            deadline_secs: 60,
+            connect_timeout_secs: 5,
+            ttft_timeout_secs: 10,
+            stall_timeout_secs: 10,
+            max_retry_wait_secs: 5,
+            cooldown_secs: 5,
+            max_cooldown_secs: 300,
+            circuit_failures: 3,
+            content_filter_fallback: false,
+            routes: None,
+            history_turns: 20,
+            target_language: "English".to_owned(),
+            store: "sqlite:./llmpool.db".to_owned(),
+            max_body_bytes: 1024 * 1024,
+            aliases: BTreeMap::new(),
+            providers: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[providers.<id>]`: one provider's settings. Every field has a default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderSettings {
+    /// Whether the provider is used at all (default true).
+    pub enabled: bool,
+    /// Priority; lower is tried first. Default: the provider's own default.
+    pub priority: Option<u32>,
+    /// Weight for `round_robin` (default 1, must be positive).
+    pub weight: u32,
+    /// Model ids to use, in order; default: the provider's catalog. Ids the catalog does
+    /// not know are used without known limits.
+    pub models: Option<Vec<String>>,
+    /// Requests per minute, for each model of the provider.
+    pub rpm: Option<u64>,
+    /// Requests per day, for each model of the provider.
+    pub rpd: Option<u64>,
+    /// Tokens per minute, for each model of the provider.
+    pub tpm: Option<u64>,
+    /// Tokens per day, for each model of the provider.
+    pub tpd: Option<u64>,
+    /// Requests per calendar month, for each model of the provider.
+    pub rpmonth: Option<u64>,
+    /// Limits for one model (`[providers.<id>.model_limits."<model>"]`), over the above.
+    pub model_limits: BTreeMap<String, Limits>,
+    /// Base URL override (the `<PROVIDER>_BASE_URL` env variable wins over it).
+    pub base_url: Option<String>,
+    /// Whether this provider's models continue an assistant prefill; default: the catalog.
+    pub prefill: Option<bool>,
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            priority: None,
+            weight: 1,
+            models: None,
+            rpm: None,
+            rpd: None,
+            tpm: None,
+            tpd: None,
+            rpmonth: None,
+            model_limits: BTreeMap::new(),
+            base_url: None,
+            prefill: None,
+        }
+    }
+}
+
+impl ProviderSettings {
+    /// The provider-level limits (`rpm`, `rpd`, …), applying to each model.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            rpm: self.rpm,
+            rpd: self.rpd,
+            tpm: self.tpm,
+            tpd: self.tpd,
+            rpmonth: self.rpmonth,
+        }
+    }
+
+    /// The explicit limits of `model`: provider level, then its `model_limits` table.
+    pub fn limits_for(&self, model: &str) -> Limits {
+        let base = self.limits();
+        match self.model_limits.get(model) {
+            Some(over) => base.overridden_by(over),
+            None => base,
+        }
+    }
+}
+
+/// A target written as `provider/model` (split at the first `/`).
+pub(crate) fn split_route(text: &str) -> Option<(&str, &str)> {
+    let (provider, model) = text.split_once('/')?;
+    (!provider.is_empty() && !model.is_empty()).then_some((provider, model))
+}
+
+impl Settings {
+    /// Parses `llmpool.toml` text; `origin` names the file in errors.
+    pub fn from_toml(origin: &str, text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let key = e
+                .message()
+                .split('`')
+                .nth(1)
+                .unwrap_or("llmpool.toml")
+                .to_owned();
+            let line = e.span().map(|span| {
+                text.get(..span.start)
+                    .map_or(0, |before| before.matches('\n').count() + 1)
+            });
+            let reason = match line {
+                Some(line) => format!("{} (line {line})", e.message().trim()),
+                None => e.message().trim().to_owned(),
+            };
+            ConfigError::new(origin, key, reason)
+        })
+    }
+
+    /// Checks what serde cannot: provider ids, weights, timeouts, routes and aliases.
+    pub fn validate(&self, registry: &Registry, origin: &str) -> Result<(), ConfigError> {
+        let err = |key: &str, reason: String| Err(ConfigError::new(origin, key, reason));
+        let known = registry.ids().join(", ");
+        for (id, p) in &self.providers {
+            if registry.get(id).is_none() {
+                return err(
+                    &format!("providers.{id}"),
+                    format!("unknown provider id `{id}`; compiled-in providers are {known}"),
+                );
+            }
+            if p.weight == 0 {
+                return err(
+                    &format!("providers.{id}.weight"),
+                    "weight must be at least 1 (disable a provider with `enabled = false`)"
+                        .to_owned(),
+                );
+            }
+            if let Some(models) = &p.models {
+                if models.is_empty() {
+                    return err(
+                        &format!("providers.{id}.models"),
+                        "the model list is empty (disable a provider with `enabled = false`)"
+                            .to_owned(),
+                    );
+                }
+                let mut seen = std::collections::HashSet::new();
+                for m in models {
+                    if m.trim().is_empty() || !seen.insert(m.as_str()) {
+                        return err(
+                            &format!("providers.{id}.models"),
+                            format!("model `{m}` is empty or listed twice"),
+                        );
+                    }
+                }
+            }
+            if let Some(url) = &p.base_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return err(
+                    &format!("providers.{id}.base_url"),
+                    format!("`{url}` is not an http(s) URL"),
+                );
+            }
+        }
+        for (key, value) in [
+            ("timeout_secs", self.timeout_secs),
+            ("deadline_secs", self.deadline_secs),
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("ttft_timeout_secs", self.ttft_timeout_secs),
+            ("stall_timeout_secs", self.stall_timeout_secs),
+            ("cooldown_secs", self.cooldown_secs),
+        ] {
+            if value == 0 {
+                return err(key, "must be at least 1 second".to_owned());
+            }
+        }
+        if self.deadline_secs < self.timeout_secs {
+            return err(
+                "deadline_secs",
+                format!(
+                    "the overall deadline ({} s) is shorter than one attempt's timeout_secs ({} s)",
+                    self.deadline_secs, self.timeout_secs
+                ),
+            );
+        }
+        if self.max_cooldown_secs < self.cooldown_secs {
+            return err(
+                "max_cooldown_secs",
+                "must not be smaller than cooldown_secs".to_owned(),
+            );
+        }
+        if self.circuit_failures == 0 {
+            return err("circuit_failures", "must be at least 1".to_owned());
+        }
+        if self.history_turns == 0 {
+            return err("history_turns", "must be at least 1".to_owned());
+        }
+        if self.max_body_bytes < 1024 {
+            return err("max_body_bytes", "must be at least 1024".to_owned());
+        }
+        if !(self.store == "memory"
+            || self.store.starts_with("sqlite:")
+            || self.store.starts_with("redis://")
+            || self.store.starts_with("rediss://"))
+        {
+            return err(
+                "store",
+                format!(
+                    "`{}` is not `sqlite:PATH`, `redis://…` or `memory`",
+                    self.store
+                ),
+            );
+        }
+        if let Some(routes) = &self.routes {
+            if routes.is_empty() {
+                return err("routes", "the route chain is empty".to_owned());
+            }
+            for r in routes {
+                match split_route(r) {
+                    Some((provider, _)) if registry.get(provider).is_some() => {}
+                    Some((provider, _)) => {
+                        return err(
+                            "routes",
+                            format!("`{r}` names unknown provider `{provider}`; known: {known}"),
+                        );
+                    }
+                    None => {
+                        return err("routes", format!("`{r}` is not `provider/model`"));
+                    }
+                }
+            }
+        }
+        for (alias, target) in &self.aliases {
+            let ok = target == "auto"
+                || registry.get(target).is_some()
+                || split_route(target).is_some_and(|(p, _)| registry.get(p).is_some());
+            if !ok {
+                return err(
+                    &format!("aliases.{alias}"),
+                    format!(
+                        "`{target}` is not `auto`, a provider id ({known}) or `provider/model`"
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings of provider `id` (defaults when it has no table).
+    pub fn provider(&self, id: &str) -> ProviderSettings {
+        self.providers.get(id).cloned().unwrap_or_default()
+    }
+
+    /// `timeout_secs` as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+
+    /// `deadline_secs` as a duration.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_secs(self.deadline_secs)
+    }
+
+    /// `connect_timeout_secs` as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::provider::{Provider, ProviderConfig, ProviderFactory};
+
+    fn no_build(_: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
+        Err(ConfigError::new("t", "t", "t"))
+    }
+
+    static G: ProviderFactory = ProviderFactory {
+        id: "groq",
+        display_name: "G",
+        key_env: "GROQ_API_KEY",
+        base_url_env: "GROQ_BASE_URL",
+        default_base_url: "http://127.0.0.1:1/v1",
+        default_model: "m",
+        catalog: "[[models]]\nid = \"m\"\n",
+        default_priority: 1,
+        docs_url: "",
+        build: no_build,
+    };
+
+    fn registry() -> Registry {
+        Registry::new(vec![&G]).unwrap()
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let s = Settings::from_toml("llmpool.toml", "").unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.strategy, Strategy::Priority);
+        assert_eq!(s.retry_attempts, 2);
+        assert_eq!(s.store, "sqlite:./llmpool.db");
+        s.validate(&registry(), "llmpool.toml").unwrap();
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let text = r#"
+strategy = "least_used"
+retry_attempts = 1
+routes = ["groq/openai/gpt-oss-120b"]
+[aliases]
+"gpt-4o" = "auto"
+fast = "groq"
+[providers.groq]
+priority = 3
+weight = 2
+models = ["openai/gpt-oss-120b"]
+rpd = 1000
+prefill = true
+[providers.groq.model_limits."openai/gpt-oss-120b"]
+rpd = 500
+"#;
+        let s = Settings::from_toml("llmpool.toml", text).unwrap();
+        s.validate(&registry(), "llmpool.toml").unwrap();
+        let g = s.provider("groq");
+        assert_eq!(g.limits_for("openai/gpt-oss-120b").rpd, Some(500));
+        assert_eq!(g.limits_for("other").rpd, Some(1000));
+        assert_eq!(s.strategy, Strategy::LeastUsed);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Settings::from_toml("cfg.toml", "retry_attempt = 3\n").unwrap_err();
+        assert_eq!(err.location, "cfg.toml");
+        assert_eq!(err.key, "retry_attempt");
+        assert!(err.reason.contains("line 1"), "{err}");
+        let err = Settings::from_toml("cfg.toml", "[providers.groq]\nrpx = 3\n").unwrap_err();
+        assert_eq!(err.key, "rpx");
+    }
+
+    #[test]
+    fn validation_names_key_and_reason() {
+        let check = |text: &str| {
+            Settings::from_toml("f.toml", text)
+                .unwrap()
+                .validate(&registry(), "f.toml")
+                .unwrap_err()
+        };
+        let e = check("[providers.grok]\n");
+        assert_eq!(e.key, "providers.grok");
+        assert!(e.reason.contains("unknown provider"));
+        assert_eq!(
+            check("[providers.groq]\nweight = 0\n").key,
+            "providers.groq.weight"
+        );
+        assert_eq!(
+            check("deadline_secs = 10\ntimeout_secs = 20\n").key,
+            "deadline_secs"
+        );
+        assert_eq!(check("routes = [\"groq\"]\n").key, "routes");
+        assert_eq!(check("routes = [\"x/m\"]\n").key, "routes");
+        assert_eq!(check("[aliases]\na = \"nope\"\n").key, "aliases.a");
+        assert_eq!(check("store = \"postgres://x\"\n").key, "store");
+        assert_eq!(check("circuit_failures = 0\n").key, "circuit_failures");
+    }
+}

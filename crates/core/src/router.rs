@@ -1,0 +1,467 @@
+//! The router: walks routes in policy order, takes quota slots, calls providers under
+//! timeouts, reacts to each error kind, and falls back until one answers.
+//!
+//! Timeouts: each attempt has `timeout_secs` (for streams, the first token must come
+//! within `ttft_timeout_secs` too); a request has `deadline_secs` overall, which bounds
+//! retries, waits and fallbacks until the first token. Once a stream flows, only the
+//! stall timeout applies (a long answer is not cut by the deadline), and a continuation
+//! after a cut gets a fresh deadline.
+
+mod attempt;
+pub(crate) mod route;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::OnceCell;
+use tracing::Instrument;
+
+use crate::clock::Clock;
+use crate::config::{Settings, Strategy, split_route};
+use crate::error::{ConfigError, Error, Unavailable};
+use crate::health::{Health, HealthSettings, Skip};
+use crate::ledger::Ledger;
+use crate::policy::{Inputs, Policy};
+use crate::provider::{Provider, ProviderFactory, Registry};
+use crate::status::QuotaStatus;
+use crate::store::StateStore;
+use crate::types::{ChatRequest, ChatResponse};
+
+use self::attempt::Ctx;
+use self::route::{KeyEntry, ProviderEntry, Route, Target};
+pub use self::stream::{RoutedEvent, RoutedStream};
+
+/// One provider client for one key.
+#[derive(Debug, Clone)]
+pub struct KeyedClient {
+    /// The key in masked form ([`mask_key`](crate::mask_key)); it names the key's quota
+    /// bucket in counters and reports, so it must be stable across restarts.
+    pub key_label: String,
+    /// The client built by the factory for this key.
+    pub provider: Arc<dyn Provider>,
+}
+
+/// A compiled-in provider and its clients (one per configured key; none when no key
+/// is set). The router wants one entry for every compiled-in provider, so the status
+/// report lists them all.
+#[derive(Debug, Clone)]
+pub struct ProviderSetup {
+    /// The provider's factory.
+    pub factory: &'static ProviderFactory,
+    /// One client per key, in the order the keys were given.
+    pub clients: Vec<KeyedClient>,
+}
+
+/// Routes requests over every configured provider. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) settings: Settings,
+    /// Every compiled-in provider, in priority order.
+    pub(crate) providers: Vec<ProviderEntry>,
+    /// Every configured route, in base order (priority, model order, key order).
+    pub(crate) routes: Vec<Arc<Route>>,
+    pub(crate) adhoc: Mutex<HashMap<String, Arc<Route>>>,
+    pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ledger: Ledger,
+    pub(crate) health: Health,
+    pub(crate) policy: Policy,
+    pub(crate) rng: Mutex<StdRng>,
+    loaded: OnceCell<()>,
+}
+
+impl Router {
+    /// A router over these providers. Validates the settings (origin `settings`: the
+    /// facade validates the file itself with its path first) and every catalog.
+    pub fn new(
+        settings: &Settings,
+        setups: Vec<ProviderSetup>,
+        store: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        let registry = Registry::new(setups.iter().map(|s| s.factory).collect())?;
+        settings.validate(&registry, "settings")?;
+        let mut providers = Vec::with_capacity(setups.len());
+        for setup in setups {
+            let factory = setup.factory;
+            let origin = format!("{} catalog", factory.id);
+            let catalog = factory.model_catalog()?;
+            let ps = settings.provider(factory.id);
+            let catalog = match &ps.models {
+                Some(models) => catalog.select(models),
+                None => catalog,
+            };
+            let tz = catalog.day_reset_zone(&origin)?;
+            let mut keys: Vec<KeyEntry> = Vec::with_capacity(setup.clients.len());
+            for client in setup.clients {
+                let mut label = client.key_label.clone();
+                let mut n = 1;
+                while keys.iter().any(|k| k.label == label) {
+                    n += 1;
+                    label = format!("{}#{n}", client.key_label);
+                }
+                keys.push(KeyEntry {
+                    label,
+                    client: client.provider,
+                });
+            }
+            providers.push(ProviderEntry {
+                factory,
+                enabled: ps.enabled,
+                priority: ps.priority.unwrap_or(factory.default_priority),
+                weight: ps.weight,
+                tz,
+                keys,
+                models: catalog
+                    .models
+                    .iter()
+                    .map(|m| (m.id.clone(), m.limits(), m.prefill))
+                    .collect(),
+                settings: ps,
+            });
+        }
+        providers.sort_by_key(|p| (p.priority, p.id()));
+        let mut routes = Vec::new();
+        for p in &providers {
+            if !p.enabled {
+                continue;
+            }
+            for (model, limits, prefill) in &p.models {
+                for key in &p.keys {
+                    routes.push(Arc::new(Route::new(p, model, *limits, *prefill, key)));
+                }
+            }
+        }
+        let health = Health::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            HealthSettings {
+                circuit_failures: settings.circuit_failures,
+                cooldown: Duration::from_secs(settings.cooldown_secs),
+                max_cooldown: Duration::from_secs(settings.max_cooldown_secs),
+            },
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings: settings.clone(),
+                providers,
+                routes,
+                adhoc: Mutex::new(HashMap::new()),
+                ledger: Ledger::new(Arc::clone(&store), Arc::clone(&clock)),
+                health,
+                store,
+                clock,
+                policy: Policy::default(),
+                rng: Mutex::new(StdRng::from_os_rng()),
+                loaded: OnceCell::new(),
+            }),
+        })
+    }
+
+    /// Makes random choices (backoff jitter, power-of-two-choices) reproducible.
+    pub fn reseed(&self, seed: u64) {
+        *self
+            .inner
+            .rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = StdRng::seed_from_u64(seed);
+    }
+
+    /// The settings the router runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The state store shared with the router (history lives there too).
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.inner.store
+    }
+
+    /// Ids of every compiled-in provider, in priority order.
+    pub fn provider_ids(&self) -> Vec<&'static str> {
+        self.inner.providers.iter().map(ProviderEntry::id).collect()
+    }
+
+    /// One complete answer, from the first route that gives one.
+    pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse, Error> {
+        let span = tracing::info_span!(
+            "llmpool.request",
+            stream = false,
+            target = req.model.as_deref().unwrap_or("auto"),
+            strategy = self.inner.settings.strategy.as_str(),
+        );
+        self.inner.chat(req).instrument(span).await
+    }
+
+    /// A streamed answer. Resolves once the first delta has arrived, so every failure
+    /// before it is an ordinary `Err` (a gateway can still answer with an error status).
+    pub async fn chat_stream(&self, req: ChatRequest) -> Result<RoutedStream, Error> {
+        let span = tracing::info_span!(
+            "llmpool.request",
+            stream = true,
+            target = req.model.as_deref().unwrap_or("auto"),
+            strategy = self.inner.settings.strategy.as_str(),
+        );
+        stream::open(Arc::clone(&self.inner), req, span.clone())
+            .instrument(span)
+            .await
+    }
+
+    /// The quota and health report of every compiled-in provider.
+    pub async fn quota_status(&self) -> Result<QuotaStatus, Error> {
+        self.inner.ensure_loaded().await?;
+        crate::status::build(&self.inner).await
+    }
+}
+
+impl Inner {
+    /// Loads persisted health and learned limits of every configured route, once.
+    pub(crate) async fn ensure_loaded(&self) -> Result<(), Error> {
+        self.loaded
+            .get_or_try_init(|| async {
+                for r in &self.routes {
+                    self.health.load(r.href()).await;
+                    self.ledger.load(&r.id).await?;
+                }
+                Ok::<(), Error>(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn resolve_target(&self, requested: Option<&str>) -> Target {
+        let mut name = requested.map(str::trim).unwrap_or_default();
+        if let Some(alias) = self.settings.aliases.get(name) {
+            name = alias.as_str();
+        }
+        if name.is_empty() || name == "auto" {
+            return Target::Auto;
+        }
+        if let Some(p) = self.providers.iter().find(|p| p.id() == name) {
+            return Target::Provider(p.id());
+        }
+        if let Some((provider, model)) = split_route(name)
+            && let Some(p) = self.providers.iter().find(|p| p.id() == provider)
+        {
+            return Target::Route(p.id(), model.to_owned());
+        }
+        Target::Model(name.to_owned())
+    }
+
+    fn no_keys(&self, providers: &[&ProviderEntry]) -> Error {
+        Error::NoAvailableProviders(Unavailable::NoKeys {
+            env_vars: providers.iter().map(|p| p.factory.key_env).collect(),
+        })
+    }
+
+    /// The routes of `provider` for `model`, created ad hoc when not configured.
+    async fn routes_for(&self, provider: &'static str, model: &str) -> Vec<Arc<Route>> {
+        let found: Vec<_> = self
+            .routes
+            .iter()
+            .filter(|r| r.provider == provider && r.model == model)
+            .cloned()
+            .collect();
+        if !found.is_empty() {
+            return found;
+        }
+        let Some(entry) = self.providers.iter().find(|p| p.id() == provider) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for key in &entry.keys {
+            let catalog = entry.models.iter().find(|(m, _, _)| m == model);
+            let (limits, prefill) =
+                catalog.map_or((Default::default(), false), |(_, l, p)| (*l, *p));
+            let route = Route::new(entry, model, limits, prefill, key);
+            let (route, fresh) = {
+                let mut adhoc = self.adhoc.lock().unwrap_or_else(PoisonError::into_inner);
+                match adhoc.get(&route.id) {
+                    Some(existing) => (Arc::clone(existing), false),
+                    None => {
+                        let route = Arc::new(route);
+                        adhoc.insert(route.id.clone(), Arc::clone(&route));
+                        (route, true)
+                    }
+                }
+            };
+            if fresh {
+                self.health.load(route.href()).await;
+                if let Err(e) = self.ledger.load(&route.id).await {
+                    tracing::warn!(error = %e, "cannot load learned limits");
+                }
+            }
+            out.push(route);
+        }
+        out
+    }
+
+    /// The candidate routes of a request, ordered by the policy; routes that cannot be
+    /// tried now go to `ctx.skipped`.
+    pub(crate) async fn plan(
+        &self,
+        req: &ChatRequest,
+        ctx: &mut Ctx,
+    ) -> Result<Vec<Arc<Route>>, Error> {
+        self.ensure_loaded().await?;
+        let target = self.resolve_target(req.model.as_deref());
+        let keyed: Vec<&ProviderEntry> = self
+            .providers
+            .iter()
+            .filter(|p| p.enabled && !p.keys.is_empty())
+            .collect();
+        if keyed.is_empty() {
+            let all: Vec<&ProviderEntry> = self.providers.iter().collect();
+            return Err(self.no_keys(&all));
+        }
+        let no_route = |requested: &str| {
+            Error::NoAvailableProviders(Unavailable::NoMatchingRoute {
+                requested: requested.to_owned(),
+            })
+        };
+        let mut explicit_chain = false;
+        let candidates: Vec<Arc<Route>> = match &target {
+            Target::Auto => match &self.settings.routes {
+                Some(chain) => {
+                    explicit_chain = true;
+                    let mut out = Vec::new();
+                    for entry in chain {
+                        if let Some((provider, model)) = split_route(entry)
+                            && let Some(p) = self.providers.iter().find(|p| p.id() == provider)
+                            && p.enabled
+                        {
+                            out.extend(self.routes_for(p.id(), model).await);
+                        }
+                    }
+                    out
+                }
+                None => self.routes.clone(),
+            },
+            Target::Provider(id) => {
+                let Some(p) = self.providers.iter().find(|p| p.id() == *id) else {
+                    return Err(no_route(id));
+                };
+                if !p.enabled {
+                    return Err(no_route(id));
+                }
+                if p.keys.is_empty() {
+                    return Err(self.no_keys(&[p]));
+                }
+                self.routes
+                    .iter()
+                    .filter(|r| r.provider == *id)
+                    .cloned()
+                    .collect()
+            }
+            Target::Route(id, model) => {
+                let Some(p) = self.providers.iter().find(|p| p.id() == *id) else {
+                    return Err(no_route(id));
+                };
+                if !p.enabled {
+                    return Err(no_route(&format!("{id}/{model}")));
+                }
+                if p.keys.is_empty() {
+                    return Err(self.no_keys(&[p]));
+                }
+                self.routes_for(id, model).await
+            }
+            Target::Model(model) => self
+                .routes
+                .iter()
+                .filter(|r| &r.model == model)
+                .cloned()
+                .collect(),
+        };
+        if candidates.is_empty() {
+            return Err(no_route(req.model.as_deref().unwrap_or("auto")));
+        }
+        let mut available = Vec::with_capacity(candidates.len());
+        for route in candidates {
+            match self.health.peek(route.href()) {
+                Some(skip) => ctx.skipped.push((Arc::clone(&route), skip)),
+                None => available.push(route),
+            }
+        }
+        if explicit_chain {
+            return Ok(self.policy.chain(available));
+        }
+        let strategy = self.settings.strategy;
+        let mut inputs = Inputs::default();
+        match strategy {
+            Strategy::Priority => {}
+            Strategy::RoundRobin => {
+                for p in &self.providers {
+                    inputs.weights.insert(p.id(), p.weight);
+                }
+            }
+            Strategy::LeastUsed => {
+                for r in &available {
+                    let limits = self.ledger.limits(&r.quota());
+                    let usage = self.ledger.usage(&r.quota()).await?;
+                    let share = match (limits.rpd, limits.rpmonth) {
+                        (Some(limit), _) => remaining_share(limit, usage.calls_today),
+                        (None, Some(limit)) => remaining_share(limit, usage.calls_month),
+                        (None, None) => 1.0,
+                    };
+                    inputs.remaining_share.insert(r.id.clone(), share);
+                }
+            }
+            Strategy::Latency => {
+                for p in &self.providers {
+                    inputs.latency.insert(p.id(), self.health.latency(p.id()));
+                }
+            }
+        }
+        let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(self.policy.order(strategy, available, &inputs, &mut rng))
+    }
+
+    /// `NoAvailableProviders` saying why each skipped route was skipped.
+    pub(crate) fn busy(skipped: &[(Arc<Route>, Skip)]) -> Error {
+        let mut per_provider: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        let mut until = None;
+        for (route, skip) in skipped {
+            if let Some(u) = skip.until
+                && until.is_none_or(|old| u < old)
+            {
+                until = Some(u);
+            }
+            let mut line = format!("{}: {}", route.model, skip.reason.describe());
+            if let Some(u) = skip.until {
+                line.push_str(" until ");
+                line.push_str(&u.to_rfc3339());
+            }
+            let lines = per_provider.entry(route.provider).or_default();
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+        let details = per_provider
+            .into_iter()
+            .map(|(p, lines)| format!("{p}: {}", lines.join(", ")))
+            .collect();
+        Error::NoAvailableProviders(Unavailable::AllBusy { until, details })
+    }
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "quota figures are far below 2^52"
+)]
+fn remaining_share(limit: u64, used: u64) -> f64 {
+    if limit == 0 {
+        return 0.0;
+    }
+    limit.saturating_sub(used) as f64 / limit as f64
+}

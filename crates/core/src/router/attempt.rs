@@ -1,0 +1,419 @@
+//! One request's walk over its routes: admission, quota, the call under its timeout, and
+//! the reaction to each error kind (one exhaustive `match`).
+
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorKind, ProviderError};
+use crate::health::{Disabled, ProbeGuard, Skip, SkipReason};
+use crate::ledger::{Grant, Ledger, Reservation};
+use crate::ratelimit::RateLimitSnapshot;
+use crate::router::Inner;
+use crate::router::route::Route;
+use crate::router::stream::{Opened, first_delta};
+use crate::types::{Attempt, ChatRequest, ChatResponse};
+
+/// How long a route whose rate limit gave no retry-after is left alone.
+const DEFAULT_RATE_LIMIT_COOLDOWN: Duration = Duration::from_secs(60);
+/// How long a route whose model was not found is parked.
+const MODEL_NOT_FOUND_PARK: Duration = Duration::from_secs(24 * 3600);
+/// First backoff after a transient failure; doubles per retry, plus up to 50 % jitter.
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+
+/// The state of one request across its attempts.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) deadline: Instant,
+    pub(crate) errors: Vec<ProviderError>,
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) skipped: Vec<(Arc<Route>, Skip)>,
+    /// Text already delivered: attempts send it as an assistant prefill.
+    pub(crate) prefill: String,
+}
+
+impl Ctx {
+    pub(crate) fn new(deadline: Instant) -> Self {
+        Self {
+            deadline,
+            errors: Vec::new(),
+            attempts: Vec::new(),
+            skipped: Vec::new(),
+            prefill: String::new(),
+        }
+    }
+
+    /// The error for a request that got no answer.
+    pub(crate) fn take_error(&mut self) -> Error {
+        if self.errors.is_empty() {
+            Inner::busy(&std::mem::take(&mut self.skipped))
+        } else {
+            Error::AllProvidersFailed(std::mem::take(&mut self.errors))
+        }
+    }
+}
+
+/// What a walk calls on each route.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Call {
+    /// `Provider::chat` under the attempt's timeout.
+    Chat,
+    /// `Provider::chat_stream` until its first delta, within this first-token timeout.
+    Stream { ttft: Duration },
+}
+
+/// A successful call.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Chat(ChatResponse),
+    Stream(Opened),
+}
+
+impl Answer {
+    fn rate_limits(&self) -> RateLimitSnapshot {
+        match self {
+            Self::Chat(r) => r.rate_limits,
+            Self::Stream(o) => o.rate_limits,
+        }
+    }
+}
+
+/// The answering attempt.
+#[derive(Debug)]
+pub(crate) struct Won {
+    pub(crate) value: Answer,
+    pub(crate) route: Arc<Route>,
+    pub(crate) reservation: Reservation,
+}
+
+/// What the walk does after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// Try the same route again after this pause.
+    Again(Duration),
+    /// Move on to the next route.
+    Next,
+    /// Move on without counting the failure as the caller's error (a rejected prefill).
+    Quiet,
+    /// Stop and return the failure to the caller.
+    Surface,
+}
+
+/// How health sees a failure.
+#[derive(Debug, Clone, Copy)]
+struct Verdict {
+    /// Counts against the success rate and toward opening the circuit.
+    transient: bool,
+}
+
+impl Inner {
+    /// Walks `routes` until `call` succeeds on one of them; `None` when none did (the
+    /// reasons are in `ctx`).
+    pub(crate) async fn walk(
+        &self,
+        req: &ChatRequest,
+        routes: &mut std::collections::VecDeque<Arc<Route>>,
+        ctx: &mut Ctx,
+        call: Call,
+    ) -> Result<Option<Won>, Error> {
+        let stream = matches!(call, Call::Stream { .. });
+        let tokens = Ledger::token_cost(req);
+        while let Some(route) = routes.pop_front() {
+            let routed = route.request(req, &ctx.prefill, stream);
+            let mut retries = 0_u32;
+            let mut waits = 0_u32;
+            loop {
+                let now = Instant::now();
+                if now >= ctx.deadline {
+                    return Err(Error::DeadlineExceeded(std::mem::take(&mut ctx.errors)));
+                }
+                let mut guard = match self.health.admit(route.href()) {
+                    Ok(guard) => guard,
+                    Err(skip) => {
+                        ctx.skipped.push((Arc::clone(&route), skip));
+                        break;
+                    }
+                };
+                let reservation = match self.ledger.acquire(&route.quota(), tokens).await? {
+                    Grant::Granted(r) => r,
+                    Grant::Denied { window, until } => {
+                        let reason = if window.is_quota() {
+                            SkipReason::Exhausted
+                        } else {
+                            SkipReason::RateLimited
+                        };
+                        tracing::debug!(route = %route.id, reason = reason.describe(), "quota full, skipped");
+                        ctx.skipped.push((
+                            Arc::clone(&route),
+                            Skip {
+                                reason,
+                                until: Some(until),
+                            },
+                        ));
+                        break;
+                    }
+                };
+                let budget = self.settings.timeout().min(ctx.deadline - now);
+                let started = Instant::now();
+                let result = match call {
+                    Call::Chat => {
+                        match tokio::time::timeout(budget, route.client.chat(&routed)).await {
+                            Ok(result) => result.map(Answer::Chat),
+                            Err(_) => Err(ProviderError::new(route.provider, ErrorKind::Timeout)
+                                .with_message(format!("no answer within {} s", budget.as_secs()))),
+                        }
+                    }
+                    Call::Stream { ttft } => first_delta(&route, routed.clone(), budget.min(ttft))
+                        .await
+                        .map(Answer::Stream),
+                };
+                let latency = started.elapsed();
+                match result {
+                    Ok(value) => {
+                        let rate_limits = value.rate_limits();
+                        self.observe(&route, &rate_limits).await?;
+                        self.health.success(route.href(), latency, &mut guard).await;
+                        tracing::info!(
+                            provider = route.provider,
+                            model = %route.model,
+                            outcome = "ok",
+                            latency_ms = latency_ms(latency),
+                            "attempt"
+                        );
+                        ctx.attempts.push(Attempt {
+                            provider: route.provider,
+                            model: route.model.clone(),
+                            error: None,
+                            message: None,
+                            latency,
+                        });
+                        return Ok(Some(Won {
+                            value,
+                            route,
+                            reservation,
+                        }));
+                    }
+                    Err(error) => {
+                        self.ledger.failed(&reservation, &error).await?;
+                        let flow = self
+                            .after_failure(&route, &error, latency, &mut guard, ctx, retries, waits)
+                            .await?;
+                        match flow {
+                            Flow::Again(pause) => {
+                                if matches!(error.kind, ErrorKind::RateLimited { .. }) {
+                                    waits += 1;
+                                } else {
+                                    retries += 1;
+                                }
+                                ctx.errors.push(error);
+                                drop(guard);
+                                tokio::time::sleep(pause).await;
+                            }
+                            Flow::Next => {
+                                ctx.errors.push(error);
+                                break;
+                            }
+                            Flow::Quiet => break,
+                            Flow::Surface => return Err(Error::ContentFiltered(Box::new(error))),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records an attempt's failure and decides what follows.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the walk's loop state, passed once"
+    )]
+    pub(crate) async fn after_failure(
+        &self,
+        route: &Route,
+        error: &ProviderError,
+        latency: Duration,
+        guard: &mut ProbeGuard,
+        ctx: &mut Ctx,
+        retries: u32,
+        waits: u32,
+    ) -> Result<Flow, Error> {
+        let summary = error.summary();
+        tracing::warn!(
+            provider = route.provider,
+            model = %route.model,
+            outcome = error.kind.label().as_str(),
+            status = error.status,
+            latency_ms = latency_ms(latency),
+            "attempt failed"
+        );
+        ctx.attempts.push(Attempt {
+            provider: route.provider,
+            model: route.model.clone(),
+            error: Some(error.kind.label()),
+            message: error.message.clone(),
+            latency,
+        });
+        self.observe(route, &error.rate_limits).await?;
+        let now = self.clock.now();
+        let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+        let (verdict, flow) = match &error.kind {
+            ErrorKind::RateLimited { retry_after } => {
+                let wait = retry_after.or(error.rate_limits.retry_after);
+                let max_wait = Duration::from_secs(self.settings.max_retry_wait_secs);
+                match wait {
+                    Some(wait)
+                        if wait <= max_wait
+                            && wait < remaining
+                            && waits < self.settings.retry_attempts.max(1) =>
+                    {
+                        (Verdict { transient: false }, Flow::Again(wait))
+                    }
+                    _ => {
+                        let wait = wait.unwrap_or(DEFAULT_RATE_LIMIT_COOLDOWN);
+                        self.health.rate_limit(&route.id, after(now, wait)).await;
+                        (Verdict { transient: false }, Flow::Next)
+                    }
+                }
+            }
+            ErrorKind::QuotaExhausted { until } => {
+                let until = until
+                    .filter(|u| *u > now)
+                    .unwrap_or_else(|| self.ledger.next_daily_reset(route.tz));
+                self.health.exhaust(&route.id, until).await;
+                (Verdict { transient: false }, Flow::Next)
+            }
+            ErrorKind::Unauthorized => {
+                self.health
+                    .disable_key(&route.key_id, Disabled::BadKey)
+                    .await;
+                (Verdict { transient: false }, Flow::Next)
+            }
+            ErrorKind::PaymentRequired => {
+                self.health
+                    .disable_key(&route.key_id, Disabled::PaymentRequired)
+                    .await;
+                (Verdict { transient: false }, Flow::Next)
+            }
+            ErrorKind::BadRequest => {
+                if ctx.prefill.is_empty() {
+                    (Verdict { transient: false }, Flow::Next)
+                } else {
+                    // A route that rejects a trailing assistant message does not continue
+                    // streams; the rejection is not the caller's error.
+                    self.health.mark_no_prefill(&route.id).await;
+                    (Verdict { transient: false }, Flow::Quiet)
+                }
+            }
+            ErrorKind::ContextTooLong => (Verdict { transient: false }, Flow::Next),
+            ErrorKind::ModelNotFound => {
+                self.health
+                    .park(&route.id, after(now, MODEL_NOT_FOUND_PARK))
+                    .await;
+                (Verdict { transient: false }, Flow::Next)
+            }
+            ErrorKind::ContentFiltered => {
+                if self.settings.content_filter_fallback {
+                    (Verdict { transient: false }, Flow::Next)
+                } else {
+                    (Verdict { transient: false }, Flow::Surface)
+                }
+            }
+            ErrorKind::Transient { .. } | ErrorKind::Network(_) => {
+                let pause = self.backoff(retries);
+                if retries < self.settings.retry_attempts && pause < remaining {
+                    (Verdict { transient: true }, Flow::Again(pause))
+                } else {
+                    (Verdict { transient: true }, Flow::Next)
+                }
+            }
+            ErrorKind::Timeout | ErrorKind::InvalidResponse => {
+                (Verdict { transient: true }, Flow::Next)
+            }
+        };
+        let open = self
+            .health
+            .failure(
+                route.href(),
+                &summary,
+                verdict.transient,
+                verdict.transient,
+                guard,
+            )
+            .await;
+        Ok(match flow {
+            // The circuit just opened: no more tries here.
+            Flow::Again(_) if open => Flow::Next,
+            other => other,
+        })
+    }
+
+    /// Applies rate-limit headers: learned limits and counters, and a block when a
+    /// window reports nothing left.
+    pub(crate) async fn observe(
+        &self,
+        route: &Route,
+        snapshot: &RateLimitSnapshot,
+    ) -> Result<(), Error> {
+        if let Some(block) = self.ledger.observe(&route.quota(), snapshot).await? {
+            if block.quota {
+                self.health.exhaust(&route.id, block.until).await;
+            } else {
+                self.health.rate_limit(&route.id, block.until).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn backoff(&self, retries: u32) -> Duration {
+        let base = BACKOFF_BASE.saturating_mul(2_u32.saturating_pow(retries.min(10)));
+        let jitter: f64 = self
+            .rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .random_range(0.0..0.5);
+        base.mul_f64(1.0 + jitter).min(Duration::from_secs(
+            self.settings.max_retry_wait_secs.max(1),
+        ))
+    }
+
+    /// A one-shot chat over the request's routes.
+    pub(crate) async fn chat(&self, req: ChatRequest) -> Result<ChatResponse, Error> {
+        if req.messages.is_empty() {
+            return Err(Error::InvalidRequest(
+                "the request has no messages".to_owned(),
+            ));
+        }
+        let mut ctx = Ctx::new(Instant::now() + self.settings.deadline());
+        let mut routes: std::collections::VecDeque<_> = self.plan(&req, &mut ctx).await?.into();
+        let won = self.walk(&req, &mut routes, &mut ctx, Call::Chat).await?;
+        let Some(won) = won else {
+            return Err(ctx.take_error());
+        };
+        let Answer::Chat(mut response) = won.value else {
+            return Err(Error::InvalidRequest(
+                "internal: a chat call answered with a stream".to_owned(),
+            ));
+        };
+        self.ledger
+            .reconcile(&won.reservation, response.usage.as_ref())
+            .await?;
+        if response.model.is_empty() {
+            response.model.clone_from(&won.route.model);
+        }
+        response.provider = won.route.provider;
+        response.attempts = ctx.attempts;
+        Ok(response)
+    }
+}
+
+fn after(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(wait).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+pub(crate) fn latency_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,412 @@
+//! Streaming: fallback before the first delta, prefill continuation after it.
+//!
+//! [`Router::chat_stream`](crate::Router::chat_stream) walks routes like a one-shot call
+//! until one yields its first non-empty delta (within `ttft_timeout_secs`), then hands
+//! the caller a [`RoutedStream`]. Between two chunks at most `stall_timeout_secs` may
+//! pass. When the upstream stream is cut (error item, stall, end without its end event),
+//! the next route whose catalog (or settings) says it continues an assistant prefill gets
+//! the request plus the text already delivered as a trailing assistant message, and only
+//! its new deltas are forwarded. A route that rejects the prefill (bad request) is marked
+//! as not supporting it (stored) and skipped. When no route can continue, the stream
+//! ends with an `Err` item: a cut stream never ends with `Done`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::error::{Error, ErrorKind, ProviderError};
+use crate::ledger::Reservation;
+use crate::provider::ChatStream;
+use crate::ratelimit::RateLimitSnapshot;
+use crate::router::Inner;
+use crate::router::attempt::{Answer, Call, Ctx, Flow, Won, latency_ms};
+use crate::router::route::Route;
+use crate::types::{Attempt, ChatRequest, FinishReason, StreamEnd, StreamEvent, Usage};
+
+/// One item of a routed stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoutedEvent {
+    /// New answer text.
+    Delta(String),
+    /// The answer is complete; always the last item of a complete stream.
+    Done {
+        /// Why generation stopped.
+        finish_reason: Option<FinishReason>,
+        /// Usage reported by the route that finished the answer.
+        usage: Option<Usage>,
+        /// The provider that finished the answer.
+        provider: &'static str,
+        /// The model the upstream reported (else the route's model).
+        model: String,
+        /// Every attempt of the request, including continuations.
+        attempts: Vec<Attempt>,
+    },
+}
+
+/// A routed answer stream: deltas, then `Done`; or an `Err` item, which is the explicit
+/// terminal error of a cut stream (nothing follows it).
+pub struct RoutedStream {
+    provider: &'static str,
+    model: String,
+    attempts: Vec<Attempt>,
+    inner: BoxStream<'static, Result<RoutedEvent, Error>>,
+}
+
+impl RoutedStream {
+    /// The provider that produced the first delta.
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// The model of that provider (as reported, else as requested).
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The attempts made until the first delta, the answering one last.
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+}
+
+impl fmt::Debug for RoutedStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoutedStream")
+            .field("provider", &self.provider)
+            .field("model", &self.model)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for RoutedStream {
+    type Item = Result<RoutedEvent, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+/// An upstream stream that has produced its first delta (or finished without one).
+pub(crate) struct Opened {
+    stream: ChatStream,
+    first: Option<String>,
+    done: Option<StreamEnd>,
+    pub(crate) rate_limits: RateLimitSnapshot,
+    model: Option<String>,
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field("first", &self.first)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens `route`'s stream and waits for its first delta within `budget`.
+pub(crate) async fn first_delta(
+    route: &Route,
+    req: ChatRequest,
+    budget: Duration,
+) -> Result<Opened, ProviderError> {
+    let provider = route.provider;
+    let wait = async {
+        let mut stream = route.client.chat_stream(&req).await?;
+        let mut rate_limits = RateLimitSnapshot::default();
+        let mut model = None;
+        loop {
+            match stream.next().await {
+                Some(Ok(StreamEvent::Started {
+                    rate_limits: r,
+                    model: m,
+                })) => {
+                    rate_limits = r;
+                    model = m.or(model);
+                }
+                Some(Ok(StreamEvent::Delta(text))) => {
+                    if !text.is_empty() {
+                        return Ok(Opened {
+                            stream,
+                            first: Some(text),
+                            done: None,
+                            rate_limits,
+                            model,
+                        });
+                    }
+                }
+                Some(Ok(StreamEvent::Done(end))) => {
+                    return Ok(Opened {
+                        stream,
+                        first: None,
+                        done: Some(end),
+                        rate_limits,
+                        model,
+                    });
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    return Err(ProviderError::new(
+                        provider,
+                        ErrorKind::Transient { status: None },
+                    )
+                    .with_message("stream ended before its first token"));
+                }
+            }
+        }
+    };
+    match tokio::time::timeout(budget, wait).await {
+        Ok(result) => result,
+        Err(_) => Err(ProviderError::new(provider, ErrorKind::Timeout)
+            .with_message(format!("no first token within {} ms", budget.as_millis()))),
+    }
+}
+
+struct Current {
+    route: Arc<Route>,
+    stream: ChatStream,
+    reservation: Reservation,
+    model: Option<String>,
+    started: Instant,
+}
+
+struct Driver {
+    inner: Arc<Inner>,
+    req: ChatRequest,
+    queue: VecDeque<Arc<Route>>,
+    ctx: Ctx,
+    current: Option<Current>,
+    pending: VecDeque<Result<RoutedEvent, Error>>,
+    finished: bool,
+}
+
+impl Driver {
+    fn ttft(&self) -> Duration {
+        Duration::from_secs(self.inner.settings.ttft_timeout_secs)
+    }
+
+    /// Takes over a freshly opened stream.
+    async fn adopt(&mut self, won: Won) -> Result<(), Error> {
+        let Won {
+            value,
+            route,
+            reservation,
+        } = won;
+        let Answer::Stream(value) = value else {
+            return Err(Error::InvalidRequest(
+                "internal: a stream call answered without a stream".to_owned(),
+            ));
+        };
+        let mut current = Current {
+            route,
+            stream: value.stream,
+            reservation,
+            model: value.model,
+            started: Instant::now(),
+        };
+        if let Some(first) = value.first {
+            self.ctx.prefill.push_str(&first);
+            self.pending.push_back(Ok(RoutedEvent::Delta(first)));
+            self.current = Some(current);
+        } else if let Some(end) = value.done {
+            let done = self.finish(&mut current, end).await?;
+            self.pending.push_back(Ok(done));
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &mut self,
+        current: &mut Current,
+        end: StreamEnd,
+    ) -> Result<RoutedEvent, Error> {
+        self.finished = true;
+        self.inner
+            .ledger
+            .reconcile(&current.reservation, end.usage.as_ref())
+            .await?;
+        tracing::info!(
+            provider = current.route.provider,
+            model = %current.route.model,
+            outcome = "done",
+            latency_ms = latency_ms(current.started.elapsed()),
+            "stream finished"
+        );
+        Ok(RoutedEvent::Done {
+            finish_reason: end.finish_reason,
+            usage: end.usage,
+            provider: current.route.provider,
+            model: end
+                .model
+                .or_else(|| current.model.clone())
+                .unwrap_or_else(|| current.route.model.clone()),
+            attempts: self.ctx.attempts.clone(),
+        })
+    }
+
+    async fn next(&mut self) -> Option<Result<RoutedEvent, Error>> {
+        if let Some(item) = self.pending.pop_front() {
+            return Some(item);
+        }
+        if self.finished {
+            return None;
+        }
+        let stall = Duration::from_secs(self.inner.settings.stall_timeout_secs);
+        loop {
+            let mut current = self.current.take()?;
+            let item = tokio::time::timeout(stall, current.stream.next()).await;
+            let cut = match item {
+                Ok(Some(Ok(StreamEvent::Delta(text)))) => {
+                    if text.is_empty() {
+                        self.current = Some(current);
+                        continue;
+                    }
+                    self.ctx.prefill.push_str(&text);
+                    self.current = Some(current);
+                    return Some(Ok(RoutedEvent::Delta(text)));
+                }
+                Ok(Some(Ok(StreamEvent::Started { rate_limits, model }))) => {
+                    if let Err(e) = self.inner.observe(&current.route, &rate_limits).await {
+                        return Some(self.fail(e));
+                    }
+                    current.model = model.or(current.model);
+                    self.current = Some(current);
+                    continue;
+                }
+                Ok(Some(Ok(StreamEvent::Done(end)))) => {
+                    return Some(match self.finish(&mut current, end).await {
+                        Ok(done) => Ok(done),
+                        Err(e) => self.fail(e),
+                    });
+                }
+                Ok(Some(Err(e))) => e,
+                Ok(None) => ProviderError::new(
+                    current.route.provider,
+                    ErrorKind::Transient { status: None },
+                )
+                .with_message("stream ended without a finish"),
+                Err(_) => ProviderError::new(current.route.provider, ErrorKind::Timeout)
+                    .with_message(format!("no chunk within {} s", stall.as_secs())),
+            };
+            let Current { route, started, .. } = current;
+            match self.after_cut(route, started, cut).await {
+                Ok(()) => {
+                    if let Some(item) = self.pending.pop_front() {
+                        return Some(item);
+                    }
+                }
+                Err(e) => return Some(self.fail(e)),
+            }
+        }
+    }
+
+    fn fail(&mut self, e: Error) -> Result<RoutedEvent, Error> {
+        self.finished = true;
+        self.current = None;
+        Err(e)
+    }
+
+    /// Records a cut and continues on the next route that takes a prefill.
+    async fn after_cut(
+        &mut self,
+        route: Arc<Route>,
+        started: Instant,
+        error: ProviderError,
+    ) -> Result<(), Error> {
+        let inner = Arc::clone(&self.inner);
+        let mut guard = inner.health.no_probe(route.provider);
+        // Mid-stream there is no retry and no waiting on the cut route.
+        let flow = inner
+            .after_failure(
+                &route,
+                &error,
+                started.elapsed(),
+                &mut guard,
+                &mut self.ctx,
+                u32::MAX,
+                u32::MAX,
+            )
+            .await?;
+        if flow == Flow::Surface {
+            return Err(Error::ContentFiltered(Box::new(error)));
+        }
+        self.ctx.errors.push(error);
+        self.ctx.deadline = Instant::now() + inner.settings.deadline();
+        let mut candidates: VecDeque<Arc<Route>> = std::mem::take(&mut self.queue)
+            .into_iter()
+            .filter(|r| r.prefill && inner.health.supports_prefill(&r.id))
+            .collect();
+        let call = Call::Stream { ttft: self.ttft() };
+        let won = inner
+            .walk(&self.req, &mut candidates, &mut self.ctx, call)
+            .await;
+        self.queue = candidates;
+        match won {
+            Ok(Some(won)) => self.adopt(won).await,
+            Ok(None) => Err(self.ctx.take_error()),
+            Err(Error::DeadlineExceeded(errors)) => Err(Error::AllProvidersFailed(errors)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Opens a routed stream (see the module docs).
+pub(crate) async fn open(
+    inner: Arc<Inner>,
+    req: ChatRequest,
+    span: tracing::Span,
+) -> Result<RoutedStream, Error> {
+    if req.messages.is_empty() {
+        return Err(Error::InvalidRequest(
+            "the request has no messages".to_owned(),
+        ));
+    }
+    let mut ctx = Ctx::new(Instant::now() + inner.settings.deadline());
+    let mut queue: VecDeque<Arc<Route>> = inner.plan(&req, &mut ctx).await?.into();
+    let call = Call::Stream {
+        ttft: Duration::from_secs(inner.settings.ttft_timeout_secs),
+    };
+    let won = inner.walk(&req, &mut queue, &mut ctx, call).await?;
+    let Some(won) = won else {
+        return Err(ctx.take_error());
+    };
+    let provider = won.route.provider;
+    let model = match &won.value {
+        Answer::Stream(opened) => opened.model.clone(),
+        Answer::Chat(response) => Some(response.model.clone()),
+    }
+    .unwrap_or_else(|| won.route.model.clone());
+    let attempts = ctx.attempts.clone();
+    let mut driver = Driver {
+        inner,
+        req,
+        queue,
+        ctx,
+        current: None,
+        pending: VecDeque::new(),
+        finished: false,
+    };
+    driver.adopt(won).await?;
+    let stream = futures::stream::unfold(driver, move |mut driver| {
+        let span = span.clone();
+        async move {
+            let item = driver.next().instrument(span).await?;
+            Some((item, driver))
+        }
+    });
+    Ok(RoutedStream {
+        provider,
+        model,
+        attempts,
+        inner: stream.boxed(),
+    })
+}

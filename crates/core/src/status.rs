@@ -1,0 +1,334 @@
+//! The quota and health report: the seed's `get_quota_status()` JSON, extended but never
+//! renamed.
+//!
+//! ```json
+//! {"total_providers": 5, "available_providers": 3, "failed_providers": ["gemini"],
+//!  "quota_status": {"groq": {"calls_today": 1247, "max_daily": 14400,
+//!                            "api_key_available": true, "available": true, "…": "…"}}}
+//! ```
+//!
+//! Per-provider figures sum the provider's routes (a limit that no route knows is
+//! `null`); `routes` gives the same figures per (provider, model, key), the key masked.
+//! A provider without a key shows the limits one key would get.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::catalog::Limits;
+use crate::error::Error;
+use crate::health::{Circuit, Disabled, SkipReason};
+use crate::ledger::RouteUsage;
+use crate::router::Inner;
+
+/// Health state of a provider or route, as reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    /// Can take requests.
+    Healthy,
+    /// A short-window limit is hit; back at `cooldown_until`.
+    RateLimited,
+    /// A daily or monthly quota is spent; back at `cooldown_until`.
+    Exhausted,
+    /// Parked after an error that is not the provider's health (e.g. model not found).
+    CoolingDown,
+    /// Repeated transient failures opened the circuit; a trial request after `cooldown_until`.
+    CircuitOpen,
+    /// The circuit's cooldown is over; the next request is the trial.
+    HalfOpen,
+    /// No API key is configured.
+    DisabledNoKey,
+    /// The key was rejected (unauthorized) and stays disabled until it changes.
+    DisabledBadKey,
+    /// The account needs billing (payment required).
+    DisabledPaymentRequired,
+    /// `enabled = false` in the settings.
+    DisabledByConfig,
+}
+
+impl HealthState {
+    fn is_failed(self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited
+                | Self::CoolingDown
+                | Self::CircuitOpen
+                | Self::DisabledBadKey
+                | Self::DisabledPaymentRequired
+        )
+    }
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuotaStatus {
+    /// Compiled-in providers.
+    pub total_providers: usize,
+    /// Providers that could take a request now.
+    pub available_providers: usize,
+    /// Providers cooling down, circuit-open or disabled by a bad key or billing.
+    pub failed_providers: Vec<String>,
+    /// Every compiled-in provider by id.
+    pub quota_status: BTreeMap<String, ProviderStatus>,
+}
+
+/// One provider's figures (sums over its routes).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProviderStatus {
+    /// Requests counted today (in the provider's own day).
+    pub calls_today: u64,
+    /// Daily request limit, when known.
+    pub max_daily: Option<u64>,
+    /// Whether a key is configured.
+    pub api_key_available: bool,
+    /// Whether the provider could take a request now.
+    pub available: bool,
+    /// Health state.
+    pub state: HealthState,
+    /// Requests in the last minute (sliding estimate).
+    pub calls_this_minute: u64,
+    /// Per-minute request limit, when known.
+    pub max_per_minute: Option<u64>,
+    /// Tokens counted today.
+    pub tokens_today: u64,
+    /// Daily token limit, when known.
+    pub max_tokens_daily: Option<u64>,
+    /// When the daily window resets (RFC 3339).
+    pub resets_at: Option<String>,
+    /// When a cooling-down, exhausted or circuit-open provider is expected back.
+    pub cooldown_until: Option<String>,
+    /// The last error's summary (never a key).
+    pub last_error: Option<String>,
+    /// When the last error happened (RFC 3339).
+    pub last_error_at: Option<String>,
+    /// Latency EWMA of successful attempts, in milliseconds.
+    pub latency_ms_ewma: Option<u64>,
+    /// Share of successful attempts among the recent ones (transport-level outcomes).
+    pub success_rate: Option<f64>,
+    /// Priority; lower is tried first.
+    pub priority: u32,
+    /// The model a request would get now (the first available route's).
+    pub model: Option<String>,
+    /// The same figures per route.
+    pub routes: Vec<RouteStatus>,
+}
+
+/// One route's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteStatus {
+    /// Model id.
+    pub model: String,
+    /// The key, masked.
+    pub key: String,
+    /// Requests counted today.
+    pub calls_today: u64,
+    /// Daily request limit, when known.
+    pub max_daily: Option<u64>,
+    /// Requests in the last minute (sliding estimate).
+    pub calls_this_minute: u64,
+    /// Per-minute request limit, when known.
+    pub max_per_minute: Option<u64>,
+    /// Tokens counted today.
+    pub tokens_today: u64,
+    /// Daily token limit, when known.
+    pub max_tokens_daily: Option<u64>,
+    /// Requests counted this month (UTC).
+    pub calls_this_month: u64,
+    /// Monthly request limit, when known.
+    pub max_monthly: Option<u64>,
+    /// Whether the route could take a request now.
+    pub available: bool,
+    /// Health state.
+    pub state: HealthState,
+    /// When the daily window resets (RFC 3339).
+    pub resets_at: String,
+    /// When the route is expected back, if it is not available.
+    pub cooldown_until: Option<String>,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn sum(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+    values.fold(None, |acc, v| match (acc, v) {
+        (None, v) => v,
+        (Some(a), Some(b)) => Some(a.saturating_add(b)),
+        (Some(a), None) => Some(a),
+    })
+}
+
+pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
+    let now = inner.clock.now();
+    let mut quota_status = BTreeMap::new();
+    let mut failed = Vec::new();
+    let mut available_providers = 0;
+    for entry in &inner.providers {
+        let id = entry.id();
+        let health = inner.health.provider(id);
+        let resets_at = crate::ledger::Windows::at(now, entry.tz).next_day;
+        let mut routes = Vec::new();
+        let mut usages: Vec<RouteUsage> = Vec::new();
+        let mut limits_of: Vec<Limits> = Vec::new();
+        for route in inner.routes.iter().filter(|r| r.provider == id) {
+            let quota = route.quota();
+            let limits = inner.ledger.limits(&quota);
+            let usage = inner.ledger.usage(&quota).await?;
+            let mut state = HealthState::Healthy;
+            let mut until = None;
+            if let Some(skip) = inner.health.peek(route.href()) {
+                until = skip.until;
+                state = match skip.reason {
+                    SkipReason::KeyDisabled(Disabled::BadKey) => HealthState::DisabledBadKey,
+                    SkipReason::KeyDisabled(Disabled::PaymentRequired) => {
+                        HealthState::DisabledPaymentRequired
+                    }
+                    SkipReason::CircuitOpen => HealthState::CircuitOpen,
+                    SkipReason::Probing => HealthState::HalfOpen,
+                    SkipReason::RateLimited => HealthState::RateLimited,
+                    SkipReason::Exhausted => HealthState::Exhausted,
+                    SkipReason::Parked => HealthState::CoolingDown,
+                };
+            } else if let Some((window, end)) = inner.ledger.room(&quota).await? {
+                until = Some(end);
+                state = if window.is_quota() {
+                    HealthState::Exhausted
+                } else {
+                    HealthState::RateLimited
+                };
+            } else if matches!(
+                health.circuit,
+                Circuit::Open { .. } | Circuit::HalfOpen { .. }
+            ) {
+                state = HealthState::HalfOpen;
+            }
+            routes.push(RouteStatus {
+                model: route.model.clone(),
+                key: route.key.clone(),
+                calls_today: usage.calls_today,
+                max_daily: limits.rpd,
+                calls_this_minute: usage.calls_minute,
+                max_per_minute: limits.rpm,
+                tokens_today: usage.tokens_today,
+                max_tokens_daily: limits.tpd,
+                calls_this_month: usage.calls_month,
+                max_monthly: limits.rpmonth,
+                available: matches!(state, HealthState::Healthy | HealthState::HalfOpen),
+                state,
+                resets_at: rfc3339(resets_at),
+                cooldown_until: until.map(rfc3339),
+            });
+            usages.push(usage);
+            limits_of.push(limits);
+        }
+        let api_key_available = !entry.keys.is_empty();
+        if !api_key_available {
+            // What one key would get.
+            for (model, catalog, _) in &entry.models {
+                limits_of.push(catalog.overridden_by(&entry.explicit_limits(model)));
+            }
+        }
+        let available = routes.iter().any(|r| r.available);
+        let state = if !entry.enabled {
+            HealthState::DisabledByConfig
+        } else if !api_key_available {
+            HealthState::DisabledNoKey
+        } else if let Circuit::Open { until } = health.circuit
+            && until > now
+        {
+            HealthState::CircuitOpen
+        } else if available {
+            routes
+                .iter()
+                .find(|r| r.available)
+                .map_or(HealthState::Healthy, |r| r.state)
+        } else {
+            let states: Vec<HealthState> = routes.iter().map(|r| r.state).collect();
+            [
+                HealthState::RateLimited,
+                HealthState::CoolingDown,
+                HealthState::Exhausted,
+                HealthState::DisabledPaymentRequired,
+                HealthState::DisabledBadKey,
+                HealthState::CircuitOpen,
+                HealthState::HalfOpen,
+            ]
+            .into_iter()
+            .find(|s| states.contains(s))
+            .unwrap_or(HealthState::Healthy)
+        };
+        let cooldown_until = match health.circuit {
+            Circuit::Open { until } if until > now => Some(until),
+            Circuit::Open { .. } | Circuit::HalfOpen { .. } | Circuit::Closed => None,
+        }
+        .or_else(|| {
+            if available {
+                None
+            } else {
+                inner
+                    .routes
+                    .iter()
+                    .filter(|r| r.provider == id)
+                    .filter_map(|r| inner.health.peek(r.href()).and_then(|s| s.until))
+                    .chain(routes.iter().filter_map(|r| {
+                        r.cooldown_until
+                            .as_deref()
+                            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                            .map(|t| t.to_utc())
+                    }))
+                    .min()
+            }
+        });
+        let model = routes
+            .iter()
+            .find(|r| r.available)
+            .or(routes.first())
+            .map(|r| r.model.clone())
+            .or_else(|| entry.models.first().map(|(m, _, _)| m.clone()));
+        if available {
+            available_providers += 1;
+        }
+        if state.is_failed() {
+            failed.push(id.to_owned());
+        }
+        quota_status.insert(
+            id.to_owned(),
+            ProviderStatus {
+                calls_today: usages.iter().map(|u| u.calls_today).sum(),
+                max_daily: sum(limits_of.iter().map(|l| l.rpd)),
+                api_key_available,
+                available,
+                state,
+                calls_this_minute: usages.iter().map(|u| u.calls_minute).sum(),
+                max_per_minute: sum(limits_of.iter().map(|l| l.rpm)),
+                tokens_today: usages.iter().map(|u| u.tokens_today).sum(),
+                max_tokens_daily: sum(limits_of.iter().map(|l| l.tpd)),
+                resets_at: Some(rfc3339(resets_at)),
+                cooldown_until: cooldown_until.map(rfc3339),
+                last_error: health.last_error.clone(),
+                last_error_at: health.last_error_at.map(rfc3339),
+                latency_ms_ewma: health.latency_ms_ewma.map(|ms| {
+                    #[expect(
+                        clippy::cast_possible_truncation,
+                        clippy::cast_sign_loss,
+                        reason = "a latency in milliseconds is positive and small"
+                    )]
+                    let ms = ms.round().max(0.0) as u64;
+                    ms
+                }),
+                success_rate: health.success_rate().map(|r| (r * 1000.0).round() / 1000.0),
+                priority: entry.priority,
+                model,
+                routes,
+            },
+        );
+    }
+    Ok(QuotaStatus {
+        total_providers: inner.providers.len(),
+        available_providers,
+        failed_providers: failed,
+        quota_status,
+    })
+}
