@@ -1,0 +1,391 @@
+//! Core requests to Gemini's wire shape, and Gemini answers back to core terms.
+
+use llmpool_core::{ChatRequest, ErrorKind, FinishReason, ProviderError, Role, Usage};
+
+use crate::ID;
+use crate::wire::{
+    Content, GenerateContentRequest, GenerateContentResponse, GenerationConfig, SystemInstruction,
+    TextPart, UsageMetadata,
+};
+
+/// Gemini accepts at most this many `stopSequences`.
+pub(crate) const MAX_STOP_SEQUENCES: usize = 5;
+
+/// What a successful `generateContent` body says, in core terms.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Answer {
+    pub(crate) text: String,
+    pub(crate) finish_reason: Option<FinishReason>,
+    pub(crate) usage: Option<Usage>,
+    pub(crate) model: String,
+}
+
+/// Gemma models reject `systemInstruction` ("Developer instruction is not enabled").
+pub(crate) fn is_gemma(model: &str) -> bool {
+    model.starts_with("gemma-")
+}
+
+/// Builds the request body for `model`.
+///
+/// - System messages (wherever they are) become one `systemInstruction`, their texts
+///   joined by a blank line; for Gemma they are folded into the first user turn instead.
+/// - `assistant` becomes `model`. Consecutive messages of one role are merged into one
+///   turn (texts joined by a blank line), since `contents` are alternating turns; empty
+///   messages are dropped (Gemini rejects empty text parts).
+/// - A trailing assistant message stays the last `model` turn: Gemini continues it
+///   (prefill) on the models the catalog marks so.
+/// - More than five stop sequences is refused here as a bad request, not truncated:
+///   Gemini would answer 400, and dropping some would let output run past a stop the
+///   caller asked for.
+#[expect(
+    clippy::result_large_err,
+    reason = "core's ProviderError is what the Provider trait returns; boxing it here only to unbox it in the caller buys nothing"
+)]
+pub(crate) fn build_request(
+    req: &ChatRequest,
+    model: &str,
+) -> Result<GenerateContentRequest, ProviderError> {
+    if req.stop.len() > MAX_STOP_SEQUENCES {
+        return Err(
+            ProviderError::new(ID, ErrorKind::BadRequest).with_message(format!(
+                "gemini accepts at most {MAX_STOP_SEQUENCES} stop sequences, the request has {}",
+                req.stop.len()
+            )),
+        );
+    }
+    let mut system: Vec<&str> = Vec::new();
+    let mut contents: Vec<Content> = Vec::new();
+    for message in &req.messages {
+        if message.content.trim().is_empty() {
+            continue;
+        }
+        let role = match message.role {
+            Role::System => {
+                system.push(&message.content);
+                continue;
+            }
+            Role::User => "user",
+            Role::Assistant => "model",
+        };
+        match contents.last_mut() {
+            Some(last) if last.role == role => append_text(last, &message.content),
+            _ => contents.push(Content {
+                role,
+                parts: vec![TextPart {
+                    text: message.content.clone(),
+                }],
+            }),
+        }
+    }
+    let system_text = (!system.is_empty()).then(|| system.join("\n\n"));
+    let system_instruction = match system_text {
+        Some(text) if is_gemma(model) => {
+            fold_into_first_user_turn(&mut contents, text);
+            None
+        }
+        Some(text) => Some(SystemInstruction {
+            parts: vec![TextPart { text }],
+        }),
+        None => None,
+    };
+    if contents.is_empty() {
+        return Err(ProviderError::new(ID, ErrorKind::BadRequest)
+            .with_message("the request has no user or assistant message with text"));
+    }
+    let config = GenerationConfig {
+        temperature: req.temperature,
+        max_output_tokens: req.max_tokens,
+        top_p: req.top_p,
+        stop_sequences: req.stop.clone(),
+    };
+    Ok(GenerateContentRequest {
+        system_instruction,
+        contents,
+        generation_config: (!config.is_empty()).then_some(config),
+    })
+}
+
+fn append_text(content: &mut Content, text: &str) {
+    match content.parts.last_mut() {
+        Some(part) => {
+            part.text.push_str("\n\n");
+            part.text.push_str(text);
+        }
+        None => content.parts.push(TextPart {
+            text: text.to_owned(),
+        }),
+    }
+}
+
+/// Puts the system text in front of the first turn when that is a user turn, else in a
+/// user turn of its own before everything (a conversation must start with the user).
+fn fold_into_first_user_turn(contents: &mut Vec<Content>, system: String) {
+    match contents.first_mut() {
+        Some(first) if first.role == "user" => {
+            if let Some(part) = first.parts.first_mut() {
+                part.text = format!("{system}\n\n{}", part.text);
+            }
+        }
+        _ => contents.insert(
+            0,
+            Content {
+                role: "user",
+                parts: vec![TextPart { text: system }],
+            },
+        ),
+    }
+}
+
+/// The answer text of a response: every non-thought text part of the first candidate.
+pub(crate) fn candidate_text(resp: &GenerateContentResponse) -> String {
+    resp.first_candidate()
+        .and_then(|c| c.content.as_ref())
+        .and_then(|c| c.parts.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p.thought != Some(true))
+        .filter_map(|p| p.text.as_deref())
+        .collect()
+}
+
+/// Gemini's `finishReason` in core terms. Every block reason maps to `ContentFilter`;
+/// anything unknown keeps Gemini's own word.
+pub(crate) fn finish_reason(raw: &str) -> FinishReason {
+    match raw {
+        "STOP" => FinishReason::Stop,
+        "MAX_TOKENS" => FinishReason::Length,
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+/// Usage in core terms: completion = candidates + thoughts (what Google bills as output);
+/// total as reported.
+pub(crate) fn usage(meta: &UsageMetadata) -> Usage {
+    let prompt = meta.prompt_token_count.unwrap_or(0);
+    let completion =
+        meta.candidates_token_count.unwrap_or(0) + meta.thoughts_token_count.unwrap_or(0);
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: meta.total_token_count.unwrap_or(prompt + completion),
+    }
+}
+
+/// The prompt's block reason, when Gemini refused the prompt itself.
+pub(crate) fn block_reason(resp: &GenerateContentResponse) -> Option<&str> {
+    resp.prompt_feedback
+        .as_ref()
+        .and_then(|f| f.block_reason.as_deref())
+}
+
+/// A refusal: the prompt (or the answer) was blocked and no text came back.
+pub(crate) fn content_filtered(what: &str, reason: &str) -> ProviderError {
+    ProviderError::new(ID, ErrorKind::ContentFiltered)
+        .with_message(format!("gemini blocked the {what}: {reason}"))
+}
+
+/// A complete `generateContent` answer, or the reason it cannot be used.
+#[expect(
+    clippy::result_large_err,
+    reason = "core's ProviderError is what the Provider trait returns; boxing it here only to unbox it in the caller buys nothing"
+)]
+pub(crate) fn answer(
+    resp: &GenerateContentResponse,
+    requested_model: &str,
+) -> Result<Answer, ProviderError> {
+    let text = candidate_text(resp);
+    if text.is_empty()
+        && let Some(reason) = block_reason(resp)
+    {
+        return Err(content_filtered("prompt", reason));
+    }
+    let Some(candidate) = resp.first_candidate() else {
+        return Err(ProviderError::new(ID, ErrorKind::InvalidResponse)
+            .with_message("the response has no candidates"));
+    };
+    let raw_finish = candidate.finish_reason.as_deref();
+    let finish = raw_finish.map(finish_reason);
+    if text.is_empty() {
+        match (&finish, raw_finish) {
+            (Some(FinishReason::ContentFilter), Some(raw)) => {
+                return Err(content_filtered("answer", raw));
+            }
+            (None, _) => {
+                return Err(ProviderError::new(ID, ErrorKind::InvalidResponse)
+                    .with_message("the candidate has neither text nor a finishReason"));
+            }
+            _ => {}
+        }
+    }
+    Ok(Answer {
+        text,
+        finish_reason: finish,
+        usage: resp.usage_metadata.as_ref().map(usage),
+        model: resp
+            .model_version
+            .clone()
+            .unwrap_or_else(|| requested_model.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use llmpool_core::Message;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn body(req: &ChatRequest, model: &str) -> Value {
+        let wire = build_request(req, model).unwrap();
+        serde_json::from_str(&serde_json::to_string(&wire).unwrap()).unwrap()
+    }
+
+    fn parse(text: &str) -> GenerateContentResponse {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn system_roles_merging_and_empty_messages() {
+        let req = ChatRequest::new(vec![
+            Message::system("Be terse."),
+            Message::user("a"),
+            Message::user("b"),
+            Message::assistant(""),
+            Message::system("Answer in French."),
+            Message::assistant("c"),
+        ]);
+        assert_eq!(
+            body(&req, "gemini-2.5-flash"),
+            json!({
+                "systemInstruction": {"parts": [{"text": "Be terse.\n\nAnswer in French."}]},
+                "contents": [
+                    {"role": "user", "parts": [{"text": "a\n\nb"}]},
+                    {"role": "model", "parts": [{"text": "c"}]}
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn gemma_folds_the_system_prompt() {
+        let req = ChatRequest::new(vec![Message::system("S"), Message::user("U")]);
+        assert_eq!(
+            body(&req, "gemma-3-27b-it"),
+            json!({"contents": [{"role": "user", "parts": [{"text": "S\n\nU"}]}]})
+        );
+        let req = ChatRequest::new(vec![Message::system("S"), Message::assistant("A")]);
+        assert_eq!(
+            body(&req, "gemma-3-4b-it")["contents"],
+            json!([
+                {"role": "user", "parts": [{"text": "S"}]},
+                {"role": "model", "parts": [{"text": "A"}]}
+            ])
+        );
+    }
+
+    #[test]
+    fn stop_sequences_are_limited_to_five() {
+        let mut req = ChatRequest::from_user("x");
+        req.stop = (0..5).map(|i| i.to_string()).collect();
+        assert_eq!(
+            body(&req, "m")["generationConfig"]["stopSequences"]
+                .as_array()
+                .unwrap()
+                .len(),
+            5
+        );
+        req.stop.push("5".into());
+        let err = build_request(&req, "m").unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+        assert!(err.message.unwrap().contains("at most 5"));
+    }
+
+    #[test]
+    fn a_request_without_text_is_refused() {
+        let req = ChatRequest::new(vec![Message::user("  ")]);
+        assert!(matches!(
+            build_request(&req, "m").unwrap_err().kind,
+            ErrorKind::BadRequest
+        ));
+    }
+
+    #[test]
+    fn thoughts_are_skipped_and_usage_adds_them() {
+        let resp = parse(
+            r#"{"candidates":[{"content":{"parts":[{"text":"think","thought":true},{"text":"Hel"},{"text":"lo","thoughtSignature":"x"}]},"finishReason":"MAX_TOKENS"}],
+               "usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"thoughtsTokenCount":17,"totalTokenCount":22}}"#,
+        );
+        let a = answer(&resp, "asked").unwrap();
+        assert_eq!(a.text, "Hello");
+        assert_eq!(a.finish_reason, Some(FinishReason::Length));
+        assert_eq!(
+            a.usage,
+            Some(Usage {
+                prompt_tokens: 3,
+                completion_tokens: 19,
+                total_tokens: 22
+            })
+        );
+        assert_eq!(a.model, "asked");
+    }
+
+    #[test]
+    fn blocked_prompts_and_answers_are_refusals() {
+        let blocked = parse(r#"{"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"}}"#);
+        let err = answer(&blocked, "m").unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::ContentFiltered));
+        assert_eq!(
+            err.message.as_deref(),
+            Some("gemini blocked the prompt: PROHIBITED_CONTENT")
+        );
+        let safety = parse(r#"{"candidates":[{"finishReason":"SAFETY"}]}"#);
+        assert!(matches!(
+            answer(&safety, "m").unwrap_err().kind,
+            ErrorKind::ContentFiltered
+        ));
+        let partial = parse(
+            r#"{"candidates":[{"content":{"parts":[{"text":"par"}]},"finishReason":"SAFETY"}]}"#,
+        );
+        assert_eq!(
+            answer(&partial, "m").unwrap().finish_reason,
+            Some(FinishReason::ContentFilter)
+        );
+    }
+
+    #[test]
+    fn empty_answers_are_invalid() {
+        for text in [
+            r#"{"candidates":[]}"#,
+            r"{}",
+            r#"{"candidates":[{"content":{}}]}"#,
+        ] {
+            assert!(
+                matches!(
+                    answer(&parse(text), "m").unwrap_err().kind,
+                    ErrorKind::InvalidResponse
+                ),
+                "{text}"
+            );
+        }
+        // Thinking models can spend the whole budget on thoughts: a real, empty answer.
+        let spent = parse(r#"{"candidates":[{"content":{},"finishReason":"MAX_TOKENS"}]}"#);
+        assert_eq!(answer(&spent, "m").unwrap().text, "");
+    }
+
+    #[test]
+    fn finish_reasons() {
+        assert_eq!(finish_reason("STOP"), FinishReason::Stop);
+        assert_eq!(finish_reason("RECITATION"), FinishReason::ContentFilter);
+        assert_eq!(
+            finish_reason("MALFORMED_FUNCTION_CALL"),
+            FinishReason::Other("MALFORMED_FUNCTION_CALL".into())
+        );
+    }
+}

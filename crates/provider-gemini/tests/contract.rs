@@ -1,0 +1,742 @@
+//! Contract tests: what the Gemini provider sends and how it reads every documented
+//! answer, against wiremock on loopback playing `generativelanguage.googleapis.com`.
+//!
+//! Payloads are in `tests/fixtures/` (provenance in its README); snapshots in
+//! `tests/snapshots/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use llmpool_core::testkit::{
+    TEST_KEY, assert_no_key, config, fixture, parse_headers_fixture, refused_base_url,
+    request_snapshot,
+};
+use llmpool_core::{
+    ChatRequest, ChatResponse, Clock, ErrorKind, ErrorKindLabel, Message, Provider, ProviderError,
+    RateLimitSnapshot, StreamEvent,
+};
+use llmpool_provider_gemini::{FACTORY, GeminiProvider};
+use serde_json::{Value, json};
+use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+/// The API's version prefix, part of every base URL.
+const PREFIX: &str = "/v1beta";
+const JSON: &str = "application/json; charset=UTF-8";
+const SSE: &str = "text/event-stream";
+
+/// A wall clock stopped at [`now`], so daily resets are exact in snapshots.
+#[derive(Debug)]
+struct FixedClock(DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// 11:00 in Los Angeles (PDT): the next Pacific midnight is 2026-10-06T07:00:00Z.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a failed setup fails the test"
+)]
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-10-05T18:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a failed setup fails the test"
+)]
+fn provider(server: &MockServer) -> GeminiProvider {
+    let cfg = config(&FACTORY, &format!("{}{PREFIX}", server.uri()));
+    GeminiProvider::with_clock(&cfg, Arc::new(FixedClock(now()))).unwrap()
+}
+
+fn endpoint(model: &str, stream: bool) -> String {
+    let method = if stream {
+        "streamGenerateContent"
+    } else {
+        "generateContent"
+    };
+    format!("{PREFIX}/models/{model}:{method}")
+}
+
+/// A mock answering exactly one request on `model`'s endpoint that carries the key in
+/// the `x-goog-api-key` header.
+fn mock(model: &str, stream: bool) -> wiremock::MockBuilder {
+    let builder = Mock::given(method("POST"))
+        .and(path(endpoint(model, stream)))
+        .and(header("x-goog-api-key", TEST_KEY));
+    if stream {
+        builder.and(query_param("alt", "sse"))
+    } else {
+        builder
+    }
+}
+
+fn respond(status: u16, body: &str, mime: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), mime)
+}
+
+/// The documented example conversation (`generate_request.json`).
+fn example_request(model: &str) -> ChatRequest {
+    let mut req = ChatRequest::new(vec![
+        Message::system("You are a terse assistant."),
+        Message::user("What is the capital of France?"),
+        Message::assistant("Paris."),
+        Message::user("And of Italy?"),
+    ])
+    .with_model(model);
+    req.temperature = Some(0.2);
+    req.max_tokens = Some(256);
+    req.stop = vec!["\n\n\n".into()];
+    req
+}
+
+/// The one request the server received, with the key checked to be nowhere but in
+/// its header.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a failed setup fails the test"
+)]
+async fn only_request(server: &MockServer) -> Value {
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1);
+    let req = &received[0];
+    assert_no_key(req.url.as_str());
+    assert_no_key(&String::from_utf8_lossy(&req.body));
+    request_snapshot(req)
+}
+
+/// Rate limits as a snapshot: `"none"` when nothing is known (Gemini sends no headers),
+/// so that the windows a 429 body filled in stand out.
+fn limits_view(limits: &RateLimitSnapshot) -> Value {
+    if limits.is_empty() {
+        json!("none")
+    } else {
+        json!(limits)
+    }
+}
+
+fn response_view(resp: &ChatResponse) -> Value {
+    json!({
+        "response": resp,
+        "rate_limits": limits_view(&resp.rate_limits),
+    })
+}
+
+/// An error as a snapshot: kind, its payload, status, message, rate limits. Also
+/// asserts that no rendering of the error shows the key.
+fn error_view(err: &ProviderError) -> Value {
+    assert_no_key(&format!("{err:?}"));
+    assert_no_key(&err.to_string());
+    assert_no_key(&err.summary());
+    assert_eq!(err.provider, "gemini");
+    let detail = match &err.kind {
+        ErrorKind::RateLimited { retry_after } => {
+            json!({ "retry_after_ms": retry_after.map(|d| d.as_millis()) })
+        }
+        ErrorKind::QuotaExhausted { until } => {
+            json!({ "until": until.map(|u| u.to_rfc3339()) })
+        }
+        ErrorKind::Transient { status } => json!({ "status": status }),
+        _ => Value::Null,
+    };
+    json!({
+        "kind": err.kind.label(),
+        "detail": detail,
+        "status": err.status,
+        "message": err.message,
+        "rate_limits": limits_view(&err.rate_limits),
+    })
+}
+
+fn event_view(item: &Result<StreamEvent, ProviderError>) -> Value {
+    match item {
+        Ok(StreamEvent::Started { rate_limits, model }) => {
+            json!({ "started": { "rate_limits": limits_view(rate_limits), "model": model } })
+        }
+        Ok(StreamEvent::Delta(text)) => json!({ "delta": text }),
+        Ok(StreamEvent::Done(end)) => json!({
+            "done": {
+                "finish_reason": end.finish_reason,
+                "usage": end.usage,
+                "model": end.model,
+            }
+        }),
+        Err(err) => json!({ "error": error_view(err) }),
+    }
+}
+
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a failed setup fails the test"
+)]
+async fn collect(provider: &GeminiProvider, req: &ChatRequest) -> Vec<Value> {
+    let stream = provider.chat_stream(req).await.unwrap();
+    stream.map(|item| event_view(&item)).collect().await
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests and successful answers
+
+#[tokio::test]
+async fn generate_content_request_and_response() {
+    let server = MockServer::start().await;
+    let documented: Value =
+        serde_json::from_str(&fixture(MANIFEST, "generate_request.json")).unwrap();
+    mock("gemini-2.5-flash", false)
+        .and(body_json(&documented))
+        .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let resp = provider(&server)
+        .chat(&example_request("gemini-2.5-flash"))
+        .await
+        .unwrap();
+
+    insta::assert_json_snapshot!("generate_request", only_request(&server).await);
+    insta::assert_json_snapshot!("generate_response", response_view(&resp), {
+        ".response.latency" => "[latency]",
+    });
+    assert_eq!(resp.text, "Hello!");
+}
+
+#[tokio::test]
+async fn the_configured_model_is_used_when_the_request_names_none() {
+    let server = MockServer::start().await;
+    mock(FACTORY.default_model, false)
+        .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let resp = provider(&server)
+        .chat(&ChatRequest::from_user("Hi"))
+        .await
+        .unwrap();
+    // The answer names the model that served it (modelVersion), not the one asked for.
+    assert_eq!(resp.model, "gemini-2.5-flash");
+    assert_eq!(
+        only_request(&server).await["body"],
+        json!({"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]})
+    );
+}
+
+#[tokio::test]
+async fn gemma_gets_the_system_prompt_in_the_first_user_turn() {
+    let server = MockServer::start().await;
+    mock("gemma-3-27b-it", false)
+        .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
+        .expect(1)
+        .mount(&server)
+        .await;
+    provider(&server)
+        .chat(&example_request("gemma-3-27b-it"))
+        .await
+        .unwrap();
+    let sent = only_request(&server).await;
+    assert!(sent["body"].get("systemInstruction").is_none());
+    insta::assert_json_snapshot!("gemma_request", sent);
+}
+
+#[tokio::test]
+async fn a_trailing_assistant_message_is_sent_as_a_model_turn_to_continue() {
+    let server = MockServer::start().await;
+    mock("gemini-3.1-flash-lite", false)
+        .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let req = ChatRequest::new(vec![
+        Message::user("Count to three."),
+        Message::assistant("1, 2,"),
+    ])
+    .with_model("gemini-3.1-flash-lite");
+    provider(&server).chat(&req).await.unwrap();
+    assert_eq!(
+        only_request(&server).await["body"]["contents"],
+        json!([
+            {"role": "user", "parts": [{"text": "Count to three."}]},
+            {"role": "model", "parts": [{"text": "1, 2,"}]}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn stream_request_and_events() {
+    let server = MockServer::start().await;
+    let documented: Value =
+        serde_json::from_str(&fixture(MANIFEST, "generate_request.json")).unwrap();
+    mock("gemini-3-pro-preview", true)
+        .and(body_json(&documented))
+        .respond_with(respond(200, &fixture(MANIFEST, "stream.sse"), SSE))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let events = collect(&provider(&server), &example_request("gemini-3-pro-preview")).await;
+
+    insta::assert_json_snapshot!("stream_request", only_request(&server).await);
+    insta::assert_json_snapshot!("stream_events", events);
+}
+
+#[tokio::test]
+async fn stream_of_a_single_chunk() {
+    let server = MockServer::start().await;
+    mock("gemini-2.5-flash", true)
+        .respond_with(respond(
+            200,
+            &fixture(MANIFEST, "stream_single_chunk.sse"),
+            SSE,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let events = collect(
+        &provider(&server),
+        &ChatRequest::from_user("Count to 3").with_model("gemini-2.5-flash"),
+    )
+    .await;
+    insta::assert_json_snapshot!("stream_single_chunk_events", events);
+}
+
+#[tokio::test]
+async fn stream_skips_one_malformed_event() {
+    let server = MockServer::start().await;
+    let text = fixture(MANIFEST, "stream.sse");
+    let (first, rest) = text.split_once("\r\n\r\n").unwrap();
+    let body = format!("{first}\r\n\r\ndata: {{\"candidates\": [{{\"content\r\n\r\n{rest}");
+    mock("gemini-3-pro-preview", true)
+        .respond_with(respond(200, &body, SSE))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let events = collect(
+        &provider(&server),
+        &ChatRequest::from_user("x").with_model("gemini-3-pro-preview"),
+    )
+    .await;
+    let clean = {
+        let server = MockServer::start().await;
+        mock("gemini-3-pro-preview", true)
+            .respond_with(respond(200, &text, SSE))
+            .expect(1)
+            .mount(&server)
+            .await;
+        collect(
+            &provider(&server),
+            &ChatRequest::from_user("x").with_model("gemini-3-pro-preview"),
+        )
+        .await
+    };
+    assert_eq!(events, clean);
+}
+
+// ---------------------------------------------------------------------------------------
+// Stream failures
+
+#[tokio::test]
+async fn stream_with_a_raw_json_error_after_valid_events() {
+    let server = MockServer::start().await;
+    mock("gemini-2.0-flash", true)
+        .respond_with(respond(
+            200,
+            &fixture(MANIFEST, "stream_midstream_error.txt"),
+            SSE,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let events = collect(
+        &provider(&server),
+        &ChatRequest::from_user("x").with_model("gemini-2.0-flash"),
+    )
+    .await;
+    // The error follows a chunk with finishReason STOP: it must still win over Done.
+    assert!(events.iter().all(|e| e.get("done").is_none()));
+    assert_eq!(
+        events.last().unwrap()["error"]["kind"],
+        json!(ErrorKindLabel::Transient)
+    );
+    insta::assert_json_snapshot!("stream_midstream_error_events", events);
+}
+
+#[tokio::test]
+async fn stream_cut_without_finish_reason_ends_in_an_error() {
+    let server = MockServer::start().await;
+    mock("gemini-3-pro-preview", true)
+        .respond_with(respond(200, &fixture(MANIFEST, "stream_cut.sse"), SSE))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let events = collect(
+        &provider(&server),
+        &ChatRequest::from_user("x").with_model("gemini-3-pro-preview"),
+    )
+    .await;
+    assert!(events.iter().all(|e| e.get("done").is_none()));
+    insta::assert_json_snapshot!("stream_cut_events", events);
+}
+
+#[tokio::test]
+async fn stream_refused_before_the_first_byte() {
+    let server = MockServer::start().await;
+    let (status, headers) = parse_headers_fixture(&fixture(MANIFEST, "error_429.headers"));
+    let mut response = respond(status, &fixture(MANIFEST, "error_429_rpm.json"), JSON);
+    for (name, value) in headers {
+        response = response.insert_header(name.as_str(), value.as_str());
+    }
+    mock("gemini-2.5-flash", true)
+        .respond_with(response)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = provider(&server)
+        .chat_stream(&ChatRequest::from_user("x").with_model("gemini-2.5-flash"))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(
+        err.kind,
+        ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(34)
+    ));
+    error_view(&err);
+}
+
+// ---------------------------------------------------------------------------------------
+// Error rows (providers/README.md §3, gemini.md §5)
+
+/// Answers one `generateContent` call with `status` and the fixture `body`, and returns
+/// the error the provider made of it.
+#[expect(
+    clippy::panic,
+    reason = "test helper: a success where an error is due fails the test"
+)]
+async fn error_for(status: u16, body: &str, extra_headers: &[(&str, &str)]) -> ProviderError {
+    let server = MockServer::start().await;
+    let mut response = respond(status, body, JSON);
+    for (name, value) in extra_headers {
+        response = response.insert_header(*name, *value);
+    }
+    mock("gemini-2.5-flash", false)
+        .respond_with(response)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let result = provider(&server)
+        .chat(&ChatRequest::from_user("x").with_model("gemini-2.5-flash"))
+        .await;
+    only_request(&server).await;
+    match result {
+        Ok(resp) => panic!("expected an error, got {resp:?}"),
+        Err(err) => err,
+    }
+}
+
+async fn error_from_fixture(status: u16, name: &str) -> ProviderError {
+    error_for(status, &fixture(MANIFEST, name), &[]).await
+}
+
+/// A 429 with the recorded header block (status line and content type only: Gemini
+/// sends no rate-limit headers).
+async fn error_429(name: &str) -> ProviderError {
+    let (status, headers) = parse_headers_fixture(&fixture(MANIFEST, "error_429.headers"));
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    error_for(status, &fixture(MANIFEST, name), &headers).await
+}
+
+#[tokio::test]
+async fn error_400_api_key_invalid_is_unauthorized() {
+    let err = error_from_fixture(400, "error_400_api_key_invalid.json").await;
+    assert!(matches!(err.kind, ErrorKind::Unauthorized));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_400_api_key_expired_is_unauthorized() {
+    let err = error_from_fixture(400, "error_400_api_key_expired.json").await;
+    assert!(matches!(err.kind, ErrorKind::Unauthorized));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_403_permission_denied_is_unauthorized() {
+    let err = error_from_fixture(403, "error_403_no_key.json").await;
+    assert!(matches!(err.kind, ErrorKind::Unauthorized));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_402_is_payment_required_not_a_rate_limit() {
+    let err = error_from_fixture(402, "error_402_prepaid_credit.json").await;
+    assert!(matches!(err.kind, ErrorKind::PaymentRequired));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_404_not_found_is_model_not_found() {
+    let err = error_from_fixture(404, "error_404_model.json").await;
+    assert!(matches!(err.kind, ErrorKind::ModelNotFound));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_400_input_too_long_is_context_too_long() {
+    let err = error_from_fixture(400, "error_400_context_too_long.json").await;
+    assert!(matches!(err.kind, ErrorKind::ContextTooLong));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_400_failed_precondition_is_bad_request() {
+    let err = error_from_fixture(400, "error_400_failed_precondition.json").await;
+    assert!(matches!(err.kind, ErrorKind::BadRequest));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_400_gemma_system_instruction_is_bad_request() {
+    let err = error_from_fixture(400, "error_400_gemma_system_instruction.json").await;
+    assert!(matches!(err.kind, ErrorKind::BadRequest));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_429_per_minute_is_rate_limited_for_retry_delay() {
+    let err = error_429("error_429_rpm.json").await;
+    assert!(matches!(
+        err.kind,
+        ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(34)
+    ));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_429_per_day_is_quota_exhausted_until_pacific_midnight() {
+    let err = error_429("error_429_rpd.json").await;
+    let until = DateTime::parse_from_rfc3339("2026-10-06T07:00:00Z")
+        .unwrap()
+        .to_utc();
+    assert!(matches!(
+        err.kind,
+        ErrorKind::QuotaExhausted { until: Some(u) } if u == until
+    ));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_429_limit_zero_is_model_not_found() {
+    let err = error_429("error_429_limit0_no_free_tier.json").await;
+    assert!(matches!(err.kind, ErrorKind::ModelNotFound));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_429_without_details_is_rate_limited() {
+    let err = error_429("error_429_no_details.json").await;
+    assert!(matches!(
+        err.kind,
+        ErrorKind::RateLimited { retry_after: None }
+    ));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_429_honours_a_retry_after_header() {
+    let err = error_for(
+        429,
+        &fixture(MANIFEST, "error_429_no_details.json"),
+        &[("retry-after", "7")],
+    )
+    .await;
+    assert!(matches!(
+        err.kind,
+        ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(7)
+    ));
+    assert_eq!(err.rate_limits.retry_after, Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
+async fn error_429_as_a_json_array_is_rate_limited() {
+    let err = error_429("openai_compat_error_429.json").await;
+    assert!(matches!(err.kind, ErrorKind::RateLimited { .. }));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_500_internal_is_transient() {
+    let err = error_from_fixture(500, "error_500.json").await;
+    assert!(matches!(
+        err.kind,
+        ErrorKind::Transient { status: Some(500) }
+    ));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_503_unavailable_is_transient() {
+    let err = error_from_fixture(503, "error_503.json").await;
+    assert!(matches!(
+        err.kind,
+        ErrorKind::Transient { status: Some(503) }
+    ));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_504_deadline_exceeded_is_transient() {
+    let err = error_from_fixture(504, "error_504.json").await;
+    assert!(matches!(
+        err.kind,
+        ErrorKind::Transient { status: Some(504) }
+    ));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn error_502_html_from_a_proxy_is_transient() {
+    let err = error_for(502, "<html><body>502 Bad Gateway</body></html>", &[]).await;
+    assert!(matches!(
+        err.kind,
+        ErrorKind::Transient { status: Some(502) }
+    ));
+    assert_eq!(err.message.as_deref(), Some("non-JSON (HTML) error page"));
+}
+
+#[tokio::test]
+async fn a_200_whose_body_is_an_error_is_classified() {
+    let err = error_from_fixture(200, "error_503.json").await;
+    assert!(matches!(
+        err.kind,
+        ErrorKind::Transient { status: Some(503) }
+    ));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn a_key_echoed_by_the_upstream_is_redacted() {
+    let body = format!(
+        r#"{{"error":{{"code":400,"message":"Bad header value {TEST_KEY}","status":"INVALID_ARGUMENT"}}}}"#
+    );
+    let err = error_for(400, &body, &[]).await;
+    assert!(matches!(err.kind, ErrorKind::BadRequest));
+    assert_eq!(err.message.as_deref(), Some("Bad header value [redacted]"));
+    error_view(&err);
+}
+
+// ---------------------------------------------------------------------------------------
+// Unusable answers and transport failures
+
+#[tokio::test]
+async fn malformed_json_is_an_invalid_response() {
+    let err = error_for(200, r#"{"candidates": [{"content": {"#, &[]).await;
+    assert!(matches!(err.kind, ErrorKind::InvalidResponse));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn empty_candidates_are_an_invalid_response() {
+    let err = error_from_fixture(200, "generate_empty_candidates.json").await;
+    assert!(matches!(err.kind, ErrorKind::InvalidResponse));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn a_blocked_prompt_is_content_filtered() {
+    let err = error_from_fixture(200, "generate_blocked_prompt.json").await;
+    assert!(matches!(err.kind, ErrorKind::ContentFiltered));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn an_answer_stopped_for_safety_without_text_is_content_filtered() {
+    let err = error_from_fixture(200, "generate_safety_no_text.json").await;
+    assert!(matches!(err.kind, ErrorKind::ContentFiltered));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+#[tokio::test]
+async fn a_slow_upstream_times_out() {
+    let server = MockServer::start().await;
+    mock("gemini-2.5-flash", false)
+        .respond_with(
+            respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON)
+                .set_delay(Duration::from_secs(3)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = provider(&server)
+        .chat(&ChatRequest::from_user("x").with_model("gemini-2.5-flash"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
+    error_view(&err);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_network_error() {
+    let cfg = config(&FACTORY, &refused_base_url(PREFIX).await);
+    let provider = GeminiProvider::new(&cfg).unwrap();
+    let err = provider
+        .chat(&ChatRequest::from_user("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::Network(_)), "{err:?}");
+    error_view(&err);
+    let err = provider
+        .chat_stream(&ChatRequest::from_user("x"))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err.kind, ErrorKind::Network(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn more_than_five_stop_sequences_are_refused_without_a_call() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let mut req = ChatRequest::from_user("x");
+    req.stop = (1..=6).map(|i| format!("stop{i}")).collect();
+    let err = provider(&server).chat(&req).await.unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::BadRequest));
+    insta::assert_json_snapshot!(error_view(&err));
+}
+
+// ---------------------------------------------------------------------------------------
+// Registration and secrets
+
+#[test]
+fn the_factory_builds_a_gemini_provider() {
+    assert_eq!(FACTORY.id, "gemini");
+    assert_eq!(FACTORY.key_env, "GEMINI_API_KEY");
+    assert_eq!(FACTORY.base_url_env, "GEMINI_BASE_URL");
+    assert_eq!(
+        FACTORY.default_base_url,
+        "https://generativelanguage.googleapis.com/v1beta"
+    );
+    assert_eq!(FACTORY.default_priority, 30);
+    let cfg = config(&FACTORY, "http://127.0.0.1:9/v1beta");
+    let provider = (FACTORY.build)(&cfg).unwrap();
+    assert_eq!(provider.id(), "gemini");
+    assert_no_key(&format!("{provider:?}"));
+    assert_no_key(&format!("{cfg:?}"));
+    let catalog = FACTORY.model_catalog().unwrap();
+    assert_eq!(catalog.day_reset_tz, "America/Los_Angeles");
+    assert_eq!(catalog.models[0].id, FACTORY.default_model);
+}
