@@ -497,7 +497,10 @@ impl Ledger {
                 learned_changed = true;
             }
             let limit = reported.limit.or(kind.limit(&known));
-            if let (Some(limit), Some(remaining)) = (limit, reported.remaining) {
+            // "0 left, reset in 7 s" becomes a block of 7 s below; counting the window as
+            // full would keep the route blocked for the rest of our own window instead.
+            let blocked = reported.remaining == Some(0) && reported.reset_after.is_some();
+            if let (Some(limit), Some(remaining), false) = (limit, reported.remaining, blocked) {
                 let used = limit.saturating_sub(remaining);
                 let key = counter_key(route.id, kind, &w.id(kind));
                 let value = match kind {
@@ -709,7 +712,8 @@ mod tests {
         assert!(!block.quota);
         let usage = ledger.usage(&q).await.unwrap();
         assert_eq!(usage.calls_today, 10);
-        assert_eq!(usage.calls_minute, 30);
+        // The minute window is left to the block, not counted full.
+        assert_eq!(usage.calls_minute, 1);
         assert_eq!(ledger.limits(&q).rpd, Some(1000));
         // Learned limits are stored for the next process.
         assert!(

@@ -332,3 +332,58 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
         quota_status,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::error::ErrorKind;
+    use crate::router::tests::{harness, req, settings};
+    use crate::testkit::Reply;
+    use crate::types::Usage;
+
+    #[tokio::test(start_paused = true)]
+    async fn quota_status_mix() {
+        let mut s = settings();
+        s.retry_attempts = 0;
+        s.circuit_failures = 1;
+        let groq = s.providers.entry("groq".into()).or_default();
+        groq.rpd = Some(1000);
+        groq.rpm = Some(30);
+        groq.tpd = Some(200_000);
+        s.providers.entry("gemini".into()).or_default().rpd = Some(500);
+        let h = harness(&s, &["groq", "cerebras", "gemini", "cohere"]);
+        h.fake("groq").push(
+            Reply::text("a")
+                .usage(Usage::new(100, 20))
+                .delay(Duration::from_millis(120)),
+        );
+        h.fake("groq").push(
+            Reply::text("b")
+                .usage(Usage::new(50, 10))
+                .delay(Duration::from_millis(220)),
+        );
+        h.router.chat(req()).await.unwrap();
+        h.router.chat(req()).await.unwrap();
+        h.fake("cerebras")
+            .push(Reply::error(ErrorKind::Transient { status: Some(503) }));
+        h.router
+            .chat(req().with_model("cerebras"))
+            .await
+            .unwrap_err();
+        h.fake("gemini")
+            .push(Reply::error(ErrorKind::QuotaExhausted { until: None }));
+        h.router.chat(req().with_model("gemini")).await.unwrap_err();
+        h.fake("cohere").push(Reply::error(ErrorKind::Unauthorized));
+        h.router.chat(req().with_model("cohere")).await.unwrap_err();
+        tokio::time::advance(Duration::from_secs(2)).await;
+
+        let status = h.router.quota_status().await.unwrap();
+        assert_eq!(status.total_providers, 5);
+        assert_eq!(status.available_providers, 1);
+        let json = serde_json::to_string(&status).unwrap();
+        crate::testkit::assert_no_key(&json);
+        assert!(!json.contains("test-key"), "{json}");
+        insta::assert_json_snapshot!(status);
+    }
+}
