@@ -13,7 +13,9 @@
 //! - [`CompatHooks`]: where a provider departs from the generic protocol (rate-limit
 //!   headers, error classification, errors inside 200 payloads, the output-cap field);
 //! - [`sse`]: a tolerant server-sent-events decoder (and encoder for the gateway);
-//! - [`transport`]: client construction, transport-error mapping, header helpers.
+//! - [`transport`]: client construction, transport-error mapping, header helpers;
+//! - `testkit` (feature `testkit`, dev-dependencies only): a mock upstream and snapshot
+//!   views shared by the provider crates' contract tests.
 //!
 //! A thin provider crate is a factory plus hooks:
 //!
@@ -35,11 +37,14 @@
 pub mod hooks;
 mod provider;
 pub mod sse;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod transport;
 pub mod wire;
 
 pub use hooks::{CompatHooks, ErrorContext};
 pub use provider::{CHAT_PATH, OpenAiCompatProvider};
+pub use reqwest::header::{HeaderMap, HeaderValue};
 pub use wire::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorBody, ErrorResponse,
     MaxTokensField, WireError,

@@ -1,0 +1,470 @@
+//! Contract tests: Groq as documented in `shared/providers/groq.md`, played by wiremock
+//! on 127.0.0.1 with the payloads in `tests/fixtures/`. One test per error row that
+//! `shared/providers/README.md` §3 documents for Groq, plus transport failures.
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "the helpers outside #[test] functions fail the test by panicking, like the tests"
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use llmpool_core::testkit::{self, assert_no_key, fixture, parse_headers_fixture};
+use llmpool_core::{
+    ChatRequest, ErrorKind, FinishReason, Message, Provider, ProviderError, StreamEvent, Usage,
+};
+use llmpool_openai_compat::testkit::{
+    Reply, Upstream, collect, error_json, events_json, streamed_text,
+};
+use llmpool_provider_groq::FACTORY;
+use serde_json::Value;
+
+const PREFIX: &str = "/openai/v1";
+const DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+fn fx(name: &str) -> String {
+    fixture(DIR, name)
+}
+
+fn fx_json(name: &str) -> Value {
+    serde_json::from_str(&fx(name)).unwrap()
+}
+
+/// Status and headers of a `.headers` fixture.
+fn fx_headers(name: &str) -> (u16, Vec<(String, String)>) {
+    parse_headers_fixture(&fx(name))
+}
+
+fn provider(base_url: &str) -> Arc<dyn Provider> {
+    let p = (FACTORY.build)(&testkit::config(&FACTORY, base_url)).unwrap();
+    assert_no_key(&format!("{p:?}"));
+    p
+}
+
+/// `chat_request.json` in core terms.
+fn documented_request() -> ChatRequest {
+    ChatRequest {
+        messages: vec![
+            Message::system("You are a terse assistant."),
+            Message::user("What is the capital of France?"),
+        ],
+        model: Some("openai/gpt-oss-20b".into()),
+        temperature: Some(0.2),
+        max_tokens: Some(256),
+        top_p: None,
+        stop: vec!["\n\n\n".into()],
+        stream: false,
+    }
+}
+
+/// `chat_request_stream.json` in core terms.
+fn documented_stream_request() -> ChatRequest {
+    ChatRequest {
+        max_tokens: Some(256),
+        stream: true,
+        ..ChatRequest::from_user("What is the capital of France?").with_model("openai/gpt-oss-20b")
+    }
+}
+
+fn assert_clean(err: &ProviderError) {
+    assert_no_key(&format!("{err:?} {err} {}", err.summary()));
+    assert_eq!(err.provider, "groq");
+}
+
+/// One-shot call answered by `reply`; returns the error.
+async fn chat_error(reply: Reply) -> ProviderError {
+    let up = Upstream::start(PREFIX).await;
+    up.reply(reply).await;
+    let err = provider(&up.base_url())
+        .chat(&documented_request())
+        .await
+        .unwrap_err();
+    assert_clean(&err);
+    err
+}
+
+/// Streaming call whose body is `sse`; returns all items.
+async fn stream_items(sse: &str) -> Vec<Result<StreamEvent, ProviderError>> {
+    let up = Upstream::start(PREFIX).await;
+    up.reply(Reply::sse(sse)).await;
+    let stream = provider(&up.base_url())
+        .chat_stream(&documented_stream_request())
+        .await
+        .unwrap();
+    let items = collect(stream).await;
+    for item in &items {
+        if let Err(e) = item {
+            assert_clean(e);
+        }
+    }
+    items
+}
+
+fn json_error(status: u16, fixture_name: &str) -> Reply {
+    Reply::json(status, fx(fixture_name))
+}
+
+fn assert_until(err: &ProviderError, before: DateTime<Utc>, after: DateTime<Utc>, wait_ms: i64) {
+    let ErrorKind::QuotaExhausted { until: Some(until) } = err.kind else {
+        panic!("expected quota exhausted with an end, got {err:?}");
+    };
+    let wait = chrono::Duration::milliseconds(wait_ms);
+    assert!(
+        until >= before + wait && until <= after + wait,
+        "{until} not now + {wait_ms} ms"
+    );
+}
+
+// ---------------------------------------------------------------- success paths
+
+#[tokio::test]
+async fn chat_sends_the_documented_request_and_parses_the_answer() {
+    let up = Upstream::start(PREFIX).await;
+    let (status, headers) = fx_headers("chat_ok.headers");
+    up.reply(Reply::json(status, fx("chat_ok.json")).headers(headers))
+        .await;
+    let resp = provider(&up.base_url())
+        .chat(&documented_request())
+        .await
+        .unwrap();
+
+    let request = up.only_request().await;
+    assert_eq!(request["body"], fx_json("chat_request.json"));
+    insta::assert_json_snapshot!("chat_request", request);
+    insta::assert_json_snapshot!("chat_response", resp, { ".latency" => "[latency]" });
+    insta::assert_json_snapshot!("chat_rate_limits", resp.rate_limits);
+    assert_eq!(resp.usage, Some(Usage::new(45, 607)));
+    assert_eq!(resp.rate_limits.requests_day.remaining, Some(987));
+    assert_eq!(resp.rate_limits.tokens_minute.limit, Some(8000));
+}
+
+#[tokio::test]
+async fn reasoning_is_not_part_of_the_answer_text() {
+    let up = Upstream::start(PREFIX).await;
+    up.reply(Reply::json(200, fx("chat_ok_reasoning.json")))
+        .await;
+    let resp = provider(&up.base_url())
+        .chat(&documented_request())
+        .await
+        .unwrap();
+    assert!(
+        resp.text
+            .starts_with("The word \"strawberry\" contains **3**")
+    );
+    assert!(!resp.text.contains("Okay, so the user"));
+    assert_eq!(resp.model, "qwen/qwen3-32b");
+    assert_eq!(resp.usage.unwrap().completion_tokens, 649);
+    assert_eq!(resp.finish_reason, Some(FinishReason::Stop));
+}
+
+#[tokio::test]
+async fn stream_sends_the_documented_request_and_parses_the_chunks() {
+    let up = Upstream::start(PREFIX).await;
+    let (_, headers) = fx_headers("chat_ok.headers");
+    up.reply(Reply::sse(fx("chat_stream.sse")).headers(headers))
+        .await;
+    let stream = provider(&up.base_url())
+        .chat_stream(&documented_stream_request())
+        .await
+        .unwrap();
+    let items = collect(stream).await;
+
+    let request = up.only_request().await;
+    assert_eq!(request["body"], fx_json("chat_request_stream.json"));
+    insta::assert_json_snapshot!("stream_request", request);
+    insta::assert_json_snapshot!("stream_events", events_json(&items));
+    assert_eq!(streamed_text(&items), "Introducing \"Luminaria\".");
+    let Some(Ok(StreamEvent::Done(end))) = items.last() else {
+        panic!("stream did not end with Done: {items:?}");
+    };
+    assert_eq!(end.usage, Some(Usage::new(45, 662)));
+    assert!(
+        matches!(items[0], Ok(StreamEvent::Started { rate_limits, .. }) if rate_limits.requests_day.limit == Some(1000))
+    );
+}
+
+// ---------------------------------------------------------------- error rows (README §3)
+
+#[tokio::test]
+async fn auth_401_invalid_api_key_is_unauthorized() {
+    let (status, headers) = fx_headers("error_401.headers");
+    let err = chat_error(json_error(status, "error_401.json").headers(headers)).await;
+    assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
+    insta::assert_json_snapshot!("error_401", error_json(&err));
+}
+
+#[tokio::test]
+async fn rate_limited_429_per_minute_waits_retry_after() {
+    let (status, headers) = fx_headers("error_429_tpm.headers");
+    let err = chat_error(json_error(status, "error_429_tpm.json").headers(headers)).await;
+    assert!(
+        matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(12)),
+        "{err:?}"
+    );
+    // The 429's headers still update the learned limits.
+    assert_eq!(err.rate_limits.requests_day.remaining, Some(941));
+    insta::assert_json_snapshot!("error_429_tpm", error_json(&err));
+}
+
+#[tokio::test]
+async fn rate_limited_429_per_minute_without_header_waits_the_message_time() {
+    let err = chat_error(json_error(429, "error_429_tpm.json")).await;
+    assert!(
+        matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_millis(11_455)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn quota_429_tokens_per_day_is_exhausted_for_the_message_wait() {
+    let before = Utc::now();
+    let err = chat_error(json_error(429, "error_429_tpd.json")).await;
+    assert_until(&err, before, Utc::now(), 578_016);
+    insta::assert_json_snapshot!("error_429_tpd", error_json(&err));
+}
+
+#[tokio::test]
+async fn quota_429_requests_per_day_is_exhausted_for_the_message_wait() {
+    let before = Utc::now();
+    let err = chat_error(json_error(429, "error_429_rpd.json")).await;
+    assert_until(&err, before, Utc::now(), 86_400);
+}
+
+#[tokio::test]
+async fn model_404_not_found_is_model_not_found() {
+    let err = chat_error(json_error(404, "error_404_model.json")).await;
+    assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
+    insta::assert_json_snapshot!("error_404_model", error_json(&err));
+}
+
+#[tokio::test]
+async fn model_400_decommissioned_is_model_not_found() {
+    let err = chat_error(json_error(400, "error_400_decommissioned.json")).await;
+    assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
+}
+
+#[tokio::test]
+async fn bad_request_400_is_bad_request() {
+    let err = chat_error(Reply::json(
+        400,
+        r#"{"error":{"message":"'n' : number must be at most 1","type":"invalid_request_error"}}"#,
+    ))
+    .await;
+    assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
+}
+
+#[tokio::test]
+async fn bad_request_422_is_bad_request() {
+    let err = chat_error(Reply::json(
+        422,
+        r#"{"error":{"message":"messages.0.content: field required","type":"invalid_request_error"}}"#,
+    ))
+    .await;
+    assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
+}
+
+#[tokio::test]
+async fn bad_request_413_request_larger_than_tpm_is_not_a_rate_limit() {
+    let err = chat_error(json_error(413, "error_413_request_too_large.json")).await;
+    assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
+    insta::assert_json_snapshot!("error_413", error_json(&err));
+}
+
+#[tokio::test]
+async fn transient_498_flex_capacity_is_transient() {
+    let err = chat_error(Reply::json(
+        498,
+        r#"{"error":{"message":"Flex tier capacity exceeded. This is a temporary error, please try again later.","type":"service_unavailable"}}"#,
+    ))
+    .await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: Some(498) }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn transient_500_is_transient() {
+    let err = chat_error(Reply::json(
+        500,
+        r#"{"error":{"message":"Internal Server Error","type":"internal_server_error"}}"#,
+    ))
+    .await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: Some(500) }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn transient_502_html_is_transient() {
+    let err = chat_error(
+        Reply::json(502, "<html><body>502 Bad Gateway</body></html>").content_type("text/html"),
+    )
+    .await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: Some(502) }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn transient_503_is_transient() {
+    let err = chat_error(Reply::json(
+        503,
+        r#"{"error":{"message":"Service Unavailable","type":"internal_server_error"}}"#,
+    ))
+    .await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: Some(503) }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn cloudflare_403_html_block_is_not_transient() {
+    let err =
+        chat_error(Reply::json(403, fx("error_403_cloudflare.html")).content_type("text/html"))
+            .await;
+    assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
+    assert_eq!(err.message.as_deref(), Some("non-JSON (HTML) error page"));
+}
+
+// ---------------------------------------------------------------- broken answers and transport
+
+#[tokio::test]
+async fn timeout_is_timeout() {
+    let err =
+        chat_error(Reply::json(200, fx("chat_ok.json")).delayed(Duration::from_secs(3))).await;
+    assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
+}
+
+#[tokio::test]
+async fn stream_headers_timeout_is_timeout() {
+    let up = Upstream::start(PREFIX).await;
+    up.reply(Reply::sse(fx("chat_stream.sse")).delayed(Duration::from_secs(3)))
+        .await;
+    let err = provider(&up.base_url())
+        .chat_stream(&documented_stream_request())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_network_error() {
+    let base = testkit::refused_base_url(PREFIX).await;
+    let err = provider(&base)
+        .chat(&documented_request())
+        .await
+        .unwrap_err();
+    assert_clean(&err);
+    assert!(matches!(err.kind, ErrorKind::Network(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn malformed_json_is_invalid_response() {
+    let err = chat_error(Reply::json(200, r#"{"id":"chatcmpl-1","choices":[{"#)).await;
+    assert!(matches!(err.kind, ErrorKind::InvalidResponse), "{err:?}");
+}
+
+#[tokio::test]
+async fn empty_choices_is_invalid_response() {
+    let err = chat_error(Reply::json(
+        200,
+        r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"openai/gpt-oss-20b","choices":[]}"#,
+    ))
+    .await;
+    assert!(matches!(err.kind, ErrorKind::InvalidResponse), "{err:?}");
+}
+
+#[tokio::test]
+async fn ok_status_with_an_error_body_is_classified() {
+    let before = Utc::now();
+    let err = chat_error(Reply::json(200, fx("error_429_tpd.json"))).await;
+    // The body says "per day" even though the status says 200.
+    assert_until(&err, before, Utc::now(), 578_016);
+    let err = chat_error(Reply::json(
+        200,
+        r#"{"error":{"message":"The server had an error while processing your request","type":"internal_server_error"}}"#,
+    ))
+    .await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: None }),
+        "{err:?}"
+    );
+    let err = chat_error(Reply::json(200, fx("error_401.json"))).await;
+    assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
+}
+
+#[tokio::test]
+async fn stream_error_before_the_first_chunk_is_returned_directly() {
+    let up = Upstream::start(PREFIX).await;
+    let (status, headers) = fx_headers("error_429_tpm.headers");
+    up.reply(json_error(status, "error_429_tpm.json").headers(headers))
+        .await;
+    let err = provider(&up.base_url())
+        .chat_stream(&documented_stream_request())
+        .await
+        .err()
+        .unwrap();
+    assert_clean(&err);
+    assert!(
+        matches!(
+            err.kind,
+            ErrorKind::RateLimited {
+                retry_after: Some(_)
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn stream_error_object_mid_stream_ends_with_an_error() {
+    let items = stream_items(&fx("chat_stream_midstream_error.sse")).await;
+    insta::assert_json_snapshot!("stream_midstream_error", events_json(&items));
+    assert!(!items.iter().any(|i| matches!(i, Ok(StreamEvent::Done(_)))));
+    let Some(Err(err)) = items.last() else {
+        panic!("no error at the end: {items:?}");
+    };
+    assert!(matches!(err.kind, ErrorKind::Transient { .. }), "{err:?}");
+    assert_eq!(streamed_text(&items), "Int");
+}
+
+#[tokio::test]
+async fn stream_x_groq_error_ends_with_an_error() {
+    let items = stream_items(&fx("chat_stream_x_groq_error.sse")).await;
+    let Some(Err(err)) = items.last() else {
+        panic!("no error at the end: {items:?}");
+    };
+    assert!(matches!(err.kind, ErrorKind::Transient { .. }), "{err:?}");
+    assert!(
+        err.message
+            .as_deref()
+            .unwrap()
+            .contains("ran out of capacity")
+    );
+}
+
+#[tokio::test]
+async fn stream_cut_without_finish_or_done_is_an_error_not_done() {
+    let items = stream_items(&fx("chat_stream_cut.sse")).await;
+    assert!(!items.iter().any(|i| matches!(i, Ok(StreamEvent::Done(_)))));
+    assert!(
+        matches!(items.last(), Some(Err(e)) if matches!(e.kind, ErrorKind::Transient { status: None }))
+    );
+    assert_eq!(streamed_text(&items), "Introducing");
+}
+
+#[tokio::test]
+async fn stream_malformed_event_is_skipped() {
+    let items = stream_items(&fx("chat_stream_malformed_event.sse")).await;
+    assert_eq!(streamed_text(&items), "Int");
+    assert!(
+        matches!(items.last(), Some(Ok(StreamEvent::Done(end))) if end.usage == Some(Usage::new(45, 662)))
+    );
+}
