@@ -1,0 +1,250 @@
+//! Core requests to Cohere's wire shape and Cohere's answers back to core types.
+
+use std::time::Duration;
+
+use llmpool_core::{
+    ChatRequest, ChatResponse, ErrorKind, FinishReason, ProviderError, RateLimitSnapshot, Usage,
+};
+
+use crate::ID;
+use crate::errors;
+use crate::wire::{ChatBody, ChatResponseBody, TokenCounts, WireMessage, WireUsage};
+
+/// Cohere accepts at most this many stop sequences.
+pub(crate) const MAX_STOP_SEQUENCES: usize = 5;
+/// Cohere's `temperature` range is 0..=1 (not OpenAI's 0..=2).
+const TEMPERATURE_RANGE: (f32, f32) = (0.0, 1.0);
+/// Cohere's `p` range is 0.01..=0.99.
+const P_RANGE: (f32, f32) = (0.01, 0.99);
+
+/// The wire body for `req` on `model`.
+///
+/// Parameters Cohere would reject with a 400 (and so spend one of the trial key's 1,000
+/// monthly calls on) are handled here instead:
+/// - `temperature` and `top_p` are clamped into Cohere's ranges (0..=1, 0.01..=0.99), so a
+///   request written for OpenAI's 0..=2 scale still gets the closest answer Cohere can give
+///   rather than failing on the one provider that is stricter; non-finite values are
+///   dropped (Cohere's default applies);
+/// - more than five stop sequences, or no message at all, cannot be expressed without
+///   changing what the caller asked for, so they are a `BadRequest` and nothing is sent.
+pub(crate) fn request_body<'a>(
+    req: &'a ChatRequest,
+    model: &'a str,
+    stream: bool,
+) -> Result<ChatBody<'a>, ProviderError> {
+    if req.messages.is_empty() {
+        return Err(bad_request("the request has no messages"));
+    }
+    if req.stop.len() > MAX_STOP_SEQUENCES {
+        return Err(bad_request(format!(
+            "cohere accepts at most {MAX_STOP_SEQUENCES} stop sequences, the request has {}",
+            req.stop.len()
+        )));
+    }
+    Ok(ChatBody {
+        model,
+        messages: req
+            .messages
+            .iter()
+            .map(|m| WireMessage {
+                role: m.role.as_str(),
+                content: &m.content,
+            })
+            .collect(),
+        temperature: clamp(req.temperature, TEMPERATURE_RANGE),
+        max_tokens: req.max_tokens,
+        p: clamp(req.top_p, P_RANGE),
+        stop_sequences: &req.stop,
+        stream,
+    })
+}
+
+/// A parsed one-shot answer as a [`ChatResponse`]: the text of every `text` block
+/// (`thinking` blocks dropped), the finish reason, and the usage.
+pub(crate) fn response(
+    body: ChatResponseBody,
+    model: &str,
+    latency: Duration,
+    rate_limits: RateLimitSnapshot,
+) -> Result<ChatResponse, ProviderError> {
+    let ChatResponseBody {
+        message,
+        finish_reason: raw_finish,
+        usage: wire_usage,
+    } = body;
+    let finish = match raw_finish.as_deref() {
+        Some(raw) => Some(finish_reason(raw, None)?),
+        None => None,
+    };
+    let text: String = message
+        .into_iter()
+        .flat_map(|m| m.content)
+        .filter(|block| block.kind == "text")
+        .filter_map(|block| block.text)
+        .collect();
+    if text.is_empty() {
+        return Err(errors::invalid_response(format!(
+            "the answer has no text content (finish_reason {})",
+            raw_finish.as_deref().unwrap_or("absent")
+        )));
+    }
+    Ok(ChatResponse {
+        text,
+        finish_reason: finish,
+        usage: wire_usage.as_ref().and_then(usage),
+        provider: ID,
+        model: model.to_owned(),
+        latency,
+        rate_limits,
+        attempts: Vec::new(),
+    })
+}
+
+/// Cohere's finish reason in core terms; `ERROR` and `TIMEOUT` (sent with HTTP 200) are
+/// failures, with `detail` as the upstream's explanation when it gave one.
+pub(crate) fn finish_reason(
+    raw: &str,
+    detail: Option<&str>,
+) -> Result<FinishReason, ProviderError> {
+    match raw {
+        "COMPLETE" | "STOP_SEQUENCE" => Ok(FinishReason::Stop),
+        "MAX_TOKENS" => Ok(FinishReason::Length),
+        "TOOL_CALL" => Ok(FinishReason::ToolCalls),
+        "ERROR" | "TIMEOUT" => Err(errors::failed_generation(raw, detail)),
+        other => Ok(FinishReason::Other(other.to_owned())),
+    }
+}
+
+/// Usage from `usage.tokens` (what the model processed, which is what context windows and
+/// token-per-minute limits count), falling back to `usage.billed_units`.
+pub(crate) fn usage(u: &WireUsage) -> Option<Usage> {
+    let counts: &TokenCounts = u
+        .tokens
+        .as_ref()
+        .filter(|t| !t.is_empty())
+        .or(u.billed_units.as_ref().filter(|b| !b.is_empty()))?;
+    Some(Usage::new(
+        counts.input_tokens.unwrap_or(0),
+        counts.output_tokens.unwrap_or(0),
+    ))
+}
+
+fn clamp(value: Option<f32>, (low, high): (f32, f32)) -> Option<f32> {
+    value.filter(|v| v.is_finite()).map(|v| v.clamp(low, high))
+}
+
+fn bad_request(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(ID, ErrorKind::BadRequest).with_message(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use llmpool_core::Message;
+
+    use super::*;
+
+    fn parse(json: &str) -> ChatResponseBody {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn parameters_are_clamped_into_cohere_ranges() {
+        let mut req = ChatRequest::from_user("hi");
+        req.temperature = Some(1.7);
+        req.top_p = Some(1.0);
+        let body = request_body(&req, "m", false).unwrap();
+        assert_eq!(body.temperature, Some(1.0));
+        assert_eq!(body.p, Some(0.99));
+        req.temperature = Some(-0.5);
+        req.top_p = Some(0.0);
+        let body = request_body(&req, "m", false).unwrap();
+        assert_eq!(body.temperature, Some(0.0));
+        assert_eq!(body.p, Some(0.01));
+        req.temperature = Some(0.3);
+        req.top_p = Some(f32::NAN);
+        let body = request_body(&req, "m", true).unwrap();
+        assert_eq!(body.temperature, Some(0.3));
+        assert_eq!(body.p, None);
+        assert!(body.stream);
+    }
+
+    #[test]
+    fn unsendable_requests_are_refused_locally() {
+        let mut req = ChatRequest::from_user("hi");
+        req.stop = (0..6).map(|i| i.to_string()).collect();
+        let err = request_body(&req, "m", false).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+        assert!(err.message.unwrap().contains("at most 5"));
+        req.stop.truncate(5);
+        assert!(request_body(&req, "m", false).is_ok());
+        let err = request_body(&ChatRequest::default(), "m", false).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+    }
+
+    #[test]
+    fn roles_keep_their_order() {
+        let req = ChatRequest::new(vec![
+            Message::system("s"),
+            Message::user("u"),
+            Message::assistant("a"),
+        ]);
+        let body = request_body(&req, "m", false).unwrap();
+        let roles: Vec<_> = body.messages.iter().map(|m| m.role).collect();
+        assert_eq!(roles, ["system", "user", "assistant"]);
+    }
+
+    #[test]
+    fn finish_reasons_map_and_errors_fail() {
+        assert_eq!(finish_reason("COMPLETE", None).unwrap(), FinishReason::Stop);
+        assert_eq!(
+            finish_reason("STOP_SEQUENCE", None).unwrap(),
+            FinishReason::Stop
+        );
+        assert_eq!(
+            finish_reason("MAX_TOKENS", None).unwrap(),
+            FinishReason::Length
+        );
+        assert_eq!(
+            finish_reason("TOOL_CALL", None).unwrap(),
+            FinishReason::ToolCalls
+        );
+        assert_eq!(
+            finish_reason("NEW_REASON", None).unwrap(),
+            FinishReason::Other("NEW_REASON".into())
+        );
+        for raw in ["ERROR", "TIMEOUT"] {
+            let err = finish_reason(raw, Some("boom")).unwrap_err();
+            assert!(matches!(err.kind, ErrorKind::Transient { status: None }));
+            assert_eq!(err.status, Some(200));
+            assert!(err.message.unwrap().ends_with(&format!("{raw}: boom")));
+        }
+    }
+
+    #[test]
+    fn usage_prefers_processed_tokens_then_billed_units() {
+        let both = parse(
+            r#"{"usage":{"billed_units":{"input_tokens":12,"output_tokens":7},"tokens":{"input_tokens":507,"output_tokens":10}}}"#,
+        );
+        assert_eq!(usage(&both.usage.unwrap()), Some(Usage::new(507, 10)));
+        let billed = parse(r#"{"usage":{"billed_units":{"input_tokens":12,"output_tokens":7}}}"#);
+        assert_eq!(usage(&billed.usage.unwrap()), Some(Usage::new(12, 7)));
+        let empty = parse(r#"{"usage":{"tokens":{},"cached_tokens":3}}"#);
+        assert_eq!(usage(&empty.usage.unwrap()), None);
+    }
+
+    #[test]
+    fn thinking_blocks_are_dropped_and_empty_answers_fail() {
+        let body = parse(
+            r#"{"message":{"content":[{"type":"thinking","thinking":"hmm"},{"type":"text","text":"4"}]},"finish_reason":"COMPLETE"}"#,
+        );
+        let r = response(body, "m", Duration::ZERO, RateLimitSnapshot::default()).unwrap();
+        assert_eq!(r.text, "4");
+        assert_eq!(r.usage, None);
+        let body = parse(
+            r#"{"message":{"content":[{"type":"thinking","thinking":"hmm"}]},"finish_reason":"MAX_TOKENS"}"#,
+        );
+        let err = response(body, "m", Duration::ZERO, RateLimitSnapshot::default()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::InvalidResponse));
+        assert!(err.message.unwrap().contains("MAX_TOKENS"));
+    }
+}
