@@ -230,6 +230,7 @@ impl Settings {
     }
 
     /// Checks what serde cannot: provider ids, weights, timeouts, routes and aliases.
+    #[expect(clippy::too_many_lines, reason = "a flat list of independent checks")]
     pub fn validate(&self, registry: &Registry, origin: &str) -> Result<(), ConfigError> {
         let err = |key: &str, reason: String| Err(ConfigError::new(origin, key, reason));
         let known = registry.ids().join(", ");

@@ -138,7 +138,8 @@ impl Windows {
     pub(crate) fn at(now: DateTime<Utc>, tz: Tz) -> Self {
         let ts = now.timestamp();
         let minute = ts.div_euclid(60);
-        let into = (ts.rem_euclid(60) as f64) + f64::from(now.timestamp_subsec_millis()) / 1000.0;
+        let into = f64::from(u32::try_from(ts.rem_euclid(60)).unwrap_or(0))
+            + f64::from(now.timestamp_subsec_millis()) / 1000.0;
         let day = now.with_timezone(&tz).date_naive();
         let next_date = day.succ_opt().unwrap_or(day);
         let month = (now.year(), now.month());

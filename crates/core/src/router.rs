@@ -22,6 +22,7 @@ use rand::rngs::StdRng;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
+use crate::catalog::Limits;
 use crate::clock::Clock;
 use crate::config::{Settings, Strategy, split_route};
 use crate::error::{ConfigError, Error, Unavailable};
@@ -259,7 +260,7 @@ impl Inner {
         Target::Model(name.to_owned())
     }
 
-    fn no_keys(&self, providers: &[&ProviderEntry]) -> Error {
+    fn no_keys(providers: &[&ProviderEntry]) -> Error {
         Error::NoAvailableProviders(Unavailable::NoKeys {
             env_vars: providers.iter().map(|p| p.factory.key_env).collect(),
         })
@@ -283,17 +284,16 @@ impl Inner {
         for key in &entry.keys {
             let catalog = entry.models.iter().find(|(m, _, _)| m == model);
             let (limits, prefill) =
-                catalog.map_or((Default::default(), false), |(_, l, p)| (*l, *p));
+                catalog.map_or((Limits::default(), false), |(_, l, p)| (*l, *p));
             let route = Route::new(entry, model, limits, prefill, key);
             let (route, fresh) = {
                 let mut adhoc = self.adhoc.lock().unwrap_or_else(PoisonError::into_inner);
-                match adhoc.get(&route.id) {
-                    Some(existing) => (Arc::clone(existing), false),
-                    None => {
-                        let route = Arc::new(route);
-                        adhoc.insert(route.id.clone(), Arc::clone(&route));
-                        (route, true)
-                    }
+                if let Some(existing) = adhoc.get(&route.id) {
+                    (Arc::clone(existing), false)
+                } else {
+                    let route = Arc::new(route);
+                    adhoc.insert(route.id.clone(), Arc::clone(&route));
+                    (route, true)
                 }
             };
             if fresh {
@@ -309,6 +309,10 @@ impl Inner {
 
     /// The candidate routes of a request, ordered by the policy; routes that cannot be
     /// tried now go to `ctx.skipped`.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "targeting and strategy inputs, step by step"
+    )]
     pub(crate) async fn plan(
         &self,
         req: &ChatRequest,
@@ -323,7 +327,7 @@ impl Inner {
             .collect();
         if keyed.is_empty() {
             let all: Vec<&ProviderEntry> = self.providers.iter().collect();
-            return Err(self.no_keys(&all));
+            return Err(Self::no_keys(&all));
         }
         let no_route = |requested: &str| {
             Error::NoAvailableProviders(Unavailable::NoMatchingRoute {
@@ -356,7 +360,7 @@ impl Inner {
                     return Err(no_route(id));
                 }
                 if p.keys.is_empty() {
-                    return Err(self.no_keys(&[p]));
+                    return Err(Self::no_keys(&[p]));
                 }
                 self.routes
                     .iter()
@@ -372,7 +376,7 @@ impl Inner {
                     return Err(no_route(&format!("{id}/{model}")));
                 }
                 if p.keys.is_empty() {
-                    return Err(self.no_keys(&[p]));
+                    return Err(Self::no_keys(&[p]));
                 }
                 self.routes_for(id, model).await
             }

@@ -160,6 +160,7 @@ fn sum(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
     })
 }
 
+#[expect(clippy::too_many_lines, reason = "one report, field by field")]
 pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
     let now = inner.clock.now();
     let mut quota_status = BTreeMap::new();

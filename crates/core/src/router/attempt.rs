@@ -112,6 +112,10 @@ struct Verdict {
 impl Inner {
     /// Walks `routes` until `call` succeeds on one of them; `None` when none did (the
     /// reasons are in `ctx`).
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one loop that reads best in one piece"
+    )]
     pub(crate) async fn walk(
         &self,
         req: &ChatRequest,
@@ -122,7 +126,7 @@ impl Inner {
         let stream = matches!(call, Call::Stream { .. });
         let tokens = Ledger::token_cost(req);
         while let Some(route) = routes.pop_front() {
-            let routed = route.request(req, &ctx.prefill, stream);
+            let upstream = route.request(req, &ctx.prefill, stream);
             let mut retries = 0_u32;
             let mut waits = 0_u32;
             loop {
@@ -160,15 +164,17 @@ impl Inner {
                 let started = Instant::now();
                 let result = match call {
                     Call::Chat => {
-                        match tokio::time::timeout(budget, route.client.chat(&routed)).await {
+                        match tokio::time::timeout(budget, route.client.chat(&upstream)).await {
                             Ok(result) => result.map(Answer::Chat),
                             Err(_) => Err(ProviderError::new(route.provider, ErrorKind::Timeout)
                                 .with_message(format!("no answer within {} s", budget.as_secs()))),
                         }
                     }
-                    Call::Stream { ttft } => first_delta(&route, routed.clone(), budget.min(ttft))
-                        .await
-                        .map(Answer::Stream),
+                    Call::Stream { ttft } => {
+                        first_delta(&route, upstream.clone(), budget.min(ttft))
+                            .await
+                            .map(Answer::Stream)
+                    }
                 };
                 let latency = started.elapsed();
                 match result {
@@ -230,6 +236,10 @@ impl Inner {
     #[expect(
         clippy::too_many_arguments,
         reason = "the walk's loop state, passed once"
+    )]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the one exhaustive match over error kinds"
     )]
     pub(crate) async fn after_failure(
         &self,

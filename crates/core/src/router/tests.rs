@@ -148,6 +148,7 @@ const G: Option<ErrorKindLabel> = None;
 
 #[tokio::test(start_paused = true)]
 async fn order_of_tries_follows_priority_and_retries_transient() {
+    use ErrorKindLabel::{InvalidResponse, Transient};
     let s = Settings {
         retry_attempts: 2,
         circuit_failures: 10,
@@ -162,7 +163,6 @@ async fn order_of_tries_follows_priority_and_retries_transient() {
     let r = h.router.chat(req()).await.unwrap();
     assert_eq!(r.provider, "gemini");
     assert_eq!(r.model, "gm1-2026", "the upstream's model is reported");
-    use ErrorKindLabel::{InvalidResponse, Transient};
     assert_eq!(
         tried(&r.attempts),
         vec![
@@ -302,12 +302,12 @@ async fn bad_key_and_billing_disable_the_key() {
 
 #[tokio::test(start_paused = true)]
 async fn bad_requests_move_on_and_are_never_resent_unchanged() {
+    use ErrorKindLabel::{BadRequest, ContextTooLong};
     let h = harness(&settings(), &["groq", "cerebras"]);
     h.fake("groq").push(Reply::error(ErrorKind::BadRequest));
     h.fake("groq").push(Reply::error(ErrorKind::ContextTooLong));
     let r = h.router.chat(req()).await.unwrap();
     assert_eq!(r.provider, "cerebras");
-    use ErrorKindLabel::{BadRequest, ContextTooLong};
     assert_eq!(
         tried(&r.attempts),
         vec![
@@ -706,10 +706,11 @@ async fn least_used_drains_evenly() {
     s = with_provider(s, "groq", |p| p.models = Some(vec!["g1".into()]));
     let h = harness_at(&s, &["groq", "cerebras", "gemini"], "2026-03-07T12:00:00Z");
     let counts = distribution(&h, 1000).await;
+    let share = |id: &str, limit: f64| f64::from(u32::try_from(counts[id]).unwrap()) / limit;
     let used = [
-        counts["groq"] as f64 / 1500.0,
-        counts["cerebras"] as f64 / 500.0,
-        counts["gemini"] as f64 / 1000.0,
+        share("groq", 1500.0),
+        share("cerebras", 500.0),
+        share("gemini", 1000.0),
     ];
     let spread = used.iter().copied().fold(f64::MIN, f64::max)
         - used.iter().copied().fold(f64::MAX, f64::min);

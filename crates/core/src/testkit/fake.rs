@@ -404,6 +404,10 @@ impl Provider for FakeProvider {
     }
 }
 
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "the signature of ProviderFactory::build"
+)]
 fn build_fake(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
     Ok(Arc::new(FakeProvider::new(cfg.id)))
 }
