@@ -78,6 +78,16 @@ impl GeminiProvider {
             .json(body)
     }
 
+    async fn within_timeout<T>(
+        &self,
+        step: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        match tokio::time::timeout(self.cfg.timeout, step).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(ProviderError::new(ID, ErrorKind::Timeout)),
+        }
+    }
+
     fn redact(&self, err: ProviderError) -> ProviderError {
         errors::redact(err, self.cfg.expose_key())
     }
@@ -134,17 +144,20 @@ impl GeminiProvider {
     async fn chat_stream_inner(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
         let model = self.model(req);
         let body = convert::build_request(req, model)?;
-        // No whole-request timeout: a stream lasts as long as the answer; the router
-        // times each chunk.
+        // The timeout bounds the wait for the response headers (and an error body), not
+        // the stream: an answer streams as long as it takes, and the router times chunks.
         let request = self.post(
             &format!("/models/{model}:streamGenerateContent?alt=sse"),
             &body,
         );
-        let response = transport::send(ID, request).await?;
+        let response = self.within_timeout(transport::send(ID, request)).await?;
         let status = response.status();
         let headers = response.headers().clone();
         if !status.is_success() {
-            let bytes = transport::read_body(ID, response).await?;
+            let bytes = self
+                .within_timeout(transport::read_body(ID, response))
+                .await
+                .map_err(|e| e.with_status(status.as_u16()))?;
             return Err(errors::classify(
                 status.as_u16(),
                 &headers,

@@ -163,14 +163,24 @@ impl Decoder {
             return Vec::new();
         }
         match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(_) => {
+            Ok(value) => {
                 let body = std::mem::take(&mut self.raw);
                 if wire::error_status(body.as_bytes()).is_some() {
-                    self.fail_with_body(&body)
-                } else {
-                    tracing::warn!(provider = ID, "skipping a raw JSON value in the stream");
-                    Vec::new()
+                    return self.fail_with_body(&body);
                 }
+                // Not an error: chunks without SSE framing (the JSON-array form of
+                // `streamGenerateContent`, should `alt=sse` be ignored) read as events.
+                let chunks = match value {
+                    serde_json::Value::Array(items) => items,
+                    other => vec![other],
+                };
+                let mut out = Vec::new();
+                for chunk in chunks {
+                    if !self.done {
+                        out.extend(self.on_data(&chunk.to_string()));
+                    }
+                }
+                out
             }
             // Not complete yet: the error object spans several lines.
             Err(err) if err.is_eof() => Vec::new(),
@@ -322,6 +332,17 @@ mod tests {
         assert_eq!(
             out.last().unwrap().as_ref().unwrap_err().kind.label(),
             ErrorKindLabel::InvalidResponse
+        );
+    }
+
+    #[test]
+    fn unframed_json_chunks_are_read() {
+        let hello = HELLO.trim_start_matches("data: ");
+        let end = END.trim_start_matches("data: ");
+        let out = run(&format!("[{hello},\n{end}]\n"));
+        assert_eq!(
+            labels(&out),
+            ["started", "delta:Hel", "delta:lo", "done:Some(Stop)"]
         );
     }
 

@@ -686,6 +686,25 @@ async fn a_slow_upstream_times_out() {
 }
 
 #[tokio::test]
+async fn a_stream_without_response_headers_times_out() {
+    let server = MockServer::start().await;
+    mock("gemini-2.5-flash", true)
+        .respond_with(
+            respond(200, &fixture(MANIFEST, "stream.sse"), SSE).set_delay(Duration::from_secs(3)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = provider(&server)
+        .chat_stream(&ChatRequest::from_user("x").with_model("gemini-2.5-flash"))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
+    error_view(&err);
+}
+
+#[tokio::test]
 async fn a_refused_connection_is_a_network_error() {
     let cfg = config(&FACTORY, &refused_base_url(PREFIX).await);
     let provider = GeminiProvider::new(&cfg).unwrap();
