@@ -4,13 +4,14 @@ use std::fmt;
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use reqwest::header::{ACCEPT, AUTHORIZATION};
+use secrecy::{ExposeSecret, SecretString};
+
 use llmpool_core::{
     ChatRequest, ChatResponse, ChatStream, ConfigError, ErrorKind, Provider, ProviderConfig,
     ProviderError,
 };
 use llmpool_openai_compat::transport;
-use reqwest::header::{ACCEPT, AUTHORIZATION};
-use secrecy::{ExposeSecret, SecretString};
 
 use crate::wire::{ChatBody, ChatResponseBody};
 use crate::{ID, convert, errors, limits, stream};

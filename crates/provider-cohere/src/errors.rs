@@ -29,9 +29,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
+use reqwest::header::HeaderMap;
+
 use llmpool_core::{ErrorKind, ProviderError};
 use llmpool_openai_compat::transport::body_excerpt;
-use reqwest::header::HeaderMap;
 
 use crate::ID;
 use crate::limits;

@@ -12,9 +12,10 @@
 //! are absent from 429 answers. `retry-after` is not documented either; it is read in case
 //! Cohere starts sending it.
 
+use reqwest::header::HeaderMap;
+
 use llmpool_core::{RateLimitSnapshot, Window};
 use llmpool_openai_compat::transport::{header_u64, retry_after};
-use reqwest::header::HeaderMap;
 
 /// The monthly call cap of the key.
 const MONTHLY_LIMIT: &str = "x-endpoint-monthly-call-limit";

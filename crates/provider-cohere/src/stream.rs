@@ -20,6 +20,7 @@
 //! should not throw away an answer whose end is still confirmed by `message-end`.
 
 use futures::{Stream, StreamExt};
+
 use llmpool_core::{
     ChatStream, ErrorKind, ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent,
 };

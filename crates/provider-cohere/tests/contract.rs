@@ -12,6 +12,10 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use futures::StreamExt;
 use insta::assert_json_snapshot;
+use serde_json::{Value, json};
+use wiremock::matchers::{bearer_token, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
 use llmpool_core::testkit::{
     TEST_KEY, assert_no_key, config, fixture, parse_headers_fixture, refused_base_url,
     request_snapshot,
@@ -21,9 +25,6 @@ use llmpool_core::{
     StreamEvent, Usage,
 };
 use llmpool_provider_cohere::{CohereProvider, FACTORY};
-use serde_json::{Value, json};
-use wiremock::matchers::{bearer_token, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const DIR: &str = env!("CARGO_MANIFEST_DIR");
 
