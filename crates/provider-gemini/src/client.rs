@@ -4,12 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
 use llmpool_core::{
     ChatRequest, ChatResponse, ChatStream, Clock, ConfigError, ErrorKind, Provider, ProviderConfig,
     ProviderError, SystemClock,
 };
 use llmpool_openai_compat::transport;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::stream::Decoder;
 use crate::wire::{self, GenerateContentResponse};

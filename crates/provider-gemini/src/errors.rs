@@ -10,10 +10,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use llmpool_core::{ErrorKind, ProviderError, parse_duration};
-use llmpool_openai_compat::transport;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
+
+use llmpool_core::{ErrorKind, ProviderError, parse_duration};
+use llmpool_openai_compat::transport;
 
 use crate::ID;
 use crate::limits;

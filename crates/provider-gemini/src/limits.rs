@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use reqwest::header::HeaderMap;
+
 use llmpool_core::{RateLimitSnapshot, Window};
 use llmpool_openai_compat::transport;
-use reqwest::header::HeaderMap;
 
 use crate::wire::Violation;
 

@@ -19,13 +19,14 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use reqwest::header::HeaderMap;
+
 use llmpool_core::{
     ChatStream, Clock, ErrorKind, FinishReason, ProviderError, RateLimitSnapshot, StreamEnd,
     StreamEvent, Usage,
 };
 use llmpool_openai_compat::sse::SseItem;
 use llmpool_openai_compat::transport;
-use reqwest::header::HeaderMap;
 
 use crate::wire::{self, GenerateContentResponse};
 use crate::{ID, convert, errors};

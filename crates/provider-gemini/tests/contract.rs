@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
 use llmpool_core::testkit::{
     TEST_KEY, assert_no_key, config, fixture, parse_headers_fixture, refused_base_url,
     request_snapshot,
@@ -18,9 +22,6 @@ use llmpool_core::{
     RateLimitSnapshot, StreamEvent,
 };
 use llmpool_provider_gemini::{FACTORY, GeminiProvider};
-use serde_json::{Value, json};
-use wiremock::matchers::{body_json, header, method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 /// The API's version prefix, part of every base URL.
