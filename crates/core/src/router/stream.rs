@@ -262,7 +262,11 @@ impl Driver {
         }
         let stall = Duration::from_secs(self.inner.settings.stall_timeout_secs);
         loop {
-            let mut current = self.current.take()?;
+            let Some(mut current) = self.current.take() else {
+                // Not finished and nothing to read: never end like a complete stream.
+                let error = self.ctx.take_error();
+                return Some(self.fail(error));
+            };
             let item = tokio::time::timeout(stall, current.stream.next()).await;
             let cut = match item {
                 Ok(Some(Ok(StreamEvent::Delta(text)))) => {

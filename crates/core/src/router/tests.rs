@@ -1076,3 +1076,42 @@ fn empty_requests_and_bad_settings_are_refused() {
     let err = Router::new(&bad, setups(&HashMap::new()), store, clock).unwrap_err();
     assert_eq!(err.key, "deadline_secs");
 }
+
+#[tokio::test(start_paused = true)]
+async fn several_keys_rotate_and_count_separately() {
+    let clock = Arc::new(TokioClock::starting_at(at("2026-03-07T12:00:00Z")));
+    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let a = Arc::new(FakeProvider::new("groq"));
+    let b = Arc::new(FakeProvider::new("groq"));
+    let s = with_provider(settings(), "groq", |p| {
+        p.models = Some(vec!["g1".into()]);
+        p.rpd = Some(3);
+    });
+    let setups = vec![ProviderSetup {
+        factory: &GROQ,
+        clients: vec![
+            KeyedClient {
+                key_label: "***aaaa".into(),
+                provider: a.clone(),
+            },
+            KeyedClient {
+                key_label: "***bbbb".into(),
+                provider: b.clone(),
+            },
+        ],
+    }];
+    let router = Router::new(&s, setups, store, clock).unwrap();
+    for _ in 0..6 {
+        router.chat(req()).await.unwrap();
+    }
+    assert_eq!((a.calls(), b.calls()), (3, 3));
+    assert!(
+        router.chat(req()).await.is_err(),
+        "each key has its own 3 a day"
+    );
+    let status = router.quota_status().await.unwrap();
+    let groq = &status.quota_status["groq"];
+    assert_eq!((groq.calls_today, groq.max_daily), (6, Some(6)));
+    let keys: Vec<_> = groq.routes.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["***aaaa", "***bbbb"]);
+}
