@@ -17,7 +17,7 @@
 //! Rate-limit headers win over local estimates: a reported `remaining` sets the counter
 //! (`limit - remaining`), a reported `limit` is learned (stored as JSON under
 //! `llmpool:learned:<route>`), and "0 remaining, reset in 7 s" blocks the route for 7 s
-//! (the router parks it in [`Health`](crate::health)).
+//! (the router parks it in the health table).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -252,7 +252,8 @@ impl Inner {
         waits: u32,
     ) -> Result<Flow, Error> {
         let summary = error.summary();
-        tracing::warn!(
+        // Info, not warn: the caller's layer logs the request's final failure once.
+        tracing::info!(
             provider = route.provider,
             model = %route.model,
             outcome = error.kind.label().as_str(),
