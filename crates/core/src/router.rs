@@ -79,6 +79,8 @@ pub(crate) struct Inner {
     pub(crate) health: Health,
     pub(crate) policy: Policy,
     pub(crate) rng: Mutex<StdRng>,
+    /// Smallest known context window among routes that can be used (enabled, keyed).
+    min_context: Option<u64>,
     loaded: OnceCell<()>,
 }
 
@@ -94,6 +96,7 @@ impl Router {
         let registry = Registry::new(setups.iter().map(|s| s.factory).collect())?;
         settings.validate(&registry, "settings")?;
         let mut providers = Vec::with_capacity(setups.len());
+        let mut min_context: Option<u64> = None;
         for setup in setups {
             let factory = setup.factory;
             let origin = format!("{} catalog", factory.id);
@@ -104,6 +107,13 @@ impl Router {
                 None => catalog,
             };
             let tz = catalog.day_reset_zone(&origin)?;
+            if ps.enabled && !setup.clients.is_empty() {
+                let smallest = catalog.models.iter().filter_map(|m| m.context_window).min();
+                min_context = match (min_context, smallest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
             let mut keys: Vec<KeyEntry> = Vec::with_capacity(setup.clients.len());
             for client in setup.clients {
                 let mut label = client.key_label.clone();
@@ -165,6 +175,7 @@ impl Router {
                 clock,
                 policy: Policy::default(),
                 rng: Mutex::new(StdRng::from_os_rng()),
+                min_context,
                 loaded: OnceCell::new(),
             }),
         })
@@ -187,6 +198,23 @@ impl Router {
     /// The state store shared with the router (history lives there too).
     pub fn store(&self) -> &Arc<dyn StateStore> {
         &self.inner.store
+    }
+
+    /// The smallest context window (tokens) among the models that can be routed to, when
+    /// any is known: what a conversation must fit to be accepted by every route.
+    pub fn min_context_window(&self) -> Option<u64> {
+        self.inner.min_context
+    }
+
+    /// `(provider, model)` of every configured route with a key, in base order, once each.
+    pub fn model_ids(&self) -> Vec<(&'static str, String)> {
+        let mut seen = std::collections::HashSet::new();
+        self.inner
+            .routes
+            .iter()
+            .filter(|r| seen.insert((r.provider, r.model.as_str())))
+            .map(|r| (r.provider, r.model.clone()))
+            .collect()
     }
 
     /// Ids of every compiled-in provider, in priority order.

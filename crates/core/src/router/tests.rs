@@ -1115,3 +1115,75 @@ async fn several_keys_rotate_and_count_separately() {
     let keys: Vec<_> = groq.routes.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, ["***aaaa", "***bbbb"]);
 }
+
+static SMALL_CTX: ProviderFactory = fake_factory(
+    "groq",
+    "GROQ_API_KEY",
+    "a",
+    "[[models]]\nid = \"a\"\ncontext_window = 8192\n[[models]]\nid = \"b\"\ncontext_window = 131072\n",
+    1,
+);
+static BIG_CTX: ProviderFactory = fake_factory(
+    "gemini",
+    "GEMINI_API_KEY",
+    "c",
+    "[[models]]\nid = \"c\"\ncontext_window = 1048576\n",
+    2,
+);
+static TINY_NO_KEY: ProviderFactory = fake_factory(
+    "cohere",
+    "COHERE_API_KEY",
+    "d",
+    "[[models]]\nid = \"d\"\ncontext_window = 512\n",
+    3,
+);
+
+#[tokio::test(start_paused = true)]
+async fn model_ids_and_min_context_cover_usable_routes_only() {
+    let h = harness(&settings(), &["groq", "cohere"]);
+    assert_eq!(
+        h.router.model_ids(),
+        vec![
+            ("groq", "g1".to_owned()),
+            ("groq", "g2".to_owned()),
+            ("cohere", "co1".to_owned())
+        ]
+    );
+    assert_eq!(h.router.min_context_window(), None);
+
+    let client = |id: &'static str| KeyedClient {
+        key_label: key_label(id),
+        provider: Arc::new(FakeProvider::new(id)) as Arc<dyn Provider>,
+    };
+    let setups = vec![
+        ProviderSetup {
+            factory: &SMALL_CTX,
+            clients: vec![client("groq")],
+        },
+        ProviderSetup {
+            factory: &BIG_CTX,
+            clients: vec![client("gemini")],
+        },
+        // No key: its tiny window must not shrink what conversations may hold.
+        ProviderSetup {
+            factory: &TINY_NO_KEY,
+            clients: vec![],
+        },
+    ];
+    let store = Arc::new(MemoryStore::new());
+    let router = Router::new(
+        &settings(),
+        setups.clone(),
+        store.clone(),
+        Arc::new(crate::clock::SystemClock),
+    )
+    .unwrap();
+    assert_eq!(router.min_context_window(), Some(8192));
+    let only_b = with_provider(settings(), "groq", |p| p.models = Some(vec!["b".into()]));
+    let router = Router::new(&only_b, setups, store, Arc::new(crate::clock::SystemClock)).unwrap();
+    assert_eq!(router.min_context_window(), Some(131_072));
+    assert_eq!(
+        router.model_ids(),
+        vec![("groq", "b".to_owned()), ("gemini", "c".to_owned())]
+    );
+}
