@@ -1,0 +1,461 @@
+//! Contract tests: OpenRouter as documented in `shared/providers/openrouter.md`, played by
+//! wiremock on 127.0.0.1 with the payloads in `tests/fixtures/`. One test per error row
+//! that `shared/providers/README.md` §3 documents for OpenRouter, plus transport failures.
+#![expect(
+    clippy::unwrap_used,
+    reason = "the helpers outside #[test] functions fail the test by panicking, like the tests"
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use llmpool_core::testkit::{self, assert_no_key, fixture, parse_headers_fixture};
+use llmpool_core::{
+    ChatRequest, ErrorKind, FinishReason, Message, Provider, ProviderError, StreamEvent, Usage,
+};
+use llmpool_openai_compat::testkit::{
+    Reply, Upstream, collect, error_json, events_json, streamed_text,
+};
+use llmpool_provider_openrouter::{FACTORY, attribution_headers};
+use serde_json::Value;
+
+const PREFIX: &str = "/api/v1";
+const DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+fn fx(name: &str) -> String {
+    fixture(DIR, name)
+}
+
+fn fx_json(name: &str) -> Value {
+    serde_json::from_str(&fx(name)).unwrap()
+}
+
+fn fx_headers(name: &str) -> (u16, Vec<(String, String)>) {
+    parse_headers_fixture(&fx(name))
+}
+
+fn provider(base_url: &str) -> Arc<dyn Provider> {
+    let p = (FACTORY.build)(&testkit::config(&FACTORY, base_url)).unwrap();
+    assert_no_key(&format!("{p:?}"));
+    p
+}
+
+/// `chat_request.json` in core terms.
+fn documented_request() -> ChatRequest {
+    ChatRequest {
+        messages: vec![
+            Message::system("You are a terse assistant."),
+            Message::user("What is the capital of France?"),
+        ],
+        model: Some("openai/gpt-oss-20b:free".into()),
+        temperature: Some(0.2),
+        max_tokens: Some(256),
+        top_p: None,
+        stop: vec!["\n\n\n".into()],
+        stream: false,
+    }
+}
+
+fn stream_request() -> ChatRequest {
+    ChatRequest {
+        stream: true,
+        ..documented_request()
+    }
+}
+
+fn assert_clean(err: &ProviderError) {
+    assert_no_key(&format!("{err:?} {err} {}", err.summary()));
+    assert_eq!(err.provider, "openrouter");
+}
+
+async fn chat_error(reply: Reply) -> ProviderError {
+    let up = Upstream::start(PREFIX).await;
+    up.reply(reply).await;
+    let err = provider(&up.base_url())
+        .chat(&documented_request())
+        .await
+        .unwrap_err();
+    assert_clean(&err);
+    err
+}
+
+async fn stream_items(sse: &str) -> Vec<Result<StreamEvent, ProviderError>> {
+    let up = Upstream::start(PREFIX).await;
+    up.reply(Reply::sse(sse)).await;
+    let stream = provider(&up.base_url())
+        .chat_stream(&stream_request())
+        .await
+        .unwrap();
+    let items = collect(stream).await;
+    for item in &items {
+        if let Err(e) = item {
+            assert_clean(e);
+        }
+    }
+    items
+}
+
+fn json_error(status: u16, fixture_name: &str) -> Reply {
+    Reply::json(status, fx(fixture_name))
+}
+
+fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
+    (now.date_naive() + chrono::Days::new(1))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+}
+
+/// `X-RateLimit-Reset` of the recorded free-daily 429 (2026-09-08T00:00:00Z).
+const RECORDED_RESET_MS: &str = "1788825600000";
+
+const COMPLETE_TEXT: &str = "The capital of France is Paris. Paris is located in the north-central part of the country on the Seine River and is one of the world's major cultural, financial, and political centers.";
+
+// ---------------------------------------------------------------- success paths
+
+#[tokio::test]
+async fn chat_sends_the_documented_request_with_attribution_and_parses_the_answer() {
+    let up = Upstream::start(PREFIX).await;
+    let (status, headers) = fx_headers("chat_ok.headers");
+    up.reply(Reply::json(status, fx("chat_ok.json")).headers(headers))
+        .await;
+    let mut cfg = testkit::config(&FACTORY, &up.base_url());
+    cfg.headers = attribution_headers(Some("https://example.com/my-app"), Some("My App"));
+    let p = (FACTORY.build)(&cfg).unwrap();
+    assert_no_key(&format!("{p:?}"));
+    let resp = p.chat(&documented_request()).await.unwrap();
+
+    let request = up.only_request().await;
+    assert_eq!(request["body"], fx_json("chat_request.json"));
+    // The documented request headers (`chat_request.headers`) carry the same referer.
+    let (_, documented_headers) = fx_headers("chat_request.headers");
+    assert!(
+        documented_headers.contains(&("http-referer".into(), "https://example.com/my-app".into()))
+    );
+    assert_eq!(
+        request["headers"]["http-referer"],
+        "https://example.com/my-app"
+    );
+    assert_eq!(request["headers"]["x-title"], "My App");
+    insta::assert_json_snapshot!("chat_request", request);
+    insta::assert_json_snapshot!("chat_response", resp, { ".latency" => "[latency]" });
+    assert_eq!(resp.usage, Some(Usage::new(21, 144)));
+    assert_eq!(resp.model, "anthropic/claude-sonnet-4");
+    // Successful responses carry no rate-limit headers.
+    assert!(resp.rate_limits.is_empty());
+}
+
+#[tokio::test]
+async fn keep_alive_whitespace_before_the_body_is_skipped() {
+    let up = Upstream::start(PREFIX).await;
+    up.reply(Reply::json(200, fx("chat_ok_raw_body.txt"))).await;
+    let resp = provider(&up.base_url())
+        .chat(&documented_request())
+        .await
+        .unwrap();
+    assert!(
+        resp.text
+            .starts_with("I'll work through this step by step.")
+    );
+    assert!(resp.text.ends_with("**Answer:** 2 + 2 = 4"));
+    assert_eq!(resp.finish_reason, Some(FinishReason::Stop));
+}
+
+#[tokio::test]
+async fn stream_skips_keep_alive_comments_and_reads_usage_after_the_finish() {
+    let up = Upstream::start(PREFIX).await;
+    let (_, headers) = fx_headers("chat_stream.headers");
+    up.reply(Reply::sse(fx("chat_stream.sse")).headers(headers))
+        .await;
+    let stream = provider(&up.base_url())
+        .chat_stream(&stream_request())
+        .await
+        .unwrap();
+    let items = collect(stream).await;
+
+    let request = up.only_request().await;
+    insta::assert_json_snapshot!("stream_request", request);
+    insta::assert_json_snapshot!("stream_events", events_json(&items));
+    assert_eq!(streamed_text(&items), COMPLETE_TEXT);
+    let Some(Ok(StreamEvent::Done(end))) = items.last() else {
+        panic!("stream did not end with Done: {items:?}");
+    };
+    assert_eq!(end.usage, Some(Usage::new(43, 134)));
+    assert_eq!(end.finish_reason, Some(FinishReason::Stop));
+}
+
+// ---------------------------------------------------------------- error rows (README §3)
+
+#[tokio::test]
+async fn auth_401_user_not_found_is_unauthorized() {
+    let err = chat_error(json_error(401, "error_401_bad_key.json")).await;
+    assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
+    insta::assert_json_snapshot!("error_401_bad_key", error_json(&err));
+}
+
+#[tokio::test]
+async fn auth_401_no_credentials_is_unauthorized() {
+    let err = chat_error(json_error(401, "error_401_no_auth.json")).await;
+    assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
+}
+
+#[tokio::test]
+async fn payment_402_credits_is_payment_required() {
+    let err = chat_error(json_error(402, "error_402_credits.json")).await;
+    assert!(matches!(err.kind, ErrorKind::PaymentRequired), "{err:?}");
+}
+
+#[tokio::test]
+async fn payment_402_in_flight_budget_is_a_short_wait_for_retry_after() {
+    let err = chat_error(
+        json_error(402, "error_402_in_flight_budget.json")
+            .headers(vec![("Retry-After".into(), "4".into())]),
+    )
+    .await;
+    assert!(
+        matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(4)),
+        "{err:?}"
+    );
+    insta::assert_json_snapshot!("error_402_in_flight_budget", error_json(&err));
+}
+
+#[tokio::test]
+async fn rate_limited_429_upstream_pool_waits_retry_after() {
+    let (status, headers) = fx_headers("error_429_upstream.headers");
+    let err = chat_error(json_error(status, "error_429_upstream.json").headers(headers)).await;
+    assert!(
+        matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(23)),
+        "{err:?}"
+    );
+    insta::assert_json_snapshot!("error_429_upstream", error_json(&err));
+}
+
+#[tokio::test]
+async fn rate_limited_mid_stream_error_code_429_ends_the_stream() {
+    let items = stream_items(&fx("chat_stream_midstream_error.sse")).await;
+    insta::assert_json_snapshot!("stream_midstream_error", events_json(&items));
+    assert!(!items.iter().any(|i| matches!(i, Ok(StreamEvent::Done(_)))));
+    let Some(Err(err)) = items.last() else {
+        panic!("no error at the end: {items:?}");
+    };
+    assert!(matches!(err.kind, ErrorKind::RateLimited { .. }), "{err:?}");
+    assert_eq!(err.status, Some(429));
+    assert_eq!(streamed_text(&items), "Hello");
+}
+
+#[tokio::test]
+async fn quota_429_free_daily_cap_waits_for_x_ratelimit_reset() {
+    // The recorded reset (2026-09-08) is in the past by now; the same response with the
+    // next UTC midnight as reset, in epoch milliseconds in the header and the body copy.
+    let reset = next_utc_midnight(Utc::now());
+    let reset_ms = reset.timestamp_millis().to_string();
+    let (status, headers) = fx_headers("error_429_free_daily.headers");
+    let headers = headers
+        .into_iter()
+        .map(|(name, value)| (name, value.replace(RECORDED_RESET_MS, &reset_ms)))
+        .collect();
+    let body = fx("error_429_free_daily.json").replace(RECORDED_RESET_MS, &reset_ms);
+    let err = chat_error(Reply::json(status, body).headers(headers)).await;
+    let ErrorKind::QuotaExhausted { until } = err.kind else {
+        panic!("{err:?}");
+    };
+    assert_eq!(until, Some(reset));
+    assert_eq!(err.rate_limits.requests_day.limit, Some(50));
+    assert_eq!(err.rate_limits.requests_day.remaining, Some(0));
+    assert!(err.rate_limits.requests_day.reset_after.is_some());
+}
+
+#[tokio::test]
+async fn quota_429_free_daily_cap_with_a_past_reset_waits_until_utc_midnight() {
+    let (status, headers) = fx_headers("error_429_free_daily.headers");
+    let before = Utc::now();
+    let err = chat_error(json_error(status, "error_429_free_daily.json").headers(headers)).await;
+    let after = Utc::now();
+    let ErrorKind::QuotaExhausted { until: Some(until) } = err.kind else {
+        panic!("{err:?}");
+    };
+    assert!(until == next_utc_midnight(before) || until == next_utc_midnight(after));
+    insta::assert_json_snapshot!("error_429_free_daily", error_json(&err));
+}
+
+#[tokio::test]
+async fn quota_429_free_daily_cap_without_headers_waits_until_utc_midnight() {
+    let body = r#"{"error":{"message":"Rate limit exceeded: free-models-per-day-high-balance.","code":429,"metadata":{"limit_source":"openrouter_free_tier_daily"}}}"#;
+    let before = Utc::now();
+    let err = chat_error(Reply::json(429, body)).await;
+    let after = Utc::now();
+    let ErrorKind::QuotaExhausted { until: Some(until) } = err.kind else {
+        panic!("{err:?}");
+    };
+    assert!(until == next_utc_midnight(before) || until == next_utc_midnight(after));
+}
+
+#[tokio::test]
+async fn model_400_not_a_valid_model_id_is_model_not_found() {
+    let err = chat_error(json_error(400, "error_400_invalid_model.json")).await;
+    assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
+    insta::assert_json_snapshot!("error_400_invalid_model", error_json(&err));
+}
+
+#[tokio::test]
+async fn model_404_no_endpoints_is_model_not_found() {
+    let err = chat_error(json_error(404, "error_404_no_endpoints.json")).await;
+    assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
+}
+
+#[tokio::test]
+async fn bad_request_400_from_openrouter_is_bad_request() {
+    let err = chat_error(json_error(400, "error_400_openrouter.json")).await;
+    assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
+}
+
+#[tokio::test]
+async fn bad_request_400_provider_returned_error_keeps_the_upstream_text() {
+    let err = chat_error(json_error(400, "error_400_provider.json")).await;
+    assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
+    insta::assert_json_snapshot!("error_400_provider", error_json(&err));
+}
+
+#[tokio::test]
+async fn content_403_moderation_flag_is_content_filtered() {
+    let err = chat_error(json_error(403, "error_403_moderation.json")).await;
+    assert!(matches!(err.kind, ErrorKind::ContentFiltered), "{err:?}");
+}
+
+#[tokio::test]
+async fn content_403_guardrail_is_content_filtered() {
+    let err = chat_error(json_error(403, "error_403_guardrail.json")).await;
+    assert!(matches!(err.kind, ErrorKind::ContentFiltered), "{err:?}");
+}
+
+#[tokio::test]
+async fn transient_408_is_transient() {
+    let err = chat_error(Reply::json(
+        408,
+        r#"{"error":{"message":"Request timed out","code":408}}"#,
+    ))
+    .await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: Some(408) }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn transient_502_is_transient() {
+    let err = chat_error(Reply::json(
+        502,
+        r#"{"error":{"message":"Provider returned error","code":502,"metadata":{"raw":"Bad gateway","provider_name":"Chutes"}}}"#,
+    ))
+    .await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: Some(502) }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn transient_503_is_transient() {
+    let err = chat_error(
+        Reply::json(
+            503,
+            r#"{"error":{"message":"No instances available that meet your routing requirements","code":503}}"#,
+        )
+        .headers(vec![("Retry-After".into(), "7".into())]),
+    )
+    .await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: Some(503) }),
+        "{err:?}"
+    );
+    assert_eq!(err.rate_limits.retry_after, Some(Duration::from_secs(7)));
+}
+
+// ---------------------------------------------------------------- broken answers and transport
+
+#[tokio::test]
+async fn timeout_is_timeout() {
+    let err =
+        chat_error(Reply::json(200, fx("chat_ok.json")).delayed(Duration::from_secs(3))).await;
+    assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_network_error() {
+    let base = testkit::refused_base_url(PREFIX).await;
+    let err = provider(&base)
+        .chat(&documented_request())
+        .await
+        .unwrap_err();
+    assert_clean(&err);
+    assert!(matches!(err.kind, ErrorKind::Network(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn malformed_json_is_invalid_response() {
+    let err = chat_error(Reply::json(
+        200,
+        "\n         \n{\"id\":\"gen-1\",\"choices\":[",
+    ))
+    .await;
+    assert!(matches!(err.kind, ErrorKind::InvalidResponse), "{err:?}");
+}
+
+#[tokio::test]
+async fn empty_choices_is_invalid_response() {
+    let err = chat_error(Reply::json(
+        200,
+        r#"{"id":"gen-1","provider":"OpenAI","model":"openai/gpt-oss-20b:free","object":"chat.completion","created":1,"choices":[]}"#,
+    ))
+    .await;
+    assert!(matches!(err.kind, ErrorKind::InvalidResponse), "{err:?}");
+}
+
+#[tokio::test]
+async fn ok_status_with_an_error_body_after_keep_alives_is_classified_by_its_code() {
+    let err = chat_error(json_error(200, "chat_ok_200_error.txt")).await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: Some(502) }),
+        "{err:?}"
+    );
+    insta::assert_json_snapshot!("error_in_200_body", error_json(&err));
+}
+
+#[tokio::test]
+async fn ok_status_with_an_error_in_the_choice_is_classified_by_its_code() {
+    let err = chat_error(json_error(200, "chat_ok_choice_error.json")).await;
+    assert!(matches!(err.kind, ErrorKind::RateLimited { .. }), "{err:?}");
+    assert_eq!(err.status, Some(429));
+}
+
+#[tokio::test]
+async fn stream_error_before_the_first_chunk_is_returned_directly() {
+    let up = Upstream::start(PREFIX).await;
+    let (status, headers) = fx_headers("error_429_free_daily.headers");
+    up.reply(json_error(status, "error_429_free_daily.json").headers(headers))
+        .await;
+    let err = provider(&up.base_url())
+        .chat_stream(&stream_request())
+        .await
+        .err()
+        .unwrap();
+    assert_clean(&err);
+    assert!(
+        matches!(err.kind, ErrorKind::QuotaExhausted { until: Some(_) }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn stream_cut_without_finish_or_done_is_an_error_not_done() {
+    let items = stream_items(&fx("chat_stream_cut.sse")).await;
+    assert!(!items.iter().any(|i| matches!(i, Ok(StreamEvent::Done(_)))));
+    assert!(
+        matches!(items.last(), Some(Err(e)) if matches!(e.kind, ErrorKind::Transient { status: None }))
+    );
+    assert_eq!(
+        streamed_text(&items),
+        "The capital of France is Paris. Paris is locate"
+    );
+}
