@@ -1,0 +1,328 @@
+//! Configuration from the environment, a `.env` file and an optional `llmpool.toml`.
+//!
+//! Keys come from the environment (the seed's names: `GROQ_API_KEY`, `CEREBRAS_API_KEY`,
+//! `GEMINI_API_KEY`, `OPENROUTER_API_KEY`, `COHERE_API_KEY`), with a `.env` file in the
+//! working directory filling in what the environment does not set. A comma-separated
+//! value holds several keys, each its own quota bucket. `<PROVIDER>_BASE_URL` overrides a
+//! provider's base URL. Everything else comes from `llmpool.toml` (path in
+//! `LLMPOOL_CONFIG`, else `./llmpool.toml` when present); see [`Settings`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use llmpool_core::config::Settings;
+use llmpool_core::{
+    Clock, ConfigError, ProviderConfig, ProviderFactory, Registry, StateStore, mask_key,
+};
+use llmpool_core::{KeyedClient, ProviderSetup};
+
+/// Everything llmpool reads at start: settings, keys and base URLs.
+#[derive(Clone)]
+pub struct Config {
+    /// The parsed and validated `llmpool.toml` (defaults when there is none).
+    pub settings: Settings,
+    /// Where the settings came from (a path, or `defaults`), for messages.
+    pub origin: String,
+    vars: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Variables may hold keys: show their names only.
+        f.debug_struct("Config")
+            .field("settings", &self.settings)
+            .field("origin", &self.origin)
+            .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads the process environment, `./.env` and the settings file.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_with_path(None)
+    }
+
+    /// Like [`from_env`](Self::from_env), with an explicit settings file that wins over
+    /// `LLMPOOL_CONFIG`.
+    pub fn from_env_with_path(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        let dotenv = Path::new(".env");
+        if dotenv.is_file() {
+            vars.extend(read_dotenv(dotenv)?);
+        }
+        // The real environment wins over `.env`, as with every dotenv tool.
+        vars.extend(std::env::vars().filter(|(k, _)| relevant(k)));
+        if let Some(path) = path {
+            vars.insert("LLMPOOL_CONFIG".to_owned(), path.display().to_string());
+        }
+        Self::from_vars(vars)
+    }
+
+    /// Builds a config from explicit variables (for tests and embedding): reads the
+    /// settings file named by `LLMPOOL_CONFIG`, else `./llmpool.toml` when present.
+    pub fn from_vars(vars: BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let path = match vars.get("LLMPOOL_CONFIG").filter(|p| !p.trim().is_empty()) {
+            Some(p) => Some(PathBuf::from(p)),
+            None => Some(PathBuf::from("llmpool.toml")).filter(|p| p.is_file()),
+        };
+        let (settings, origin) = match path {
+            Some(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError::new(
+                        &origin,
+                        "LLMPOOL_CONFIG",
+                        format!("cannot read the file: {e}"),
+                    )
+                })?;
+                (Settings::from_toml(&origin, &text)?, origin)
+            }
+            None => (Settings::default(), "defaults".to_owned()),
+        };
+        Self::from_parts(settings, origin, vars)
+    }
+
+    /// Builds a config from settings already parsed and explicit variables.
+    pub fn from_parts(
+        settings: Settings,
+        origin: impl Into<String>,
+        vars: BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let origin = origin.into();
+        let registry = crate::registry()?;
+        settings.validate(&registry, &origin)?;
+        let config = Self {
+            settings,
+            origin,
+            vars,
+        };
+        for factory in registry.factories() {
+            config.base_url(factory)?;
+        }
+        Ok(config)
+    }
+
+    /// The settings file's `store`, unless `LLMPOOL_STORE` overrides it.
+    pub fn store_url(&self) -> String {
+        self.var("LLMPOOL_STORE")
+            .unwrap_or(&self.settings.store)
+            .to_owned()
+    }
+
+    /// The variables read (for rebuilding with other settings).
+    pub(crate) fn vars_clone(&self) -> BTreeMap<String, String> {
+        self.vars.clone()
+    }
+
+    /// A variable from the environment or `.env`.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    /// The keys configured for a provider (comma-separated, blanks ignored).
+    pub fn keys(&self, factory: &ProviderFactory) -> Vec<SecretString> {
+        self.var(factory.key_env)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| SecretString::from(k.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The base URL: `<PROVIDER>_BASE_URL`, else `[providers.<id>] base_url`, else the default.
+    pub fn base_url(&self, factory: &ProviderFactory) -> Result<String, ConfigError> {
+        let (value, location, key) = if let Some(v) = self.var(factory.base_url_env) {
+            (
+                v.to_owned(),
+                "environment".to_owned(),
+                factory.base_url_env.to_owned(),
+            )
+        } else if let Some(v) = self
+            .settings
+            .providers
+            .get(factory.id)
+            .and_then(|p| p.base_url.clone())
+        {
+            (
+                v,
+                self.origin.clone(),
+                format!("providers.{}.base_url", factory.id),
+            )
+        } else {
+            return Ok(factory.default_base_url.to_owned());
+        };
+        let v = value.trim().trim_end_matches('/').to_owned();
+        if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() <= "https://".len() {
+            return Err(ConfigError::new(
+                location,
+                key,
+                format!(
+                    "`{v}` is not an http(s) URL (it must include the API's version prefix, e.g. http://127.0.0.1:9000/v1)"
+                ),
+            ));
+        }
+        Ok(v)
+    }
+
+    /// One [`ProviderSetup`] per compiled-in provider, with a client per key (none when
+    /// the provider has no key).
+    pub fn provider_setups(&self, registry: &Registry) -> Result<Vec<ProviderSetup>, ConfigError> {
+        let mut setups = Vec::new();
+        for &factory in registry.factories() {
+            let base_url = self.base_url(factory)?;
+            let keys = self.keys(factory);
+            let labels = key_labels(&keys);
+            let mut clients = Vec::new();
+            for (key, key_label) in keys.iter().zip(labels) {
+                let mut cfg = ProviderConfig::new(factory, key.expose_secret().to_owned())
+                    .with_base_url(base_url.clone());
+                cfg.timeout = self.settings.timeout();
+                cfg.connect_timeout = self.settings.connect_timeout();
+                cfg.headers = self.extra_headers(factory);
+                if let Some(model) = self
+                    .settings
+                    .providers
+                    .get(factory.id)
+                    .and_then(|p| p.models.as_ref())
+                    .and_then(|m| m.first())
+                {
+                    cfg.model.clone_from(model);
+                }
+                let provider = (factory.build)(&cfg)?;
+                clients.push(KeyedClient {
+                    key_label,
+                    provider,
+                });
+            }
+            setups.push(ProviderSetup { factory, clients });
+        }
+        Ok(setups)
+    }
+
+    /// Extra headers a provider takes from the environment (OpenRouter's attribution).
+    fn extra_headers(&self, factory: &ProviderFactory) -> Vec<(String, String)> {
+        let mut headers = Vec::new();
+        if factory.id == "openrouter" {
+            if let Some(v) = self.var("OPENROUTER_HTTP_REFERER") {
+                headers.push(("HTTP-Referer".to_owned(), v.to_owned()));
+            }
+            if let Some(v) = self.var("OPENROUTER_X_TITLE") {
+                headers.push(("X-Title".to_owned(), v.to_owned()));
+            }
+        }
+        headers
+    }
+
+    /// Opens the configured state store: `sqlite:PATH`, `redis://…` / `rediss://…`, or
+    /// `memory` (nothing survives a restart).
+    pub async fn open_store(
+        &self,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<dyn StateStore>, llmpool_core::Error> {
+        open_store(&self.store_url(), &self.origin, clock).await
+    }
+}
+
+/// Opens a store from its URL; `origin` names where the URL came from in errors.
+pub async fn open_store(
+    url: &str,
+    origin: &str,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn StateStore>, llmpool_core::Error> {
+    let url = url.trim();
+    if url == "memory" {
+        return Ok(Arc::new(llmpool_core::MemoryStore::with_clock(clock)));
+    }
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        #[cfg(feature = "sqlite")]
+        {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            let store = llmpool_store_sqlite::SqliteStore::open(path).await?;
+            return Ok(Arc::new(store));
+        }
+        #[cfg(not(feature = "sqlite"))]
+        {
+            let _ = path;
+            return Err(ConfigError::new(
+                origin,
+                "store",
+                "SQLite support is not compiled in (enable the `sqlite` feature)",
+            )
+            .into());
+        }
+    }
+    if url.starts_with("redis://")
+        || url.starts_with("rediss://")
+        || url.starts_with("redis+unix://")
+    {
+        return Err(ConfigError::new(
+            origin,
+            "store",
+            "Redis support is not compiled in (enable the `redis` feature)",
+        )
+        .into());
+    }
+    Err(ConfigError::new(
+        origin,
+        "store",
+        format!("`{url}` is not a store URL; use `sqlite:PATH`, `redis://HOST:PORT` or `memory`"),
+    )
+    .into())
+}
+
+/// Variables llmpool reads; everything else in the environment is ignored (and never
+/// copied, so unrelated secrets stay out of this process's config).
+fn relevant(name: &str) -> bool {
+    name.starts_with("LLMPOOL_")
+        || name.ends_with("_API_KEY")
+        || name.ends_with("_BASE_URL")
+        || name.starts_with("OPENROUTER_")
+}
+
+fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let origin = path.display().to_string();
+    let iter = dotenvy::from_path_iter(path)
+        .map_err(|e| ConfigError::new(&origin, "file", e.to_string()))?;
+    let mut vars = BTreeMap::new();
+    for item in iter {
+        let (k, v) = item.map_err(|e| ConfigError::new(&origin, "line", dotenv_reason(&e)))?;
+        vars.insert(k, v);
+    }
+    Ok(vars)
+}
+
+/// dotenvy's parse errors quote the offending line, which may hold a key: say where only.
+fn dotenv_reason(e: &dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(_, index) => format!("cannot parse the line at byte {index}"),
+        other => other.to_string(),
+    }
+}
+
+/// Labels for a provider's keys: the masked key, with its position added when two keys
+/// would mask alike.
+fn key_labels(keys: &[SecretString]) -> Vec<String> {
+    let masked: Vec<String> = keys.iter().map(|k| mask_key(k.expose_secret())).collect();
+    masked
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            if masked.iter().filter(|o| *o == m).count() > 1 {
+                format!("{m}#{}", i + 1)
+            } else {
+                m.clone()
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,64 @@
+//! llmpool: one dependable LLM service out of several free tiers.
+//!
+//! Groq, Cerebras, Google Gemini, OpenRouter and Cohere are tried in priority order with
+//! automatic fallback, rate-limit detection, load balancing, health monitoring and quota
+//! tracking, so that their free daily limits add up. Applications use [`ChatHandler`]
+//! (the seed's API: [`ChatHandler::send_message_with_history`],
+//! [`ChatHandler::translate_multiple_texts`], [`ChatHandler::get_quota_status`]) or the
+//! [`Router`] directly.
+//!
+//! # Features
+//! One per provider (`groq`, `cerebras`, `gemini`, `openrouter`, `cohere`) and per
+//! persistent store (`sqlite`, `redis`); all are on by default. A provider compiled out is
+//! not registered: [`providers()`] lists exactly the enabled ones.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), llmpool::Error> {
+//! let handler = llmpool::ChatHandler::from_env().await?;
+//! println!("{}", handler.send_message_with_history("42", "Hi!").await?);
+//! # Ok(()) }
+//! ```
+// Dev-dependencies are unused in unit tests, so the lint watches normal builds only.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+mod config;
+mod handler;
+mod translate;
+
+pub use config::{Config, open_store};
+pub use handler::{ChatHandler, ChatHandlerBuilder};
+pub use llmpool_core as core;
+pub use llmpool_core::config::{Settings, Strategy};
+pub use llmpool_core::{
+    ChatRequest, ChatResponse, ConfigError, Error, FinishReason, Message, ProviderFactory, Role,
+    Usage,
+};
+pub use llmpool_core::{QuotaStatus, Router};
+pub use translate::BatchLimits;
+
+// Naming each enabled provider crate is what links it (and its registration) in.
+#[cfg(feature = "cerebras")]
+pub use llmpool_provider_cerebras as cerebras;
+#[cfg(feature = "cohere")]
+pub use llmpool_provider_cohere as cohere;
+#[cfg(feature = "gemini")]
+pub use llmpool_provider_gemini as gemini;
+#[cfg(feature = "groq")]
+pub use llmpool_provider_groq as groq;
+#[cfg(feature = "openrouter")]
+pub use llmpool_provider_openrouter as openrouter;
+#[cfg(feature = "sqlite")]
+pub use llmpool_store_sqlite as sqlite_store;
+
+/// The compiled-in provider factories, sorted by id (empty when no provider feature is on).
+pub fn providers() -> Vec<&'static ProviderFactory> {
+    registry()
+        .map(|r| r.factories().to_vec())
+        .unwrap_or_default()
+}
+
+/// The registry of compiled-in providers; an error says which features to enable when
+/// there is none.
+pub fn registry() -> Result<llmpool_core::Registry, ConfigError> {
+    llmpool_core::Registry::from_inventory()
+}

@@ -1,0 +1,39 @@
+//! The providers registered are exactly the provider features enabled: a provider crate
+//! that is compiled in but not linked (its `inventory::submit!` dropped) fails here.
+
+#[test]
+fn registered_providers_match_enabled_features() {
+    let mut expected = Vec::new();
+    if cfg!(feature = "cerebras") {
+        expected.push("cerebras");
+    }
+    if cfg!(feature = "cohere") {
+        expected.push("cohere");
+    }
+    if cfg!(feature = "gemini") {
+        expected.push("gemini");
+    }
+    if cfg!(feature = "groq") {
+        expected.push("groq");
+    }
+    if cfg!(feature = "openrouter") {
+        expected.push("openrouter");
+    }
+    let ids: Vec<&str> = llmpool::providers().iter().map(|f| f.id).collect();
+    assert_eq!(ids, expected);
+    if expected.is_empty() {
+        let err = llmpool::registry().unwrap_err();
+        assert!(err.reason.contains("enable at least one"), "{err}");
+    }
+}
+
+#[test]
+fn every_factory_is_consistent() {
+    for f in llmpool::providers() {
+        let catalog = f.model_catalog().unwrap();
+        assert_eq!(catalog.models[0].id, f.default_model, "{}", f.id);
+        assert_eq!(f.key_env, format!("{}_API_KEY", f.id.to_uppercase()));
+        assert_eq!(f.base_url_env, format!("{}_BASE_URL", f.id.to_uppercase()));
+        assert!(f.default_base_url.starts_with("https://"), "{}", f.id);
+    }
+}
