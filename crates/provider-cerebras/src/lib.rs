@@ -29,10 +29,9 @@
 //!   not your quota); "per day" is `QuotaExhausted` until `retry-after` or
 //!   `x-ratelimit-reset-requests-day`; "per hour" and "per minute" are `RateLimited` for
 //!   `retry-after` or the window's reset header. `code` alone (`token_quota_exceeded`)
-//!   does not tell minute from day; the message does. See [`errors`](crate::errors).
+//!   does not tell minute from day; the message does (module `errors`).
 //! - **Rate-limit headers carry their window** (`x-ratelimit-*-requests-day`,
-//!   `x-ratelimit-*-tokens-minute`) and reset in float seconds. See
-//!   [`limits`](crate::limits).
+//!   `x-ratelimit-*-tokens-minute`) and reset in float seconds (module `limits`).
 //! - **Reasoning models** may stop at the token limit with a `reasoning` but no `content`:
 //!   the answer text is then empty with finish reason `length`. Reasoning is never part of
 //!   the answer text. The limiter reserves `max_tokens` up front, so callers should set it.

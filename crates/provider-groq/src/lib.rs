@@ -21,7 +21,7 @@
 //!
 //! - **Rate-limit headers mix windows**: `x-ratelimit-*-requests` is the requests-per-
 //!   **day** window, `x-ratelimit-*-tokens` the tokens-per-**minute** window; resets are Go
-//!   durations (`2m59.56s`). See [`limits`](crate::limits).
+//!   durations like `2m59.56s` (module `limits`).
 //! - **429 means a minute or a day**, told only by the message: "… per day (RPD)" / "(TPD)"
 //!   is `QuotaExhausted` until now plus the wait ("Please try again in 9m38.016s", or
 //!   `retry-after`); "per minute" is `RateLimited` for that wait.

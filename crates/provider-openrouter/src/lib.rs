@@ -39,9 +39,9 @@
 //!   anything else (`upstream_provider_shared_pool`, per-minute cap) → `RateLimited` for
 //!   `Retry-After`.
 //! - **403 is moderation or a guardrail** → `ContentFiltered` (a permission or region
-//!   refusal is not; see [`errors`](crate::errors)).
+//!   refusal is not; see module `errors`).
 //! - **No rate-limit headers on success**; `X-RateLimit-*` only come with OpenRouter's own
-//!   429s. See [`limits`](crate::limits).
+//!   429s (module `limits`).
 //! - The response `model` names the model that answered (with `openrouter/free` it differs
 //!   from the request). The output cap is sent as `max_tokens`.
 
