@@ -49,6 +49,22 @@ pub enum HealthState {
 }
 
 impl HealthState {
+    /// The snake_case name used in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::RateLimited => "rate_limited",
+            Self::Exhausted => "exhausted",
+            Self::CoolingDown => "cooling_down",
+            Self::CircuitOpen => "circuit_open",
+            Self::HalfOpen => "half_open",
+            Self::DisabledNoKey => "disabled_no_key",
+            Self::DisabledBadKey => "disabled_bad_key",
+            Self::DisabledPaymentRequired => "disabled_payment_required",
+            Self::DisabledByConfig => "disabled_by_config",
+        }
+    }
+
     fn is_failed(self) -> bool {
         matches!(
             self,
@@ -336,6 +352,25 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn state_names_match_their_json() {
+        use super::HealthState as S;
+        for s in [
+            S::Healthy,
+            S::RateLimited,
+            S::Exhausted,
+            S::CoolingDown,
+            S::CircuitOpen,
+            S::HalfOpen,
+            S::DisabledNoKey,
+            S::DisabledBadKey,
+            S::DisabledPaymentRequired,
+            S::DisabledByConfig,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+
     use std::time::Duration;
 
     use crate::error::ErrorKind;

@@ -140,7 +140,7 @@ impl ChatHandler {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(index = i, error = %e, "translation failed; keeping the original")
+                        tracing::warn!(index = i, error = %e, "translation failed; keeping the original");
                     }
                 }
             }

@@ -12,6 +12,10 @@ fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a failing temp file is a broken test"
+)]
 fn settings_file(text: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     f.write_all(text.as_bytes()).unwrap();
@@ -97,7 +101,7 @@ async fn store_urls_are_checked() {
     let err = llmpool::open_store("postgres://x", "llmpool.toml", clock.clone())
         .await
         .unwrap_err();
-    let text = err.to_string() + &format!("{:?}", err);
+    let text = err.to_string() + &format!("{err:?}");
     assert!(text.contains("sqlite:PATH"), "{text}");
     assert!(
         llmpool::open_store("memory", "t", clock.clone())

@@ -1,0 +1,276 @@
+//! The `llmpool` binary: `serve` (OpenAI-compatible gateway), `chat`, `translate`, `status`.
+//!
+//! Every command reads the environment, `./.env` and `llmpool.toml` (`--config` or
+//! `LLMPOOL_CONFIG`). Exit codes: 0 ok, 1 all providers failed or none available (the
+//! message says which and why), 2 usage or configuration error.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use llmpool::{ChatHandler, Config, QuotaStatus};
+use llmpool_gateway::{Gateway, ServeOptions, shutdown_signal};
+
+/// One dependable LLM service out of several free tiers.
+#[derive(Debug, Parser)]
+#[command(name = "llmpool", version, about, long_about = None)]
+struct Cli {
+    /// Settings file (default: ./llmpool.toml when present).
+    #[arg(long, global = true, env = "LLMPOOL_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the OpenAI-compatible HTTP gateway.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "LLMPOOL_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// State store: `sqlite:PATH`, `redis://HOST:PORT` or `memory` (overrides the config).
+        #[arg(long, env = "LLMPOOL_STORE", value_name = "URL")]
+        store: Option<String>,
+        /// Serve a non-loopback address without client keys (LLMPOOL_API_KEYS).
+        #[arg(long)]
+        insecure_no_auth: bool,
+        /// Seconds in-flight requests may run after SIGTERM or ctrl-c.
+        #[arg(long, default_value_t = 30)]
+        shutdown_grace_secs: u64,
+    },
+    /// Send one message, or chat interactively (with history) when none is given.
+    Chat {
+        /// Whose history to use.
+        #[arg(long, default_value = "cli")]
+        user: String,
+        /// The message; omit it for an interactive session (`/clear`, `/quit`).
+        message: Vec<String>,
+    },
+    /// Translate texts (arguments, or lines from stdin) in as few requests as fit.
+    Translate {
+        /// Target language (default: the config's `target_language`).
+        #[arg(long)]
+        to: Option<String>,
+        /// Texts; omit them to read lines from stdin.
+        texts: Vec<String>,
+    },
+    /// Show keys, health and quota per provider.
+    Status {
+        /// Print the seed-shaped JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// 1 when providers failed or none was available, 2 for usage and config errors.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let routing = e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<llmpool::Error>(),
+            Some(
+                llmpool::Error::NoAvailableProviders(_)
+                    | llmpool::Error::AllProvidersFailed(_)
+                    | llmpool::Error::DeadlineExceeded(_)
+                    | llmpool::Error::ContentFiltered(_)
+            )
+        )
+    });
+    if routing { 1 } else { 2 }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env_with_path(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve {
+            addr,
+            store,
+            insecure_no_auth,
+            shutdown_grace_secs,
+        } => {
+            let opts = ServeOptions {
+                addr,
+                store,
+                insecure_no_auth,
+                shutdown_grace: Duration::from_secs(shutdown_grace_secs),
+            };
+            let gateway = Gateway::bind(config, opts).await?;
+            gateway.run(shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Chat { user, message } => {
+            let handler = ChatHandler::builder().config(config).build().await?;
+            if message.is_empty() {
+                interactive(&handler, &user).await
+            } else {
+                let answer = handler
+                    .send_message_with_history(&user, &message.join(" "))
+                    .await?;
+                println!("{answer}");
+                Ok(())
+            }
+        }
+        Command::Translate { to, texts } => {
+            let texts = if texts.is_empty() {
+                std::io::stdin()
+                    .lock()
+                    .lines()
+                    .collect::<Result<Vec<_>, _>>()
+                    .context("reading stdin")?
+            } else {
+                texts
+            };
+            let handler = ChatHandler::builder().config(config).build().await?;
+            for line in handler
+                .translate_multiple_texts(&texts, to.as_deref())
+                .await
+            {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Status { json } => {
+            let handler = ChatHandler::builder().config(config).build().await?;
+            let status = handler.get_quota_status().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status_table(&status));
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn interactive(handler: &ChatHandler, user: &str) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    let tty = stdin.is_terminal();
+    if tty {
+        eprintln!("llmpool chat as `{user}`: /clear forgets the history, /quit or ctrl-d leaves");
+    }
+    let mut line = String::new();
+    loop {
+        if tty {
+            eprint!("> ");
+            std::io::stderr().flush()?;
+        }
+        line.clear();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        match line.trim() {
+            "" => {}
+            "/quit" | "/exit" => return Ok(()),
+            "/clear" => {
+                handler.clear_history(user).await?;
+                eprintln!("(history cleared)");
+            }
+            message => match handler.send_message_with_history(user, message).await {
+                Ok(answer) => println!("{answer}"),
+                // One failed turn does not end the session.
+                Err(e) => eprintln!("error: {e}"),
+            },
+        }
+    }
+}
+
+fn status_table(status: &QuotaStatus) -> String {
+    let mut rows = vec![[
+        "provider".to_owned(),
+        "key".to_owned(),
+        "state".to_owned(),
+        "today".to_owned(),
+        "this minute".to_owned(),
+        "model".to_owned(),
+        "last error".to_owned(),
+    ]];
+    for (id, p) in &status.quota_status {
+        let limit = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+        rows.push([
+            id.clone(),
+            if p.api_key_available {
+                "yes".to_owned()
+            } else {
+                "no".to_owned()
+            },
+            p.state.as_str().to_owned(),
+            format!("{}/{}", p.calls_today, limit(p.max_daily)),
+            format!("{}/{}", p.calls_this_minute, limit(p.max_per_minute)),
+            p.model.clone().unwrap_or_default(),
+            p.last_error.clone().unwrap_or_default(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "{} of {} providers available{}",
+        status.available_providers,
+        status.total_providers,
+        if status.failed_providers.is_empty() {
+            String::new()
+        } else {
+            format!("; failing: {}", status.failed_providers.join(", "))
+        }
+    );
+    out
+}

@@ -1,0 +1,259 @@
+//! `POST /v1/chat/completions`: one-shot and streamed, any upstream format in, OpenAI out.
+
+use std::convert::Infallible;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use llmpool::core::router::RoutedEvent;
+use llmpool::core::{Attempt, ChatResponse};
+use llmpool_openai_compat::wire::{
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorResponse,
+};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const ENDPOINT: &str = "chat_completions";
+
+/// Handles one chat completion request.
+pub(crate) async fn completions(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let result = match parse(&state, body) {
+        Ok((req, include_usage)) if req.stream => stream(&state, req, include_usage, started).await,
+        Ok((req, _)) => one_shot(&state, req, started).await,
+        Err(e) => Err(e),
+    };
+    result.unwrap_or_else(|e| {
+        state
+            .metrics
+            .record(ENDPOINT, "rejected", started.elapsed(), &[]);
+        e.into_response()
+    })
+}
+
+fn parse(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(llmpool::ChatRequest, bool), ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(state.max_body_bytes)
+        } else {
+            ApiError::invalid_request(
+                format!("cannot read the request body: {}", rejection.body_text()),
+                None,
+            )
+        }
+    })?;
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let wire: ChatCompletionRequest = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let param = (path != ".").then_some(path);
+        let message = match &param {
+            Some(p) => format!("invalid request body at `{p}`: {inner}"),
+            None => format!("invalid request body: {inner}"),
+        };
+        ApiError::invalid_request(message, param.as_deref())
+    })?;
+    if let Some(n) = wire
+        .extra
+        .get("n")
+        .and_then(serde_json::Value::as_u64)
+        .filter(|n| *n != 1)
+    {
+        return Err(ApiError::invalid_request(
+            format!("`n` = {n} is not supported; llmpool returns one choice"),
+            Some("n"),
+        ));
+    }
+    let mut req = wire
+        .to_core()
+        .map_err(|e| ApiError::invalid_request(e.reason.clone(), Some(&e.param)))?;
+    req.model = state.resolve_model(&wire.model);
+    let include_usage = wire.stream_options.is_some_and(|o| o.include_usage);
+    Ok((req, include_usage))
+}
+
+fn completion_id() -> String {
+    format!(
+        "chatcmpl-{:024x}",
+        rand::random::<u128>() & ((1u128 << 96) - 1)
+    )
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn routing_headers(headers: &mut HeaderMap, provider: &str, attempts: usize) {
+    if let Ok(v) = HeaderValue::from_str(provider) {
+        headers.insert("x-llmpool-provider", v);
+    }
+    headers.insert("x-llmpool-attempts", HeaderValue::from(attempts));
+}
+
+async fn one_shot(
+    state: &AppState,
+    req: llmpool::ChatRequest,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let outcome: Result<ChatResponse, llmpool::Error> = state.handler.chat(req).await;
+    match outcome {
+        Ok(resp) => {
+            state
+                .metrics
+                .record(ENDPOINT, "ok", started.elapsed(), &resp.attempts);
+            let body = ChatCompletion::from_core(&resp, completion_id(), unix_now());
+            let mut response = axum::Json(body).into_response();
+            routing_headers(response.headers_mut(), resp.provider, resp.attempts.len());
+            Ok(response)
+        }
+        Err(e) => {
+            state.metrics.record(
+                ENDPOINT,
+                error_outcome(&e),
+                started.elapsed(),
+                &failed_attempts(&e),
+            );
+            Err(e.into())
+        }
+    }
+}
+
+/// Attempts of a failed request, for metrics.
+fn failed_attempts(e: &llmpool::Error) -> Vec<Attempt> {
+    match e {
+        llmpool::Error::AllProvidersFailed(errors) | llmpool::Error::DeadlineExceeded(errors) => {
+            errors
+                .iter()
+                .map(|pe| Attempt {
+                    provider: pe.provider,
+                    model: String::new(),
+                    error: Some(pe.kind.label()),
+                    message: None,
+                    latency: std::time::Duration::ZERO,
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn error_outcome(e: &llmpool::Error) -> &'static str {
+    match e {
+        llmpool::Error::NoAvailableProviders(_) => "no_available_providers",
+        llmpool::Error::AllProvidersFailed(_) => "all_providers_failed",
+        llmpool::Error::ContentFiltered(_) => "content_filtered",
+        llmpool::Error::InvalidRequest(_) => "invalid_request",
+        llmpool::Error::DeadlineExceeded(_) => "deadline_exceeded",
+        llmpool::Error::Store(_) | llmpool::Error::Config(_) => "internal_error",
+    }
+}
+
+async fn stream(
+    state: &AppState,
+    req: llmpool::ChatRequest,
+    include_usage: bool,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let routed = match state.handler.router().chat_stream(req).await {
+        Ok(s) => s,
+        Err(e) => {
+            state.metrics.record(
+                ENDPOINT,
+                error_outcome(&e),
+                started.elapsed(),
+                &failed_attempts(&e),
+            );
+            return Err(e.into());
+        }
+    };
+    let provider = routed.provider();
+    let attempts = routed.attempts().len();
+    let model = routed.model().to_owned();
+    let id = completion_id();
+    let created = unix_now();
+    let metrics = state.metrics.clone();
+    let first = ChatCompletionChunk::role(&id, created, &model);
+    let events = futures::stream::once(async move { chunk_event(&first) }).chain(
+        routed
+            .scan(Some(model), move |model, item| {
+                let out = match item {
+                    Ok(RoutedEvent::Delta(text)) => {
+                        let m = model.as_deref().unwrap_or_default();
+                        vec![chunk_event(&ChatCompletionChunk::text(
+                            &id, created, m, text,
+                        ))]
+                    }
+                    Ok(RoutedEvent::Done {
+                        finish_reason,
+                        usage,
+                        model: done_model,
+                        attempts,
+                        ..
+                    }) => {
+                        metrics.record(ENDPOINT, "ok", started.elapsed(), &attempts);
+                        let mut out = vec![chunk_event(&ChatCompletionChunk::finish(
+                            &id,
+                            created,
+                            &done_model,
+                            finish_reason.as_ref(),
+                        ))];
+                        if let Some(usage) = usage.filter(|_| include_usage) {
+                            out.push(chunk_event(&ChatCompletionChunk::usage_only(
+                                &id,
+                                created,
+                                &done_model,
+                                usage,
+                            )));
+                        }
+                        out.push(Event::default().data("[DONE]"));
+                        *model = None;
+                        out
+                    }
+                    Err(e) => {
+                        // An explicit error event, and no [DONE]: a cut stream must never
+                        // look like a complete one.
+                        tracing::warn!(error = %e, "stream failed after the first delta");
+                        metrics.record(
+                            ENDPOINT,
+                            error_outcome(&e),
+                            started.elapsed(),
+                            &failed_attempts(&e),
+                        );
+                        let api: ApiError = e.into();
+                        *model = None;
+                        vec![error_event(&api.body)]
+                    }
+                };
+                futures::future::ready(Some(futures::stream::iter(out)))
+            })
+            .flatten(),
+    );
+    let events = events.map(Ok::<Event, Infallible>);
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response();
+    routing_headers(response.headers_mut(), provider, attempts);
+    Ok(response)
+}
+
+fn chunk_event(chunk: &ChatCompletionChunk) -> Event {
+    Event::default().data(serde_json::to_string(chunk).unwrap_or_default())
+}
+
+fn error_event(body: &ErrorResponse) -> Event {
+    Event::default().data(serde_json::to_string(body).unwrap_or_default())
+}

@@ -1,0 +1,60 @@
+//! Read-only routes: models, quota, health, metrics, and the 404 fallback.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `GET /health`: 200 while the process serves.
+pub(crate) async fn health() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /v1/quota`: the seed-shaped status JSON.
+pub(crate) async fn quota(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let status = state.handler.get_quota_status().await?;
+    Ok(Json(status).into_response())
+}
+
+/// `GET /v1/models`: `auto`, then one entry per provider/model that has a key.
+pub(crate) async fn models(State(state): State<AppState>) -> impl IntoResponse {
+    let mut data =
+        vec![json!({"id": "auto", "object": "model", "created": 0, "owned_by": "llmpool"})];
+    for (provider, model) in state.handler.router().model_ids() {
+        data.push(json!({
+            "id": format!("{provider}/{model}"),
+            "object": "model",
+            "created": 0,
+            "owned_by": provider,
+        }));
+    }
+    Json(json!({"object": "list", "data": data}))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let status = state.handler.get_quota_status().await.ok();
+    let body = state.metrics.render(status.as_ref());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Any other path: 404 in OpenAI's shape.
+pub(crate) async fn not_found(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no route for `{}`", uri.path()),
+        "invalid_request_error",
+        "not_found",
+    )
+}
