@@ -210,18 +210,19 @@ impl Config {
         Ok(setups)
     }
 
-    /// Extra headers a provider takes from the environment (OpenRouter's attribution).
+    /// Extra headers a provider takes from the environment (OpenRouter's attribution). The
+    /// env names and header names come from the provider crate, the one source of truth.
     fn extra_headers(&self, factory: &ProviderFactory) -> Vec<(String, String)> {
-        let mut headers = Vec::new();
-        if factory.id == "openrouter" {
-            if let Some(v) = self.var("OPENROUTER_HTTP_REFERER") {
-                headers.push(("HTTP-Referer".to_owned(), v.to_owned()));
-            }
-            if let Some(v) = self.var("OPENROUTER_X_TITLE") {
-                headers.push(("X-Title".to_owned(), v.to_owned()));
-            }
+        #[cfg(feature = "openrouter")]
+        if factory.id == llmpool_provider_openrouter::FACTORY.id {
+            return llmpool_provider_openrouter::attribution_headers(
+                self.var(llmpool_provider_openrouter::HTTP_REFERER_ENV),
+                self.var(llmpool_provider_openrouter::X_TITLE_ENV),
+            );
         }
-        headers
+        #[cfg(not(feature = "openrouter"))]
+        let _ = factory;
+        Vec::new()
     }
 
     /// Opens the configured state store: `sqlite:PATH`, `redis://…` / `rediss://…`, or
