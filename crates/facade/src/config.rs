@@ -221,7 +221,7 @@ impl Config {
             );
         }
         #[cfg(not(feature = "openrouter"))]
-        let _ = factory;
+        let _ = (self, factory);
         Vec::new()
     }
 
@@ -326,4 +326,36 @@ fn key_labels(keys: &[SecretString]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+#[cfg(all(test, feature = "openrouter"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openrouter_attribution_uses_the_provider_crate_names() {
+        use llmpool_provider_openrouter::{FACTORY, HTTP_REFERER_ENV, X_TITLE_ENV};
+        // The env names are part of the contract: users set them.
+        assert_eq!(
+            (HTTP_REFERER_ENV, X_TITLE_ENV),
+            ("OPENROUTER_HTTP_REFERER", "OPENROUTER_X_TITLE")
+        );
+        assert!(relevant(HTTP_REFERER_ENV) && relevant(X_TITLE_ENV));
+        let vars = BTreeMap::from([
+            (HTTP_REFERER_ENV.to_owned(), " https://app.example ".to_owned()),
+            (X_TITLE_ENV.to_owned(), "My Bot".to_owned()),
+        ]);
+        let config = Config::from_parts(Settings::default(), "test", vars).unwrap();
+        assert_eq!(
+            config.extra_headers(&FACTORY),
+            vec![
+                ("HTTP-Referer".to_owned(), "https://app.example".to_owned()),
+                ("X-Title".to_owned(), "My Bot".to_owned()),
+            ]
+        );
+        let registry = crate::registry().unwrap();
+        for other in registry.factories().iter().filter(|f| f.id != FACTORY.id) {
+            assert!(config.extra_headers(other).is_empty(), "{}", other.id);
+        }
+    }
 }
