@@ -342,7 +342,10 @@ mod tests {
         );
         assert!(relevant(HTTP_REFERER_ENV) && relevant(X_TITLE_ENV));
         let vars = BTreeMap::from([
-            (HTTP_REFERER_ENV.to_owned(), " https://app.example ".to_owned()),
+            (
+                HTTP_REFERER_ENV.to_owned(),
+                " https://app.example ".to_owned(),
+            ),
             (X_TITLE_ENV.to_owned(), "My Bot".to_owned()),
         ]);
         let config = Config::from_parts(Settings::default(), "test", vars).unwrap();
