@@ -152,8 +152,10 @@ pub struct ProviderError {
     pub status: Option<u16>,
     /// The upstream's own message (trimmed, never containing a key), for logs and reports.
     pub message: Option<String>,
-    /// Rate-limit headers that came with the failure (429s often carry them).
-    pub rate_limits: RateLimitSnapshot,
+    /// Rate-limit headers that came with the failure (429s often carry them). Boxed so
+    /// that `ProviderError` stays small: it travels in every `Result` of every provider
+    /// call, and the snapshot alone is larger than the rest of the error together.
+    pub rate_limits: Box<RateLimitSnapshot>,
 }
 
 impl ProviderError {
@@ -164,7 +166,7 @@ impl ProviderError {
             kind,
             status: None,
             message: None,
-            rate_limits: RateLimitSnapshot::default(),
+            rate_limits: Box::default(),
         }
     }
 
@@ -193,7 +195,7 @@ impl ProviderError {
     /// Attach rate-limit headers.
     #[must_use]
     pub fn with_rate_limits(mut self, rate_limits: RateLimitSnapshot) -> Self {
-        self.rate_limits = rate_limits;
+        *self.rate_limits = rate_limits;
         self
     }
 
@@ -361,6 +363,29 @@ mod tests {
             e.to_string(),
             "All providers failed: groq: timeout; gemini: transient (503): overloaded"
         );
+    }
+
+    /// Errors travel in every `Result` of the provider and router paths; clippy's
+    /// `result_large_err` threshold is 128 bytes, and no crate may need an exception.
+    #[test]
+    fn errors_stay_small() {
+        assert!(
+            size_of::<ProviderError>() <= 128,
+            "ProviderError is {} bytes",
+            size_of::<ProviderError>()
+        );
+        assert!(
+            size_of::<Error>() <= 128,
+            "Error is {} bytes",
+            size_of::<Error>()
+        );
+        let snapshot = RateLimitSnapshot {
+            retry_after: Some(Duration::from_secs(7)),
+            ..RateLimitSnapshot::default()
+        };
+        let e = ProviderError::new("x", ErrorKind::BadRequest).with_rate_limits(snapshot);
+        assert_eq!(*e.rate_limits, snapshot);
+        assert_eq!(e.rate_limits.retry_after, Some(Duration::from_secs(7)));
     }
 
     #[test]

@@ -317,10 +317,6 @@ impl Provider for OpenAiCompatProvider {
 
 /// Parses a 2xx body: JSON (leading keep-alive whitespace is fine), not an embedded error,
 /// in the chat-completion shape.
-#[expect(
-    clippy::result_large_err,
-    reason = "the Provider trait returns ProviderError by value; boxing here would only move the copy"
-)]
 fn parse_completion(
     shared: &Shared,
     status: u16,
@@ -352,10 +348,6 @@ fn parse_completion(
 }
 
 /// A one-shot answer as stream events.
-#[expect(
-    clippy::result_large_err,
-    reason = "the Provider trait returns ProviderError by value; boxing here would only move the copy"
-)]
 fn replay(
     shared: &Shared,
     status: u16,

@@ -51,12 +51,6 @@
 //! <https://docs.cohere.com/reference/errors>, limits
 //! <https://docs.cohere.com/docs/rate-limits>.
 
-#![expect(
-    clippy::result_large_err,
-    reason = "ProviderError is core's error type, returned as-is by the Provider trait; boxing it \
-              inside this crate would only add conversions"
-)]
-
 use std::sync::Arc;
 
 use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};

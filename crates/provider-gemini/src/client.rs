@@ -138,10 +138,6 @@ impl GeminiProvider {
         })
     }
 
-    #[expect(
-        clippy::result_large_err,
-        reason = "stream items are core's `Result<StreamEvent, ProviderError>`"
-    )]
     async fn chat_stream_inner(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
         let model = self.model(req);
         let body = convert::build_request(req, model)?;

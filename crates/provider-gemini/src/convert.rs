@@ -37,10 +37,6 @@ pub(crate) fn is_gemma(model: &str) -> bool {
 /// - More than five stop sequences is refused here as a bad request, not truncated:
 ///   Gemini would answer 400, and dropping some would let output run past a stop the
 ///   caller asked for.
-#[expect(
-    clippy::result_large_err,
-    reason = "core's ProviderError is what the Provider trait returns; boxing it here only to unbox it in the caller buys nothing"
-)]
 pub(crate) fn build_request(
     req: &ChatRequest,
     model: &str,
@@ -192,10 +188,6 @@ pub(crate) fn content_filtered(what: &str, reason: &str) -> ProviderError {
 }
 
 /// A complete `generateContent` answer, or the reason it cannot be used.
-#[expect(
-    clippy::result_large_err,
-    reason = "core's ProviderError is what the Provider trait returns; boxing it here only to unbox it in the caller buys nothing"
-)]
 pub(crate) fn answer(
     resp: &GenerateContentResponse,
     requested_model: &str,

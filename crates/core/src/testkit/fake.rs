@@ -247,7 +247,7 @@ impl FakeProvider {
     fn own(&self, mut error: ProviderError, rate_limits: RateLimitSnapshot) -> ProviderError {
         error.provider = self.id;
         if !rate_limits.is_empty() {
-            error.rate_limits = rate_limits;
+            *error.rate_limits = rate_limits;
         }
         error
     }
@@ -282,7 +282,7 @@ pub fn clone_error(e: &ProviderError) -> ProviderError {
         kind,
         status: e.status,
         message: e.message.clone(),
-        rate_limits: e.rate_limits,
+        rate_limits: e.rate_limits.clone(),
     }
 }
 
