@@ -1,0 +1,60 @@
+//! How a [`RedisStore`](crate::RedisStore) connects.
+
+use std::time::Duration;
+
+/// Options for [`RedisStore::connect_with`](crate::RedisStore::connect_with).
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    pub(crate) prefix: String,
+    pub(crate) connection_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+    pub(crate) reconnect_attempts: usize,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "llmpool:".to_owned(),
+            connection_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(1),
+            reconnect_attempts: 3,
+        }
+    }
+}
+
+impl RedisOptions {
+    /// The defaults: prefix `llmpool:`, 1 s to connect, 1 s for a reply, 3 reconnection
+    /// attempts (100, 200, 400 ms apart) before a call fails.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Prepended to every key, so deployments sharing a server keep apart.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one connection attempt may take.
+    #[must_use]
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// How long a call waits for Redis's reply before failing.
+    #[must_use]
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How many times a lost connection is retried, with exponential backoff from 100 ms,
+    /// before the call waiting on it fails (the next call starts over).
+    #[must_use]
+    pub fn reconnect_attempts(mut self, attempts: usize) -> Self {
+        self.reconnect_attempts = attempts;
+        self
+    }
+}

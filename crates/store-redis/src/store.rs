@@ -1,0 +1,367 @@
+//! [`RedisStore`]: the trait's calls as Redis commands and scripts.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, RedisResult, Script};
+
+use llmpool_core::store::{Acquire, CounterCheck, StateStore};
+use llmpool_core::{Message, StoreError};
+
+use crate::options::RedisOptions;
+use crate::scripts;
+
+/// Longest TTL sent to Redis (about 100 years): longer ones mean "forever" just as well,
+/// and Redis refuses expiries that overflow its clock.
+const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// A [`StateStore`] on a Redis server, shared by every process that connects to it with
+/// the same key prefix. See the [crate docs](crate) for its design and guarantees.
+///
+/// Cheap to share behind an `Arc`; one store multiplexes all its calls over one
+/// connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: String,
+    acquire: Script,
+    add: Script,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The connection holds the URL, which may hold a password: never shown.
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to the server at `url` (`redis://[user:password@]host[:port][/db]`) with
+    /// the default options.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, RedisOptions::default()).await
+    }
+
+    /// Connects to the server at `url`; fails if it cannot be reached now.
+    pub async fn connect_with(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        const OPERATION: &str = "redis connect";
+        let client = redis::Client::open(url).map_err(|e| StoreError::new(OPERATION, e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connection_timeout))
+            .set_response_timeout(Some(options.response_timeout))
+            .set_number_of_retries(options.reconnect_attempts);
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| StoreError::new(OPERATION, e))?;
+        Ok(Self {
+            connection,
+            prefix: options.prefix,
+            acquire: Script::new(scripts::ACQUIRE),
+            add: Script::new(scripts::ADD),
+        })
+    }
+
+    /// The prefix in front of every key this store writes.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn counter_key(&self, key: &str) -> String {
+        format!("{}c:{key}", self.prefix)
+    }
+
+    fn value_key(&self, key: &str) -> String {
+        format!("{}v:{key}", self.prefix)
+    }
+
+    fn history_key(&self, user: &str) -> String {
+        format!("{}h:{user}", self.prefix)
+    }
+
+    /// Runs `call` on the connection; if it failed because the connection was lost or
+    /// refused, runs it once more, on the connection the manager has re-established.
+    async fn run<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        match call(self.connection.clone()).await {
+            Ok(value) => Ok(value),
+            Err(e) if connection_lost(&e) => call(self.connection.clone())
+                .await
+                .map_err(|e| StoreError::new(operation, e)),
+            Err(e) => Err(StoreError::new(operation, e)),
+        }
+    }
+}
+
+fn connection_lost(e: &RedisError) -> bool {
+    e.is_connection_dropped() || e.is_connection_refusal() || e.is_unrecoverable_error()
+}
+
+/// Milliseconds in `ttl`, rounded up so that a nonzero TTL is never zero, and capped.
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_nanos().div_ceil(1_000_000))
+        .unwrap_or(MAX_TTL_MS)
+        .min(MAX_TTL_MS)
+}
+
+/// Counter values as Redis integers (`INCRBY` works on signed 64-bit).
+fn clamp_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The weight the core's `weighted_use` applies: clamped to [0, 1], NaN counting as 0.
+fn weight_arg(weight: f64) -> String {
+    let weight = if weight.is_nan() {
+        0.0
+    } else {
+        weight.clamp(0.0, 1.0)
+    };
+    // `Display` prints the shortest text that parses back to the same f64, so Lua's
+    // `tonumber` multiplies with exactly this weight.
+    weight.to_string()
+}
+
+fn decode_acquire(reply: &[i64], operation: &'static str) -> Result<Acquire, StoreError> {
+    match reply {
+        [1] => Ok(Acquire::Granted),
+        [0, index, used] => Ok(Acquire::Denied {
+            index: usize::try_from(*index).map_err(|e| StoreError::new(operation, e))?,
+            used: u64::try_from(*used).unwrap_or(0),
+        }),
+        other => Err(StoreError::new(
+            operation,
+            format!("unexpected reply from the acquire script: {other:?}"),
+        )),
+    }
+}
+
+#[async_trait::async_trait]
+impl StateStore for RedisStore {
+    async fn try_acquire(&self, checks: &[CounterCheck]) -> Result<Acquire, StoreError> {
+        const OPERATION: &str = "redis try_acquire";
+        if checks.is_empty() {
+            return Ok(Acquire::Granted);
+        }
+        let mut invocation = self.acquire.prepare_invoke();
+        for check in checks {
+            let key = self.counter_key(&check.key);
+            let (previous, weight) = match &check.previous {
+                Some((previous, weight)) => (self.counter_key(previous), weight_arg(*weight)),
+                None => (key.clone(), "-1".to_owned()),
+            };
+            invocation
+                .key(key)
+                .key(previous)
+                .arg(check.limit)
+                .arg(clamp_i64(check.cost))
+                .arg(ttl_ms(check.ttl))
+                .arg(weight);
+        }
+        let invocation = &invocation;
+        let reply: Vec<i64> = self
+            .run(OPERATION, |mut c| async move {
+                invocation.invoke_async(&mut c).await
+            })
+            .await?;
+        decode_acquire(&reply, OPERATION)
+    }
+
+    async fn add(&self, key: &str, delta: i64, ttl: Duration) -> Result<(), StoreError> {
+        let mut invocation = self.add.prepare_invoke();
+        invocation
+            .key(self.counter_key(key))
+            .arg(delta)
+            .arg(ttl_ms(ttl));
+        let invocation = &invocation;
+        self.run("redis add", |mut c| async move {
+            invocation.invoke_async::<i64>(&mut c).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn set_counter(&self, key: &str, value: u64, ttl: Duration) -> Result<(), StoreError> {
+        let key = self.counter_key(key);
+        let ttl = ttl_ms(ttl);
+        let command = if ttl == 0 {
+            redis::cmd("DEL").arg(&key).clone()
+        } else {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(clamp_i64(value))
+                .arg("PX")
+                .arg(ttl)
+                .clone()
+        };
+        let command = &command;
+        self.run("redis set_counter", |mut c| async move {
+            command.exec_async(&mut c).await
+        })
+        .await
+    }
+
+    async fn counters(&self, keys: &[String]) -> Result<Vec<u64>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut command = redis::cmd("MGET");
+        for key in keys {
+            command.arg(self.counter_key(key));
+        }
+        let command = &command;
+        let values: Vec<Option<i64>> = self
+            .run("redis counters", |mut c| async move {
+                command.query_async(&mut c).await
+            })
+            .await?;
+        Ok(values
+            .into_iter()
+            .map(|v| v.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+            .collect())
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError> {
+        let key = self.value_key(key);
+        let command = match ttl.map(ttl_ms) {
+            None => redis::cmd("SET").arg(&key).arg(value).clone(),
+            // A zero TTL has expired already, as in every other store.
+            Some(0) => redis::cmd("DEL").arg(&key).clone(),
+            Some(ms) => redis::cmd("SET")
+                .arg(&key)
+                .arg(value)
+                .arg("PX")
+                .arg(ms)
+                .clone(),
+        };
+        let command = &command;
+        self.run("redis put", |mut c| async move {
+            command.exec_async(&mut c).await
+        })
+        .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let command = redis::cmd("GET").arg(self.value_key(key)).clone();
+        let command = &command;
+        self.run("redis get", |mut c| async move {
+            command.query_async(&mut c).await
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let command = redis::cmd("DEL").arg(self.value_key(key)).clone();
+        let command = &command;
+        self.run("redis delete", |mut c| async move {
+            command.exec_async(&mut c).await
+        })
+        .await
+    }
+
+    async fn append_history(
+        &self,
+        user: &str,
+        messages: &[Message],
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        const OPERATION: &str = "redis append_history";
+        let key = self.history_key(user);
+        let mut pipeline = redis::pipe();
+        if keep == 0 {
+            // `LTRIM key -0 -1` would keep everything.
+            pipeline.del(&key);
+        } else {
+            if !messages.is_empty() {
+                let encoded = messages
+                    .iter()
+                    .map(serde_json::to_string)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| StoreError::new(OPERATION, e))?;
+                pipeline.rpush(&key, encoded).ignore();
+            }
+            let keep = isize::try_from(keep).unwrap_or(isize::MAX);
+            pipeline.ltrim(&key, -keep, -1).ignore();
+        }
+        pipeline.atomic();
+        let pipeline = &pipeline;
+        self.run(OPERATION, |mut c| async move {
+            pipeline.exec_async(&mut c).await
+        })
+        .await
+    }
+
+    async fn history(&self, user: &str, limit: usize) -> Result<Vec<Message>, StoreError> {
+        const OPERATION: &str = "redis history";
+        if limit == 0 {
+            // `LRANGE key -0 -1` would return everything.
+            return Ok(Vec::new());
+        }
+        let limit = isize::try_from(limit).unwrap_or(isize::MAX);
+        let command = redis::cmd("LRANGE")
+            .arg(self.history_key(user))
+            .arg(-limit)
+            .arg(-1)
+            .clone();
+        let command = &command;
+        let encoded: Vec<String> = self
+            .run(OPERATION, |mut c| async move {
+                command.query_async(&mut c).await
+            })
+            .await?;
+        encoded
+            .iter()
+            .map(|m| serde_json::from_str(m).map_err(|e| StoreError::new(OPERATION, e)))
+            .collect()
+    }
+
+    async fn clear_history(&self, user: &str) -> Result<(), StoreError> {
+        let command = redis::cmd("DEL").arg(self.history_key(user)).clone();
+        let command = &command;
+        self.run("redis clear_history", |mut c| async move {
+            command.exec_async(&mut c).await
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_round_up_and_are_capped() {
+        assert_eq!(ttl_ms(Duration::ZERO), 0);
+        assert_eq!(ttl_ms(Duration::from_micros(1)), 1);
+        assert_eq!(ttl_ms(Duration::from_millis(2500)), 2500);
+        assert_eq!(ttl_ms(Duration::MAX), MAX_TTL_MS);
+    }
+
+    #[test]
+    fn weights_match_the_core_clamp() {
+        assert_eq!(weight_arg(0.5), "0.5");
+        assert_eq!(weight_arg(7.0), "1");
+        assert_eq!(weight_arg(-1.0), "0");
+        assert_eq!(weight_arg(f64::NAN), "0");
+        // The text round-trips bit for bit.
+        let third = 1.0_f64 / 3.0;
+        let parsed: f64 = weight_arg(third).parse().unwrap();
+        assert_eq!(parsed.to_bits(), third.to_bits());
+    }
+
+    #[test]
+    fn decodes_script_replies() {
+        assert_eq!(decode_acquire(&[1], "t").unwrap(), Acquire::Granted);
+        assert_eq!(
+            decode_acquire(&[0, 2, 17], "t").unwrap(),
+            Acquire::Denied { index: 2, used: 17 }
+        );
+        assert!(decode_acquire(&[7], "t").is_err());
+        assert!(decode_acquire(&[0, -1, 3], "t").is_err());
+    }
+}
