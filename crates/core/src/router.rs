@@ -335,89 +335,104 @@ impl Inner {
         out
     }
 
+    /// The routes a request targets, before health and quota are looked at; `true` when
+    /// they come from the explicit `routes` chain.
+    ///
+    /// The target is resolved against every compiled-in provider and its catalog first, keys
+    /// or not: a name nothing could ever serve is `NoMatchingRoute` (the gateway's 404),
+    /// and only a target that some enabled provider does serve reports the keys missing for
+    /// it (`NoKeys`, naming exactly those providers' variables).
+    async fn candidates(&self, requested: &str) -> Result<(Vec<Arc<Route>>, bool), Error> {
+        let no_route = |requested: &str| {
+            Error::NoAvailableProviders(Unavailable::NoMatchingRoute {
+                requested: requested.to_owned(),
+            })
+        };
+        let enabled = |id: &str| self.providers.iter().find(|p| p.id() == id && p.enabled);
+        // Every target ends up as (provider, model) pairs of enabled providers, `None` for
+        // "any model of the provider's configured list".
+        let target = self.resolve_target(Some(requested));
+        let mut explicit_chain = false;
+        let wanted: Vec<(&ProviderEntry, Option<&str>)> = match &target {
+            Target::Auto => {
+                if let Some(chain) = &self.settings.routes {
+                    explicit_chain = true;
+                    chain
+                        .iter()
+                        .filter_map(|entry| split_route(entry))
+                        .filter_map(|(provider, model)| Some((enabled(provider)?, Some(model))))
+                        .collect()
+                } else {
+                    let all: Vec<_> = self
+                        .providers
+                        .iter()
+                        .filter(|p| p.enabled)
+                        .map(|p| (p, None))
+                        .collect();
+                    if all.is_empty() {
+                        // Nothing is enabled: say which keys would make something work.
+                        let every: Vec<&ProviderEntry> = self.providers.iter().collect();
+                        return Err(Self::no_keys(&every));
+                    }
+                    all
+                }
+            }
+            Target::Provider(id) => enabled(id).map(|p| (p, None)).into_iter().collect(),
+            Target::Route(id, model) => enabled(id)
+                .map(|p| (p, Some(model.as_str())))
+                .into_iter()
+                .collect(),
+            Target::Model(model) => self
+                .providers
+                .iter()
+                .filter(|p| p.enabled && p.models.iter().any(|(m, _, _)| m == model))
+                .map(|p| (p, Some(model.as_str())))
+                .collect(),
+        };
+        if wanted.is_empty() {
+            return Err(no_route(requested));
+        }
+        let mut unkeyed: Vec<&ProviderEntry> = Vec::new();
+        let mut out = Vec::new();
+        for (p, model) in wanted {
+            if p.keys.is_empty() {
+                if !unkeyed.iter().any(|u| u.id() == p.id()) {
+                    unkeyed.push(p);
+                }
+                continue;
+            }
+            match (&target, model) {
+                (Target::Model(_), Some(model)) => out.extend(
+                    self.routes
+                        .iter()
+                        .filter(|r| r.provider == p.id() && r.model == model)
+                        .cloned(),
+                ),
+                (_, Some(model)) => out.extend(self.routes_for(p.id(), model).await),
+                (_, None) => {
+                    out.extend(self.routes.iter().filter(|r| r.provider == p.id()).cloned());
+                }
+            }
+        }
+        if out.is_empty() && !unkeyed.is_empty() {
+            return Err(Self::no_keys(&unkeyed));
+        }
+        if out.is_empty() {
+            return Err(no_route(requested));
+        }
+        Ok((out, explicit_chain))
+    }
+
     /// The candidate routes of a request, ordered by the policy; routes that cannot be
     /// tried now go to `ctx.skipped`.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "targeting and strategy inputs, step by step"
-    )]
     pub(crate) async fn plan(
         &self,
         req: &ChatRequest,
         ctx: &mut Ctx,
     ) -> Result<Vec<Arc<Route>>, Error> {
         self.ensure_loaded().await?;
-        let target = self.resolve_target(req.model.as_deref());
-        let keyed: Vec<&ProviderEntry> = self
-            .providers
-            .iter()
-            .filter(|p| p.enabled && !p.keys.is_empty())
-            .collect();
-        if keyed.is_empty() {
-            let all: Vec<&ProviderEntry> = self.providers.iter().collect();
-            return Err(Self::no_keys(&all));
-        }
-        let no_route = |requested: &str| {
-            Error::NoAvailableProviders(Unavailable::NoMatchingRoute {
-                requested: requested.to_owned(),
-            })
-        };
-        let mut explicit_chain = false;
-        let candidates: Vec<Arc<Route>> = match &target {
-            Target::Auto => match &self.settings.routes {
-                Some(chain) => {
-                    explicit_chain = true;
-                    let mut out = Vec::new();
-                    for entry in chain {
-                        if let Some((provider, model)) = split_route(entry)
-                            && let Some(p) = self.providers.iter().find(|p| p.id() == provider)
-                            && p.enabled
-                        {
-                            out.extend(self.routes_for(p.id(), model).await);
-                        }
-                    }
-                    out
-                }
-                None => self.routes.clone(),
-            },
-            Target::Provider(id) => {
-                let Some(p) = self.providers.iter().find(|p| p.id() == *id) else {
-                    return Err(no_route(id));
-                };
-                if !p.enabled {
-                    return Err(no_route(id));
-                }
-                if p.keys.is_empty() {
-                    return Err(Self::no_keys(&[p]));
-                }
-                self.routes
-                    .iter()
-                    .filter(|r| r.provider == *id)
-                    .cloned()
-                    .collect()
-            }
-            Target::Route(id, model) => {
-                let Some(p) = self.providers.iter().find(|p| p.id() == *id) else {
-                    return Err(no_route(id));
-                };
-                if !p.enabled {
-                    return Err(no_route(&format!("{id}/{model}")));
-                }
-                if p.keys.is_empty() {
-                    return Err(Self::no_keys(&[p]));
-                }
-                self.routes_for(id, model).await
-            }
-            Target::Model(model) => self
-                .routes
-                .iter()
-                .filter(|r| &r.model == model)
-                .cloned()
-                .collect(),
-        };
-        if candidates.is_empty() {
-            return Err(no_route(req.model.as_deref().unwrap_or("auto")));
-        }
+        let requested = req.model.as_deref().unwrap_or("auto");
+        let (candidates, explicit_chain) = self.candidates(requested).await?;
         let mut available = Vec::with_capacity(candidates.len());
         for route in candidates {
             match self.health.peek(route.href()) {

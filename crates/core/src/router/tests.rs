@@ -494,6 +494,92 @@ async fn unavailable_says_why() {
     assert!(e.to_string().starts_with("No available providers"));
 }
 
+fn unavailable(e: Error) -> Unavailable {
+    match e {
+        Error::NoAvailableProviders(u) => u,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn no_keys(vars: &[&'static str]) -> Unavailable {
+    Unavailable::NoKeys {
+        env_vars: vars.to_vec(),
+    }
+}
+
+fn no_route(requested: &str) -> Unavailable {
+    Unavailable::NoMatchingRoute {
+        requested: requested.to_owned(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn targets_are_resolved_before_keys_are_checked() {
+    let mut s = settings();
+    s.aliases.insert("fast".into(), "cerebras".into());
+    s.aliases.insert("ghost".into(), "groq/g9".into());
+    let h = harness(&s, &[]);
+    let ask = |model: &'static str| {
+        let router = h.router.clone();
+        async move { unavailable(router.chat(req().with_model(model)).await.unwrap_err()) }
+    };
+    // Nothing compiled in serves these: 404-like, whatever keys are set.
+    assert_eq!(ask("nope/x").await, no_route("nope/x"));
+    assert_eq!(ask("gpt-4o").await, no_route("gpt-4o"));
+    // Known targets without a key name exactly the variables that would serve them.
+    assert_eq!(ask("groq").await, no_keys(&["GROQ_API_KEY"]));
+    assert_eq!(ask("g2").await, no_keys(&["GROQ_API_KEY"]));
+    assert_eq!(ask("groq/brand-new").await, no_keys(&["GROQ_API_KEY"]));
+    assert_eq!(ask("fast").await, no_keys(&["CEREBRAS_API_KEY"]));
+    assert_eq!(ask("ghost").await, no_keys(&["GROQ_API_KEY"]));
+    assert_eq!(
+        ask("openai/gpt-oss-20b:free").await,
+        no_keys(&["OPENROUTER_API_KEY"])
+    );
+    assert_eq!(
+        ask("auto").await,
+        no_keys(&[
+            "GROQ_API_KEY",
+            "CEREBRAS_API_KEY",
+            "GEMINI_API_KEY",
+            "OPENROUTER_API_KEY",
+            "COHERE_API_KEY"
+        ])
+    );
+    // Another provider's key does not turn a known model into an unknown one.
+    let h = harness(&s, &["cerebras"]);
+    let e = h.router.chat(req().with_model("g2")).await.unwrap_err();
+    assert_eq!(unavailable(e), no_keys(&["GROQ_API_KEY"]));
+    let e = h.router.chat(req().with_model("nope/x")).await.unwrap_err();
+    assert_eq!(unavailable(e), no_route("nope/x"));
+    let e = h
+        .router
+        .chat_stream(req().with_model("nope/x"))
+        .await
+        .unwrap_err();
+    assert_eq!(unavailable(e), no_route("nope/x"));
+    assert_eq!(h.calls("cerebras"), 0);
+
+    // A provider disabled in the settings serves nothing, keyed or not.
+    let s = with_provider(settings(), "groq", |p| p.enabled = false);
+    let h = harness(&s, &["groq", "cerebras"]);
+    for model in ["groq", "g1", "groq/g1"] {
+        let e = h.router.chat(req().with_model(model)).await.unwrap_err();
+        assert_eq!(unavailable(e), no_route(model));
+    }
+    assert_eq!(h.calls("groq"), 0);
+
+    // An explicit chain of providers without keys says which keys it needs.
+    let s = Settings {
+        routes: Some(vec!["gemini/gm1".into(), "groq/g2".into()]),
+        ..settings()
+    };
+    let h = harness(&s, &["cerebras"]);
+    let e = h.router.chat(req()).await.unwrap_err();
+    assert_eq!(unavailable(e), no_keys(&["GEMINI_API_KEY", "GROQ_API_KEY"]));
+    assert_eq!(h.calls("cerebras"), 0, "a chain is not widened");
+}
+
 #[tokio::test(start_paused = true)]
 async fn targeting_by_provider_route_model_and_alias() {
     let mut s = settings();
