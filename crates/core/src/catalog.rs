@@ -6,6 +6,9 @@
 //! ```toml
 //! day_reset_tz = "America/Los_Angeles"   # IANA zone whose midnight ends the daily window
 //!
+//! [shared]              # optional: limits of one key across ALL its models together
+//! rpd = 1000
+//!
 //! [[models]]
 //! id = "gemini-3.1-flash-lite"
 //! rpm = 15
@@ -13,7 +16,23 @@
 //! tpm = 250000
 //! context_window = 1048576
 //! prefill = true
+//!
+//! [[models]]
+//! id = "gemini-3.5-flash"
+//! bucket = "gemini-3-flash"             # models naming one bucket share its windows
+//! rpm = 5
+//! rpd = 20
 //! ```
+//!
+//! Three levels of limits, all per key (each key is its own quota):
+//! - a model's own limits (`rpm`, `rpd`, `tpm`, `tpd`, `rpmonth` on `[[models]]`) apply to
+//!   that model alone, so three models of 1,000 requests a day are 3,000;
+//! - models naming the same `bucket` share one set of those windows: the upstream counts
+//!   them together (Gemini's `gemini-3.5-flash` and `gemini-3-flash-preview`), so they
+//!   must declare the same limits;
+//! - `[shared]` limits apply to all models of the key together, on top of their own
+//!   (OpenRouter's 50 free requests a day per account; Cohere's 1,000 trial calls a
+//!   month). A request must fit both its model's windows and the shared ones.
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -42,6 +61,11 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// True when no limit is known.
+    pub fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
+
     /// `other`'s known values win; unknown ones keep `self`'s.
     #[must_use]
     pub fn overridden_by(self, other: &Limits) -> Limits {
@@ -82,6 +106,10 @@ pub struct ModelInfo {
     /// Whether the route continues an assistant prefill (a trailing assistant message).
     #[serde(default)]
     pub prefill: bool,
+    /// Quota bucket: models naming the same bucket share their model-level windows (one
+    /// counter per window for all of them), and must declare the same limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
     /// Free text: where the figures come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -99,6 +127,7 @@ impl ModelInfo {
             rpmonth: None,
             context_window: None,
             prefill: false,
+            bucket: None,
             note: None,
         }
     }
@@ -131,6 +160,10 @@ pub struct ModelCatalog {
     /// IANA time zone whose midnight ends the provider's daily window (`UTC` when unsure).
     #[serde(default = "utc_name")]
     pub day_reset_tz: String,
+    /// Limits of one key across all its models together (`[shared]`), on top of each
+    /// model's own.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub shared: Limits,
     /// Models, best first.
     pub models: Vec<ModelInfo>,
 }
@@ -148,7 +181,8 @@ impl ModelCatalog {
         Ok(catalog)
     }
 
-    /// Check names are unique and the zone exists.
+    /// Check names are unique, the zone exists, and the models of a bucket agree on their
+    /// limits.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         self.day_reset_zone(origin)?;
         let mut seen = std::collections::HashSet::new();
@@ -163,8 +197,16 @@ impl ModelCatalog {
                     format!("model `{}` is listed twice", m.id),
                 ));
             }
+            if m.bucket.as_deref().is_some_and(|b| b.trim().is_empty()) {
+                return Err(ConfigError::new(
+                    origin,
+                    "models.bucket",
+                    format!("model `{}` names an empty bucket", m.id),
+                ));
+            }
         }
-        Ok(())
+        check_buckets(self.models.iter().map(|m| (m, m.limits())))
+            .map_err(|reason| ConfigError::new(origin, "models.bucket", reason))
     }
 
     /// The parsed reset zone.
@@ -197,8 +239,58 @@ impl ModelCatalog {
             .collect();
         ModelCatalog {
             day_reset_tz: self.day_reset_tz.clone(),
+            shared: self.shared,
             models,
         }
+    }
+}
+
+/// Checks that the models of each bucket have the same limits; the reason names two
+/// models that differ.
+pub(crate) fn check_buckets<'a>(
+    models: impl Iterator<Item = (&'a ModelInfo, Limits)>,
+) -> Result<(), String> {
+    let mut first: std::collections::HashMap<&str, (&str, Limits)> =
+        std::collections::HashMap::new();
+    for (m, limits) in models {
+        let Some(bucket) = m.bucket.as_deref() else {
+            continue;
+        };
+        match first.get(bucket) {
+            None => {
+                first.insert(bucket, (m.id.as_str(), limits));
+            }
+            Some((other, theirs)) if *theirs != limits => {
+                return Err(format!(
+                    "models `{other}` and `{}` share the bucket `{bucket}` but declare \
+                     different limits ({} vs {}); a bucket has one set of limits",
+                    m.id,
+                    describe(theirs),
+                    describe(&limits),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// `rpm=5, rpd=20`, or `none` when no limit is known.
+fn describe(limits: &Limits) -> String {
+    let parts: Vec<String> = [
+        ("rpm", limits.rpm),
+        ("rpd", limits.rpd),
+        ("tpm", limits.tpm),
+        ("tpd", limits.tpd),
+        ("rpmonth", limits.rpmonth),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.map(|v| format!("{name}={v}")))
+    .collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -239,6 +331,75 @@ id = "b"
         let err = ModelCatalog::parse("x.toml", "[[models]]\nid = \"a\"\n[[models]]\nid = \"a\"\n")
             .unwrap_err();
         assert!(err.reason.contains("twice"));
+    }
+
+    const SHARED: &str = r#"
+[shared]
+rpm = 20
+rpd = 50
+[[models]]
+id = "a"
+bucket = "ab"
+rpm = 5
+rpd = 20
+[[models]]
+id = "b"
+bucket = "ab"
+rpm = 5
+rpd = 20
+[[models]]
+id = "c"
+"#;
+
+    #[test]
+    fn parses_shared_limits_and_buckets() {
+        let c = ModelCatalog::parse("x.toml", SHARED).unwrap();
+        assert_eq!(
+            c.shared,
+            Limits {
+                rpm: Some(20),
+                rpd: Some(50),
+                ..Limits::default()
+            }
+        );
+        assert_eq!(c.models[0].bucket.as_deref(), Some("ab"));
+        assert_eq!(c.models[2].bucket, None);
+        // A selection keeps the shared limits and the buckets.
+        let s = c.select(&["b".into(), "c".into()]);
+        assert_eq!(s.shared, c.shared);
+        assert_eq!(s.models[0].bucket.as_deref(), Some("ab"));
+        // No `[shared]` table: nothing shared.
+        let plain = ModelCatalog::parse("x.toml", SAMPLE).unwrap();
+        assert!(plain.shared.is_empty());
+    }
+
+    #[test]
+    fn rejects_bad_shared_tables_and_buckets() {
+        let err = ModelCatalog::parse("x.toml", "models = []\n[shared]\nrpx = 1\n").unwrap_err();
+        assert!(err.reason.contains("rpx"), "{err}");
+        let err =
+            ModelCatalog::parse("x.toml", "[[models]]\nid = \"a\"\nbucket = \" \"\n").unwrap_err();
+        assert_eq!(err.key, "models.bucket");
+        let differing = SHARED.replace(
+            "id = \"b\"\nbucket = \"ab\"\nrpm = 5\nrpd = 20",
+            "id = \"b\"\nbucket = \"ab\"\nrpm = 5\nrpd = 25",
+        );
+        let err = ModelCatalog::parse("x.toml", &differing).unwrap_err();
+        assert_eq!(
+            (err.location.as_str(), err.key.as_str()),
+            ("x.toml", "models.bucket")
+        );
+        assert!(
+            err.reason.contains("`a`") && err.reason.contains("`b`") && err.reason.contains("`ab`"),
+            "{err}"
+        );
+        assert!(
+            err.reason.contains("rpd=20") && err.reason.contains("rpd=25"),
+            "{err}"
+        );
+        // A bucket member without limits differs from one with limits.
+        let missing = SHARED.replacen("rpm = 5\nrpd = 20\n", "", 1);
+        assert!(ModelCatalog::parse("x.toml", &missing).is_err());
     }
 
     #[test]

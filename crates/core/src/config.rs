@@ -16,6 +16,9 @@
 //!
 //! [providers.gemini.model_limits."gemini-3.1-flash-lite"]
 //! rpd = 500
+//!
+//! [providers.openrouter.shared]   # limits of one key across all its models together
+//! rpd = 1000
 //! ```
 
 use std::collections::BTreeMap;
@@ -55,6 +58,25 @@ impl Strategy {
 }
 
 /// The whole of `llmpool.toml`. Every field has a default.
+///
+/// # Limits
+///
+/// Each key of a provider is its own quota. Per provider (`[providers.<id>]`):
+/// - `rpm`, `rpd`, `tpm`, `tpd`, `rpmonth` set the limits of **each model** of the provider
+///   (three models of `rpd = 1000` may take 3,000 requests a day);
+/// - `[providers.<id>.model_limits."<model>"]`, with the same keys, sets one model's limits
+///   over those. Models that the catalog puts in one quota `bucket` (they share one set of
+///   windows upstream, like Gemini's `gemini-3.5-flash` and `gemini-3-flash-preview`) must
+///   end up with the same limits, or the configuration is refused naming both;
+/// - `[providers.<id>.shared]`, with the same keys, sets the limits of **all models of a
+///   key together** (OpenRouter's free requests per account, Cohere's trial calls per
+///   month), over the catalog's `[shared]` table. A request must fit both its model's
+///   windows and the shared ones.
+///
+/// For a window the provider's catalog declares shared, the provider-level key sets the
+/// shared limit too, because that is the limit it has always meant there: with OpenRouter,
+/// `rpd = 1000` (an account that bought $10 of credits) raises the account's 50 free
+/// requests a day to 1,000, not each model's. `[providers.<id>.shared]` wins over it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -154,6 +176,9 @@ pub struct ProviderSettings {
     pub rpmonth: Option<u64>,
     /// Limits for one model (`[providers.<id>.model_limits."<model>"]`), over the above.
     pub model_limits: BTreeMap<String, Limits>,
+    /// Limits of one key across all the provider's models together
+    /// (`[providers.<id>.shared]`), over the catalog's `[shared]` table.
+    pub shared: Limits,
     /// Base URL override (the `<PROVIDER>_BASE_URL` env variable wins over it).
     pub base_url: Option<String>,
     /// Whether this provider's models continue an assistant prefill; default: the catalog.
@@ -173,6 +198,7 @@ impl Default for ProviderSettings {
             tpd: None,
             rpmonth: None,
             model_limits: BTreeMap::new(),
+            shared: Limits::default(),
             base_url: None,
             prefill: None,
         }
@@ -197,6 +223,23 @@ impl ProviderSettings {
         match self.model_limits.get(model) {
             Some(over) => base.overridden_by(over),
             None => base,
+        }
+    }
+
+    /// The explicit limits shared by all models of one key: the `shared` table, and for
+    /// each window the catalog shares (`catalog_shared` has a value), the provider-level
+    /// key (see [`Settings`], "Limits").
+    pub fn shared_limits(&self, catalog_shared: &Limits) -> Limits {
+        let level = self.limits();
+        let pick = |explicit: Option<u64>, catalog: Option<u64>, level: Option<u64>| {
+            explicit.or(catalog.and(level))
+        };
+        Limits {
+            rpm: pick(self.shared.rpm, catalog_shared.rpm, level.rpm),
+            rpd: pick(self.shared.rpd, catalog_shared.rpd, level.rpd),
+            tpm: pick(self.shared.tpm, catalog_shared.tpm, level.tpm),
+            tpd: pick(self.shared.tpd, catalog_shared.tpd, level.tpd),
+            rpmonth: pick(self.shared.rpmonth, catalog_shared.rpmonth, level.rpmonth),
         }
     }
 }
@@ -264,6 +307,20 @@ impl Settings {
                             format!("model `{m}` is empty or listed twice"),
                         );
                     }
+                }
+            }
+            if let Some(factory) = registry.get(id) {
+                let catalog = factory.model_catalog()?;
+                let catalog = match &p.models {
+                    Some(models) => catalog.select(models),
+                    None => catalog,
+                };
+                let effective = catalog
+                    .models
+                    .iter()
+                    .map(|m| (m, m.limits().overridden_by(&p.limits_for(&m.id))));
+                if let Err(reason) = crate::catalog::check_buckets(effective) {
+                    return err(&format!("providers.{id}.model_limits"), reason);
                 }
             }
             if let Some(url) = &p.base_url
@@ -404,8 +461,24 @@ mod tests {
         build: no_build,
     };
 
+    static O: ProviderFactory = ProviderFactory {
+        id: "openrouter",
+        display_name: "O",
+        key_env: "OPENROUTER_API_KEY",
+        base_url_env: "OPENROUTER_BASE_URL",
+        default_base_url: "http://127.0.0.1:1/v1",
+        default_model: "a",
+        catalog: "[shared]\nrpm = 20\nrpd = 50\n\
+                  [[models]]\nid = \"a\"\nbucket = \"ab\"\nrpd = 20\n\
+                  [[models]]\nid = \"b\"\nbucket = \"ab\"\nrpd = 20\n\
+                  [[models]]\nid = \"c\"\n",
+        default_priority: 2,
+        docs_url: "",
+        build: no_build,
+    };
+
     fn registry() -> Registry {
-        Registry::new(vec![&G]).unwrap()
+        Registry::new(vec![&G, &O]).unwrap()
     }
 
     #[test]
@@ -442,6 +515,72 @@ rpd = 500
         assert_eq!(g.limits_for("openai/gpt-oss-120b").rpd, Some(500));
         assert_eq!(g.limits_for("other").rpd, Some(1000));
         assert_eq!(s.strategy, Strategy::LeastUsed);
+    }
+
+    #[test]
+    fn shared_limits_and_buckets() {
+        let catalog_shared = O.model_catalog().unwrap().shared;
+        // The `shared` table; the catalog's figures stay where it says nothing.
+        let s =
+            Settings::from_toml("f.toml", "[providers.openrouter.shared]\nrpd = 1000\n").unwrap();
+        s.validate(&registry(), "f.toml").unwrap();
+        let o = s.provider("openrouter");
+        assert_eq!(o.shared.rpd, Some(1000));
+        let shared = o.shared_limits(&catalog_shared);
+        assert_eq!((shared.rpm, shared.rpd), (None, Some(1000)));
+        assert_eq!(o.limits_for("a").rpd, None, "not a per-model limit");
+
+        // A provider-level key also sets a limit the catalog shares, and only such a one;
+        // the `shared` table wins over it.
+        let s = Settings::from_toml(
+            "f.toml",
+            "[providers.openrouter]\nrpd = 1000\ntpd = 9\n[providers.openrouter.shared]\nrpm = 10\n",
+        )
+        .unwrap();
+        let o = s.provider("openrouter");
+        let shared = o.shared_limits(&catalog_shared);
+        assert_eq!(
+            shared,
+            Limits {
+                rpm: Some(10),
+                rpd: Some(1000),
+                ..Limits::default()
+            }
+        );
+        assert_eq!(o.limits_for("c").rpd, Some(1000));
+        assert_eq!(o.limits_for("c").tpd, Some(9));
+        let plain = s.provider("groq").shared_limits(&Limits::default());
+        assert!(plain.is_empty());
+
+        // Unknown keys in the table are errors.
+        let err =
+            Settings::from_toml("f.toml", "[providers.openrouter.shared]\nrpx = 1\n").unwrap_err();
+        assert_eq!(err.key, "rpx");
+
+        // The models of a bucket keep one set of limits.
+        let check = |text: &str| {
+            Settings::from_toml("f.toml", text)
+                .unwrap()
+                .validate(&registry(), "f.toml")
+        };
+        let err = check("[providers.openrouter.model_limits.b]\nrpd = 30\n").unwrap_err();
+        assert_eq!(
+            (err.location.as_str(), err.key.as_str()),
+            ("f.toml", "providers.openrouter.model_limits")
+        );
+        assert!(
+            err.reason.contains("`a`") && err.reason.contains("`b`") && err.reason.contains("`ab`"),
+            "{err}"
+        );
+        check(
+            "[providers.openrouter.model_limits.a]\nrpd = 30\n\
+             [providers.openrouter.model_limits.b]\nrpd = 30\n",
+        )
+        .unwrap();
+        check("[providers.openrouter]\nrpd = 30\n").unwrap();
+        // A selection without the other member has nothing to disagree with.
+        check("[providers.openrouter]\nmodels = [\"b\"]\n[providers.openrouter.model_limits.b]\nrpd = 30\n")
+            .unwrap();
     }
 
     #[test]
