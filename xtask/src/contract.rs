@@ -11,16 +11,26 @@ use crate::util;
 /// with `INSTA_UPDATE=no`, then fails on any pending `*.snap.new`.
 pub(crate) fn run(root: &Path) -> Result<()> {
     let ids = util::provider_ids(root)?;
+    run_ids_in(root, &ids, &[])
+}
+
+/// Runs the contract suites of these providers in the workspace at `root`.
+pub(crate) fn run_ids_in(
+    root: &Path,
+    ids: &[String],
+    extra_env: &[(String, String)],
+) -> Result<()> {
     if ids.is_empty() {
         bail!("no provider crates found under crates/provider-*");
     }
-    let env = [
+    let mut env = vec![
         ("INSTA_UPDATE".to_owned(), "no".to_owned()),
         ("INSTA_FORCE_PASS".to_owned(), "0".to_owned()),
         ("CI".to_owned(), "true".to_owned()),
     ];
+    env.extend(extra_env.iter().cloned());
     let mut args = vec!["test".to_owned()];
-    for id in &ids {
+    for id in ids {
         let crate_dir = root.join("crates").join(format!("provider-{id}"));
         if !crate_dir.join("tests").join("contract.rs").is_file() {
             bail!(

@@ -4,17 +4,21 @@
 //! - `test`: provision, then `cargo test --workspace`;
 //! - `contract`: every `llmpool-provider-*` crate's contract suite, snapshots frozen;
 //! - `new-provider NAME`: scaffold a registered provider crate with contract tests;
-//! - `tidy`: README, crate docs and lint settings of every member.
+//! - `tidy`: README, crate docs and lint settings of every member;
+//! - `bench gateway`: the gateway's overhead against a mock upstream, nginx as reference;
+//! - `simulate`: a simulated day of free-tier traffic through the real router.
 
+mod bench;
 mod contract;
 mod provision;
 mod scaffold;
+mod simulate;
 mod tidy;
 mod util;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <ci | test | contract | tidy | new-provider NAME>";
+const USAGE: &str = "usage: cargo xtask <ci | test | contract | tidy | new-provider NAME | bench gateway | simulate [ARGS]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +28,8 @@ fn main() -> Result<()> {
         Some("test") => test(&root, &args[1..]),
         Some("contract") => contract::run(&root),
         Some("tidy") => tidy::run(&root),
+        Some("bench") => bench::run(&root, &args[1..]),
+        Some("simulate") => simulate::run(&root, &args[1..]),
         Some("new-provider") => match args.get(1) {
             Some(name) => scaffold::new_provider(&root, name),
             None => bail!("new-provider needs a NAME\n{USAGE}"),

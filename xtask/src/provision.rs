@@ -26,7 +26,7 @@ pub(crate) fn run(root: &Path) -> Result<Vec<(String, String)>> {
     Ok(env)
 }
 
-fn on_path(bin: &str) -> Option<PathBuf> {
+pub(crate) fn on_path(bin: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(bin))
@@ -40,7 +40,7 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-fn apt_install(packages: &[&str]) -> Result<()> {
+pub(crate) fn apt_install(packages: &[&str]) -> Result<()> {
     if on_path("apt-get").is_none() || !is_root() {
         bail!(
             "missing {}: install it (Debian: apt-get install {}) or set the matching LLMPOOL_SKIP_* variable",

@@ -37,6 +37,7 @@ pub use llmpool_core::{QuotaStatus, Router};
 pub use translate::BatchLimits;
 
 // Naming each enabled provider crate is what links it (and its registration) in.
+// xtask new-provider: re-exports
 #[cfg(feature = "cerebras")]
 pub use llmpool_provider_cerebras as cerebras;
 #[cfg(feature = "cohere")]
@@ -49,6 +50,29 @@ pub use llmpool_provider_groq as groq;
 pub use llmpool_provider_openrouter as openrouter;
 #[cfg(feature = "sqlite")]
 pub use llmpool_store_sqlite as sqlite_store;
+
+/// The provider features of this build, sorted: exactly what [`providers()`] must list.
+pub fn enabled_provider_features() -> Vec<&'static str> {
+    let mut features = Vec::new();
+    // xtask new-provider: features
+    if cfg!(feature = "groq") {
+        features.push("groq");
+    }
+    if cfg!(feature = "cerebras") {
+        features.push("cerebras");
+    }
+    if cfg!(feature = "gemini") {
+        features.push("gemini");
+    }
+    if cfg!(feature = "openrouter") {
+        features.push("openrouter");
+    }
+    if cfg!(feature = "cohere") {
+        features.push("cohere");
+    }
+    features.sort_unstable();
+    features
+}
 
 /// The compiled-in provider factories, sorted by id (empty when no provider feature is on).
 pub fn providers() -> Vec<&'static ProviderFactory> {

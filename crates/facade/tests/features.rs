@@ -3,28 +3,26 @@
 
 #[test]
 fn registered_providers_match_enabled_features() {
-    let mut expected = Vec::new();
-    if cfg!(feature = "cerebras") {
-        expected.push("cerebras");
-    }
-    if cfg!(feature = "cohere") {
-        expected.push("cohere");
-    }
-    if cfg!(feature = "gemini") {
-        expected.push("gemini");
-    }
-    if cfg!(feature = "groq") {
-        expected.push("groq");
-    }
-    if cfg!(feature = "openrouter") {
-        expected.push("openrouter");
-    }
+    let expected = llmpool::enabled_provider_features();
     let ids: Vec<&str> = llmpool::providers().iter().map(|f| f.id).collect();
     assert_eq!(ids, expected);
     if expected.is_empty() {
         let err = llmpool::registry().unwrap_err();
         assert!(err.reason.contains("enable at least one"), "{err}");
     }
+}
+
+#[test]
+fn feature_list_follows_cargo_features() {
+    // Spot-check the list against cfg! so a wrong line in it cannot hide a missing link.
+    assert_eq!(
+        llmpool::enabled_provider_features().contains(&"groq"),
+        cfg!(feature = "groq")
+    );
+    assert_eq!(
+        llmpool::enabled_provider_features().contains(&"gemini"),
+        cfg!(feature = "gemini")
+    );
 }
 
 #[test]
