@@ -279,7 +279,7 @@ async fn keys_are_prefixed_and_carry_their_ttl() {
 }
 
 #[tokio::test]
-async fn counters_expire_on_the_servers_clock() {
+async fn counters_expire_on_theservers_clock() {
     let Some(redis) = server::redis() else { return };
     let store = store_on(&redis).await;
     store
@@ -299,8 +299,8 @@ async fn counters_expire_on_the_servers_clock() {
 }
 
 #[tokio::test]
-async fn reconnects_after_the_server_restarts() {
-    let Some(mut server) = server::private_server() else {
+async fn reconnects_after_theserver_restarts() {
+    let Some(mut server) = server::privateserver() else {
         return;
     };
     let options = RedisOptions::new().prefix(server::unique_prefix());

@@ -32,14 +32,14 @@ pub(crate) const BINARY_ENV: &str = "LLMPOOL_REDIS_SERVER";
 pub(crate) struct TestRedis {
     pub(crate) url: String,
     pub(crate) prefix: String,
-    pub(crate) _server: Option<RedisServer>,
+    pub(crate) server: Option<RedisServer>,
 }
 
 impl Drop for TestRedis {
     /// On a shared server, removes this test's keys (best effort); a private server goes
     /// away whole.
     fn drop(&mut self) {
-        if self._server.is_none() {
+        if self.server.is_none() {
             let _ = delete_prefixed(&self.url, &self.prefix);
         }
     }
@@ -82,20 +82,20 @@ pub(crate) fn redis() -> Option<TestRedis> {
         return Some(TestRedis {
             url,
             prefix: unique_prefix(),
-            _server: None,
+            server: None,
         });
     }
-    let server = private_server()?;
+    let server = privateserver()?;
     Some(TestRedis {
         url: server.url(),
         prefix: unique_prefix(),
-        _server: Some(server),
+        server: Some(server),
     })
 }
 
 /// A private server even when `LLMPOOL_REDIS_URL` is set (for tests that stop and start
 /// it), or `None` when skipped.
-pub(crate) fn private_server() -> Option<RedisServer> {
+pub(crate) fn privateserver() -> Option<RedisServer> {
     match find_binary() {
         Some(binary) => Some(RedisServer::start(&binary).unwrap_or_else(|e| {
             panic!(
