@@ -1,5 +1,6 @@
 //! `try_acquire` on the SQLite store: one call at a time (a commit per call) and 64 in
-//! flight (group commit), plus a request's pair of calls (acquire, then usage reconcile).
+//! flight (group commit); and a gateway request's pair of calls (acquire, then usage
+//! reconcile), one at a time and 64 in flight.
 //! Run with `cargo bench -p llmpool-store-sqlite`.
 
 #![expect(
@@ -73,6 +74,18 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             let calls = (0..IN_FLIGHT).map(|_| store.try_acquire(&checks));
             black_box(join_all(calls).await)
+        });
+    });
+    group.bench_function("request/64_in_flight", |b| {
+        b.to_async(&rt).iter(|| async {
+            let requests = (0..IN_FLIGHT).map(|_| async {
+                black_box(store.try_acquire(&checks).await.unwrap());
+                store
+                    .add("groq:llama:tpm:1001", -200, Duration::from_secs(120))
+                    .await
+                    .unwrap();
+            });
+            join_all(requests).await
         });
     });
     group.finish();
