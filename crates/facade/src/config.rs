@@ -267,12 +267,20 @@ pub async fn open_store(
         || url.starts_with("rediss://")
         || url.starts_with("redis+unix://")
     {
-        return Err(ConfigError::new(
-            origin,
-            "store",
-            "Redis support is not compiled in (enable the `redis` feature)",
-        )
-        .into());
+        #[cfg(feature = "redis")]
+        {
+            let store = llmpool_store_redis::RedisStore::connect(url).await?;
+            return Ok(Arc::new(store));
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            return Err(ConfigError::new(
+                origin,
+                "store",
+                "Redis support is not compiled in (enable the `redis` feature)",
+            )
+            .into());
+        }
     }
     Err(ConfigError::new(
         origin,

@@ -48,6 +48,8 @@ pub use llmpool_provider_gemini as gemini;
 pub use llmpool_provider_groq as groq;
 #[cfg(feature = "openrouter")]
 pub use llmpool_provider_openrouter as openrouter;
+#[cfg(feature = "redis")]
+pub use llmpool_store_redis as redis_store;
 #[cfg(feature = "sqlite")]
 pub use llmpool_store_sqlite as sqlite_store;
 
