@@ -127,7 +127,9 @@ fn histogram() -> Result<Histogram<u64>> {
 }
 
 fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).clamp(1, MAX_NS)
+    u64::try_from(d.as_nanos())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_NS)
 }
 
 /// Runs one closed-loop load run; needs a tokio runtime with time and I/O.
@@ -296,7 +298,12 @@ pub fn clock_ticks_per_second() -> f64 {
         .arg("CLK_TCK")
         .output()
         .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
         .filter(|t| *t > 0.0)
         .unwrap_or(100.0)
 }
@@ -323,7 +330,8 @@ mod tests {
 
     #[test]
     fn parses_proc_stat_with_spaces_in_the_name() {
-        let stat = "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 1520 0 0 0 731 269 0 0 20 0 3 0 1 2 3";
+        let stat =
+            "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 1520 0 0 0 731 269 0 0 20 0 3 0 1 2 3";
         assert_eq!(parse_cpu_ticks(stat), Some(1000));
         assert_eq!(parse_cpu_ticks("garbage"), None);
     }

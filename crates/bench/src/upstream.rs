@@ -33,8 +33,26 @@ pub const STREAM_CHUNKS: usize = 20;
 
 /// The words of the fixed answer; streamed one per chunk.
 const WORDS: [&str; STREAM_CHUNKS] = [
-    "Luminaria", " is", " a", " spring", " festival", " of", " light", ",", " held", " on",
-    " the", " equinox", " when", " day", " and", " night", " stand", " in", " balance", ".",
+    "Luminaria",
+    " is",
+    " a",
+    " spring",
+    " festival",
+    " of",
+    " light",
+    ",",
+    " held",
+    " on",
+    " the",
+    " equinox",
+    " when",
+    " day",
+    " and",
+    " night",
+    " stand",
+    " in",
+    " balance",
+    ".",
 ];
 
 /// The wire format a request path asks for.

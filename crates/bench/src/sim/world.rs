@@ -1,0 +1,917 @@
+//! Five simulated providers that enforce the free-tier limits of
+//! `shared/providers/README.md` §2 the way the real ones do, and answer a refused call
+//! with the [`ErrorKind`] and [`RateLimitSnapshot`] that the real provider crate reads
+//! from the real 429 (its body and headers, written out in [`Rejection::wire`]).
+//!
+//! | provider | buckets (real scope) | windows | 429 signals (as the crate reads them) |
+//! | --- | --- | --- | --- |
+//! | groq | per model (organization) | RPM 30, TPM 8,000 rolling 60 s; RPD 1,000, TPD 200,000 rolling 24 h | `retry-after`; "per day" → `QuotaExhausted{now + wait}`, else `RateLimited{wait}`; headers: requests per day, tokens per minute |
+//! | cerebras (trial) | per model | RPM 5, TPM 30,000 rolling 60 s; 1 M tokens per hour and per day, rolling | reset headers (float s); "per day" → `QuotaExhausted`, else `RateLimited{reset}`; tokens-minute headers |
+//! | gemini | per model (project); 3-flash-preview and 3.5-flash share one | RPM and TPM rolling 60 s, RPD per Pacific day | no headers; `PerDay` → `QuotaExhausted{next Pacific midnight}`, `PerMinute` → `RateLimited{retryDelay}` |
+//! | openrouter | the account, across every `:free` model | RPM 20 rolling, RPD 50 per UTC day | daily: `QuotaExhausted{X-RateLimit-Reset}` + requests-day window; per minute: `RateLimited{Retry-After}` |
+//! | cohere (trial key) | RPM 20 per model; 1,000 calls a month per key | rolling minute, UTC month | monthly: `QuotaExhausted{next month}`; per minute: `RateLimited{60 s}`; success headers: monthly limit, per-minute limit/remaining |
+//!
+//! Every call also fails at random (1 % `Transient{503}`, 0.5 % never answered, which the
+//! caller's timeout turns into `Timeout`) and takes a per-provider log-normal latency.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use llmpool_core::{
+    ChatRequest, ChatResponse, ChatStream, Clock, ErrorKind, FinishReason, Provider, ProviderError,
+    ProviderFactory, RateLimitSnapshot, StreamEnd, StreamEvent, Usage, Window,
+};
+
+use super::limits::{Counter, Kind, Limit, Span, Unit};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Chance that an admitted call fails with a 503.
+pub const SERVER_ERROR_RATE: f64 = 0.01;
+/// Chance that an admitted call never answers.
+pub const TIMEOUT_RATE: f64 = 0.005;
+
+/// A provider's latency: log-normal with this median and spread.
+#[derive(Debug, Clone, Copy)]
+pub struct Latency {
+    /// Median in milliseconds.
+    pub median_ms: f64,
+    /// Standard deviation of the log.
+    pub sigma: f64,
+}
+
+impl Latency {
+    fn sample(self, rng: &mut StdRng) -> Duration {
+        // Box-Muller: one standard normal from two uniforms.
+        let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+        let u2: f64 = rng.random_range(0.0..1.0);
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        Duration::from_secs_f64((self.median_ms * (self.sigma * z).exp()).min(120_000.0) / 1000.0)
+    }
+}
+
+/// One bucket of limits and the models it covers (`*` = every model).
+#[derive(Debug, Clone)]
+pub struct BucketSpec {
+    /// Name, for reports.
+    pub name: &'static str,
+    /// Models counted in it.
+    pub models: Vec<&'static str>,
+    /// Its limits.
+    pub limits: Vec<Limit>,
+}
+
+/// How a provider writes its 429s and headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Groq.
+    Groq,
+    /// Cerebras.
+    Cerebras,
+    /// Gemini.
+    Gemini,
+    /// OpenRouter.
+    OpenRouter,
+    /// Cohere.
+    Cohere,
+}
+
+/// One simulated provider.
+#[derive(Debug, Clone)]
+pub struct ProviderSpec {
+    /// The real provider's factory (id, catalog, priority).
+    pub factory: &'static ProviderFactory,
+    /// Its wire style.
+    pub style: Style,
+    /// Its buckets.
+    pub buckets: Vec<BucketSpec>,
+    /// Answer latency.
+    pub latency: Latency,
+}
+
+fn rolling(kind: Kind, unit: Unit, d: Duration, max: u64) -> Limit {
+    Limit::new(kind, unit, Span::Rolling(d), max)
+}
+
+fn per_model(models: &[&'static str], limits: &[Limit]) -> Vec<BucketSpec> {
+    models
+        .iter()
+        .map(|m| BucketSpec {
+            name: m,
+            models: vec![m],
+            limits: limits.to_vec(),
+        })
+        .collect()
+}
+
+/// The five providers with the limits of `shared/providers/README.md` §2 (Oct 2026).
+#[expect(
+    clippy::too_many_lines,
+    reason = "five providers' limits, written out as data"
+)]
+pub fn providers() -> Vec<ProviderSpec> {
+    let la = chrono_tz::America::Los_Angeles;
+    let groq = [
+        rolling(Kind::Rpm, Unit::Requests, MINUTE, 30),
+        rolling(Kind::Tpm, Unit::Tokens, MINUTE, 8_000),
+        rolling(Kind::Rpd, Unit::Requests, DAY, 1_000),
+        rolling(Kind::Tpd, Unit::Tokens, DAY, 200_000),
+    ];
+    let cerebras = [
+        rolling(Kind::Rpm, Unit::Requests, MINUTE, 5),
+        rolling(Kind::Tpm, Unit::Tokens, MINUTE, 30_000),
+        rolling(Kind::Tph, Unit::Tokens, HOUR, 1_000_000),
+        rolling(Kind::Tpd, Unit::Tokens, DAY, 1_000_000),
+    ];
+    let gemini = |rpm: u64, rpd: u64, tpm: u64| {
+        vec![
+            rolling(Kind::Rpm, Unit::Requests, MINUTE, rpm),
+            rolling(Kind::Tpm, Unit::Tokens, MINUTE, tpm),
+            Limit::new(Kind::Rpd, Unit::Requests, Span::Day(la), rpd),
+        ]
+    };
+    let mut gemini_buckets = vec![
+        BucketSpec {
+            name: "gemini-3.1-flash-lite",
+            models: vec!["gemini-3.1-flash-lite"],
+            limits: gemini(15, 500, 250_000),
+        },
+        BucketSpec {
+            name: "gemini-2.5-flash",
+            models: vec!["gemini-2.5-flash"],
+            limits: gemini(5, 20, 250_000),
+        },
+        BucketSpec {
+            name: "gemini-3-flash (shared)",
+            models: vec!["gemini-3-flash-preview", "gemini-3.5-flash"],
+            limits: gemini(5, 20, 250_000),
+        },
+        BucketSpec {
+            name: "gemini-3.6-flash",
+            models: vec!["gemini-3.6-flash"],
+            // Only the RPD of 20 is seen in live 429s; the 3-flash RPM is assumed.
+            limits: gemini(5, 20, 250_000),
+        },
+        BucketSpec {
+            name: "gemini-2.5-flash-lite",
+            models: vec!["gemini-2.5-flash-lite"],
+            limits: gemini(10, 20, 250_000),
+        },
+    ];
+    for m in [
+        "gemma-3-27b-it",
+        "gemma-3-12b-it",
+        "gemma-3-4b-it",
+        "gemma-3-1b-it",
+    ] {
+        gemini_buckets.push(BucketSpec {
+            name: m,
+            models: vec![m],
+            limits: gemini(30, 14_400, 15_000),
+        });
+    }
+    let cohere_models = [
+        "command-a-03-2025",
+        "command-r7b-12-2024",
+        "command-a-plus-05-2026",
+        "command-a-reasoning-08-2025",
+        "command-r-plus-08-2024",
+        "command-r-08-2024",
+        "command-a-translate-08-2025",
+        "command-a-vision-07-2025",
+        "north-mini-code-1-0",
+    ];
+    let mut cohere_buckets = per_model(
+        &cohere_models,
+        &[rolling(Kind::Rpm, Unit::Requests, MINUTE, 20)],
+    );
+    cohere_buckets.push(BucketSpec {
+        name: "trial key (monthly)",
+        models: vec!["*"],
+        limits: vec![Limit::new(
+            Kind::Rpmonth,
+            Unit::Requests,
+            Span::Month,
+            1_000,
+        )],
+    });
+    vec![
+        ProviderSpec {
+            factory: &llmpool_provider_groq::FACTORY,
+            style: Style::Groq,
+            buckets: per_model(
+                &[
+                    "openai/gpt-oss-120b",
+                    "openai/gpt-oss-20b",
+                    "qwen/qwen3.8-27b",
+                ],
+                &groq,
+            ),
+            latency: Latency {
+                median_ms: 450.0,
+                sigma: 0.5,
+            },
+        },
+        ProviderSpec {
+            factory: &llmpool_provider_cerebras::FACTORY,
+            style: Style::Cerebras,
+            buckets: per_model(&["gpt-oss-120b", "qwen-3.8-27b"], &cerebras),
+            latency: Latency {
+                median_ms: 300.0,
+                sigma: 0.5,
+            },
+        },
+        ProviderSpec {
+            factory: &llmpool_provider_gemini::FACTORY,
+            style: Style::Gemini,
+            buckets: gemini_buckets,
+            latency: Latency {
+                median_ms: 1_100.0,
+                sigma: 0.5,
+            },
+        },
+        ProviderSpec {
+            factory: &llmpool_provider_openrouter::FACTORY,
+            style: Style::OpenRouter,
+            buckets: vec![BucketSpec {
+                name: "account (all :free models)",
+                models: vec!["*"],
+                limits: vec![
+                    rolling(Kind::Rpm, Unit::Requests, MINUTE, 20),
+                    Limit::new(Kind::Rpd, Unit::Requests, Span::Day(Tz::UTC), 50),
+                ],
+            }],
+            latency: Latency {
+                median_ms: 2_500.0,
+                sigma: 0.6,
+            },
+        },
+        ProviderSpec {
+            factory: &llmpool_provider_cohere::FACTORY,
+            style: Style::Cohere,
+            buckets: cohere_buckets,
+            latency: Latency {
+                median_ms: 1_300.0,
+                sigma: 0.5,
+            },
+        },
+    ]
+}
+
+/// What one simulated provider saw.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct CallStats {
+    /// Calls received.
+    pub calls: u64,
+    /// Answers given.
+    pub answered: u64,
+    /// 429s sent.
+    pub rate_limited: u64,
+    /// Random 503s.
+    pub server_errors: u64,
+    /// Calls never answered.
+    pub timeouts: u64,
+    /// Calls for a model it does not serve.
+    pub unknown_model: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    buckets: Vec<(BucketSpec, Vec<Counter>)>,
+    rng: StdRng,
+    stats: CallStats,
+}
+
+/// A refused call, as the upstream writes it and as the provider crate reads it.
+#[derive(Debug)]
+pub struct Rejection {
+    /// The window that was full.
+    pub kind: Kind,
+    /// How long until it has room.
+    pub wait: Duration,
+    /// Status, headers and body of the 429 the real provider sends.
+    pub wire: (u16, Vec<(String, String)>, String),
+    /// What the real provider crate makes of it.
+    pub error: ProviderError,
+}
+
+/// A simulated provider implementing [`Provider`] on the tokio clock.
+#[derive(Debug)]
+pub struct SimProvider {
+    spec: ProviderSpec,
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+}
+
+impl SimProvider {
+    /// A provider with empty counters; `seed` drives its latencies and failures.
+    pub fn new(spec: ProviderSpec, clock: Arc<dyn Clock>, seed: u64) -> Self {
+        let buckets = spec
+            .buckets
+            .iter()
+            .map(|b| {
+                (
+                    b.clone(),
+                    b.limits.iter().copied().map(Counter::new).collect(),
+                )
+            })
+            .collect();
+        Self {
+            spec,
+            clock,
+            state: Mutex::new(State {
+                buckets,
+                rng: StdRng::seed_from_u64(seed),
+                stats: CallStats::default(),
+            }),
+        }
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &ProviderSpec {
+        &self.spec
+    }
+
+    /// What it saw so far.
+    pub fn stats(&self) -> CallStats {
+        self.lock().stats
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn id(&self) -> &'static str {
+        self.spec.factory.id
+    }
+
+    /// Decides a call now: admitted (with its usage and header snapshot), refused, or a
+    /// random failure; and how long the upstream takes to say so.
+    fn decide(&self, req: &ChatRequest) -> (Duration, Outcome) {
+        let now = self.clock.now();
+        let model = req.model.clone().unwrap_or_default();
+        let prompt = req.estimated_prompt_tokens();
+        let completion = completion_tokens(req);
+        let tokens = prompt + completion;
+        let mut state = self.lock();
+        state.stats.calls += 1;
+        let quick = Latency {
+            median_ms: 90.0,
+            sigma: 0.3,
+        };
+        let indices: Vec<usize> = state
+            .buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, (b, _))| b.models.iter().any(|m| *m == "*" || *m == model))
+            .map(|(i, _)| i)
+            .collect();
+        if indices.is_empty() {
+            state.stats.unknown_model += 1;
+            let d = quick.sample(&mut state.rng);
+            let e = ProviderError::new(self.id(), ErrorKind::ModelNotFound)
+                .with_status(404)
+                .with_message(format!("model `{model}` not found"));
+            return (d, Outcome::Fail(e));
+        }
+        // The tightest full window decides the 429: quota windows first, as providers
+        // name the day when both the day and the minute are spent.
+        let mut full: Option<(Kind, Duration)> = None;
+        for &i in &indices {
+            for c in &mut state.buckets[i].1 {
+                let cost = match c.limit.unit {
+                    Unit::Requests => 1,
+                    Unit::Tokens => tokens,
+                };
+                if let Some(wait) = c.wait_for(now, cost)
+                    && full.is_none_or(|(k, _)| c.limit.kind < k)
+                {
+                    full = Some((c.limit.kind, wait));
+                }
+            }
+        }
+        if let Some((kind, wait)) = full {
+            state.stats.rate_limited += 1;
+            let snapshot = self.snapshot(&mut state, &indices, now);
+            let rejection = self.reject(kind, wait, now, snapshot);
+            let d = quick.sample(&mut state.rng);
+            return (d, Outcome::Fail(rejection.error));
+        }
+        let roll: f64 = state.rng.random_range(0.0..1.0);
+        if roll < SERVER_ERROR_RATE {
+            state.stats.server_errors += 1;
+            let d = Latency {
+                median_ms: 300.0,
+                sigma: 0.5,
+            }
+            .sample(&mut state.rng);
+            let e = ProviderError::new(self.id(), ErrorKind::Transient { status: Some(503) })
+                .with_status(503)
+                .with_message("the model is overloaded, please try again later");
+            return (d, Outcome::Fail(e));
+        }
+        for &i in &indices {
+            for c in &mut state.buckets[i].1 {
+                let cost = match c.limit.unit {
+                    Unit::Requests => 1,
+                    Unit::Tokens => tokens,
+                };
+                c.add(now, cost);
+            }
+        }
+        if roll < SERVER_ERROR_RATE + TIMEOUT_RATE {
+            state.stats.timeouts += 1;
+            return (Duration::from_secs(600), Outcome::Hang);
+        }
+        state.stats.answered += 1;
+        let snapshot = self.snapshot(&mut state, &indices, now);
+        let d = self.spec.latency.sample(&mut state.rng);
+        (
+            d,
+            Outcome::Answer(Box::new(ChatResponse {
+                text: "simulated answer".to_owned(),
+                finish_reason: Some(FinishReason::Stop),
+                usage: Some(Usage::new(prompt, completion)),
+                provider: self.id(),
+                model,
+                latency: d,
+                rate_limits: snapshot,
+                attempts: Vec::new(),
+            })),
+        )
+    }
+
+    /// The headers a provider sends with an answer (or a 429), as its crate parses them.
+    fn snapshot(
+        &self,
+        state: &mut State,
+        indices: &[usize],
+        now: DateTime<Utc>,
+    ) -> RateLimitSnapshot {
+        let mut window = |kind: Kind| -> Window {
+            for &i in indices {
+                for c in &mut state.buckets[i].1 {
+                    if c.limit.kind == kind {
+                        return Window {
+                            limit: Some(c.limit.max),
+                            remaining: Some(c.remaining(now)),
+                            reset_after: Some(c.reset_after(now)),
+                        };
+                    }
+                }
+            }
+            Window::default()
+        };
+        match self.spec.style {
+            // x-ratelimit-*-requests is the day, *-tokens the minute.
+            Style::Groq => RateLimitSnapshot {
+                requests_day: window(Kind::Rpd),
+                tokens_minute: window(Kind::Tpm),
+                ..RateLimitSnapshot::default()
+            },
+            // Trial accounts: the tokens-minute headers (no request-per-day limit).
+            Style::Cerebras => RateLimitSnapshot {
+                tokens_minute: window(Kind::Tpm),
+                ..RateLimitSnapshot::default()
+            },
+            // Gemini sends none; OpenRouter only on its own 429s (added there).
+            Style::Gemini | Style::OpenRouter => RateLimitSnapshot::default(),
+            // Trial keys: the monthly limit (no remaining) and the per-minute pair.
+            Style::Cohere => {
+                let minute = window(Kind::Rpm);
+                let month = window(Kind::Rpmonth);
+                RateLimitSnapshot {
+                    requests_minute: Window {
+                        limit: minute.limit,
+                        remaining: minute.remaining,
+                        reset_after: None,
+                    },
+                    requests_month: Window {
+                        limit: month.limit,
+                        remaining: None,
+                        reset_after: None,
+                    },
+                    ..RateLimitSnapshot::default()
+                }
+            }
+        }
+    }
+
+    /// The 429 for a full window, and what the provider crate reads from it.
+    #[expect(clippy::too_many_lines, reason = "one arm per provider's 429 format")]
+    fn reject(
+        &self,
+        kind: Kind,
+        wait: Duration,
+        now: DateTime<Utc>,
+        snapshot: RateLimitSnapshot,
+    ) -> Rejection {
+        let after =
+            |d: Duration| now + chrono::Duration::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+        let id = self.id();
+        let secs = wait.as_secs_f64();
+        let (headers, body, error_kind, rate_limits, message): (
+            Vec<(String, String)>,
+            String,
+            ErrorKind,
+            RateLimitSnapshot,
+            String,
+        ) = match self.spec.style {
+            Style::Groq => {
+                let (name, tag) = match kind {
+                    Kind::Rpd => ("requests per day", "RPD"),
+                    Kind::Tpd => ("tokens per day", "TPD"),
+                    Kind::Tpm => ("tokens per minute", "TPM"),
+                    _ => ("requests per minute", "RPM"),
+                };
+                let message = format!(
+                    "Rate limit reached for model `m` in organization `org_sim` service tier `on_demand` on {name} ({tag}): Limit 0, Used 0, Requested 1. Please try again in {secs:.3}s."
+                );
+                // `retry-after` is whole seconds, rounded up.
+                let retry =
+                    Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+                let kind = if kind.is_quota() {
+                    ErrorKind::QuotaExhausted {
+                        until: Some(after(retry)),
+                    }
+                } else {
+                    ErrorKind::RateLimited {
+                        retry_after: Some(retry),
+                    }
+                };
+                let body = serde_json::json!({"error": {"message": message, "type": "requests", "code": "rate_limit_exceeded"}}).to_string();
+                let rl = RateLimitSnapshot {
+                    retry_after: Some(retry),
+                    ..snapshot
+                };
+                (
+                    vec![("retry-after".into(), retry.as_secs().to_string())],
+                    body,
+                    kind,
+                    rl,
+                    message,
+                )
+            }
+            Style::Cerebras => {
+                let (message, code) = match kind {
+                    Kind::Tpd => (
+                        "Tokens per day limit exceeded - too many tokens processed.",
+                        "token_quota_exceeded",
+                    ),
+                    Kind::Tph => (
+                        "Tokens per hour limit exceeded - too many tokens processed.",
+                        "token_quota_exceeded",
+                    ),
+                    Kind::Tpm => (
+                        "Tokens per minute limit exceeded - too many tokens processed.",
+                        "token_quota_exceeded",
+                    ),
+                    _ => (
+                        "Requests per minute limit exceeded - too many requests sent.",
+                        "request_quota_exceeded",
+                    ),
+                };
+                let kind = if kind.is_quota() {
+                    // No retry-after: the day window's reset header is not sent on trial
+                    // keys, so the crate falls back to the tokens-day reset, i.e. none.
+                    ErrorKind::QuotaExhausted {
+                        until: Some(after(wait)),
+                    }
+                } else if kind == Kind::Tph {
+                    ErrorKind::RateLimited {
+                        retry_after: Some(wait),
+                    }
+                } else {
+                    // "requests per minute" and the token minute both read the
+                    // tokens-minute reset header.
+                    ErrorKind::RateLimited {
+                        retry_after: snapshot
+                            .tokens_minute
+                            .reset_after
+                            .filter(|d| *d > Duration::ZERO),
+                    }
+                };
+                let body = serde_json::json!({"message": message, "type": "too_many_requests_error", "param": "quota", "code": code}).to_string();
+                let mut headers = vec![(
+                    "x-ratelimit-reset-tokens-minute".into(),
+                    format!(
+                        "{:.6}",
+                        snapshot
+                            .tokens_minute
+                            .reset_after
+                            .unwrap_or_default()
+                            .as_secs_f64()
+                    ),
+                )];
+                if kind_is_day(&kind) {
+                    headers.push(("retry-after".into(), wait.as_secs().to_string()));
+                }
+                (headers, body, kind, snapshot, message.to_owned())
+            }
+            Style::Gemini => {
+                let quota_id = if kind == Kind::Rpd {
+                    "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+                } else if kind == Kind::Tpm {
+                    "GenerateContentInputTokensPerModelPerMinute-FreeTier"
+                } else {
+                    "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
+                };
+                let message =
+                    "You exceeded your current quota, please check your plan and billing details."
+                        .to_owned();
+                let kind = if kind == Kind::Rpd {
+                    ErrorKind::QuotaExhausted {
+                        until: Some(after(wait)),
+                    }
+                } else {
+                    ErrorKind::RateLimited {
+                        retry_after: Some(Duration::from_secs(wait.as_secs().max(1))),
+                    }
+                };
+                let body = serde_json::json!({"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED", "details": [
+                    {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": quota_id}]},
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{}s", wait.as_secs().max(1))}
+                ]}}).to_string();
+                (
+                    Vec::new(),
+                    body,
+                    kind,
+                    RateLimitSnapshot::default(),
+                    message,
+                )
+            }
+            Style::OpenRouter => {
+                let reset_ms = after(wait).timestamp_millis();
+                if kind == Kind::Rpd {
+                    let message = "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day".to_owned();
+                    let body = serde_json::json!({"error": {"message": message, "code": 429, "metadata": {"headers": {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset_ms.to_string()}, "limit_source": "openrouter_free_tier_daily"}}}).to_string();
+                    let rl = RateLimitSnapshot {
+                        requests_day: Window {
+                            limit: Some(50),
+                            remaining: Some(0),
+                            reset_after: Some(wait),
+                        },
+                        ..RateLimitSnapshot::default()
+                    };
+                    let headers = vec![
+                        ("x-ratelimit-limit".into(), "50".into()),
+                        ("x-ratelimit-remaining".into(), "0".into()),
+                        ("x-ratelimit-reset".into(), reset_ms.to_string()),
+                    ];
+                    (
+                        headers,
+                        body,
+                        ErrorKind::QuotaExhausted {
+                            until: Some(after(wait)),
+                        },
+                        rl,
+                        message,
+                    )
+                } else {
+                    let message = "Rate limit exceeded: free-models-per-min.".to_owned();
+                    let body =
+                        serde_json::json!({"error": {"message": message, "code": 429}}).to_string();
+                    (
+                        Vec::new(),
+                        body,
+                        ErrorKind::RateLimited { retry_after: None },
+                        RateLimitSnapshot::default(),
+                        message,
+                    )
+                }
+            }
+            Style::Cohere => {
+                let (message, kind) = if kind == Kind::Rpmonth {
+                    (
+                        "You are using a Trial key, which is limited to 1000 API calls / month. You can continue to use the Trial key for free or upgrade to a Production key with higher rate limits at 'https://dashboard.cohere.com/api-keys'.".to_owned(),
+                        ErrorKind::QuotaExhausted { until: Some(after(wait)) },
+                    )
+                } else {
+                    (
+                        "You are using a Trial key, which is limited to 20 API calls / minute. Please wait and try again later.".to_owned(),
+                        ErrorKind::RateLimited { retry_after: Some(Duration::from_secs(60)) },
+                    )
+                };
+                let body = serde_json::json!({"id": "sim", "message": message}).to_string();
+                (
+                    Vec::new(),
+                    body,
+                    kind,
+                    RateLimitSnapshot::default(),
+                    message,
+                )
+            }
+        };
+        let error = ProviderError::new(id, error_kind)
+            .with_status(429)
+            .with_message(message)
+            .with_rate_limits(rate_limits);
+        Rejection {
+            kind,
+            wait,
+            wire: (429, headers, body),
+            error,
+        }
+    }
+}
+
+fn kind_is_day(kind: &ErrorKind) -> bool {
+    matches!(kind, ErrorKind::QuotaExhausted { .. })
+}
+
+/// The completion length the trace decided for a request: its message starts with
+/// `[c=N]` (so every scenario gets the same answer lengths); 200 when it does not.
+pub fn completion_tokens(req: &ChatRequest) -> u64 {
+    req.messages
+        .last()
+        .and_then(|m| m.content.strip_prefix("[c="))
+        .and_then(|rest| rest.split_once(']'))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(200)
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Answer(Box<ChatResponse>),
+    Fail(ProviderError),
+    Hang,
+}
+
+#[async_trait::async_trait]
+impl Provider for SimProvider {
+    fn id(&self) -> &'static str {
+        self.spec.factory.id
+    }
+
+    async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let (delay, outcome) = self.decide(req);
+        tokio::time::sleep(delay).await;
+        match outcome {
+            Outcome::Answer(r) => Ok(*r),
+            Outcome::Fail(e) => Err(e),
+            Outcome::Hang => {
+                // The caller's timeout ends this; the bound keeps a forgotten call finite.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Err(ProviderError::new(self.spec.factory.id, ErrorKind::Timeout))
+            }
+        }
+    }
+
+    async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        let response = self.chat(req).await?;
+        let events = vec![
+            Ok(StreamEvent::Started {
+                rate_limits: response.rate_limits,
+                model: Some(response.model.clone()),
+            }),
+            Ok(StreamEvent::Delta(response.text)),
+            Ok(StreamEvent::Done(StreamEnd {
+                finish_reason: response.finish_reason,
+                usage: response.usage,
+                model: Some(response.model),
+            })),
+        ];
+        Ok(Box::pin(futures::stream::iter(events)))
+    }
+}
+
+/// Every provider's stats, by id.
+pub fn stats_of(providers: &[Arc<SimProvider>]) -> BTreeMap<&'static str, CallStats> {
+    providers
+        .iter()
+        .map(|p| (p.spec.factory.id, p.stats()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llmpool_core::{Message, TokioClock};
+
+    fn spec(id: &str) -> ProviderSpec {
+        providers()
+            .into_iter()
+            .find(|p| p.factory.id == id)
+            .unwrap()
+    }
+
+    fn req(model: &str) -> ChatRequest {
+        ChatRequest::new(vec![Message::user("[c=10] hello")]).with_model(model)
+    }
+
+    /// Calls until the first 429 (random 5xx and hangs are skipped); returns the number
+    /// of answers before it and the 429.
+    async fn until_refused(p: &SimProvider, model: &str) -> (usize, ProviderError) {
+        let mut answered = 0;
+        for _ in 0..20_000 {
+            match p.decide(&req(model)).1 {
+                Outcome::Answer(_) => answered += 1,
+                Outcome::Fail(e) if e.status == Some(429) => return (answered, e),
+                Outcome::Fail(_) | Outcome::Hang => {}
+            }
+        }
+        panic!("never refused");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn groq_refuses_the_31st_call_of_a_minute_with_its_wait() {
+        let clock = Arc::new(TokioClock::starting_at(DEFAULT_START_T.parse().unwrap()));
+        let p = SimProvider::new(spec("groq"), clock, 1);
+        let (answered, e) = until_refused(&p, "openai/gpt-oss-20b").await;
+        assert!((29..=30).contains(&answered), "{answered}");
+        assert!(
+            matches!(e.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(60)),
+            "{e:?}"
+        );
+        assert_eq!(e.rate_limits.requests_day.limit, Some(1000));
+        // Another model of the organization has its own bucket.
+        let (answered, _) = until_refused(&p, "openai/gpt-oss-120b").await;
+        assert!(answered >= 29, "{answered}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn openrouter_counts_fifty_a_day_across_models() {
+        let clock = Arc::new(TokioClock::starting_at(DEFAULT_START_T.parse().unwrap()));
+        let p = SimProvider::new(spec("openrouter"), clock, 2);
+        let mut answered = 0;
+        for i in 0..60 {
+            let model = if i % 2 == 0 {
+                "openrouter/free"
+            } else {
+                "openai/gpt-oss-20b:free"
+            };
+            // Stay under 20 per minute.
+            tokio::time::advance(Duration::from_secs(4)).await;
+            if let Outcome::Answer(_) = p.decide(&req(model)).1 {
+                answered += 1;
+            }
+        }
+        assert!((45..=50).contains(&answered), "{answered}");
+        let (_, e) = until_refused(&p, "google/gemma-4-31b-it:free").await;
+        let ErrorKind::QuotaExhausted { until: Some(until) } = e.kind else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            until,
+            "2026-11-04T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(e.rate_limits.requests_day.remaining, Some(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gemini_day_ends_at_pacific_midnight() {
+        let clock = Arc::new(TokioClock::starting_at(DEFAULT_START_T.parse().unwrap()));
+        let p = SimProvider::new(spec("gemini"), clock, 3);
+        let mut answered = 0;
+        for _ in 0..40 {
+            tokio::time::advance(Duration::from_secs(15)).await;
+            if let Outcome::Answer(_) = p.decide(&req("gemini-2.5-flash")).1 {
+                answered += 1;
+            }
+        }
+        assert!((17..=20).contains(&answered), "{answered}");
+        let (_, e) = until_refused(&p, "gemini-2.5-flash").await;
+        let ErrorKind::QuotaExhausted { until: Some(until) } = e.kind else {
+            panic!("{e:?}")
+        };
+        // 2026-11-03 is after the DST change: PST, midnight is 08:00 UTC.
+        assert_eq!(
+            until,
+            "2026-11-03T08:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert!(
+            e.rate_limits.is_empty(),
+            "Gemini sends no rate-limit headers"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cohere_monthly_cap_is_per_key() {
+        let clock = Arc::new(TokioClock::starting_at(DEFAULT_START_T.parse().unwrap()));
+        let p = SimProvider::new(spec("cohere"), clock, 4);
+        let models = [
+            "command-a-03-2025",
+            "command-r7b-12-2024",
+            "command-r-08-2024",
+        ];
+        for i in 0..1100 {
+            if i % 50 == 0 {
+                tokio::time::advance(Duration::from_secs(61)).await;
+            }
+            let _ = p.decide(&req(models[i % 3]));
+        }
+        let (_, e) = until_refused(&p, "command-a-plus-05-2026").await;
+        assert!(matches!(e.kind, ErrorKind::QuotaExhausted { .. }), "{e:?}");
+        assert!(p.stats().answered <= 1000);
+    }
+
+    const DEFAULT_START_T: &str = crate::sim::DEFAULT_START;
+}
