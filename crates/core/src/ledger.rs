@@ -1,6 +1,18 @@
 //! The quota ledger: per route (provider, model, key) counters of requests and tokens per
 //! minute, day and month, checked and counted atomically through the [`StateStore`].
 //!
+//! Two levels of windows, both per key (each key is its own quota):
+//! - a route's **own** windows, counted under its quota id: the route id
+//!   (`provider/model@key`), or for a model that names a catalog `bucket`, the bucket's id
+//!   (`provider[bucket]@key`), so the bucket's models count together;
+//! - the key's **shared** windows, counted under `provider@key` for every window kind that
+//!   has a shared limit (catalog `[shared]`, `[providers.<id>.shared]`, or learned from
+//!   headers): all models of the key count there together.
+//!
+//! A request takes one slot in every own window and every shared window in ONE atomic
+//! [`StateStore::try_acquire`], so no interleaving of requests on several models can pass
+//! a shared limit; reconciling and refunding touch both levels.
+//!
 //! Windows:
 //! - **minute** windows are *sliding-window estimates*: the counter of the current
 //!   calendar minute plus the previous minute's counter weighted by the share of it that
@@ -10,14 +22,18 @@
 //!   America/Los_Angeles, others UTC), computed with chrono-tz, so they follow DST;
 //! - **month** windows are calendar months in UTC.
 //!
-//! Counter keys embed the window id (`llmpool:q:<route>:rpd:2026-03-08`), so a new window
-//! starts at zero by itself and old keys expire. Every window is counted even when its
-//! limit is unknown (with an unbounded limit), so the status report shows real use.
+//! Counter keys embed the window id (`llmpool:q:<quota id>:rpd:2026-03-08`), so a new
+//! window starts at zero by itself and old keys expire. Every own window is counted even
+//! when its limit is unknown (with an unbounded limit), so the status report shows real
+//! use; shared windows are counted only where a shared limit is known.
 //!
 //! Rate-limit headers win over local estimates: a reported `remaining` sets the counter
 //! (`limit - remaining`), a reported `limit` is learned (stored as JSON under
-//! `llmpool:learned:<route>`), and "0 remaining, reset in 7 s" blocks the route for 7 s
-//! (the router parks it in the health table).
+//! `llmpool:learned:<quota id>` or `llmpool:learned:<provider@key>`), and "0 remaining,
+//! reset in 7 s" blocks the route for 7 s (the router parks it in the health table). A
+//! window kind with a shared limit is reported for the whole key (OpenRouter's
+//! `X-RateLimit-*` are per account), so its figures update the shared counter and its
+//! block applies to every route of the key.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -67,7 +83,7 @@ impl WindowKind {
         }
     }
 
-    fn limit(self, limits: &Limits) -> Option<u64> {
+    pub(crate) fn limit(self, limits: &Limits) -> Option<u64> {
         match self {
             Self::RequestsMinute => limits.rpm,
             Self::RequestsDay => limits.rpd,
@@ -192,22 +208,45 @@ impl Windows {
 /// What the ledger needs to know about a route.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RouteQuota<'a> {
-    /// Unique route id (`provider/model@key`).
+    /// Counter id of the route's own windows: the route id (`provider/model@key`), or the
+    /// bucket's (`provider[bucket]@key`) when its model shares a bucket.
     pub(crate) id: &'a str,
+    /// Counter id of the key's shared windows (`provider@key`).
+    pub(crate) key_id: &'a str,
     /// The provider's daily reset zone.
     pub(crate) tz: Tz,
-    /// Limits from the catalog (lowest precedence).
+    /// Own limits from the catalog (lowest precedence).
     pub(crate) catalog: Limits,
-    /// Limits from the settings (highest precedence).
+    /// Own limits from the settings (highest precedence).
     pub(crate) explicit: Limits,
+    /// Shared limits of the key from the catalog (`[shared]`).
+    pub(crate) shared_catalog: Limits,
+    /// Shared limits of the key from the settings.
+    pub(crate) shared_explicit: Limits,
+}
+
+/// Which level of windows something belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The route's own windows (shared by the models of its bucket, if any).
+    Own,
+    /// The windows shared by every route of the key.
+    Key,
+}
+
+/// One counter a reservation charged.
+#[derive(Debug, Clone)]
+struct Charge {
+    key: String,
+    ttl: Duration,
+    cost: u64,
+    tokens: bool,
 }
 
 /// A slot taken for one attempt; reconciled after it.
 #[derive(Debug, Clone)]
 pub(crate) struct Reservation {
-    request_keys: Vec<(String, Duration)>,
-    token_keys: Vec<(String, Duration)>,
-    tokens: u64,
+    charges: Vec<Charge>,
 }
 
 /// Outcome of [`Ledger::acquire`].
@@ -217,10 +256,11 @@ pub(crate) enum Grant {
     Denied {
         window: WindowKind,
         until: DateTime<Utc>,
+        scope: Scope,
     },
 }
 
-/// Current use of one route.
+/// Current use of one set of windows (a route's own, or a key's shared).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct RouteUsage {
     pub(crate) calls_minute: u64,
@@ -230,12 +270,26 @@ pub(crate) struct RouteUsage {
     pub(crate) tokens_today: u64,
 }
 
-/// What headers said: the route must not be called before `until`.
+impl RouteUsage {
+    pub(crate) fn of(&self, kind: WindowKind) -> u64 {
+        match kind {
+            WindowKind::RequestsMinute => self.calls_minute,
+            WindowKind::RequestsDay => self.calls_today,
+            WindowKind::RequestsMonth => self.calls_month,
+            WindowKind::TokensMinute => self.tokens_minute,
+            WindowKind::TokensDay => self.tokens_today,
+        }
+    }
+}
+
+/// What headers said: the route (or with [`Scope::Key`], every route of the key) must
+/// not be called before `until`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Block {
     pub(crate) until: DateTime<Utc>,
     /// True for day/month windows (exhausted), false for minute windows (rate limited).
     pub(crate) quota: bool,
+    pub(crate) scope: Scope,
 }
 
 /// Quota counters of every route.
@@ -263,41 +317,52 @@ impl Ledger {
         }
     }
 
-    /// Loads learned limits of a route from the store (once per route and process).
-    pub(crate) async fn load(&self, route: &str) -> Result<(), StoreError> {
+    /// Loads learned limits of a quota id (a route's, a bucket's or a key's) from the store
+    /// (once per id and process).
+    pub(crate) async fn load(&self, id: &str) -> Result<(), StoreError> {
         if self
             .learned
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(route)
+            .contains_key(id)
         {
             return Ok(());
         }
-        let stored = self.store.get(&learned_key(route)).await?;
+        let stored = self.store.get(&learned_key(id)).await?;
         let limits = stored
             .and_then(|text| serde_json::from_str::<Limits>(&text).ok())
             .unwrap_or_default();
         self.learned
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(route.to_owned())
+            .entry(id.to_owned())
             .or_insert(limits);
         Ok(())
     }
 
-    /// Effective limits: catalog, then what headers taught, then explicit settings.
-    pub(crate) fn limits(&self, route: &RouteQuota<'_>) -> Limits {
-        let learned = self
-            .learned
+    fn learned(&self, id: &str) -> Limits {
+        self.learned
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(route.id)
+            .get(id)
             .copied()
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Effective own limits: catalog, then what headers taught, then explicit settings.
+    pub(crate) fn limits(&self, route: &RouteQuota<'_>) -> Limits {
         route
             .catalog
-            .overridden_by(&learned)
+            .overridden_by(&self.learned(route.id))
             .overridden_by(&route.explicit)
+    }
+
+    /// Effective limits shared by every route of the key, in the same precedence.
+    pub(crate) fn shared_limits(&self, route: &RouteQuota<'_>) -> Limits {
+        route
+            .shared_catalog
+            .overridden_by(&self.learned(route.key_id))
+            .overridden_by(&route.shared_explicit)
     }
 
     /// The token cost charged up front: the prompt estimate plus `max_tokens` (or a
@@ -307,8 +372,9 @@ impl Ledger {
             .saturating_add(req.max_tokens.map_or(DEFAULT_COMPLETION_TOKENS, u64::from))
     }
 
-    /// Takes one request slot and the estimated tokens in every window of the route,
-    /// atomically; nothing is counted when any window is full.
+    /// Takes one request slot and the estimated tokens in every own window of the route
+    /// and every shared window of its key, atomically; nothing is counted when any window
+    /// is full.
     pub(crate) async fn acquire(
         &self,
         route: &RouteQuota<'_>,
@@ -316,15 +382,21 @@ impl Ledger {
     ) -> Result<Grant, StoreError> {
         let now = self.clock.now();
         let w = Windows::at(now, route.tz);
-        let limits = self.limits(route);
-        let mut checks = Vec::with_capacity(WindowKind::ALL.len());
-        let mut reservation = Reservation {
-            request_keys: Vec::new(),
-            token_keys: Vec::new(),
-            tokens,
-        };
+        let own = self.limits(route);
+        let shared = self.shared_limits(route);
+        let mut windows = Vec::with_capacity(2 * WindowKind::ALL.len());
         for kind in WindowKind::ALL {
-            let limit = kind.limit(&limits).unwrap_or(u64::MAX);
+            windows.push((kind, Scope::Own, route.id, kind.limit(&own)));
+        }
+        for kind in WindowKind::ALL {
+            if let Some(limit) = kind.limit(&shared) {
+                windows.push((kind, Scope::Key, route.key_id, Some(limit)));
+            }
+        }
+        let mut checks = Vec::with_capacity(windows.len());
+        let mut charges = Vec::with_capacity(windows.len());
+        for &(kind, _, id, limit) in &windows {
+            let limit = limit.unwrap_or(u64::MAX);
             // A request larger than a whole token window could never be granted; it is
             // charged as the whole window instead, and the upstream decides.
             let cost = if kind.is_tokens() {
@@ -332,20 +404,21 @@ impl Ledger {
             } else {
                 1
             };
-            let key = counter_key(route.id, kind, &w.id(kind));
+            let key = counter_key(id, kind, &w.id(kind));
             let ttl = w.ttl(kind, now);
             let previous = match kind {
                 WindowKind::RequestsMinute | WindowKind::TokensMinute => Some((
-                    counter_key(route.id, kind, &(w.minute - 1).to_string()),
+                    counter_key(id, kind, &(w.minute - 1).to_string()),
                     w.previous_weight,
                 )),
                 WindowKind::RequestsDay | WindowKind::RequestsMonth | WindowKind::TokensDay => None,
             };
-            if kind.is_tokens() {
-                reservation.token_keys.push((key.clone(), ttl));
-            } else {
-                reservation.request_keys.push((key.clone(), ttl));
-            }
+            charges.push(Charge {
+                key: key.clone(),
+                ttl,
+                cost,
+                tokens: kind.is_tokens(),
+            });
             checks.push(CounterCheck {
                 key,
                 limit,
@@ -355,62 +428,75 @@ impl Ledger {
             });
         }
         Ok(match self.store.try_acquire(&checks).await? {
-            Acquire::Granted => Grant::Granted(reservation),
+            Acquire::Granted => Grant::Granted(Reservation { charges }),
             Acquire::Denied { index, .. } => {
-                let window = WindowKind::ALL
+                let (window, scope) = windows
                     .get(index)
-                    .copied()
-                    .unwrap_or(WindowKind::RequestsMinute);
+                    .map_or((WindowKind::RequestsMinute, Scope::Own), |w| (w.0, w.1));
                 Grant::Denied {
                     window,
                     until: w.end(window),
+                    scope,
                 }
             }
         })
     }
 
-    /// Whether one more request (of `tokens`) would fit every window now; the window that
-    /// is full and its end otherwise. Read-only.
+    /// Whether one more request would fit every own and shared window now; the window
+    /// that is full and its end otherwise. Read-only.
     pub(crate) async fn room(
         &self,
         route: &RouteQuota<'_>,
     ) -> Result<Option<(WindowKind, DateTime<Utc>)>, StoreError> {
-        let now = self.clock.now();
-        let w = Windows::at(now, route.tz);
-        let limits = self.limits(route);
+        let w = Windows::at(self.clock.now(), route.tz);
+        let own = self.limits(route);
+        let shared = self.shared_limits(route);
         let usage = self.usage(route).await?;
+        let shared_usage = if shared.is_empty() {
+            RouteUsage::default()
+        } else {
+            self.shared_usage(route).await?
+        };
         for kind in WindowKind::ALL {
-            let Some(limit) = kind.limit(&limits) else {
-                continue;
-            };
-            let used = match kind {
-                WindowKind::RequestsMinute => usage.calls_minute,
-                WindowKind::RequestsDay => usage.calls_today,
-                WindowKind::RequestsMonth => usage.calls_month,
-                WindowKind::TokensMinute => usage.tokens_minute,
-                WindowKind::TokensDay => usage.tokens_today,
-            };
-            if used >= limit {
-                return Ok(Some((kind, w.end(kind))));
+            for (limits, usage) in [(&own, &usage), (&shared, &shared_usage)] {
+                if let Some(limit) = kind.limit(limits)
+                    && usage.of(kind) >= limit
+                {
+                    return Ok(Some((kind, w.end(kind))));
+                }
             }
         }
         Ok(None)
     }
 
-    /// The route's current use (minute figures are the sliding estimate).
+    /// The route's current use of its own windows (minute figures are the sliding
+    /// estimate); the same for every route of one bucket.
     pub(crate) async fn usage(&self, route: &RouteQuota<'_>) -> Result<RouteUsage, StoreError> {
-        let w = Windows::at(self.clock.now(), route.tz);
+        self.usage_of(route.id, route.tz).await
+    }
+
+    /// The key's current use of its shared windows (zero where no shared window is
+    /// counted).
+    pub(crate) async fn shared_usage(
+        &self,
+        route: &RouteQuota<'_>,
+    ) -> Result<RouteUsage, StoreError> {
+        self.usage_of(route.key_id, route.tz).await
+    }
+
+    async fn usage_of(&self, id: &str, tz: Tz) -> Result<RouteUsage, StoreError> {
+        let w = Windows::at(self.clock.now(), tz);
         let mut keys = Vec::new();
         for kind in WindowKind::ALL {
-            keys.push(counter_key(route.id, kind, &w.id(kind)));
+            keys.push(counter_key(id, kind, &w.id(kind)));
         }
         keys.push(counter_key(
-            route.id,
+            id,
             WindowKind::RequestsMinute,
             &(w.minute - 1).to_string(),
         ));
         keys.push(counter_key(
-            route.id,
+            id,
             WindowKind::TokensMinute,
             &(w.minute - 1).to_string(),
         ));
@@ -425,7 +511,19 @@ impl Ledger {
         })
     }
 
-    /// Corrects the token estimate with the reported usage.
+    /// The share of the daily (else monthly) request quota still left to this route, in
+    /// [0, 1]: the smaller of its own and its key's shared one; 1 when no limit is known.
+    pub(crate) async fn remaining_share(&self, route: &RouteQuota<'_>) -> Result<f64, StoreError> {
+        let own = self.limits(route);
+        let shared = self.shared_limits(route);
+        let mut share = remaining_share(&own, &self.usage(route).await?);
+        if shared.rpd.is_some() || shared.rpmonth.is_some() {
+            share = share.min(remaining_share(&shared, &self.shared_usage(route).await?));
+        }
+        Ok(share)
+    }
+
+    /// Corrects the token estimate with the reported usage, in every window charged.
     pub(crate) async fn reconcile(
         &self,
         reservation: &Reservation,
@@ -439,74 +537,81 @@ impl Ledger {
         } else {
             usage.prompt_tokens + usage.completion_tokens
         };
-        let delta = i64::try_from(actual).unwrap_or(i64::MAX)
-            - i64::try_from(reservation.tokens).unwrap_or(i64::MAX);
-        if delta != 0 {
-            for (key, ttl) in &reservation.token_keys {
-                self.store.add(key, delta, *ttl).await?;
+        let actual = i64::try_from(actual).unwrap_or(i64::MAX);
+        for charge in reservation.charges.iter().filter(|c| c.tokens) {
+            let delta = actual - i64::try_from(charge.cost).unwrap_or(i64::MAX);
+            if delta != 0 {
+                self.store.add(&charge.key, delta, charge.ttl).await?;
             }
         }
         Ok(())
     }
 
     /// Settles a failed attempt: tokens were not spent; a call that never reached the
-    /// upstream (connection refused) also gives its request slot back.
+    /// upstream (connection refused) also gives its request slots back.
     pub(crate) async fn failed(
         &self,
         reservation: &Reservation,
         error: &ProviderError,
     ) -> Result<(), StoreError> {
-        let tokens = i64::try_from(reservation.tokens).unwrap_or(i64::MAX);
-        for (key, ttl) in &reservation.token_keys {
-            self.store.add(key, -tokens, *ttl).await?;
-        }
-        if never_reached_upstream(error) {
-            for (key, ttl) in &reservation.request_keys {
-                self.store.add(key, -1, *ttl).await?;
+        let refund_requests = never_reached_upstream(error);
+        for charge in &reservation.charges {
+            if charge.tokens || refund_requests {
+                let cost = i64::try_from(charge.cost).unwrap_or(i64::MAX);
+                self.store.add(&charge.key, -cost, charge.ttl).await?;
             }
         }
         Ok(())
     }
 
-    /// Applies what rate-limit headers said: learned limits, reported use, and a block
-    /// when a window has nothing left.
+    /// Applies what rate-limit headers said: learned limits, reported use, and blocks
+    /// when a window has nothing left. A window kind with a shared limit is the key's:
+    /// its figures go to the shared counter and learned limits, its block to the key.
     pub(crate) async fn observe(
         &self,
         route: &RouteQuota<'_>,
         snapshot: &RateLimitSnapshot,
-    ) -> Result<Option<Block>, StoreError> {
+    ) -> Result<Vec<Block>, StoreError> {
+        let mut blocks: Vec<Block> = Vec::new();
         if snapshot.is_empty() {
-            return Ok(None);
+            return Ok(blocks);
         }
         let now = self.clock.now();
         let w = Windows::at(now, route.tz);
-        let mut learned_changed = false;
-        let mut block: Option<Block> = None;
-        let known = self.limits(route);
+        let mut learned_changed: Vec<&str> = Vec::new();
+        let own = self.limits(route);
+        let shared = self.shared_limits(route);
         for kind in WindowKind::ALL {
             let reported = kind.reported(snapshot);
             if reported.is_empty() {
                 continue;
             }
+            let (scope, id, known, explicit) = if kind.limit(&shared).is_some() {
+                (Scope::Key, route.key_id, &shared, &route.shared_explicit)
+            } else {
+                (Scope::Own, route.id, &own, &route.explicit)
+            };
             if let Some(limit) = reported.limit
-                && kind.limit(&known) != Some(limit)
-                && kind.limit(&route.explicit).is_none()
+                && kind.limit(known) != Some(limit)
+                && kind.limit(explicit).is_none()
             {
                 let mut map = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-                let entry = map.entry(route.id.to_owned()).or_default();
+                let entry = map.entry(id.to_owned()).or_default();
                 set_limit(entry, kind, limit);
-                learned_changed = true;
+                if !learned_changed.contains(&id) {
+                    learned_changed.push(id);
+                }
             }
-            let limit = reported.limit.or(kind.limit(&known));
+            let limit = reported.limit.or(kind.limit(known));
             // "0 left, reset in 7 s" becomes a block of 7 s below; counting the window as
             // full would keep the route blocked for the rest of our own window instead.
             let blocked = reported.remaining == Some(0) && reported.reset_after.is_some();
             if let (Some(limit), Some(remaining), false) = (limit, reported.remaining, blocked) {
                 let used = limit.saturating_sub(remaining);
-                let key = counter_key(route.id, kind, &w.id(kind));
+                let key = counter_key(id, kind, &w.id(kind));
                 let value = match kind {
                     WindowKind::RequestsMinute | WindowKind::TokensMinute => {
-                        let prev_key = counter_key(route.id, kind, &(w.minute - 1).to_string());
+                        let prev_key = counter_key(id, kind, &(w.minute - 1).to_string());
                         let prev = self
                             .store
                             .counters(&[prev_key])
@@ -532,30 +637,53 @@ impl Ledger {
                     None => w.end(kind),
                 };
                 let quota = kind.is_quota();
-                if block.is_none_or(|b| until > b.until) {
-                    block = Some(Block { until, quota });
+                match blocks.iter_mut().find(|b| b.scope == scope) {
+                    Some(b) if until > b.until => {
+                        *b = Block {
+                            until,
+                            quota,
+                            scope,
+                        }
+                    }
+                    Some(_) => {}
+                    None => blocks.push(Block {
+                        until,
+                        quota,
+                        scope,
+                    }),
                 }
             }
         }
-        if learned_changed {
-            let learned = self
-                .learned
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(route.id)
-                .copied()
-                .unwrap_or_default();
-            if let Ok(text) = serde_json::to_string(&learned) {
-                self.store.put(&learned_key(route.id), &text, None).await?;
+        for id in learned_changed {
+            if let Ok(text) = serde_json::to_string(&self.learned(id)) {
+                self.store.put(&learned_key(id), &text, None).await?;
             }
         }
-        Ok(block)
+        Ok(blocks)
     }
 
     /// The next daily reset of a zone after now.
     pub(crate) fn next_daily_reset(&self, tz: Tz) -> DateTime<Utc> {
         Windows::at(self.clock.now(), tz).next_day
     }
+}
+
+/// The share of the daily (else monthly) request limit left, in [0, 1]; 1 when neither
+/// is known.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "quota figures are far below 2^52"
+)]
+fn remaining_share(limits: &Limits, usage: &RouteUsage) -> f64 {
+    let (limit, used) = match (limits.rpd, limits.rpmonth) {
+        (Some(limit), _) => (limit, usage.calls_today),
+        (None, Some(limit)) => (limit, usage.calls_month),
+        (None, None) => return 1.0,
+    };
+    if limit == 0 {
+        return 0.0;
+    }
+    limit.saturating_sub(used) as f64 / limit as f64
 }
 
 fn set_limit(limits: &mut Limits, kind: WindowKind, value: u64) {
@@ -637,10 +765,31 @@ mod tests {
     fn quota(id: &str, limits: Limits) -> RouteQuota<'_> {
         RouteQuota {
             id,
+            key_id: "p@k",
             tz: LA,
             catalog: limits,
             explicit: Limits::default(),
+            shared_catalog: Limits::default(),
+            shared_explicit: Limits::default(),
         }
+    }
+
+    /// A route of key `p@k` with its own and shared limits.
+    fn shared_quota(id: &str, own: Limits, shared: Limits) -> RouteQuota<'_> {
+        RouteQuota {
+            shared_catalog: shared,
+            ..quota(id, own)
+        }
+    }
+
+    fn ledger_at(start: &str) -> (Ledger, Arc<MemoryStore>) {
+        let clock = Arc::new(TokioClock::starting_at(at(start)));
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        (Ledger::new(store.clone(), clock), store)
+    }
+
+    async fn granted(ledger: &Ledger, q: &RouteQuota<'_>) -> bool {
+        matches!(ledger.acquire(q, 10).await.unwrap(), Grant::Granted(_))
     }
 
     #[tokio::test(start_paused = true)]
@@ -662,8 +811,12 @@ mod tests {
             ));
         }
         match ledger.acquire(&q, 10).await.unwrap() {
-            Grant::Denied { window, until } => {
-                assert_eq!(window, WindowKind::RequestsDay);
+            Grant::Denied {
+                window,
+                until,
+                scope,
+            } => {
+                assert_eq!((window, scope), (WindowKind::RequestsDay, Scope::Own));
                 assert_eq!(until, at("2026-03-08T08:00:00Z"));
             }
             Grant::Granted(_) => panic!("third call granted"),
@@ -708,9 +861,15 @@ mod tests {
             },
             ..RateLimitSnapshot::default()
         };
-        let block = ledger.observe(&q, &snap).await.unwrap().unwrap();
-        assert_eq!(block.until, at("2026-05-01T10:00:07Z"));
-        assert!(!block.quota);
+        let blocks = ledger.observe(&q, &snap).await.unwrap();
+        assert_eq!(
+            blocks,
+            [Block {
+                until: at("2026-05-01T10:00:07Z"),
+                quota: false,
+                scope: Scope::Own,
+            }]
+        );
         let usage = ledger.usage(&q).await.unwrap();
         assert_eq!(usage.calls_today, 10);
         // The minute window is left to the block, not counted full.
@@ -753,5 +912,163 @@ mod tests {
             .unwrap();
         let u = ledger.usage(&q).await.unwrap();
         assert_eq!((u.calls_today, u.tokens_today), (1, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shared_limits_hold_across_models_and_refunds_reach_them() {
+        let (ledger, _) = ledger_at("2026-05-01T10:00:00Z");
+        let shared = Limits {
+            rpd: Some(5),
+            tpd: Some(1000),
+            ..Limits::default()
+        };
+        let a = shared_quota("p/a@k", Limits::default(), shared);
+        let b = shared_quota("p/b@k", Limits::default(), shared);
+        let other_key = RouteQuota {
+            key_id: "p@other",
+            ..shared_quota("p/a@other", Limits::default(), shared)
+        };
+        for q in [&a, &b, &a, &b, &a] {
+            assert!(granted(&ledger, q).await);
+        }
+        for q in [&a, &b] {
+            match ledger.acquire(q, 10).await.unwrap() {
+                Grant::Denied { window, scope, .. } => {
+                    assert_eq!((window, scope), (WindowKind::RequestsDay, Scope::Key));
+                }
+                Grant::Granted(_) => panic!("{} passed the shared limit", q.id),
+            }
+        }
+        assert!(ledger.room(&b).await.unwrap().is_some());
+        // Own windows still count per model; the shared one counts them all.
+        assert_eq!(ledger.usage(&a).await.unwrap().calls_today, 3);
+        assert_eq!(ledger.usage(&b).await.unwrap().calls_today, 2);
+        assert_eq!(ledger.shared_usage(&b).await.unwrap().calls_today, 5);
+        assert_eq!(ledger.shared_usage(&b).await.unwrap().tokens_today, 50);
+        // Another key is another quota.
+        assert!(granted(&ledger, &other_key).await);
+        assert!(ledger.remaining_share(&a).await.unwrap() < f64::EPSILON);
+        assert!((ledger.remaining_share(&other_key).await.unwrap() - 0.8).abs() < 1e-9);
+
+        // Tokens are reconciled and refunded in the shared windows too.
+        let (ledger, _) = ledger_at("2026-05-01T10:00:00Z");
+        let Grant::Granted(res) = ledger.acquire(&a, 100).await.unwrap() else {
+            panic!("denied")
+        };
+        ledger
+            .reconcile(&res, Some(&Usage::new(30, 10)))
+            .await
+            .unwrap();
+        assert_eq!(ledger.usage(&a).await.unwrap().tokens_today, 40);
+        assert_eq!(ledger.shared_usage(&a).await.unwrap().tokens_today, 40);
+        let Grant::Granted(res) = ledger.acquire(&b, 100).await.unwrap() else {
+            panic!("denied")
+        };
+        let refused = ProviderError::new("p", refused_kind());
+        ledger.failed(&res, &refused).await.unwrap();
+        let shared_use = ledger.shared_usage(&b).await.unwrap();
+        assert_eq!((shared_use.calls_today, shared_use.tokens_today), (1, 40));
+        assert_eq!(ledger.usage(&b).await.unwrap(), RouteUsage::default());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn buckets_share_their_own_windows() {
+        let (ledger, _) = ledger_at("2026-05-01T10:00:00Z");
+        let limits = Limits {
+            rpd: Some(3),
+            ..Limits::default()
+        };
+        // Two models of one bucket have the bucket's quota id.
+        let x = quota("p[xy]@k", limits);
+        let y = quota("p[xy]@k", limits);
+        let z = quota("p/z@k", limits);
+        for q in [&x, &y, &x] {
+            assert!(granted(&ledger, q).await);
+        }
+        assert!(!granted(&ledger, &y).await);
+        assert!(!granted(&ledger, &x).await);
+        assert!(granted(&ledger, &z).await, "a model outside the bucket");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn headers_of_a_shared_window_update_the_key() {
+        let (ledger, store) = ledger_at("2026-05-01T10:00:00Z");
+        let shared = Limits {
+            rpm: Some(20),
+            rpd: Some(50),
+            ..Limits::default()
+        };
+        let own = Limits {
+            tpm: Some(9000),
+            ..Limits::default()
+        };
+        let a = shared_quota("p/a@k", own, shared);
+        let b = shared_quota("p/b@k", own, shared);
+        assert!(granted(&ledger, &a).await);
+        // The account says 1,000 a day (it bought credits) and 990 left.
+        let snap = RateLimitSnapshot {
+            requests_day: Window {
+                limit: Some(1000),
+                remaining: Some(990),
+                reset_after: None,
+            },
+            tokens_minute: Window {
+                limit: Some(8000),
+                remaining: Some(7000),
+                reset_after: None,
+            },
+            ..RateLimitSnapshot::default()
+        };
+        assert!(ledger.observe(&a, &snap).await.unwrap().is_empty());
+        assert_eq!(
+            ledger.shared_limits(&b).rpd,
+            Some(1000),
+            "learned for the key"
+        );
+        assert_eq!(ledger.shared_usage(&b).await.unwrap().calls_today, 10);
+        assert_eq!(
+            ledger.usage(&a).await.unwrap().calls_today,
+            1,
+            "own untouched"
+        );
+        // A window without a shared limit stays the route's own.
+        assert_eq!(ledger.limits(&a).tpm, Some(8000));
+        assert_eq!(ledger.limits(&b).tpm, Some(9000));
+        let stored = store.get("llmpool:learned:p@k").await.unwrap().unwrap();
+        assert!(
+            stored.contains("1000") && !stored.contains("8000"),
+            "{stored}"
+        );
+        assert!(
+            store
+                .get("llmpool:learned:p/a@k")
+                .await
+                .unwrap()
+                .unwrap()
+                .contains("8000")
+        );
+        // "0 left in the minute, reset in 9 s" blocks the whole key.
+        let snap = RateLimitSnapshot {
+            requests_minute: Window {
+                limit: Some(20),
+                remaining: Some(0),
+                reset_after: Some(Duration::from_secs(9)),
+            },
+            ..RateLimitSnapshot::default()
+        };
+        assert_eq!(
+            ledger.observe(&b, &snap).await.unwrap(),
+            [Block {
+                until: at("2026-05-01T10:00:09Z"),
+                quota: false,
+                scope: Scope::Key,
+            }]
+        );
+    }
+
+    fn refused_kind() -> ErrorKind {
+        ErrorKind::Network(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )))
     }
 }

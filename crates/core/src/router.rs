@@ -22,12 +22,11 @@ use rand::rngs::StdRng;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
-use crate::catalog::Limits;
 use crate::clock::Clock;
 use crate::config::{Settings, Strategy, split_route};
 use crate::error::{ConfigError, Error, Unavailable};
 use crate::health::{Health, HealthSettings, Skip};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Scope};
 use crate::policy::{Inputs, Policy};
 use crate::provider::{Provider, ProviderFactory, Registry};
 use crate::status::QuotaStatus;
@@ -134,11 +133,8 @@ impl Router {
                 weight: ps.weight,
                 tz,
                 keys,
-                models: catalog
-                    .models
-                    .iter()
-                    .map(|m| (m.id.clone(), m.limits(), m.prefill))
-                    .collect(),
+                shared_catalog: catalog.shared,
+                models: catalog.models,
                 settings: ps,
             });
         }
@@ -148,9 +144,9 @@ impl Router {
             if !p.enabled {
                 continue;
             }
-            for (model, limits, prefill) in &p.models {
+            for model in &p.models {
                 for key in &p.keys {
-                    routes.push(Arc::new(Route::new(p, model, *limits, *prefill, key)));
+                    routes.push(Arc::new(Route::new(p, model, key)));
                 }
             }
         }
@@ -261,7 +257,8 @@ impl Inner {
             .get_or_try_init(|| async {
                 for r in &self.routes {
                     self.health.load(r.href()).await;
-                    self.ledger.load(&r.id).await?;
+                    self.ledger.load(&r.quota_id).await?;
+                    self.ledger.load(&r.key_id).await?;
                 }
                 Ok::<(), Error>(())
             })
@@ -288,6 +285,25 @@ impl Inner {
         Target::Model(name.to_owned())
     }
 
+    /// Ids of the routes (configured and ad hoc) counting in the same windows of `scope`
+    /// as `route`, itself included.
+    pub(crate) fn sharing(&self, route: &Route, scope: Scope) -> Vec<String> {
+        let mut ids = vec![route.id.clone()];
+        let adhoc: Vec<Arc<Route>> = self
+            .adhoc
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for other in self.routes.iter().chain(&adhoc) {
+            if route.shares(other, scope) && !ids.contains(&other.id) {
+                ids.push(other.id.clone());
+            }
+        }
+        ids
+    }
+
     fn no_keys(providers: &[&ProviderEntry]) -> Error {
         Error::NoAvailableProviders(Unavailable::NoKeys {
             env_vars: providers.iter().map(|p| p.factory.key_env).collect(),
@@ -309,11 +325,9 @@ impl Inner {
             return Vec::new();
         };
         let mut out = Vec::new();
+        let info = entry.model_info(model);
         for key in &entry.keys {
-            let catalog = entry.models.iter().find(|(m, _, _)| m == model);
-            let (limits, prefill) =
-                catalog.map_or((Limits::default(), false), |(_, l, p)| (*l, *p));
-            let route = Route::new(entry, model, limits, prefill, key);
+            let route = Route::new(entry, &info, key);
             let (route, fresh) = {
                 let mut adhoc = self.adhoc.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Some(existing) = adhoc.get(&route.id) {
@@ -326,8 +340,10 @@ impl Inner {
             };
             if fresh {
                 self.health.load(route.href()).await;
-                if let Err(e) = self.ledger.load(&route.id).await {
-                    tracing::warn!(error = %e, "cannot load learned limits");
+                for id in [&route.quota_id, &route.key_id] {
+                    if let Err(e) = self.ledger.load(id).await {
+                        tracing::warn!(error = %e, "cannot load learned limits");
+                    }
                 }
             }
             out.push(route);
@@ -385,7 +401,7 @@ impl Inner {
             Target::Model(model) => self
                 .providers
                 .iter()
-                .filter(|p| p.enabled && p.models.iter().any(|(m, _, _)| m == model))
+                .filter(|p| p.enabled && p.models.iter().any(|m| &m.id == model))
                 .map(|p| (p, Some(model.as_str())))
                 .collect(),
         };
@@ -454,13 +470,7 @@ impl Inner {
             }
             Strategy::LeastUsed => {
                 for r in &available {
-                    let limits = self.ledger.limits(&r.quota());
-                    let usage = self.ledger.usage(&r.quota()).await?;
-                    let share = match (limits.rpd, limits.rpmonth) {
-                        (Some(limit), _) => remaining_share(limit, usage.calls_today),
-                        (None, Some(limit)) => remaining_share(limit, usage.calls_month),
-                        (None, None) => 1.0,
-                    };
+                    let share = self.ledger.remaining_share(&r.quota()).await?;
                     inputs.remaining_share.insert(r.id.clone(), share);
                 }
             }
@@ -500,15 +510,4 @@ impl Inner {
             .collect();
         Error::NoAvailableProviders(Unavailable::AllBusy { until, details })
     }
-}
-
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "quota figures are far below 2^52"
-)]
-fn remaining_share(limit: u64, used: u64) -> f64 {
-    if limit == 0 {
-        return 0.0;
-    }
-    limit.saturating_sub(used) as f64 / limit as f64
 }

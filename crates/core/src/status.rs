@@ -7,9 +7,25 @@
 //!                            "api_key_available": true, "available": true, "…": "…"}}}
 //! ```
 //!
-//! Per-provider figures sum the provider's routes (a limit that no route knows is
-//! `null`); `routes` gives the same figures per (provider, model, key), the key masked.
-//! A provider without a key shows the limits one key would get.
+//! Per-provider figures answer "how much can this provider still take today (this
+//! minute, this month)?", over all its keys (each key is its own quota, so keys add up).
+//! Within one key:
+//! - a window limited **per model** sums the models' figures (Groq: three models of
+//!   1,000 requests a day are `max_daily` 3,000), a bucket of models that share their
+//!   windows counting once;
+//! - a window with a **shared** limit (catalog `[shared]` or `[providers.<id>.shared]`)
+//!   counts once for the key: its use is the key's shared counter (every model's calls,
+//!   corrected by the provider's headers) and its maximum the shared limit, or the sum of
+//!   the models' own limits when every model has one and that is smaller. OpenRouter's
+//!   free tier (`[shared] rpd = 50`) shows `max_daily` 50 for one key, not 50 per model;
+//!   Cohere's `max_per_minute` is 20 per model summed (its rpm is per model) while its
+//!   `max_monthly` is the key's 1,000 trial calls.
+//!
+//! A limit that no model knows is `null`. `routes` gives each (provider, model, key) its
+//! own figures, the key masked: its model's own windows (the bucket's, shared with the
+//! other models naming `bucket`); the shared limits are in the provider's figures only,
+//! though a full shared window makes every route of the key unavailable. A provider
+//! without a key shows the figures one key would get.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +35,7 @@ use serde::Serialize;
 use crate::catalog::Limits;
 use crate::error::Error;
 use crate::health::{Circuit, Disabled, SkipReason};
-use crate::ledger::RouteUsage;
+use crate::ledger::{RouteUsage, WindowKind};
 use crate::router::Inner;
 
 /// Health state of a provider or route, as reported.
@@ -90,12 +106,14 @@ pub struct QuotaStatus {
     pub quota_status: BTreeMap<String, ProviderStatus>,
 }
 
-/// One provider's figures (sums over its routes).
+/// One provider's figures over all its keys (see the [module docs](self) for how shared
+/// and per-model limits add up).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProviderStatus {
     /// Requests counted today (in the provider's own day).
     pub calls_today: u64,
-    /// Daily request limit, when known.
+    /// The most requests the provider can take today: per key, a shared daily limit once,
+    /// else the models' daily limits summed; keys added. `null` when unknown.
     pub max_daily: Option<u64>,
     /// Whether a key is configured.
     pub api_key_available: bool,
@@ -105,12 +123,16 @@ pub struct ProviderStatus {
     pub state: HealthState,
     /// Requests in the last minute (sliding estimate).
     pub calls_this_minute: u64,
-    /// Per-minute request limit, when known.
+    /// Per-minute request limit, counted like `max_daily`, when known.
     pub max_per_minute: Option<u64>,
     /// Tokens counted today.
     pub tokens_today: u64,
-    /// Daily token limit, when known.
+    /// Daily token limit, counted like `max_daily`, when known.
     pub max_tokens_daily: Option<u64>,
+    /// Requests counted this month (UTC).
+    pub calls_this_month: u64,
+    /// Monthly request limit, counted like `max_daily`, when known.
+    pub max_monthly: Option<u64>,
     /// When the daily window resets (RFC 3339).
     pub resets_at: Option<String>,
     /// When a cooling-down, exhausted or circuit-open provider is expected back.
@@ -131,13 +153,15 @@ pub struct ProviderStatus {
     pub routes: Vec<RouteStatus>,
 }
 
-/// One route's figures.
+/// One route's figures: its model's own windows (its bucket's, when it names one).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RouteStatus {
     /// Model id.
     pub model: String,
     /// The key, masked.
     pub key: String,
+    /// The catalog's quota bucket: routes of one key naming it share these figures.
+    pub bucket: Option<String>,
     /// Requests counted today.
     pub calls_today: u64,
     /// Daily request limit, when known.
@@ -176,6 +200,53 @@ fn sum(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
     })
 }
 
+/// The windows the per-provider figures report.
+const REPORTED: [WindowKind; 4] = [
+    WindowKind::RequestsDay,
+    WindowKind::RequestsMinute,
+    WindowKind::TokensDay,
+    WindowKind::RequestsMonth,
+];
+
+/// One key's windows: its own windows once per quota id (a bucket counts once), and its
+/// shared windows.
+#[derive(Debug, Default)]
+struct KeyWindows {
+    own: Vec<(Limits, RouteUsage)>,
+    shared: Limits,
+    shared_usage: RouteUsage,
+}
+
+impl KeyWindows {
+    /// (use, limit) of one window kind for this key.
+    fn figure(&self, kind: WindowKind) -> (u64, Option<u64>) {
+        let own_used = self.own.iter().map(|(_, u)| u.of(kind)).sum();
+        let own_max = sum(self.own.iter().map(|(l, _)| kind.limit(l)));
+        match kind.limit(&self.shared) {
+            None => (own_used, own_max),
+            Some(shared) => {
+                let every_model_limited = self.own.iter().all(|(l, _)| kind.limit(l).is_some());
+                let max = match own_max {
+                    Some(own) if every_model_limited => shared.min(own),
+                    _ => shared,
+                };
+                (self.shared_usage.of(kind), Some(max))
+            }
+        }
+    }
+}
+
+/// Per-provider (use, limit) of each reported window, keys added up.
+fn provider_figures(keys: &[KeyWindows]) -> [(u64, Option<u64>); 4] {
+    REPORTED.map(|kind| {
+        let figures: Vec<(u64, Option<u64>)> = keys.iter().map(|k| k.figure(kind)).collect();
+        (
+            figures.iter().map(|f| f.0).sum(),
+            sum(figures.iter().map(|f| f.1)),
+        )
+    })
+}
+
 #[expect(clippy::too_many_lines, reason = "one report, field by field")]
 pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
     let now = inner.clock.now();
@@ -187,12 +258,36 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
         let health = inner.health.provider(id);
         let resets_at = crate::ledger::Windows::at(now, entry.tz).next_day;
         let mut routes = Vec::new();
-        let mut usages: Vec<RouteUsage> = Vec::new();
-        let mut limits_of: Vec<Limits> = Vec::new();
+        // Per key: its id, the quota ids already counted, and its windows.
+        let mut keys: Vec<(&str, Vec<&str>, KeyWindows)> = Vec::new();
         for route in inner.routes.iter().filter(|r| r.provider == id) {
             let quota = route.quota();
             let limits = inner.ledger.limits(&quota);
             let usage = inner.ledger.usage(&quota).await?;
+            if !keys.iter().any(|(k, _, _)| *k == route.key_id) {
+                let shared = inner.ledger.shared_limits(&quota);
+                let shared_usage = if shared.is_empty() {
+                    RouteUsage::default()
+                } else {
+                    inner.ledger.shared_usage(&quota).await?
+                };
+                keys.push((
+                    &route.key_id,
+                    Vec::new(),
+                    KeyWindows {
+                        own: Vec::new(),
+                        shared,
+                        shared_usage,
+                    },
+                ));
+            }
+            if let Some((_, counted, windows)) =
+                keys.iter_mut().find(|(k, _, _)| *k == route.key_id)
+                && !counted.contains(&route.quota_id.as_str())
+            {
+                counted.push(&route.quota_id);
+                windows.own.push((limits, usage));
+            }
             let mut state = HealthState::Healthy;
             let mut until = None;
             if let Some(skip) = inner.health.peek(route.href()) {
@@ -224,6 +319,7 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
             routes.push(RouteStatus {
                 model: route.model.clone(),
                 key: route.key.clone(),
+                bucket: route.bucket.clone(),
                 calls_today: usage.calls_today,
                 max_daily: limits.rpd,
                 calls_this_minute: usage.calls_minute,
@@ -237,16 +333,31 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
                 resets_at: rfc3339(resets_at),
                 cooldown_until: until.map(rfc3339),
             });
-            usages.push(usage);
-            limits_of.push(limits);
         }
         let api_key_available = !entry.keys.is_empty();
+        let mut keys: Vec<KeyWindows> = keys.into_iter().map(|(_, _, w)| w).collect();
         if !api_key_available {
             // What one key would get.
-            for (model, catalog, _) in &entry.models {
-                limits_of.push(catalog.overridden_by(&entry.explicit_limits(model)));
+            let mut one = KeyWindows {
+                shared: entry.shared_catalog.overridden_by(&entry.shared_explicit()),
+                ..KeyWindows::default()
+            };
+            let mut buckets: Vec<&str> = Vec::new();
+            for model in &entry.models {
+                if let Some(bucket) = &model.bucket {
+                    if buckets.contains(&bucket.as_str()) {
+                        continue;
+                    }
+                    buckets.push(bucket);
+                }
+                let limits = model
+                    .limits()
+                    .overridden_by(&entry.explicit_limits(&model.id));
+                one.own.push((limits, RouteUsage::default()));
             }
+            keys.push(one);
         }
+        let [daily, minute, tokens_daily, monthly] = provider_figures(&keys);
         let available = routes.iter().any(|r| r.available);
         let state = if !entry.enabled {
             HealthState::DisabledByConfig
@@ -303,7 +414,7 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
             .find(|r| r.available)
             .or(routes.first())
             .map(|r| r.model.clone())
-            .or_else(|| entry.models.first().map(|(m, _, _)| m.clone()));
+            .or_else(|| entry.models.first().map(|m| m.id.clone()));
         if available {
             available_providers += 1;
         }
@@ -313,15 +424,17 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
         quota_status.insert(
             id.to_owned(),
             ProviderStatus {
-                calls_today: usages.iter().map(|u| u.calls_today).sum(),
-                max_daily: sum(limits_of.iter().map(|l| l.rpd)),
+                calls_today: daily.0,
+                max_daily: daily.1,
                 api_key_available,
                 available,
                 state,
-                calls_this_minute: usages.iter().map(|u| u.calls_minute).sum(),
-                max_per_minute: sum(limits_of.iter().map(|l| l.rpm)),
-                tokens_today: usages.iter().map(|u| u.tokens_today).sum(),
-                max_tokens_daily: sum(limits_of.iter().map(|l| l.tpd)),
+                calls_this_minute: minute.0,
+                max_per_minute: minute.1,
+                tokens_today: tokens_daily.0,
+                max_tokens_daily: tokens_daily.1,
+                calls_this_month: monthly.0,
+                max_monthly: monthly.1,
                 resets_at: Some(rfc3339(resets_at)),
                 cooldown_until: cooldown_until.map(rfc3339),
                 last_error: health.last_error.clone(),

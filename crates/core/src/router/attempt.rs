@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, ProviderError};
 use crate::health::{Disabled, ProbeGuard, Skip, SkipReason};
-use crate::ledger::{Grant, Ledger, Reservation};
+use crate::ledger::{Grant, Ledger, Reservation, Scope};
 use crate::ratelimit::RateLimitSnapshot;
 use crate::router::Inner;
 use crate::router::route::Route;
@@ -143,13 +143,22 @@ impl Inner {
                 };
                 let reservation = match self.ledger.acquire(&route.quota(), tokens).await? {
                     Grant::Granted(r) => r,
-                    Grant::Denied { window, until } => {
+                    Grant::Denied {
+                        window,
+                        until,
+                        scope,
+                    } => {
                         let reason = if window.is_quota() {
                             SkipReason::Exhausted
                         } else {
                             SkipReason::RateLimited
                         };
-                        tracing::debug!(route = %route.id, reason = reason.describe(), "quota full, skipped");
+                        tracing::debug!(
+                            route = %route.id,
+                            reason = reason.describe(),
+                            shared = matches!(scope, Scope::Key),
+                            "quota full, skipped"
+                        );
                         ctx.skipped.push((
                             Arc::clone(&route),
                             Skip {
@@ -285,7 +294,7 @@ impl Inner {
                     }
                     _ => {
                         let wait = wait.unwrap_or(DEFAULT_RATE_LIMIT_COOLDOWN);
-                        self.health.rate_limit(&route.id, after(now, wait)).await;
+                        self.block(route, Scope::Own, false, after(now, wait)).await;
                         (Verdict { transient: false }, Flow::Next)
                     }
                 }
@@ -294,7 +303,7 @@ impl Inner {
                 let until = until
                     .filter(|u| *u > now)
                     .unwrap_or_else(|| self.ledger.next_daily_reset(route.tz));
-                self.health.exhaust(&route.id, until).await;
+                self.block(route, Scope::Own, true, until).await;
                 (Verdict { transient: false }, Flow::Next)
             }
             ErrorKind::Unauthorized => {
@@ -363,20 +372,30 @@ impl Inner {
     }
 
     /// Applies rate-limit headers: learned limits and counters, and a block when a
-    /// window reports nothing left.
+    /// window reports nothing left (for every route counting in that window).
     pub(crate) async fn observe(
         &self,
         route: &Route,
         snapshot: &RateLimitSnapshot,
     ) -> Result<(), Error> {
-        if let Some(block) = self.ledger.observe(&route.quota(), snapshot).await? {
-            if block.quota {
-                self.health.exhaust(&route.id, block.until).await;
-            } else {
-                self.health.rate_limit(&route.id, block.until).await;
-            }
+        for block in self.ledger.observe(&route.quota(), snapshot).await? {
+            self.block(route, block.scope, block.quota, block.until)
+                .await;
         }
         Ok(())
+    }
+
+    /// Parks `route` and every route counting in the same windows of `scope` (the models
+    /// of its bucket, or every model of its key) until `until`: exhausted when `quota`,
+    /// else rate limited.
+    async fn block(&self, route: &Route, scope: Scope, quota: bool, until: DateTime<Utc>) {
+        for id in self.sharing(route, scope) {
+            if quota {
+                self.health.exhaust(&id, until).await;
+            } else {
+                self.health.rate_limit(&id, until).await;
+            }
+        }
     }
 
     fn backoff(&self, retries: u32) -> Duration {

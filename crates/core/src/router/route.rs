@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 
-use crate::catalog::Limits;
+use crate::catalog::{Limits, ModelInfo};
 use crate::health::RouteRef;
-use crate::ledger::RouteQuota;
+use crate::ledger::{RouteQuota, Scope};
 use crate::provider::{Provider, ProviderFactory};
 use crate::types::{ChatRequest, Message};
 
@@ -19,8 +19,10 @@ pub(crate) struct ProviderEntry {
     pub(crate) weight: u32,
     pub(crate) tz: Tz,
     pub(crate) keys: Vec<KeyEntry>,
-    /// Models with their catalog limits, in order.
-    pub(crate) models: Vec<(String, Limits, bool)>,
+    /// Models with their catalog limits, flags and buckets, in order.
+    pub(crate) models: Vec<ModelInfo>,
+    /// Limits shared by all models of one key: the catalog's `[shared]`.
+    pub(crate) shared_catalog: Limits,
     /// Explicit limits for a model (settings), provider level then `model_limits`.
     pub(crate) settings: crate::config::ProviderSettings,
 }
@@ -32,6 +34,21 @@ impl ProviderEntry {
 
     pub(crate) fn explicit_limits(&self, model: &str) -> Limits {
         self.settings.limits_for(model)
+    }
+
+    /// Explicit limits shared by all models of one key (settings).
+    pub(crate) fn shared_explicit(&self) -> Limits {
+        self.settings.shared_limits(&self.shared_catalog)
+    }
+
+    /// The catalog entry of `model`, or one without known limits for a model the catalog
+    /// does not list.
+    pub(crate) fn model_info(&self, model: &str) -> ModelInfo {
+        self.models
+            .iter()
+            .find(|m| m.id == model)
+            .cloned()
+            .unwrap_or_else(|| ModelInfo::new(model))
     }
 
     pub(crate) fn prefill(&self, catalog_flag: bool) -> bool {
@@ -50,38 +67,56 @@ pub(crate) struct KeyEntry {
 pub(crate) struct Route {
     /// `provider/model@key`.
     pub(crate) id: String,
-    /// `provider@key`.
+    /// `provider@key`: the key's identity, and the counter id of its shared windows.
     pub(crate) key_id: String,
+    /// Counter id of the route's own windows: `id`, or `provider[bucket]@key` when the
+    /// model shares a quota bucket with others.
+    pub(crate) quota_id: String,
     pub(crate) provider: &'static str,
     pub(crate) model: String,
     pub(crate) key: String,
+    /// The catalog's quota bucket of the model, if any.
+    pub(crate) bucket: Option<String>,
     pub(crate) client: Arc<dyn Provider>,
     pub(crate) catalog_limits: Limits,
     pub(crate) explicit_limits: Limits,
+    pub(crate) shared_catalog_limits: Limits,
+    pub(crate) shared_explicit_limits: Limits,
     pub(crate) prefill: bool,
     pub(crate) tz: Tz,
 }
 
 impl Route {
-    pub(crate) fn new(
-        entry: &ProviderEntry,
-        model: &str,
-        catalog_limits: Limits,
-        catalog_prefill: bool,
-        key: &KeyEntry,
-    ) -> Self {
+    pub(crate) fn new(entry: &ProviderEntry, model: &ModelInfo, key: &KeyEntry) -> Self {
         let provider = entry.id();
+        let id = format!("{provider}/{}@{}", model.id, key.label);
+        let quota_id = match &model.bucket {
+            Some(bucket) => format!("{provider}[{bucket}]@{}", key.label),
+            None => id.clone(),
+        };
         Self {
-            id: format!("{provider}/{model}@{}", key.label),
+            id,
             key_id: format!("{provider}@{}", key.label),
+            quota_id,
             provider,
-            model: model.to_owned(),
+            model: model.id.clone(),
             key: key.label.clone(),
+            bucket: model.bucket.clone(),
             client: Arc::clone(&key.client),
-            catalog_limits,
-            explicit_limits: entry.explicit_limits(model),
-            prefill: entry.prefill(catalog_prefill),
+            catalog_limits: model.limits(),
+            explicit_limits: entry.explicit_limits(&model.id),
+            shared_catalog_limits: entry.shared_catalog,
+            shared_explicit_limits: entry.shared_explicit(),
+            prefill: entry.prefill(model.prefill),
             tz: entry.tz,
+        }
+    }
+
+    /// Whether `other` counts in the same windows of `scope` as this route.
+    pub(crate) fn shares(&self, other: &Route, scope: Scope) -> bool {
+        match scope {
+            Scope::Own => self.quota_id == other.quota_id,
+            Scope::Key => self.key_id == other.key_id,
         }
     }
 
@@ -95,10 +130,13 @@ impl Route {
 
     pub(crate) fn quota(&self) -> RouteQuota<'_> {
         RouteQuota {
-            id: &self.id,
+            id: &self.quota_id,
+            key_id: &self.key_id,
             tz: self.tz,
             catalog: self.catalog_limits,
             explicit: self.explicit_limits,
+            shared_catalog: self.shared_catalog_limits,
+            shared_explicit: self.shared_explicit_limits,
         }
     }
 

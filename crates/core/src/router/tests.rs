@@ -1,5 +1,7 @@
 //! Router behaviour with scripted providers on paused tokio time.
 
+mod shared;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,14 +44,14 @@ pub(crate) static OPENROUTER: ProviderFactory = fake_factory(
     "openrouter",
     "OPENROUTER_API_KEY",
     "openai/gpt-oss-20b:free",
-    "[[models]]\nid = \"openai/gpt-oss-20b:free\"\nrpd = 50\nrpm = 20\n",
+    "[shared]\nrpd = 50\nrpm = 20\n[[models]]\nid = \"openai/gpt-oss-20b:free\"\n",
     4,
 );
 pub(crate) static COHERE: ProviderFactory = fake_factory(
     "cohere",
     "COHERE_API_KEY",
     "co1",
-    "[[models]]\nid = \"co1\"\nrpmonth = 1000\nrpm = 20\n",
+    "[shared]\nrpmonth = 1000\n[[models]]\nid = \"co1\"\nrpm = 20\n",
     5,
 );
 
