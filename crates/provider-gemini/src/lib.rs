@@ -67,6 +67,29 @@ use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, regis
 
 pub use crate::client::GeminiProvider;
 
+/// The decoding step of [`GeminiProvider`]'s one-shot `chat`: a successful
+/// `generateContent` body to its text, finish reason and usage, exactly as `chat` reads
+/// it. Exposed for the crate's benchmark (`cargo bench -p llmpool-provider-gemini`).
+#[doc(hidden)]
+pub fn decode_generate_content(
+    body: &[u8],
+    model: &str,
+) -> Result<
+    (
+        String,
+        Option<llmpool_core::FinishReason>,
+        Option<llmpool_core::Usage>,
+    ),
+    llmpool_core::ProviderError,
+> {
+    let parsed: wire::GenerateContentResponse = serde_json::from_slice(body).map_err(|e| {
+        llmpool_core::ProviderError::new(ID, llmpool_core::ErrorKind::InvalidResponse)
+            .with_message(format!("unparseable response body: {e}"))
+    })?;
+    let answer = convert::answer(&parsed, model)?;
+    Ok((answer.text, answer.finish_reason, answer.usage))
+}
+
 /// The provider id.
 pub(crate) const ID: &str = "gemini";
 
