@@ -15,7 +15,7 @@
 //!
 //! Errors use OpenAI's body `{"error": {"message", "type", "code"}}`: 400 invalid JSON or
 //! schema (naming the field), 401 missing client key, 404 unknown model or provider,
-//! 413 body over `max_body_bytes`, 503 no provider available (with `retry-after` when the
+//! 405 a known path with another method, 413 body over `max_body_bytes`, 503 no provider available (with `retry-after` when the
 //! earliest reset is known), 502 all providers failed (each cause listed), 504 deadline.
 //! Upstream keys never appear in a response or a log line.
 //!

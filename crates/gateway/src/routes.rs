@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(info::health))
         .merge(protected)
         .fallback(info::not_found)
+        .method_not_allowed_fallback(info::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

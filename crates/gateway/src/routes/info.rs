@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -56,5 +56,15 @@ pub(crate) async fn not_found(uri: Uri) -> ApiError {
         format!("no route for `{}`", uri.path()),
         "invalid_request_error",
         "not_found",
+    )
+}
+
+/// A known path with another method: 405 in OpenAI's shape (axum's own has no body).
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method `{method}` is not allowed on `{}`", uri.path()),
+        "invalid_request_error",
+        "method_not_allowed",
     )
 }
