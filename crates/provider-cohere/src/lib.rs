@@ -15,7 +15,8 @@
 //!   `x-endpoint-monthly-call-limit`, `x-trial-endpoint-call-limit` and
 //!   `x-trial-endpoint-call-remaining`, parsed into the month and minute windows of the
 //!   [`RateLimitSnapshot`](llmpool_core::RateLimitSnapshot); no header tells the calls left
-//!   in the month, so the ledger counts them.
+//!   in the month, so the ledger counts them. The catalog puts the 1,000 in its `[shared]`
+//!   table (one monthly budget for all models of a key) and the 20 on each model.
 //!
 //! # Mapping
 //!
@@ -98,9 +99,21 @@ mod tests {
         let catalog = FACTORY.model_catalog().unwrap();
         assert_eq!(catalog.models[0].id, FACTORY.default_model);
         assert_eq!(catalog.day_reset_tz, "UTC");
+        // 1,000 calls a month for the key, across all models; 20 a minute per model.
+        assert_eq!(
+            catalog.shared,
+            llmpool_core::Limits {
+                rpmonth: Some(1000),
+                ..llmpool_core::Limits::default()
+            }
+        );
         for model in &catalog.models {
             assert_eq!(model.rpm, Some(20), "{}", model.id);
-            assert_eq!(model.rpmonth, Some(1000), "{}", model.id);
+            assert_eq!(
+                model.rpmonth, None,
+                "{}: the monthly cap is shared",
+                model.id
+            );
             assert!(!model.prefill, "{}", model.id);
         }
         assert_eq!(catalog.models[1].id, "command-r7b-12-2024");

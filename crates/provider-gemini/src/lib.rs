@@ -16,7 +16,8 @@
 //! **midnight US Pacific time**. The embedded catalog (`catalog.toml`) lists the free
 //! models best first: `gemini-3.1-flash-lite` (15 RPM, 500 RPD, 250K input TPM) for
 //! volume; `gemini-2.5-flash`, `gemini-3.5-flash`, `gemini-3-flash-preview` (5 RPM,
-//! 20 RPD) and `gemini-3.6-flash` (20 RPD) for a few better answers;
+//! 20 RPD; the last two share one quota bucket, `gemini-3-flash`, so 20 RPD for the pair)
+//! and `gemini-3.6-flash` (20 RPD) for a few better answers;
 //! `gemini-2.5-flash-lite` (10 RPM, 20 RPD); Gemma 3 (`gemma-3-27b-it` and smaller: 30
 //! RPM, 14,400 RPD, 15K TPM). Pro models have no free tier. Figures as of October 2026;
 //! override them from config when Google changes them.
@@ -140,6 +141,26 @@ mod tests {
             (Some(30), Some(14_400), Some(15_000))
         );
         assert!(catalog.models.iter().all(|m| !m.id.contains("pro")));
+    }
+
+    #[test]
+    fn flash_3_models_share_one_bucket() {
+        let catalog = FACTORY.model_catalog().unwrap();
+        let in_bucket: Vec<&str> = catalog
+            .models
+            .iter()
+            .filter(|m| m.bucket.as_deref() == Some("gemini-3-flash"))
+            .map(|m| m.id.as_str())
+            .collect();
+        assert_eq!(in_bucket, ["gemini-3.5-flash", "gemini-3-flash-preview"]);
+        let a = catalog.model("gemini-3.5-flash").unwrap();
+        let b = catalog.model("gemini-3-flash-preview").unwrap();
+        assert_eq!(a.limits(), b.limits());
+        assert_eq!((a.rpm, a.rpd), (Some(5), Some(20)));
+        assert!(
+            catalog.shared.is_empty(),
+            "limits are per model and project"
+        );
     }
 
     #[test]

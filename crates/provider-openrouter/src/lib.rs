@@ -19,7 +19,10 @@
 //! per minute, and 50 per day (1,000 once the account has bought $10 of credits), in one
 //! daily budget shared by all free models and reset at 00:00 UTC. The embedded catalog
 //! (`catalog.toml`) lists `openrouter/free`, `openai/gpt-oss-20b:free` and
-//! `google/gemma-4-31b-it:free`. A negative credit balance blocks even free models (402).
+//! `google/gemma-4-31b-it:free`, with the account's limits in its `[shared]` table (one
+//! budget per key across the models, not 50 per model); raise them from config
+//! (`[providers.openrouter] rpd = 1000`) for an account with credits. A negative credit
+//! balance blocks even free models (402).
 //!
 //! # Quirks handled here
 //!
@@ -128,8 +131,10 @@ mod tests {
         let catalog = FACTORY.model_catalog().unwrap();
         assert_eq!(catalog.models[0].id, FACTORY.default_model);
         assert_eq!(catalog.day_reset_tz, "UTC");
+        // 20 a minute and 50 a day for the account, across all free models together.
+        assert_eq!((catalog.shared.rpm, catalog.shared.rpd), (Some(20), Some(50)));
         for m in &catalog.models {
-            assert_eq!((m.rpm, m.rpd), (Some(20), Some(50)), "{}", m.id);
+            assert_eq!(m.limits(), llmpool_core::Limits::default(), "{}", m.id);
             assert!(
                 m.id == "openrouter/free" || m.id.ends_with(":free"),
                 "{}",
