@@ -132,7 +132,10 @@ mod tests {
         assert_eq!(catalog.models[0].id, FACTORY.default_model);
         assert_eq!(catalog.day_reset_tz, "UTC");
         // 20 a minute and 50 a day for the account, across all free models together.
-        assert_eq!((catalog.shared.rpm, catalog.shared.rpd), (Some(20), Some(50)));
+        assert_eq!(
+            (catalog.shared.rpm, catalog.shared.rpd),
+            (Some(20), Some(50))
+        );
         for m in &catalog.models {
             assert_eq!(m.limits(), llmpool_core::Limits::default(), "{}", m.id);
             assert!(
