@@ -199,6 +199,19 @@ impl ProviderError {
         self
     }
 
+    /// Removes `secret` from the upstream message, should an upstream (or a proxy in front
+    /// of it) echo a key back. Every provider passes its key through this before an error
+    /// leaves the crate.
+    #[must_use]
+    pub fn redact_secret(mut self, secret: &str) -> Self {
+        if let Some(message) = &mut self.message
+            && let std::borrow::Cow::Owned(clean) = redact_secret(message, secret)
+        {
+            *message = clean;
+        }
+        self
+    }
+
     /// One line for logs and reports: `kind (status): message`.
     pub fn summary(&self) -> String {
         let mut s = self.kind.label().as_str().to_owned();
@@ -212,6 +225,16 @@ impl ProviderError {
             s.push_str(message);
         }
         s
+    }
+}
+
+/// `text` with every occurrence of `secret` replaced by `[REDACTED]` (secrets shorter
+/// than 8 characters are left alone: replacing them would mangle ordinary words).
+pub fn redact_secret<'a>(text: &'a str, secret: &str) -> std::borrow::Cow<'a, str> {
+    if secret.len() >= 8 && text.contains(secret) {
+        std::borrow::Cow::Owned(text.replace(secret, "[REDACTED]"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 
@@ -386,6 +409,18 @@ mod tests {
         let e = ProviderError::new("x", ErrorKind::BadRequest).with_rate_limits(snapshot);
         assert_eq!(*e.rate_limits, snapshot);
         assert_eq!(e.rate_limits.retry_after, Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_messages() {
+        let e = ProviderError::new("x", ErrorKind::Unauthorized)
+            .with_message("key sk-live-12345678 is invalid; sk-live-12345678")
+            .redact_secret("sk-live-12345678");
+        assert_eq!(
+            e.message.as_deref(),
+            Some("key [REDACTED] is invalid; [REDACTED]")
+        );
+        assert_eq!(redact_secret("a short key", "short"), "a short key");
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub use catalog::{Limits, ModelCatalog, ModelInfo};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use config::{ProviderSettings, Settings, Strategy};
 pub use error::{
-    BoxError, ConfigError, Error, ErrorKind, ErrorKindLabel, ProviderError, StoreError, Unavailable,
+    BoxError, ConfigError, Error, ErrorKind, ErrorKindLabel, ProviderError, StoreError,
+    Unavailable, redact_secret,
 };
 #[doc(hidden)]
 pub use provider::__private;

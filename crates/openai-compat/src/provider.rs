@@ -138,12 +138,7 @@ impl OpenAiCompatProvider {
 impl Shared {
     /// Masks the key wherever an upstream echoed it.
     pub(crate) fn scrub(&self, text: &str) -> String {
-        let key = self.key.expose_secret();
-        if key.len() >= 8 && text.contains(key) {
-            text.replace(key, &mask_key(key))
-        } else {
-            text.to_owned()
-        }
+        llmpool_core::redact_secret(text, self.key.expose_secret()).into_owned()
     }
 
     /// A failure of kind `kind` with a message from the upstream.
@@ -431,7 +426,7 @@ mod tests {
         assert_eq!(
             p.inner
                 .scrub("Incorrect API key provided: sk-secret-0123456789."),
-            "Incorrect API key provided: ***6789."
+            "Incorrect API key provided: [REDACTED]."
         );
     }
 }

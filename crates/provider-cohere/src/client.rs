@@ -144,13 +144,6 @@ impl fmt::Debug for CohereProvider {
 }
 
 /// Removes the key from an upstream message, should Cohere ever echo it back.
-fn scrub(key: &SecretString, mut err: ProviderError) -> ProviderError {
-    let key = key.expose_secret();
-    if let Some(message) = &mut err.message
-        && !key.is_empty()
-        && message.contains(key)
-    {
-        *message = message.replace(key, "[REDACTED]");
-    }
-    err
+fn scrub(key: &SecretString, err: ProviderError) -> ProviderError {
+    err.redact_secret(key.expose_secret())
 }

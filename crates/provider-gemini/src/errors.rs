@@ -195,14 +195,8 @@ fn message_retry_in(message: &str) -> Option<Duration> {
 }
 
 /// Replaces the key wherever an upstream (or a proxy) echoed it into a message.
-pub(crate) fn redact(mut err: ProviderError, key: &str) -> ProviderError {
-    if !key.is_empty()
-        && let Some(message) = &mut err.message
-        && message.contains(key)
-    {
-        *message = message.replace(key, "[redacted]");
-    }
-    err
+pub(crate) fn redact(err: ProviderError, key: &str) -> ProviderError {
+    err.redact_secret(key)
 }
 
 #[cfg(test)]
@@ -334,10 +328,11 @@ mod tests {
 
     #[test]
     fn redacts_an_echoed_key() {
-        let e = ProviderError::new(ID, ErrorKind::BadRequest).with_message("bad key sk-123 here");
+        let e =
+            ProviderError::new(ID, ErrorKind::BadRequest).with_message("bad key sk-123456789 here");
         assert_eq!(
-            redact(e, "sk-123").message.as_deref(),
-            Some("bad key [redacted] here")
+            redact(e, "sk-123456789").message.as_deref(),
+            Some("bad key [REDACTED] here")
         );
     }
 }

@@ -632,7 +632,7 @@ async fn a_key_echoed_by_the_upstream_is_redacted() {
     );
     let err = error_for(400, &body, &[]).await;
     assert!(matches!(err.kind, ErrorKind::BadRequest));
-    assert_eq!(err.message.as_deref(), Some("Bad header value [redacted]"));
+    assert_eq!(err.message.as_deref(), Some("Bad header value [REDACTED]"));
     error_view(&err);
 }
 
