@@ -523,6 +523,53 @@ impl Ledger {
         Ok(share)
     }
 
+    /// Raises the day and month counters of `target` to the sum of the same windows of
+    /// `sources` where they are lower, by an atomic add (concurrent starts may count a
+    /// deficit twice: too much, never too little).
+    ///
+    /// A counter that holds the use of several others must never show less than they do
+    /// together: a key's shared windows hold every call of its routes, a bucket's those of
+    /// its models. It can show less after an upgrade that introduced the shared window or
+    /// the bucket (the calls so far were counted per route only), or after headers set it
+    /// lower; without this, the rest of that day or month could spend the quota again.
+    pub(crate) async fn raise_to_sum(
+        &self,
+        target: &str,
+        sources: &[&str],
+        tz: Tz,
+    ) -> Result<(), StoreError> {
+        if sources.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let w = Windows::at(now, tz);
+        let kinds = [
+            WindowKind::RequestsDay,
+            WindowKind::RequestsMonth,
+            WindowKind::TokensDay,
+        ];
+        let mut keys = Vec::with_capacity(kinds.len() * (sources.len() + 1));
+        for kind in kinds {
+            keys.push(counter_key(target, kind, &w.id(kind)));
+            for source in sources {
+                keys.push(counter_key(source, kind, &w.id(kind)));
+            }
+        }
+        let values = self.store.counters(&keys).await?;
+        for (kind, chunk) in kinds.iter().zip(values.chunks(sources.len() + 1)) {
+            let Some((current, rest)) = chunk.split_first() else {
+                continue;
+            };
+            let total = rest.iter().fold(0_u64, |a, b| a.saturating_add(*b));
+            if total > *current {
+                let deficit = i64::try_from(total - current).unwrap_or(i64::MAX);
+                let key = counter_key(target, *kind, &w.id(*kind));
+                self.store.add(&key, deficit, w.ttl(*kind, now)).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Corrects the token estimate with the reported usage, in every window charged.
     pub(crate) async fn reconcile(
         &self,
@@ -538,13 +585,24 @@ impl Ledger {
             usage.prompt_tokens + usage.completion_tokens
         };
         let actual = i64::try_from(actual).unwrap_or(i64::MAX);
-        for charge in reservation.charges.iter().filter(|c| c.tokens) {
-            let delta = actual - i64::try_from(charge.cost).unwrap_or(i64::MAX);
-            if delta != 0 {
-                self.store.add(&charge.key, delta, charge.ttl).await?;
-            }
+        let adds: Vec<(&str, i64, Duration)> = reservation
+            .charges
+            .iter()
+            .filter(|c| c.tokens)
+            .map(|c| {
+                (
+                    c.key.as_str(),
+                    actual - i64::try_from(c.cost).unwrap_or(i64::MAX),
+                    c.ttl,
+                )
+            })
+            .filter(|(_, delta, _)| *delta != 0)
+            .collect();
+        if adds.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        // One round trip for every token window of the route and its key.
+        self.store.add_many(&adds).await
     }
 
     /// Settles a failed attempt: tokens were not spent; a call that never reached the
@@ -555,13 +613,22 @@ impl Ledger {
         error: &ProviderError,
     ) -> Result<(), StoreError> {
         let refund_requests = never_reached_upstream(error);
-        for charge in &reservation.charges {
-            if charge.tokens || refund_requests {
-                let cost = i64::try_from(charge.cost).unwrap_or(i64::MAX);
-                self.store.add(&charge.key, -cost, charge.ttl).await?;
-            }
+        let adds: Vec<(&str, i64, Duration)> = reservation
+            .charges
+            .iter()
+            .filter(|c| c.tokens || refund_requests)
+            .map(|c| {
+                (
+                    c.key.as_str(),
+                    -i64::try_from(c.cost).unwrap_or(i64::MAX),
+                    c.ttl,
+                )
+            })
+            .collect();
+        if adds.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.store.add_many(&adds).await
     }
 
     /// Applies what rate-limit headers said: learned limits, reported use, and blocks
@@ -1064,6 +1131,39 @@ mod tests {
                 scope: Scope::Key,
             }]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shared_counters_are_raised_to_what_their_routes_counted() {
+        let (ledger, store) = ledger_at("2026-05-01T10:00:00Z");
+        let day = Duration::from_secs(86_400);
+        // Counted per route only (an older version), 3 + 4 calls and 70 tokens today.
+        for (key, value) in [
+            ("llmpool:q:p/a@k:rpd:2026-05-01", 3),
+            ("llmpool:q:p/b@k:rpd:2026-05-01", 4),
+            ("llmpool:q:p/b@k:tpd:2026-05-01", 70),
+            ("llmpool:q:p/a@k:rpmonth:2026-05", 3),
+            ("llmpool:q:p@k:rpmonth:2026-05", 9),
+        ] {
+            store.set_counter(key, value, day).await.unwrap();
+        }
+        ledger
+            .raise_to_sum("p@k", &["p/a@k", "p/b@k"], LA)
+            .await
+            .unwrap();
+        let q = shared_quota("p/a@k", Limits::default(), Limits::default());
+        let shared = ledger.shared_usage(&q).await.unwrap();
+        // Lower counters are raised; a higher one is kept.
+        assert_eq!(
+            (shared.calls_today, shared.tokens_today, shared.calls_month),
+            (7, 70, 9)
+        );
+        // Idempotent: nothing is added twice.
+        ledger
+            .raise_to_sum("p@k", &["p/a@k", "p/b@k"], LA)
+            .await
+            .unwrap();
+        assert_eq!(ledger.shared_usage(&q).await.unwrap(), shared);
     }
 
     fn refused_kind() -> ErrorKind {

@@ -260,9 +260,39 @@ impl Inner {
                     self.ledger.load(&r.quota_id).await?;
                     self.ledger.load(&r.key_id).await?;
                 }
+                self.raise_shared_counters().await?;
                 Ok::<(), Error>(())
             })
             .await?;
+        Ok(())
+    }
+
+    /// Makes every bucket's counters hold at least its models' per-route counts, then
+    /// every key's shared counters at least its routes' own counts (see
+    /// [`Ledger::raise_to_sum`]): after an upgrade that introduced them, the calls already
+    /// made today are not spent a second time.
+    async fn raise_shared_counters(&self) -> Result<(), Error> {
+        let mut buckets: Vec<(&str, Vec<&str>, chrono_tz::Tz)> = Vec::new();
+        let mut keys: Vec<(&str, Vec<&str>, chrono_tz::Tz)> = Vec::new();
+        for r in &self.routes {
+            if r.quota_id != r.id {
+                match buckets.iter_mut().find(|b| b.0 == r.quota_id) {
+                    Some(b) => b.1.push(&r.id),
+                    None => buckets.push((&r.quota_id, vec![&r.id], r.tz)),
+                }
+            }
+            if self.ledger.shared_limits(&r.quota()).is_empty() {
+                continue;
+            }
+            match keys.iter_mut().find(|k| k.0 == r.key_id) {
+                Some(k) if !k.1.contains(&r.quota_id.as_str()) => k.1.push(&r.quota_id),
+                Some(_) => {}
+                None => keys.push((&r.key_id, vec![&r.quota_id], r.tz)),
+            }
+        }
+        for (target, sources, tz) in buckets.iter().chain(&keys) {
+            self.ledger.raise_to_sum(target, sources, *tz).await?;
+        }
         Ok(())
     }
 

@@ -39,6 +39,7 @@ static MONTHLY: ProviderFactory = fake_factory(
 
 struct Pool {
     router: Router,
+    store: Arc<MemoryStore>,
     /// One fake per (provider, key), in setup order.
     fakes: Vec<(&'static str, Arc<FakeProvider>)>,
 }
@@ -116,9 +117,13 @@ fn pool(
         }
         setups.push(ProviderSetup { factory, clients });
     }
-    let router = Router::new(&settings, setups, store, clock).unwrap();
+    let router = Router::new(&settings, setups, store.clone(), clock).unwrap();
     router.reseed(7);
-    Pool { router, fakes }
+    Pool {
+        router,
+        store,
+        fakes,
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -398,4 +403,37 @@ async fn status_counts_shared_limits_once() {
         Some(600),
         "2 keys × min(1000, 3 × 100)"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_counted_per_route_before_an_upgrade_still_count() {
+    // An older llmpool counted today's OpenRouter calls per model: 30 + 20 of the
+    // account's 50, and Gemini's x and y separately: 2 + 1 of their bucket's 3.
+    let p = pool(&settings(), &[(&SHARED_RPD, 1), (&BUCKETED, 1)], false);
+    let day = Duration::from_secs(86_400);
+    for (key, value) in [
+        ("llmpool:q:openrouter/m1@***0000:rpd:2026-03-07", 30),
+        ("llmpool:q:openrouter/m2@***0000:rpd:2026-03-07", 20),
+        ("llmpool:q:gemini/x@***0000:rpd:2026-03-07", 2),
+        ("llmpool:q:gemini/y@***0000:rpd:2026-03-07", 1),
+    ] {
+        p.store.set_counter(key, value, day).await.unwrap();
+    }
+    let status = p.router.quota_status().await.unwrap();
+    let or = &status.quota_status["openrouter"];
+    assert_eq!(
+        (or.calls_today, or.max_daily, or.available),
+        (50, Some(50), false)
+    );
+    assert_eq!(status.quota_status["gemini"].calls_today, 3);
+    for model in ["openrouter", "x", "y"] {
+        let e = p.router.chat(req().with_model(model)).await.unwrap_err();
+        assert!(
+            matches!(e, Error::NoAvailableProviders(_)),
+            "{model}: {e:?}"
+        );
+    }
+    p.router.chat(req().with_model("z")).await.unwrap();
+    assert_eq!(p.calls("openrouter"), 0);
+    assert_eq!(p.models("gemini"), ["z"]);
 }
