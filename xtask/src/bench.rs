@@ -159,7 +159,9 @@ fn ensure_tools() -> Result<PathBuf> {
     }
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if cpus < 2 {
-        bail!("the gateway benchmark needs 2 CPUs (gateway on one, load on the other); this machine offers {cpus}");
+        bail!(
+            "the gateway benchmark needs 2 CPUs (gateway on one, load on the other); this machine offers {cpus}"
+        );
     }
     nginx_binary().context("nginx is still missing after installing it")
 }
@@ -171,7 +173,11 @@ fn gateway(root: &Path, args: &[String]) -> Result<()> {
     // Two builds, so the bench crate's tokio features (test-util for the simulation)
     // do not leak into the llmpool binary under test.
     util::cargo(root, &["build", "--release", "-p", "llmpool-cli"], &[])?;
-    util::cargo(root, &["build", "--release", "-p", "llmpool-bench", "--bins"], &[])?;
+    util::cargo(
+        root,
+        &["build", "--release", "-p", "llmpool-bench", "--bins"],
+        &[],
+    )?;
     let release = target_dir(root).join("release");
     let out = target_dir(root).join("bench");
     std::fs::create_dir_all(&out).context("creating target/bench")?;
@@ -414,9 +420,15 @@ fn start_llmpool(
     for (i, (id, prefix)) in PROVIDERS.iter().enumerate() {
         let upper = id.to_ascii_uppercase();
         cmd.env_remove(format!("{upper}_API_KEY"));
-        cmd.env(format!("{upper}_BASE_URL"), format!("http://{upstream}{prefix}"));
+        cmd.env(
+            format!("{upper}_BASE_URL"),
+            format!("http://{upstream}{prefix}"),
+        );
         if i < providers {
-            cmd.env(format!("{upper}_API_KEY"), format!("bench-{id}-key-0123456789abcdef"));
+            cmd.env(
+                format!("{upper}_API_KEY"),
+                format!("bench-{id}-key-0123456789abcdef"),
+            );
         }
     }
     let mut guard = Guard::spawn("llmpool serve", &mut cmd)?;
@@ -518,7 +530,11 @@ fn f(v: &Value) -> f64 {
 #[expect(clippy::too_many_lines, reason = "one report, table by table")]
 fn markdown(report: &Value) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "## Gateway benchmark, {}\n", report["date"].as_str().unwrap_or("?"));
+    let _ = writeln!(
+        md,
+        "## Gateway benchmark, {}\n",
+        report["date"].as_str().unwrap_or("?")
+    );
     let c = &report["conditions"];
     let _ = writeln!(
         md,
@@ -559,7 +575,8 @@ fn markdown(report: &Value) -> String {
         md.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         for target in ["direct", "nginx", "llmpool-1", "llmpool-5"] {
             for &level in &levels {
-                let (Some(r), Some(d)) = (find(target, stream, level), find("direct", stream, level))
+                let (Some(r), Some(d)) =
+                    (find(target, stream, level), find("direct", stream, level))
                 else {
                     continue;
                 };
@@ -592,7 +609,9 @@ fn markdown(report: &Value) -> String {
         }
         md.push('\n');
         if stream {
-            md.push_str("| target | conc. | first chunk p50 µs | p90 µs | p99 µs | +p50 µs | +p99 µs |\n");
+            md.push_str(
+                "| target | conc. | first chunk p50 µs | p90 µs | p99 µs | +p50 µs | +p99 µs |\n",
+            );
             md.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
             for target in ["direct", "nginx", "llmpool-1", "llmpool-5"] {
                 for &level in &levels {
@@ -647,9 +666,15 @@ mod tests {
     fn bench_settings_cover_every_provider() {
         let text = bench_settings();
         for (id, _) in PROVIDERS {
-            assert!(text.lines().any(|l| l == format!("[providers.{id}]")), "{text}");
+            assert!(
+                text.lines().any(|l| l == format!("[providers.{id}]")),
+                "{text}"
+            );
         }
-        assert_eq!(text.matches("rpmonth = 1000000000000").count(), PROVIDERS.len());
+        assert_eq!(
+            text.matches("rpmonth = 1000000000000").count(),
+            PROVIDERS.len()
+        );
     }
 
     #[test]

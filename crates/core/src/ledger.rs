@@ -585,13 +585,24 @@ impl Ledger {
             usage.prompt_tokens + usage.completion_tokens
         };
         let actual = i64::try_from(actual).unwrap_or(i64::MAX);
-        for charge in reservation.charges.iter().filter(|c| c.tokens) {
-            let delta = actual - i64::try_from(charge.cost).unwrap_or(i64::MAX);
-            if delta != 0 {
-                self.store.add(&charge.key, delta, charge.ttl).await?;
-            }
+        let adds: Vec<(&str, i64, Duration)> = reservation
+            .charges
+            .iter()
+            .filter(|c| c.tokens)
+            .map(|c| {
+                (
+                    c.key.as_str(),
+                    actual - i64::try_from(c.cost).unwrap_or(i64::MAX),
+                    c.ttl,
+                )
+            })
+            .filter(|(_, delta, _)| *delta != 0)
+            .collect();
+        if adds.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        // One round trip for every token window of the route and its key.
+        self.store.add_many(&adds).await
     }
 
     /// Settles a failed attempt: tokens were not spent; a call that never reached the
@@ -602,13 +613,22 @@ impl Ledger {
         error: &ProviderError,
     ) -> Result<(), StoreError> {
         let refund_requests = never_reached_upstream(error);
-        for charge in &reservation.charges {
-            if charge.tokens || refund_requests {
-                let cost = i64::try_from(charge.cost).unwrap_or(i64::MAX);
-                self.store.add(&charge.key, -cost, charge.ttl).await?;
-            }
+        let adds: Vec<(&str, i64, Duration)> = reservation
+            .charges
+            .iter()
+            .filter(|c| c.tokens || refund_requests)
+            .map(|c| {
+                (
+                    c.key.as_str(),
+                    -i64::try_from(c.cost).unwrap_or(i64::MAX),
+                    c.ttl,
+                )
+            })
+            .collect();
+        if adds.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.store.add_many(&adds).await
     }
 
     /// Applies what rate-limit headers said: learned limits, reported use, and blocks

@@ -52,6 +52,17 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// Adds `delta` (may be negative; the result never goes below zero) to a counter.
     async fn add(&self, key: &str, delta: i64, ttl: Duration) -> Result<(), StoreError>;
 
+    /// Adds each `(key, delta, ttl)` as [`add`](Self::add) does, each atomically (not all
+    /// together), stopping at the first error. The default calls `add` in turn; a store
+    /// with a round trip per call overrides it to pay one for all (the ledger settles a
+    /// request's token windows with it).
+    async fn add_many(&self, adds: &[(&str, i64, Duration)]) -> Result<(), StoreError> {
+        for (key, delta, ttl) in adds {
+            self.add(key, *delta, *ttl).await?;
+        }
+        Ok(())
+    }
+
     /// Sets a counter to `value` (what a provider's headers say is used).
     async fn set_counter(&self, key: &str, value: u64, ttl: Duration) -> Result<(), StoreError>;
 

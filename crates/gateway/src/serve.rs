@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use llmpool::core::{StateStore, SystemClock};
 use llmpool::{ChatHandler, Config};
 use tokio::net::TcpListener;
@@ -140,7 +141,14 @@ impl Gateway {
     ) -> Result<(), ServeError> {
         let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
         let app = crate::routes::router(self.state);
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        // Without TCP_NODELAY, a stream's small chunks meet Nagle's algorithm and the
+        // client's delayed ACK: about 40 ms of stall per streamed answer.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections; waiting for in-flight requests");
             let _ = signalled_tx.send(true);

@@ -184,6 +184,37 @@ impl StateStore for SqliteStore {
         .await
     }
 
+    /// Queues every add before waiting for any, so they usually share one commit (the
+    /// thread takes everything queued into one transaction) and cost one round trip.
+    /// Each is acknowledged only after its commit, like [`add`](Self::add).
+    async fn add_many(&self, adds: &[(&str, i64, Duration)]) -> Result<(), StoreError> {
+        const OPERATION: &str = "sqlite add";
+        let mut replies = Vec::with_capacity(adds.len());
+        for (key, delta, ttl) in adds {
+            let (reply, rx) = oneshot::channel();
+            self.send(
+                OPERATION,
+                Command::Job(Job {
+                    op: Op::Add {
+                        key: (*key).to_owned(),
+                        delta: *delta,
+                        ttl_ms: ttl_ms(*ttl),
+                    },
+                    now_ms: self.now_ms(),
+                    reply,
+                }),
+            )?;
+            replies.push(rx);
+        }
+        for rx in replies {
+            match rx.await.map_err(|_| stopped(OPERATION))?? {
+                Output::Unit => {}
+                _ => return Err(unexpected(OPERATION)),
+            }
+        }
+        Ok(())
+    }
+
     async fn set_counter(&self, key: &str, value: u64, ttl: Duration) -> Result<(), StoreError> {
         self.unit(Op::SetCounter {
             key: key.to_owned(),

@@ -191,7 +191,10 @@ impl Inner {
                         let rate_limits = value.rate_limits();
                         self.observe(&route, &rate_limits).await?;
                         self.health.success(route.href(), latency, &mut guard).await;
-                        tracing::info!(
+                        // Debug, not info: a line per answered request costs more CPU
+                        // than routing it (see the Performance section of the README);
+                        // failed attempts stay at info.
+                        tracing::debug!(
                             provider = route.provider,
                             model = %route.model,
                             outcome = "ok",

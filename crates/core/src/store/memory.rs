@@ -105,6 +105,17 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
+    async fn add_many(&self, adds: &[(&str, i64, Duration)]) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        for (key, delta, ttl) in adds {
+            let expires = self.expiry(*ttl);
+            let value = read(&inner, key, now).saturating_add_signed(*delta);
+            inner.counters.insert((*key).to_owned(), (value, expires));
+        }
+        Ok(())
+    }
+
     async fn set_counter(&self, key: &str, value: u64, ttl: Duration) -> Result<(), StoreError> {
         let expires = self.expiry(ttl);
         self.lock()

@@ -123,6 +123,7 @@ macro_rules! store_conformance_tests {
             sliding_weight_counts_previous_window,
             sliding_weight_rounds_up_and_clamps,
             add_never_goes_below_zero,
+            add_many_adds_each,
             set_counter_overrides,
             missing_counters_read_zero,
             counters_expire,
@@ -322,6 +323,26 @@ pub async fn add_never_goes_below_zero(s: &dyn Subject) {
     assert_eq!(counter(s, "fresh").await, 0);
     store.add("fresh", 0, TTL).await.unwrap();
     assert_eq!(counter(s, "fresh").await, 0);
+}
+
+/// `add_many` adds each delta to its own counter (never below zero), in order, and
+/// reads after it see every one.
+pub async fn add_many_adds_each(s: &dyn Subject) {
+    let store = s.store();
+    store.add("m1", 10, TTL).await.unwrap();
+    store
+        .add_many(&[
+            ("m1", -3, TTL),
+            ("m2", 5, TTL),
+            ("m1", -20, TTL),
+            ("m1", 4, TTL),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(counter(s, "m1").await, 4);
+    assert_eq!(counter(s, "m2").await, 5);
+    store.add_many(&[]).await.unwrap();
+    assert_eq!(counter(s, "m2").await, 5);
 }
 
 /// `set_counter` replaces the value, up or down, and acquisitions see it.
