@@ -26,15 +26,18 @@ end
 return {1}
 ";
 
-/// Adds `ARGV[1]` (may be negative) to counter `KEYS[1]`, stopping at zero, and sets its
-/// TTL to `ARGV[2]` milliseconds (0 expires it at once).
+/// For each `i`, adds `ARGV[2i-1]` (may be negative) to counter `KEYS[i]`, stopping at
+/// zero, and sets its TTL to `ARGV[2i]` milliseconds (0 expires it at once). One key for
+/// `add`, several for `add_many`.
 pub(crate) const ADD: &str = r"
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current + tonumber(ARGV[1]) <= 0 then
-  redis.call('SET', KEYS[1], '0')
-else
-  redis.call('INCRBY', KEYS[1], ARGV[1])
+for i = 1, #KEYS do
+  local current = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if current + tonumber(ARGV[2 * i - 1]) <= 0 then
+    redis.call('SET', KEYS[i], '0')
+  else
+    redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  end
+  redis.call('PEXPIRE', KEYS[i], ARGV[2 * i])
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 ";

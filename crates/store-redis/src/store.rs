@@ -186,6 +186,26 @@ impl StateStore for RedisStore {
         Ok(())
     }
 
+    /// One script for all: one round trip, and all applied together.
+    async fn add_many(&self, adds: &[(&str, i64, Duration)]) -> Result<(), StoreError> {
+        if adds.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = self.add.prepare_invoke();
+        for (key, delta, ttl) in adds {
+            invocation
+                .key(self.counter_key(key))
+                .arg(*delta)
+                .arg(ttl_ms(*ttl));
+        }
+        let invocation = &invocation;
+        self.run("redis add_many", |mut c| async move {
+            invocation.invoke_async::<i64>(&mut c).await
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn set_counter(&self, key: &str, value: u64, ttl: Duration) -> Result<(), StoreError> {
         let key = self.counter_key(key);
         let ttl = ttl_ms(ttl);
