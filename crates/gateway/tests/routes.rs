@@ -711,6 +711,14 @@ async fn content_refusal_is_returned_not_routed_around() {
     );
     assert_eq!(h.fake("cerebras").calls(), 0);
 
+    let metrics = h.get("/metrics").await.text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"llmpool_attempts_total{provider="groq",outcome="content_filtered"} 1"#),
+        "a refusal is a failure of that provider, counted by kind:\n{metrics}"
+    );
+
     // Streamed too, before the first chunk.
     h.fake("groq")
         .push(Reply::error(ErrorKind::ContentFiltered));
@@ -909,12 +917,27 @@ async fn metrics_count_requests_and_attempts_in_prometheus_text() {
         Some(2.0),
         "{text}"
     );
+    // Each failed request is counted once, under its own outcome.
+    assert_eq!(
+        sample(r#"llmpool_requests_total{endpoint="chat_completions",outcome="rejected"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            r#"llmpool_requests_total{endpoint="chat_completions",outcome="no_available_providers"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    let total: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("llmpool_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("llmpool_requests_total{")
-                && l.contains(r#"outcome="no_available_providers""#)
-                || l.starts_with("llmpool_requests_total{") && l.contains(r#"outcome="rejected""#)),
-        "failed requests are counted: {text}"
+        (total - 4.0).abs() < f64::EPSILON,
+        "4 requests in all: {text}"
     );
     assert!(
         text.contains("# TYPE llmpool_request_duration_seconds histogram"),

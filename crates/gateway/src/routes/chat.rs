@@ -27,17 +27,22 @@ pub(crate) async fn completions(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let result = match parse(&state, body) {
-        Ok((req, include_usage)) if req.stream => stream(&state, req, include_usage, started).await,
-        Ok((req, _)) => one_shot(&state, req, started).await,
-        Err(e) => Err(e),
+    let (req, include_usage) = match parse(&state, body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            state
+                .metrics
+                .record(ENDPOINT, "rejected", started.elapsed(), &[]);
+            return e.into_response();
+        }
     };
-    result.unwrap_or_else(|e| {
-        state
-            .metrics
-            .record(ENDPOINT, "rejected", started.elapsed(), &[]);
-        e.into_response()
-    })
+    // Routed requests record their own outcome (success or failure) exactly once.
+    let result = if req.stream {
+        stream(&state, req, include_usage, started).await
+    } else {
+        one_shot(&state, req, started).await
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 fn parse(
@@ -137,20 +142,23 @@ async fn one_shot(
 
 /// Attempts of a failed request, for metrics.
 fn failed_attempts(e: &llmpool::Error) -> Vec<Attempt> {
+    let attempt = |pe: &llmpool::core::ProviderError| Attempt {
+        provider: pe.provider,
+        model: String::new(),
+        error: Some(pe.kind.label()),
+        message: None,
+        latency: std::time::Duration::ZERO,
+    };
     match e {
         llmpool::Error::AllProvidersFailed(errors) | llmpool::Error::DeadlineExceeded(errors) => {
-            errors
-                .iter()
-                .map(|pe| Attempt {
-                    provider: pe.provider,
-                    model: String::new(),
-                    error: Some(pe.kind.label()),
-                    message: None,
-                    latency: std::time::Duration::ZERO,
-                })
-                .collect()
+            errors.iter().map(attempt).collect()
         }
-        _ => Vec::new(),
+        // The refusing provider's attempt failed too, by kind `content_filtered`.
+        llmpool::Error::ContentFiltered(pe) => vec![attempt(pe)],
+        llmpool::Error::NoAvailableProviders(_)
+        | llmpool::Error::InvalidRequest(_)
+        | llmpool::Error::Store(_)
+        | llmpool::Error::Config(_) => Vec::new(),
     }
 }
 
