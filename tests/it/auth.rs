@@ -49,3 +49,22 @@ async fn a_public_address_needs_client_keys() {
     assert!(out.stderr.contains("refusing to serve"), "{}", out.stderr);
     assert!(out.stderr.contains("LLMPOOL_API_KEYS"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn a_public_address_is_served_with_client_keys_or_when_told_insecure() {
+    let s = Setup::new()
+        .await
+        .keyed(&[P::Groq])
+        .var("LLMPOOL_API_KEYS", CLIENT_KEY);
+    let gw = s.serve_args(&["serve", "--addr", "0.0.0.0:0"]).await;
+    assert!(gw.log().contains("address=http://0.0.0.0:"), "{}", gw.log());
+    gw.get("/v1/quota").await.error(401);
+    assert_eq!(gw.get_auth("/v1/quota", CLIENT_KEY).await.status, 200);
+    drop(gw);
+
+    let s = Setup::new().await.keyed(&[P::Groq]);
+    let gw = s
+        .serve_args(&["serve", "--addr", "0.0.0.0:0", "--insecure-no-auth"])
+        .await;
+    assert_eq!(gw.get("/v1/quota").await.status, 200);
+}

@@ -39,6 +39,46 @@ async fn status_json_has_the_seed_shape() {
 }
 
 #[tokio::test]
+async fn keys_come_from_a_dotenv_file_in_the_working_directory() {
+    let s = Setup::new().await.keyed(&[P::Cohere]);
+    std::fs::write(
+        s.dir().join(".env"),
+        format!(
+            "# keys\n{}={}\nCOHERE_API_KEY=overridden-by-the-environment\n",
+            P::Gemini.key_env(),
+            P::Gemini.key()
+        ),
+    )
+    .unwrap();
+    s.up.serve_ok(P::Gemini).await;
+    s.up.serve_ok(P::Cohere).await;
+    let out = s.cli(&["status", "--json"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let q: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        q["quota_status"]["gemini"]["api_key_available"], true,
+        "{q}"
+    );
+    assert_eq!(
+        q["quota_status"]["cohere"]["api_key_available"], true,
+        "{q}"
+    );
+    assert_eq!(q["quota_status"]["groq"]["api_key_available"], false, "{q}");
+    // The key from .env reaches Gemini (its mock checks the header).
+    let out = s.cli(&["chat", "hi"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout.trim_end(), fixtures::ok_text(P::Gemini));
+    // The environment's Cohere key wins over the file's.
+    s.write_toml(
+        &crate::harness::TEST_TOML
+            .replace("[providers.gemini]", "[providers.gemini]\nenabled = false"),
+    );
+    let out = s.cli(&["chat", "hi"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout.trim_end(), fixtures::ok_text(P::Cohere));
+}
+
+#[tokio::test]
 async fn chat_prints_the_answer() {
     let s = Setup::new().await;
     s.up.serve_ok(P::Groq).await;
@@ -53,6 +93,73 @@ async fn chat_prints_the_answer() {
         .unwrap()
         .clone();
     assert_eq!(last["content"], "what is new?");
+}
+
+#[tokio::test]
+async fn interactive_chat_keeps_the_history_between_lines() {
+    let s = Setup::new().await.keyed(&[P::Groq]);
+    s.up.on(P::Groq, false)
+        .respond_with(fixtures::openai_answer("first answer"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(s.up.server(P::Groq))
+        .await;
+    s.up.on(P::Groq, false)
+        .respond_with(fixtures::openai_answer("second answer"))
+        .mount(s.up.server(P::Groq))
+        .await;
+    let out = s
+        .cli_stdin(
+            &["chat", "--user", "ada"],
+            "first question\n\nsecond question\n/quit\nignored\n",
+        )
+        .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "first answer\nsecond answer\n");
+    let sent = s.up.bodies(P::Groq).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let contents: Vec<&str> = sent[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contents[contents.len() - 3..],
+        ["first question", "first answer", "second question"]
+    );
+}
+
+#[tokio::test]
+async fn translate_sends_one_batch_and_prints_one_line_per_text() {
+    let s = Setup::new().await.keyed(&[P::Groq]);
+    s.up.on(P::Groq, false)
+        .respond_with(fixtures::openai_answer(r#"{"1": "Bonjour", "2": "Merci"}"#))
+        .mount(s.up.server(P::Groq))
+        .await;
+    let out = s
+        .cli(&["translate", "--to", "French", "Hello", "Thanks"])
+        .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "Bonjour\nMerci\n");
+    // Lines from stdin; a blank line passes through untouched.
+    let out = s
+        .cli_stdin(&["translate", "--to", "French"], "Hello\n\nThanks\n")
+        .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "Bonjour\n\nMerci\n");
+    let sent = s.up.bodies(P::Groq).await;
+    assert_eq!(sent.len(), 2, "one upstream call per batch: {sent:?}");
+    let user = sent[0]["messages"].as_array().unwrap().last().unwrap();
+    let numbered: serde_json::Value =
+        serde_json::from_str(user["content"].as_str().unwrap()).unwrap();
+    assert_eq!(numbered, serde_json::json!({"1": "Hello", "2": "Thanks"}));
+    assert!(
+        sent[0]["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("French")
+    );
 }
 
 #[tokio::test]

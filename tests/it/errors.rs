@@ -158,3 +158,37 @@ async fn a_content_refusal_is_returned_to_the_caller() {
     assert_eq!(s.up.requests(P::Gemini).await.len(), 2);
     assert!(s.up.requests(P::Cohere).await.is_empty());
 }
+
+/// Some APIs quote the key they were sent in their error message; llmpool must not pass
+/// it on (to the client or to its log).
+#[tokio::test]
+async fn an_upstream_quoting_the_key_does_not_leak_it() {
+    let s = Setup::new().await;
+    for p in P::ALL {
+        let body = json!({"error": {
+            "message": format!("Incorrect API key provided: {}. Check your key.", p.key()),
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+            "status": 401
+        }, "message": format!("invalid api token {}", p.key())});
+        s.up.serve_error(p, fixtures::json(401, &body.to_string(), None))
+            .await;
+    }
+    let gw = s.serve().await;
+    // `Resp` and the gateway's drop check every answer and the log for the keys.
+    let r = gw.chat(&hello("auto")).await;
+    r.error(502);
+    for p in P::ALL {
+        assert!(
+            r.message().contains(&format!("{}: unauthorized", p.id())),
+            "{}",
+            r.body
+        );
+    }
+    // Every key is now disabled: the reason says so, still without the keys.
+    let mut body = hello("auto");
+    body["stream"] = json!(true);
+    gw.chat(&body).await.error(503);
+    gw.get("/v1/quota").await;
+    gw.get("/metrics").await;
+}

@@ -371,10 +371,15 @@ impl Setup {
         let store = format!("sqlite:{}", self.dir.path().join("x.db").display());
         let mut args = vec!["serve", "--addr", "127.0.0.1:0", "--store", store.as_str()];
         args.extend_from_slice(extra);
-        Gateway::start(self.command(&args)).await
+        self.serve_args(&args).await
     }
 
-    /// Runs a CLI command to completion.
+    /// Starts `llmpool <args>` (a `serve`) exactly as given.
+    pub(crate) async fn serve_args(&self, args: &[&str]) -> Gateway {
+        Gateway::start(self.command(args)).await
+    }
+
+    /// Runs a CLI command to completion, with no stdin.
     pub(crate) async fn cli(&self, args: &[&str]) -> CliOutput {
         let mut cmd = self.command(args);
         cmd.stdin(Stdio::null());
@@ -382,6 +387,26 @@ impl Setup {
             .await
             .expect("join")
             .expect("run llmpool");
+        CliOutput::from(out)
+    }
+
+    /// Runs a CLI command to completion with `input` on its stdin.
+    pub(crate) async fn cli_stdin(&self, args: &[&str], input: &str) -> CliOutput {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let input = input.to_owned();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn()?;
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            std::io::Write::write_all(&mut stdin, input.as_bytes())?;
+            drop(stdin);
+            child.wait_with_output()
+        })
+        .await
+        .expect("join")
+        .expect("run llmpool");
         CliOutput::from(out)
     }
 }
@@ -416,14 +441,20 @@ pub(crate) struct Gateway {
     client: reqwest::Client,
 }
 
+/// The loopback URL to reach a gateway whose start line is `line` (a wildcard address is
+/// reached on 127.0.0.1).
 fn listening_address(line: &str) -> Option<String> {
     if !line.contains("llmpool listening") {
         return None;
     }
     let rest = &line[line.find("address=")? + "address=".len()..];
     let addr = rest.split_whitespace().next()?;
-    addr.starts_with("http://127.0.0.1:")
-        .then(|| addr.to_owned())
+    let port = addr
+        .strip_prefix("http://127.0.0.1:")
+        .or_else(|| addr.strip_prefix("http://0.0.0.0:"))?;
+    port.parse::<u16>()
+        .ok()
+        .map(|port| format!("http://127.0.0.1:{port}"))
 }
 
 impl Gateway {

@@ -15,8 +15,16 @@ const KEY_VARS: [&str; 5] = [
 
 #[tokio::test]
 async fn without_any_key_serve_starts_and_a_chat_names_the_key_variables() {
-    let s = Setup::new().await.keyed(&[]);
-    let gw = s.serve().await;
+    // The README's command: `llmpool serve` with no flags (the address from
+    // LLMPOOL_ADDR so that the test gets a free port, the default store in the working
+    // directory).
+    let s = Setup::new()
+        .await
+        .keyed(&[])
+        .var("LLMPOOL_ADDR", "127.0.0.1:0");
+    s.write_toml("");
+    let gw = s.serve_args(&["serve"]).await;
+    assert!(s.dir().join("llmpool.db").is_file(), "{}", gw.log());
     let start = gw.log();
     for var in KEY_VARS {
         assert!(start.contains(&format!("no key ({var})")), "{start}");

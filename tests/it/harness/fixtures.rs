@@ -179,3 +179,20 @@ pub(crate) fn stream_text(p: P, sse: &str) -> String {
     }
     out
 }
+
+/// An OpenAI-format answer (Groq, Cerebras, OpenRouter) with this content.
+pub(crate) fn openai_answer(content: &str) -> ResponseTemplate {
+    let body = serde_json::json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1_770_770_798,
+        "model": "openai/gpt-oss-120b",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": content},
+            "finish_reason": "stop"
+        }],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    });
+    json(200, &body.to_string(), None)
+}
