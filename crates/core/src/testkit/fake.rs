@@ -162,6 +162,14 @@ impl Reply {
         self
     }
 
+    /// Sleeps for the reply's delay; no sleep at all for none (a zero sleep still waits
+    /// for the timer's next millisecond tick, which would dominate a benchmark).
+    async fn wait(&self) {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+    }
+
     /// Wait this long (tokio time) before answering.
     #[must_use]
     pub fn delay(mut self, delay: Duration) -> Self {
@@ -301,7 +309,7 @@ impl Provider for FakeProvider {
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let reply = self.next(req);
-        tokio::time::sleep(reply.delay).await;
+        reply.wait().await;
         let requested = req.model.clone().unwrap_or_default();
         let response = |text: String, model: Option<String>, usage, finish_reason| ChatResponse {
             text,
@@ -348,7 +356,7 @@ impl Provider for FakeProvider {
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
         let reply = self.next(req);
-        tokio::time::sleep(reply.delay).await;
+        reply.wait().await;
         let steps = match reply.outcome {
             Outcome::Fail(step) => match *step {
                 StreamStep::Fail(e) => return Err(self.own(e, reply.rate_limits)),
