@@ -267,7 +267,7 @@ pub fn providers() -> Vec<ProviderSpec> {
 }
 
 /// What one simulated provider saw.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CallStats {
     /// Calls received.
     pub calls: u64,
@@ -281,6 +281,8 @@ pub struct CallStats {
     pub timeouts: u64,
     /// Calls for a model it does not serve.
     pub unknown_model: u64,
+    /// 429s by `bucket/window` that was full.
+    pub rate_limited_by: BTreeMap<String, u64>,
 }
 
 #[derive(Debug)]
@@ -342,7 +344,7 @@ impl SimProvider {
 
     /// What it saw so far.
     pub fn stats(&self) -> CallStats {
-        self.lock().stats
+        self.lock().stats.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -384,22 +386,28 @@ impl SimProvider {
         }
         // The tightest full window decides the 429: quota windows first, as providers
         // name the day when both the day and the minute are spent.
-        let mut full: Option<(Kind, Duration)> = None;
+        let mut full: Option<(Kind, Duration, &'static str)> = None;
         for &i in &indices {
+            let name = state.buckets[i].0.name;
             for c in &mut state.buckets[i].1 {
                 let cost = match c.limit.unit {
                     Unit::Requests => 1,
                     Unit::Tokens => tokens,
                 };
                 if let Some(wait) = c.wait_for(now, cost)
-                    && full.is_none_or(|(k, _)| c.limit.kind < k)
+                    && full.is_none_or(|(k, _, _)| c.limit.kind < k)
                 {
-                    full = Some((c.limit.kind, wait));
+                    full = Some((c.limit.kind, wait, name));
                 }
             }
         }
-        if let Some((kind, wait)) = full {
+        if let Some((kind, wait, bucket)) = full {
             state.stats.rate_limited += 1;
+            *state
+                .stats
+                .rate_limited_by
+                .entry(format!("{bucket}/{kind:?}"))
+                .or_insert(0) += 1;
             let snapshot = self.snapshot(&mut state, &indices, now);
             let rejection = self.reject(kind, wait, now, snapshot);
             let d = quick.sample(&mut state.rng);
