@@ -817,7 +817,7 @@ mod tests {
 
     /// Calls until the first 429 (random 5xx and hangs are skipped); returns the number
     /// of answers before it and the 429.
-    async fn until_refused(p: &SimProvider, model: &str) -> (usize, ProviderError) {
+    fn until_refused(p: &SimProvider, model: &str) -> (usize, ProviderError) {
         let mut answered = 0;
         for _ in 0..20_000 {
             match p.decide(&req(model)).1 {
@@ -833,7 +833,7 @@ mod tests {
     async fn groq_refuses_the_31st_call_of_a_minute_with_its_wait() {
         let clock = Arc::new(TokioClock::starting_at(DEFAULT_START_T.parse().unwrap()));
         let p = SimProvider::new(spec("groq"), clock, 1);
-        let (answered, e) = until_refused(&p, "openai/gpt-oss-20b").await;
+        let (answered, e) = until_refused(&p, "openai/gpt-oss-20b");
         assert!((29..=30).contains(&answered), "{answered}");
         assert!(
             matches!(e.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(60)),
@@ -841,7 +841,7 @@ mod tests {
         );
         assert_eq!(e.rate_limits.requests_day.limit, Some(1000));
         // Another model of the organization has its own bucket.
-        let (answered, _) = until_refused(&p, "openai/gpt-oss-120b").await;
+        let (answered, _) = until_refused(&p, "openai/gpt-oss-120b");
         assert!(answered >= 29, "{answered}");
     }
 
@@ -863,7 +863,7 @@ mod tests {
             }
         }
         assert!((45..=50).contains(&answered), "{answered}");
-        let (_, e) = until_refused(&p, "google/gemma-4-31b-it:free").await;
+        let (_, e) = until_refused(&p, "google/gemma-4-31b-it:free");
         let ErrorKind::QuotaExhausted { until: Some(until) } = e.kind else {
             panic!("{e:?}")
         };
@@ -886,7 +886,7 @@ mod tests {
             }
         }
         assert!((17..=20).contains(&answered), "{answered}");
-        let (_, e) = until_refused(&p, "gemini-2.5-flash").await;
+        let (_, e) = until_refused(&p, "gemini-2.5-flash");
         let ErrorKind::QuotaExhausted { until: Some(until) } = e.kind else {
             panic!("{e:?}")
         };
@@ -916,7 +916,7 @@ mod tests {
             }
             let _ = p.decide(&req(models[i % 3]));
         }
-        let (_, e) = until_refused(&p, "command-a-plus-05-2026").await;
+        let (_, e) = until_refused(&p, "command-a-plus-05-2026");
         assert!(matches!(e.kind, ErrorKind::QuotaExhausted { .. }), "{e:?}");
         assert!(p.stats().answered <= 1000);
     }
