@@ -8,9 +8,13 @@ mod fake;
 use std::path::Path;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::provider::{ProviderConfig, ProviderFactory};
+use crate::catalog::ModelCatalog;
+use crate::error::{ErrorKind, ProviderError};
+use crate::provider::{ProviderConfig, ProviderFactory, Registry};
+use crate::types::StreamEvent;
 
 pub use fake::{FakeProvider, Reply, StreamStep, clone_error, fake_factory, refused};
 
@@ -30,6 +34,22 @@ pub fn fixture(manifest_dir: &str, name: &str) -> String {
         .join(name);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
+}
+
+/// Reads `tests/fixtures/<name>` of the crate at `manifest_dir` as JSON. Panics when it is
+/// missing or not JSON: tests only.
+#[expect(
+    clippy::panic,
+    reason = "test helper: a broken fixture is a broken test"
+)]
+pub fn fixture_json(manifest_dir: &str, name: &str) -> Value {
+    serde_json::from_str(&fixture(manifest_dir, name))
+        .unwrap_or_else(|e| panic!("fixture {name} is not JSON: {e}"))
+}
+
+/// Status and headers of the `.headers` fixture `name` (see [`parse_headers_fixture`]).
+pub fn fixture_headers(manifest_dir: &str, name: &str) -> (u16, Vec<(String, String)>) {
+    parse_headers_fixture(&fixture(manifest_dir, name))
 }
 
 /// Parses a `.headers` fixture: a status line (`HTTP/2 429`) and `name: value` lines.
@@ -77,6 +97,19 @@ pub async fn refused_base_url(prefix: &str) -> String {
     format!("http://127.0.0.1:{port}{prefix}")
 }
 
+/// The one request `server` received. Panics when it received none or several.
+#[expect(
+    clippy::panic,
+    reason = "test helper: a wrong request count is a failed test"
+)]
+pub async fn only_request(server: &wiremock::MockServer) -> wiremock::Request {
+    let mut requests = server.received_requests().await.unwrap_or_default();
+    match requests.len() {
+        1 => requests.remove(0),
+        n => panic!("expected exactly one request, got {n}"),
+    }
+}
+
 /// A snapshot-friendly view of a request wiremock received: method, path, query, the
 /// auth headers masked (their presence is asserted by the mock's matchers), other
 /// interesting headers, and the JSON body.
@@ -114,6 +147,74 @@ pub fn request_snapshot(req: &wiremock::Request) -> Value {
 /// Asserts that no text produced by a test shows the test key.
 pub fn assert_no_key(text: &str) {
     assert!(!text.contains(TEST_KEY), "the API key leaked into: {text}");
+}
+
+/// Asserts that no rendering of `err` (`Debug`, `Display`, [`ProviderError::summary`])
+/// shows the test key.
+pub fn assert_error_clean(err: &ProviderError) {
+    assert_no_key(&format!("{err:?} {err} {}", err.summary()));
+}
+
+/// Asserts that `err` is `QuotaExhausted` until `wait_ms` after the call that failed:
+/// between `before + wait` and `after + wait`, `before` and `after` being clock readings
+/// taken around the call.
+#[expect(
+    clippy::panic,
+    reason = "test helper: another kind is a failed test"
+)]
+pub fn assert_quota_until(
+    err: &ProviderError,
+    before: DateTime<Utc>,
+    after: DateTime<Utc>,
+    wait_ms: i64,
+) {
+    let ErrorKind::QuotaExhausted { until: Some(until) } = err.kind else {
+        panic!("expected quota exhausted with an end, got {err:?}");
+    };
+    let wait = chrono::Duration::milliseconds(wait_ms);
+    assert!(
+        until >= before + wait && until <= after + wait,
+        "{until} not now + {wait_ms} ms"
+    );
+}
+
+/// The text of all deltas of a stream's items.
+pub fn streamed_text(items: &[Result<StreamEvent, ProviderError>]) -> String {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Ok(StreamEvent::Delta(text)) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Asserts what every provider crate promises of its factory, and returns its catalog for
+/// the crate's own checks: the embedded catalog parses and lists the default model first,
+/// and linking the crate registered the factory in the inventory under its id, with the
+/// key variable `<ID>_API_KEY`.
+#[expect(
+    clippy::panic,
+    reason = "test helper: a broken factory is a failed test"
+)]
+pub fn assert_factory_consistent(factory: &ProviderFactory) -> ModelCatalog {
+    let catalog = factory
+        .model_catalog()
+        .unwrap_or_else(|e| panic!("the catalog of `{}` does not parse: {e}", factory.id));
+    assert_eq!(catalog.models[0].id, factory.default_model);
+    let registry =
+        Registry::from_inventory().unwrap_or_else(|e| panic!("no usable registry: {e}"));
+    let registered = registry
+        .get(factory.id)
+        .unwrap_or_else(|| panic!("`{}` is not in the inventory", factory.id));
+    assert_eq!(
+        registered.key_env,
+        format!("{}_API_KEY", factory.id.to_ascii_uppercase())
+    );
+    assert_eq!(registered.key_env, factory.key_env);
+    assert_eq!(registered.default_priority, factory.default_priority);
+    assert_eq!(registered.default_model, factory.default_model);
+    catalog
 }
 
 #[cfg(test)]

@@ -3,18 +3,47 @@
 //! stream events and errors. Enabled by the `testkit` feature, for dev-dependencies only.
 //!
 //! Generic helpers (fixtures, configs, request snapshots, key checks) are in
-//! `llmpool_core::testkit`; this module adds what is specific to `/chat/completions`.
+//! `llmpool_core::testkit`; this module adds what is specific to `/chat/completions`,
+//! and [`Contract`], the harness the three OpenAI-compatible suites share.
+//!
+//! ```ignore
+//! const SUITE: Contract = Contract {
+//!     factory: &FACTORY,
+//!     prefix: "/openai/v1",
+//!     dir: env!("CARGO_MANIFEST_DIR"),
+//!     request: documented_request,
+//!     stream_request,
+//! };
+//!
+//! #[tokio::test]
+//! async fn auth_401_is_unauthorized() {
+//!     let err = SUITE.fixture_error(401, "error_401.json").await;
+//!     assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
+//! }
+//! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use llmpool_core::testkit::{TEST_KEY, request_snapshot};
-use llmpool_core::{ChatStream, ErrorKind, ProviderError, StreamEvent};
+use llmpool_core::testkit::{
+    TEST_KEY, assert_error_clean, assert_no_key, config, fixture, fixture_headers, fixture_json,
+    refused_base_url, request_snapshot,
+};
+use llmpool_core::{
+    ChatRequest, ChatStream, ErrorKind, Provider, ProviderError, ProviderFactory, StreamEvent,
+};
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::CHAT_PATH;
+use crate::hooks::{CompatHooks, ErrorContext};
+use crate::wire::ErrorBody;
+
+pub use llmpool_core::testkit::streamed_text;
 
 /// Response headers a fixture must not set on a mock: they describe the recorded framing
 /// (length, compression, chunking), not the body the mock sends.
@@ -130,16 +159,9 @@ impl Upstream {
     }
 
     /// The one request the server received, as `llmpool_core::testkit::request_snapshot`.
-    #[expect(
-        clippy::panic,
-        reason = "test helper: a wrong request count is a failed test"
-    )]
+    /// Panics when it received none or several.
     pub async fn only_request(&self) -> Value {
-        let requests = self.server.received_requests().await.unwrap_or_default();
-        match requests.as_slice() {
-            [one] => request_snapshot(one),
-            other => panic!("expected exactly one request, got {}", other.len()),
-        }
+        request_snapshot(&llmpool_core::testkit::only_request(&self.server).await)
     }
 }
 
@@ -170,17 +192,6 @@ pub fn events_json(items: &[Result<StreamEvent, ProviderError>]) -> Value {
     )
 }
 
-/// The text of all deltas.
-pub fn streamed_text(items: &[Result<StreamEvent, ProviderError>]) -> String {
-    items
-        .iter()
-        .filter_map(|item| match item {
-            Ok(StreamEvent::Delta(text)) => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A snapshot-friendly view of an error: kind, status, message, the wait of a
 /// `RateLimited`, whether a `QuotaExhausted` knows its end (the instant itself depends
 /// on the clock; tests check it against the wait), and the rate-limit snapshot.
@@ -204,4 +215,191 @@ pub fn error_json(e: &ProviderError) -> Value {
         v["rate_limits"] = json!(e.rate_limits);
     }
     v
+}
+
+/// One OpenAI-compatible provider as its contract suite sees it: the factory under test,
+/// the API's version prefix, the crate whose `tests/fixtures/` hold the payloads, and the
+/// documented requests. A suite declares it once as a `const` and calls its methods; each
+/// method fails the test by panicking.
+#[derive(Debug, Clone, Copy)]
+pub struct Contract {
+    /// The provider under test.
+    pub factory: &'static ProviderFactory,
+    /// The API's version prefix (`/openai/v1`), part of every base URL.
+    pub prefix: &'static str,
+    /// The crate's manifest directory (`env!("CARGO_MANIFEST_DIR")`).
+    pub dir: &'static str,
+    /// The documented one-shot request, sent by [`Contract::chat_error`] and
+    /// [`Contract::refused_chat_error`].
+    pub request: fn() -> ChatRequest,
+    /// The documented streaming request, sent by [`Contract::stream_items`] and
+    /// [`Contract::stream_error`].
+    pub stream_request: fn() -> ChatRequest,
+}
+
+impl Contract {
+    /// The text of `tests/fixtures/<name>`.
+    pub fn fixture(&self, name: &str) -> String {
+        fixture(self.dir, name)
+    }
+
+    /// `tests/fixtures/<name>` parsed as JSON.
+    pub fn fixture_json(&self, name: &str) -> Value {
+        fixture_json(self.dir, name)
+    }
+
+    /// Status and headers of the `.headers` fixture `name`.
+    pub fn fixture_headers(&self, name: &str) -> (u16, Vec<(String, String)>) {
+        fixture_headers(self.dir, name)
+    }
+
+    /// A JSON answer with `status` whose body is the fixture `name`.
+    pub fn json_error(&self, status: u16, name: &str) -> Reply {
+        Reply::json(status, self.fixture(name))
+    }
+
+    /// A recorded JSON answer: status and headers from the `.headers` fixture
+    /// `headers`, body from the fixture `body`.
+    pub fn recorded(&self, headers: &str, body: &str) -> Reply {
+        let (status, headers) = self.fixture_headers(headers);
+        Reply::json(status, self.fixture(body)).headers(headers)
+    }
+
+    /// A fresh mock upstream serving the API's prefix.
+    pub async fn upstream(&self) -> Upstream {
+        Upstream::start(self.prefix).await
+    }
+
+    /// The provider built by the factory for `base_url` with the test config; its
+    /// `Debug` is checked not to show the key.
+    #[expect(clippy::panic, reason = "test helper: a failed build is a failed test")]
+    pub fn provider(&self, base_url: &str) -> Arc<dyn Provider> {
+        let p = (self.factory.build)(&config(self.factory, base_url))
+            .unwrap_or_else(|e| panic!("cannot build `{}`: {e}", self.factory.id));
+        assert_no_key(&format!("{p:?}"));
+        p
+    }
+
+    /// Asserts that `err` shows no key and names this provider.
+    pub fn assert_clean(&self, err: &ProviderError) {
+        assert_error_clean(err);
+        assert_eq!(err.provider, self.factory.id);
+    }
+
+    /// The error of a one-shot call of the documented request answered by `reply`,
+    /// checked with [`Contract::assert_clean`].
+    #[expect(
+        clippy::panic,
+        reason = "test helper: a success where an error is due fails the test"
+    )]
+    pub async fn chat_error(&self, reply: Reply) -> ProviderError {
+        let up = self.upstream().await;
+        up.reply(reply).await;
+        match self.provider(&up.base_url()).chat(&(self.request)()).await {
+            Ok(resp) => panic!("expected an error, got {resp:?}"),
+            Err(err) => {
+                self.assert_clean(&err);
+                err
+            }
+        }
+    }
+
+    /// The error of a one-shot call of the documented request answered with `status`
+    /// and the fixture `name` as JSON body: [`Contract::chat_error`] of
+    /// [`Contract::json_error`].
+    pub async fn fixture_error(&self, status: u16, name: &str) -> ProviderError {
+        self.chat_error(self.json_error(status, name)).await
+    }
+
+    /// The error of a one-shot call of the documented request to a port where nothing
+    /// listens, checked with [`Contract::assert_clean`].
+    #[expect(
+        clippy::panic,
+        reason = "test helper: a success where an error is due fails the test"
+    )]
+    pub async fn refused_chat_error(&self) -> ProviderError {
+        let base = refused_base_url(self.prefix).await;
+        match self.provider(&base).chat(&(self.request)()).await {
+            Ok(resp) => panic!("expected an error, got {resp:?}"),
+            Err(err) => {
+                self.assert_clean(&err);
+                err
+            }
+        }
+    }
+
+    /// Every item of a streaming call of the documented stream request whose body is
+    /// the fixture `name`; each error item is checked with [`Contract::assert_clean`].
+    #[expect(clippy::panic, reason = "test helper: a failed call is a failed test")]
+    pub async fn stream_items(&self, name: &str) -> Vec<Result<StreamEvent, ProviderError>> {
+        let up = self.upstream().await;
+        up.reply(Reply::sse(self.fixture(name))).await;
+        let stream = self
+            .provider(&up.base_url())
+            .chat_stream(&(self.stream_request)())
+            .await
+            .unwrap_or_else(|e| panic!("the stream failed before its first event: {e:?}"));
+        let items = collect(stream).await;
+        for item in &items {
+            if let Err(e) = item {
+                self.assert_clean(e);
+            }
+        }
+        items
+    }
+
+    /// The error of a streaming call of the documented stream request that fails before
+    /// the stream, answered by `reply`; checked with [`Contract::assert_clean`].
+    #[expect(
+        clippy::panic,
+        reason = "test helper: a stream where an error is due fails the test"
+    )]
+    pub async fn stream_error(&self, reply: Reply) -> ProviderError {
+        let up = self.upstream().await;
+        up.reply(reply).await;
+        match self
+            .provider(&up.base_url())
+            .chat_stream(&(self.stream_request)())
+            .await
+        {
+            Ok(_) => panic!("expected chat_stream to fail before the stream"),
+            Err(err) => {
+                self.assert_clean(&err);
+                err
+            }
+        }
+    }
+}
+
+/// A header map of these pairs, as a provider's `HeaderMap`-reading functions take it
+/// (a later pair of one name replaces an earlier one).
+pub fn header_map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.insert(*name, HeaderValue::from_static(value));
+    }
+    map
+}
+
+/// The kind `hooks` gives a plain (not embedded) HTTP error: `status` with `body` and
+/// `headers` at `now`, the headers parsed by `hooks.rate_limits` first, as the provider
+/// does.
+pub fn classify(
+    hooks: &CompatHooks,
+    status: u16,
+    body: &str,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> ErrorKind {
+    let body = ErrorBody::parse(body.as_bytes());
+    let rate_limits = (hooks.rate_limits)(headers, now);
+    (hooks.classify)(&ErrorContext {
+        status,
+        http_status: status,
+        embedded: false,
+        body: &body,
+        headers,
+        rate_limits: &rate_limits,
+        now,
+    })
 }

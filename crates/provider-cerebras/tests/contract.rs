@@ -1,46 +1,24 @@
 //! Contract tests: Cerebras as documented in `shared/providers/cerebras.md`, played by
 //! wiremock on 127.0.0.1 with the payloads in `tests/fixtures/`. One test per error row
 //! that `shared/providers/README.md` §3 documents for Cerebras, plus transport failures.
-#![expect(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "the helpers outside #[test] functions fail the test by panicking, like the tests"
-)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use llmpool_core::testkit::{self, assert_no_key, fixture, parse_headers_fixture};
-use llmpool_core::{
-    ChatRequest, ErrorKind, FinishReason, Message, Provider, ProviderError, StreamEvent, Usage,
-};
+use chrono::Utc;
+use llmpool_core::testkit::assert_quota_until;
+use llmpool_core::{ChatRequest, ErrorKind, FinishReason, Message, StreamEvent, Usage};
 use llmpool_openai_compat::testkit::{
-    Reply, Upstream, collect, error_json, events_json, streamed_text,
+    Contract, Reply, collect, error_json, events_json, streamed_text,
 };
 use llmpool_provider_cerebras::FACTORY;
-use serde_json::Value;
 
-const PREFIX: &str = "/v1";
-const DIR: &str = env!("CARGO_MANIFEST_DIR");
-
-fn fx(name: &str) -> String {
-    fixture(DIR, name)
-}
-
-fn fx_json(name: &str) -> Value {
-    serde_json::from_str(&fx(name)).unwrap()
-}
-
-fn fx_headers(name: &str) -> (u16, Vec<(String, String)>) {
-    parse_headers_fixture(&fx(name))
-}
-
-fn provider(base_url: &str) -> Arc<dyn Provider> {
-    let p = (FACTORY.build)(&testkit::config(&FACTORY, base_url)).unwrap();
-    assert_no_key(&format!("{p:?}"));
-    p
-}
+const SUITE: Contract = Contract {
+    factory: &FACTORY,
+    prefix: "/v1",
+    dir: env!("CARGO_MANIFEST_DIR"),
+    request: documented_request,
+    stream_request,
+};
 
 /// `chat_request.json` in core terms (core has no `reasoning_effort`).
 fn documented_request() -> ChatRequest {
@@ -65,68 +43,21 @@ fn stream_request() -> ChatRequest {
     }
 }
 
-fn assert_clean(err: &ProviderError) {
-    assert_no_key(&format!("{err:?} {err} {}", err.summary()));
-    assert_eq!(err.provider, "cerebras");
-}
-
-async fn chat_error(reply: Reply) -> ProviderError {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(reply).await;
-    let err = provider(&up.base_url())
-        .chat(&documented_request())
-        .await
-        .unwrap_err();
-    assert_clean(&err);
-    err
-}
-
-async fn stream_items(sse: &str) -> Vec<Result<StreamEvent, ProviderError>> {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(Reply::sse(sse)).await;
-    let stream = provider(&up.base_url())
-        .chat_stream(&stream_request())
-        .await
-        .unwrap();
-    let items = collect(stream).await;
-    for item in &items {
-        if let Err(e) = item {
-            assert_clean(e);
-        }
-    }
-    items
-}
-
-fn json_error(status: u16, fixture_name: &str) -> Reply {
-    Reply::json(status, fx(fixture_name))
-}
-
-fn assert_until(err: &ProviderError, before: DateTime<Utc>, after: DateTime<Utc>, wait_ms: i64) {
-    let ErrorKind::QuotaExhausted { until: Some(until) } = err.kind else {
-        panic!("expected quota exhausted with an end, got {err:?}");
-    };
-    let wait = chrono::Duration::milliseconds(wait_ms);
-    assert!(
-        until >= before + wait && until <= after + wait,
-        "{until} not now + {wait_ms} ms"
-    );
-}
-
 // ---------------------------------------------------------------- success paths
 
 #[tokio::test]
 async fn chat_sends_the_documented_request_and_parses_the_answer() {
-    let up = Upstream::start(PREFIX).await;
-    let (status, headers) = fx_headers("chat_ok.headers");
-    up.reply(Reply::json(status, fx("chat_ok.json")).headers(headers))
+    let up = SUITE.upstream().await;
+    up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
         .await;
-    let resp = provider(&up.base_url())
+    let resp = SUITE
+        .provider(&up.base_url())
         .chat(&documented_request())
         .await
         .unwrap();
 
     let request = up.only_request().await;
-    let mut documented = fx_json("chat_request.json");
+    let mut documented = SUITE.fixture_json("chat_request.json");
     documented
         .as_object_mut()
         .unwrap()
@@ -143,10 +74,14 @@ async fn chat_sends_the_documented_request_and_parses_the_answer() {
 
 #[tokio::test]
 async fn reasoning_cut_by_the_token_limit_is_an_empty_answer_of_length() {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(Reply::json(200, fx("chat_ok_truncated_reasoning.json")))
-        .await;
-    let resp = provider(&up.base_url())
+    let up = SUITE.upstream().await;
+    up.reply(Reply::json(
+        200,
+        SUITE.fixture("chat_ok_truncated_reasoning.json"),
+    ))
+    .await;
+    let resp = SUITE
+        .provider(&up.base_url())
         .chat(&documented_request())
         .await
         .unwrap();
@@ -156,11 +91,12 @@ async fn reasoning_cut_by_the_token_limit_is_an_empty_answer_of_length() {
 
 #[tokio::test]
 async fn stream_asks_for_usage_and_parses_the_chunks() {
-    let up = Upstream::start(PREFIX).await;
-    let (_, headers) = fx_headers("chat_ok.headers");
-    up.reply(Reply::sse(fx("chat_stream.sse")).headers(headers))
+    let up = SUITE.upstream().await;
+    let (_, headers) = SUITE.fixture_headers("chat_ok.headers");
+    up.reply(Reply::sse(SUITE.fixture("chat_stream.sse")).headers(headers))
         .await;
-    let stream = provider(&up.base_url())
+    let stream = SUITE
+        .provider(&up.base_url())
         .chat_stream(&stream_request())
         .await
         .unwrap();
@@ -183,35 +119,39 @@ async fn stream_asks_for_usage_and_parses_the_chunks() {
 
 #[tokio::test]
 async fn auth_401_wrong_api_key_is_unauthorized() {
-    let err = chat_error(json_error(401, "error_401.json")).await;
+    let err = SUITE.fixture_error(401, "error_401.json").await;
     assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
     insta::assert_json_snapshot!("error_401", error_json(&err));
 }
 
 #[tokio::test]
 async fn auth_403_not_authenticated_is_unauthorized() {
-    let err = chat_error(json_error(403, "error_403_no_auth_header.json")).await;
+    let err = SUITE
+        .fixture_error(403, "error_403_no_auth_header.json")
+        .await;
     assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
     assert_eq!(err.message.as_deref(), Some("Not authenticated"));
 }
 
 #[tokio::test]
 async fn payment_402_trial_spent_is_payment_required() {
-    let err = chat_error(json_error(402, "error_402_payment_required.json")).await;
+    let err = SUITE
+        .fixture_error(402, "error_402_payment_required.json")
+        .await;
     assert!(matches!(err.kind, ErrorKind::PaymentRequired), "{err:?}");
     insta::assert_json_snapshot!("error_402", error_json(&err));
 }
 
 #[tokio::test]
 async fn rate_limited_429_requests_per_minute_is_rate_limited() {
-    let err = chat_error(json_error(429, "error_429_rpm.json")).await;
+    let err = SUITE.fixture_error(429, "error_429_rpm.json").await;
     assert!(matches!(err.kind, ErrorKind::RateLimited { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn rate_limited_429_tokens_per_minute_waits_the_minute_reset() {
-    let (status, headers) = fx_headers("error_429_tpm.headers");
-    let err = chat_error(json_error(status, "error_429_tpm.json").headers(headers)).await;
+    let reply = SUITE.recorded("error_429_tpm.headers", "error_429_tpm.json");
+    let err = SUITE.chat_error(reply).await;
     let ErrorKind::RateLimited {
         retry_after: Some(wait),
     } = err.kind
@@ -225,33 +165,36 @@ async fn rate_limited_429_tokens_per_minute_waits_the_minute_reset() {
 
 #[tokio::test]
 async fn quota_429_tokens_per_day_is_exhausted_until_retry_after() {
-    let (status, headers) = fx_headers("error_429_tpd.headers");
+    let reply = SUITE.recorded("error_429_tpd.headers", "error_429_tpd.json");
     let before = Utc::now();
-    let err = chat_error(json_error(status, "error_429_tpd.json").headers(headers)).await;
-    assert_until(&err, before, Utc::now(), 86_399_000);
+    let err = SUITE.chat_error(reply).await;
+    assert_quota_until(&err, before, Utc::now(), 86_399_000);
     insta::assert_json_snapshot!("error_429_tpd", error_json(&err));
 }
 
 #[tokio::test]
 async fn quota_429_tokens_per_day_without_retry_after_uses_the_day_reset() {
-    let (status, mut headers) = fx_headers("error_429_tpd.headers");
+    let (status, mut headers) = SUITE.fixture_headers("error_429_tpd.headers");
     headers.retain(|(name, _)| name != "retry-after");
     headers.retain(|(name, _)| name != "x-ratelimit-reset-requests-day");
     headers.push(("x-ratelimit-reset-requests-day".into(), "5000.25".into()));
     let before = Utc::now();
-    let err = chat_error(json_error(status, "error_429_tpd.json").headers(headers)).await;
-    assert_until(&err, before, Utc::now(), 5_000_250);
+    let reply = SUITE
+        .json_error(status, "error_429_tpd.json")
+        .headers(headers);
+    let err = SUITE.chat_error(reply).await;
+    assert_quota_until(&err, before, Utc::now(), 5_000_250);
 }
 
 #[tokio::test]
 async fn model_404_not_found_is_model_not_found() {
-    let err = chat_error(json_error(404, "error_404_model.json")).await;
+    let err = SUITE.fixture_error(404, "error_404_model.json").await;
     assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
 }
 
 #[tokio::test]
 async fn bad_request_400_is_bad_request() {
-    let err = chat_error(Reply::json(
+    let err = SUITE.chat_error(Reply::json(
         400,
         r#"{"message":"Please reduce the number of stop sequences to 4 or fewer.","type":"invalid_request_error","param":"stop","code":"wrong_api_format"}"#,
     ))
@@ -261,7 +204,7 @@ async fn bad_request_400_is_bad_request() {
 
 #[tokio::test]
 async fn bad_request_422_is_bad_request() {
-    let err = chat_error(Reply::json(
+    let err = SUITE.chat_error(Reply::json(
         422,
         r#"{"message":"temperature: Input should be less than or equal to 1.5","type":"invalid_request_error","param":"temperature","code":"wrong_api_format"}"#,
     ))
@@ -271,7 +214,7 @@ async fn bad_request_422_is_bad_request() {
 
 #[tokio::test]
 async fn transient_429_queue_exceeded_is_capacity_not_quota() {
-    let err = chat_error(json_error(429, "error_429_queue.json")).await;
+    let err = SUITE.fixture_error(429, "error_429_queue.json").await;
     assert!(
         matches!(err.kind, ErrorKind::Transient { status: Some(429) }),
         "{err:?}"
@@ -281,7 +224,7 @@ async fn transient_429_queue_exceeded_is_capacity_not_quota() {
 
 #[tokio::test]
 async fn transient_500_is_transient() {
-    let err = chat_error(Reply::json(
+    let err = SUITE.chat_error(Reply::json(
         500,
         r#"{"message":"Internal server error","type":"internal_server_error","param":"","code":"internal_server_error"}"#,
     ))
@@ -294,14 +237,15 @@ async fn transient_500_is_transient() {
 
 #[tokio::test]
 async fn transient_503_is_transient() {
-    let err = chat_error(
-        Reply::json(
-            503,
-            "upstream connect error or disconnect/reset before headers",
+    let err = SUITE
+        .chat_error(
+            Reply::json(
+                503,
+                "upstream connect error or disconnect/reset before headers",
+            )
+            .content_type("text/plain"),
         )
-        .content_type("text/plain"),
-    )
-    .await;
+        .await;
     assert!(
         matches!(err.kind, ErrorKind::Transient { status: Some(503) }),
         "{err:?}"
@@ -312,31 +256,29 @@ async fn transient_503_is_transient() {
 
 #[tokio::test]
 async fn timeout_is_timeout() {
-    let err =
-        chat_error(Reply::json(200, fx("chat_ok.json")).delayed(Duration::from_secs(3))).await;
+    let err = SUITE
+        .chat_error(Reply::json(200, SUITE.fixture("chat_ok.json")).delayed(Duration::from_secs(3)))
+        .await;
     assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
 }
 
 #[tokio::test]
 async fn connection_refused_is_a_network_error() {
-    let base = testkit::refused_base_url(PREFIX).await;
-    let err = provider(&base)
-        .chat(&documented_request())
-        .await
-        .unwrap_err();
-    assert_clean(&err);
+    let err = SUITE.refused_chat_error().await;
     assert!(matches!(err.kind, ErrorKind::Network(_)), "{err:?}");
 }
 
 #[tokio::test]
 async fn malformed_json_is_invalid_response() {
-    let err = chat_error(Reply::json(200, r#"{"id":"chatcmpl-1","choices":"#)).await;
+    let err = SUITE
+        .chat_error(Reply::json(200, r#"{"id":"chatcmpl-1","choices":"#))
+        .await;
     assert!(matches!(err.kind, ErrorKind::InvalidResponse), "{err:?}");
 }
 
 #[tokio::test]
 async fn empty_choices_is_invalid_response() {
-    let err = chat_error(Reply::json(
+    let err = SUITE.chat_error(Reply::json(
         200,
         r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-oss-120b","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":0,"total_tokens":1}}"#,
     ))
@@ -346,36 +288,29 @@ async fn empty_choices_is_invalid_response() {
 
 #[tokio::test]
 async fn ok_status_with_a_flat_error_body_is_classified() {
-    let err = chat_error(json_error(200, "error_429_queue.json")).await;
+    let err = SUITE.fixture_error(200, "error_429_queue.json").await;
     assert!(
         matches!(err.kind, ErrorKind::Transient { status: None }),
         "{err:?}"
     );
     let before = Utc::now();
-    let err = chat_error(
-        json_error(200, "error_429_tpd.json").headers(vec![("retry-after".into(), "60".into())]),
-    )
-    .await;
-    assert_until(&err, before, Utc::now(), 60_000);
+    let reply = SUITE
+        .json_error(200, "error_429_tpd.json")
+        .headers(vec![("retry-after".into(), "60".into())]);
+    let err = SUITE.chat_error(reply).await;
+    assert_quota_until(&err, before, Utc::now(), 60_000);
 }
 
 #[tokio::test]
 async fn stream_error_before_the_first_chunk_is_returned_directly() {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(json_error(402, "error_402_payment_required.json"))
-        .await;
-    let err = provider(&up.base_url())
-        .chat_stream(&stream_request())
-        .await
-        .err()
-        .unwrap();
-    assert_clean(&err);
+    let reply = SUITE.json_error(402, "error_402_payment_required.json");
+    let err = SUITE.stream_error(reply).await;
     assert!(matches!(err.kind, ErrorKind::PaymentRequired), "{err:?}");
 }
 
 #[tokio::test]
 async fn stream_flat_error_mid_stream_ends_with_an_error() {
-    let items = stream_items(&fx("chat_stream_midstream_error.sse")).await;
+    let items = SUITE.stream_items("chat_stream_midstream_error.sse").await;
     insta::assert_json_snapshot!("stream_midstream_error", events_json(&items));
     assert!(!items.iter().any(|i| matches!(i, Ok(StreamEvent::Done(_)))));
     assert!(matches!(items.last(), Some(Err(e)) if matches!(e.kind, ErrorKind::Transient { .. })));
@@ -384,7 +319,7 @@ async fn stream_flat_error_mid_stream_ends_with_an_error() {
 
 #[tokio::test]
 async fn stream_error_event_mid_stream_ends_with_an_error() {
-    let items = stream_items(&fx("chat_stream_event_error.sse")).await;
+    let items = SUITE.stream_items("chat_stream_event_error.sse").await;
     assert!(!items.iter().any(|i| matches!(i, Ok(StreamEvent::Done(_)))));
     let Some(Err(err)) = items.last() else {
         panic!("no error at the end: {items:?}");
@@ -394,7 +329,7 @@ async fn stream_error_event_mid_stream_ends_with_an_error() {
 
 #[tokio::test]
 async fn stream_cut_without_finish_or_done_is_an_error_not_done() {
-    let items = stream_items(&fx("chat_stream_cut.sse")).await;
+    let items = SUITE.stream_items("chat_stream_cut.sse").await;
     assert!(!items.iter().any(|i| matches!(i, Ok(StreamEvent::Done(_)))));
     assert!(
         matches!(items.last(), Some(Err(e)) if matches!(e.kind, ErrorKind::Transient { status: None }))

@@ -1,47 +1,24 @@
 //! Contract tests: Groq as documented in `shared/providers/groq.md`, played by wiremock
 //! on 127.0.0.1 with the payloads in `tests/fixtures/`. One test per error row that
 //! `shared/providers/README.md` §3 documents for Groq, plus transport failures.
-#![expect(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "the helpers outside #[test] functions fail the test by panicking, like the tests"
-)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use llmpool_core::testkit::{self, assert_no_key, fixture, parse_headers_fixture};
-use llmpool_core::{
-    ChatRequest, ErrorKind, FinishReason, Message, Provider, ProviderError, StreamEvent, Usage,
-};
+use chrono::Utc;
+use llmpool_core::testkit::assert_quota_until;
+use llmpool_core::{ChatRequest, ErrorKind, FinishReason, Message, StreamEvent, Usage};
 use llmpool_openai_compat::testkit::{
-    Reply, Upstream, collect, error_json, events_json, streamed_text,
+    Contract, Reply, collect, error_json, events_json, streamed_text,
 };
 use llmpool_provider_groq::FACTORY;
-use serde_json::Value;
 
-const PREFIX: &str = "/openai/v1";
-const DIR: &str = env!("CARGO_MANIFEST_DIR");
-
-fn fx(name: &str) -> String {
-    fixture(DIR, name)
-}
-
-fn fx_json(name: &str) -> Value {
-    serde_json::from_str(&fx(name)).unwrap()
-}
-
-/// Status and headers of a `.headers` fixture.
-fn fx_headers(name: &str) -> (u16, Vec<(String, String)>) {
-    parse_headers_fixture(&fx(name))
-}
-
-fn provider(base_url: &str) -> Arc<dyn Provider> {
-    let p = (FACTORY.build)(&testkit::config(&FACTORY, base_url)).unwrap();
-    assert_no_key(&format!("{p:?}"));
-    p
-}
+const SUITE: Contract = Contract {
+    factory: &FACTORY,
+    prefix: "/openai/v1",
+    dir: env!("CARGO_MANIFEST_DIR"),
+    request: documented_request,
+    stream_request: documented_stream_request,
+};
 
 /// `chat_request.json` in core terms.
 fn documented_request() -> ChatRequest {
@@ -68,70 +45,21 @@ fn documented_stream_request() -> ChatRequest {
     }
 }
 
-fn assert_clean(err: &ProviderError) {
-    assert_no_key(&format!("{err:?} {err} {}", err.summary()));
-    assert_eq!(err.provider, "groq");
-}
-
-/// One-shot call answered by `reply`; returns the error.
-async fn chat_error(reply: Reply) -> ProviderError {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(reply).await;
-    let err = provider(&up.base_url())
-        .chat(&documented_request())
-        .await
-        .unwrap_err();
-    assert_clean(&err);
-    err
-}
-
-/// Streaming call whose body is `sse`; returns all items.
-async fn stream_items(sse: &str) -> Vec<Result<StreamEvent, ProviderError>> {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(Reply::sse(sse)).await;
-    let stream = provider(&up.base_url())
-        .chat_stream(&documented_stream_request())
-        .await
-        .unwrap();
-    let items = collect(stream).await;
-    for item in &items {
-        if let Err(e) = item {
-            assert_clean(e);
-        }
-    }
-    items
-}
-
-fn json_error(status: u16, fixture_name: &str) -> Reply {
-    Reply::json(status, fx(fixture_name))
-}
-
-fn assert_until(err: &ProviderError, before: DateTime<Utc>, after: DateTime<Utc>, wait_ms: i64) {
-    let ErrorKind::QuotaExhausted { until: Some(until) } = err.kind else {
-        panic!("expected quota exhausted with an end, got {err:?}");
-    };
-    let wait = chrono::Duration::milliseconds(wait_ms);
-    assert!(
-        until >= before + wait && until <= after + wait,
-        "{until} not now + {wait_ms} ms"
-    );
-}
-
 // ---------------------------------------------------------------- success paths
 
 #[tokio::test]
 async fn chat_sends_the_documented_request_and_parses_the_answer() {
-    let up = Upstream::start(PREFIX).await;
-    let (status, headers) = fx_headers("chat_ok.headers");
-    up.reply(Reply::json(status, fx("chat_ok.json")).headers(headers))
+    let up = SUITE.upstream().await;
+    up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
         .await;
-    let resp = provider(&up.base_url())
+    let resp = SUITE
+        .provider(&up.base_url())
         .chat(&documented_request())
         .await
         .unwrap();
 
     let request = up.only_request().await;
-    assert_eq!(request["body"], fx_json("chat_request.json"));
+    assert_eq!(request["body"], SUITE.fixture_json("chat_request.json"));
     insta::assert_json_snapshot!("chat_request", request);
     insta::assert_json_snapshot!("chat_response", resp, { ".latency" => "[latency]" });
     insta::assert_json_snapshot!("chat_rate_limits", resp.rate_limits);
@@ -142,10 +70,11 @@ async fn chat_sends_the_documented_request_and_parses_the_answer() {
 
 #[tokio::test]
 async fn reasoning_is_not_part_of_the_answer_text() {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(Reply::json(200, fx("chat_ok_reasoning.json")))
+    let up = SUITE.upstream().await;
+    up.reply(Reply::json(200, SUITE.fixture("chat_ok_reasoning.json")))
         .await;
-    let resp = provider(&up.base_url())
+    let resp = SUITE
+        .provider(&up.base_url())
         .chat(&documented_request())
         .await
         .unwrap();
@@ -161,18 +90,22 @@ async fn reasoning_is_not_part_of_the_answer_text() {
 
 #[tokio::test]
 async fn stream_sends_the_documented_request_and_parses_the_chunks() {
-    let up = Upstream::start(PREFIX).await;
-    let (_, headers) = fx_headers("chat_ok.headers");
-    up.reply(Reply::sse(fx("chat_stream.sse")).headers(headers))
+    let up = SUITE.upstream().await;
+    let (_, headers) = SUITE.fixture_headers("chat_ok.headers");
+    up.reply(Reply::sse(SUITE.fixture("chat_stream.sse")).headers(headers))
         .await;
-    let stream = provider(&up.base_url())
+    let stream = SUITE
+        .provider(&up.base_url())
         .chat_stream(&documented_stream_request())
         .await
         .unwrap();
     let items = collect(stream).await;
 
     let request = up.only_request().await;
-    assert_eq!(request["body"], fx_json("chat_request_stream.json"));
+    assert_eq!(
+        request["body"],
+        SUITE.fixture_json("chat_request_stream.json")
+    );
     insta::assert_json_snapshot!("stream_request", request);
     insta::assert_json_snapshot!("stream_events", events_json(&items));
     assert_eq!(streamed_text(&items), "Introducing \"Luminaria\".");
@@ -189,16 +122,16 @@ async fn stream_sends_the_documented_request_and_parses_the_chunks() {
 
 #[tokio::test]
 async fn auth_401_invalid_api_key_is_unauthorized() {
-    let (status, headers) = fx_headers("error_401.headers");
-    let err = chat_error(json_error(status, "error_401.json").headers(headers)).await;
+    let reply = SUITE.recorded("error_401.headers", "error_401.json");
+    let err = SUITE.chat_error(reply).await;
     assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
     insta::assert_json_snapshot!("error_401", error_json(&err));
 }
 
 #[tokio::test]
 async fn rate_limited_429_per_minute_waits_retry_after() {
-    let (status, headers) = fx_headers("error_429_tpm.headers");
-    let err = chat_error(json_error(status, "error_429_tpm.json").headers(headers)).await;
+    let reply = SUITE.recorded("error_429_tpm.headers", "error_429_tpm.json");
+    let err = SUITE.chat_error(reply).await;
     assert!(
         matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(12)),
         "{err:?}"
@@ -210,7 +143,7 @@ async fn rate_limited_429_per_minute_waits_retry_after() {
 
 #[tokio::test]
 async fn rate_limited_429_per_minute_without_header_waits_the_message_time() {
-    let err = chat_error(json_error(429, "error_429_tpm.json")).await;
+    let err = SUITE.fixture_error(429, "error_429_tpm.json").await;
     assert!(
         matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_millis(11_455)),
         "{err:?}"
@@ -220,34 +153,36 @@ async fn rate_limited_429_per_minute_without_header_waits_the_message_time() {
 #[tokio::test]
 async fn quota_429_tokens_per_day_is_exhausted_for_the_message_wait() {
     let before = Utc::now();
-    let err = chat_error(json_error(429, "error_429_tpd.json")).await;
-    assert_until(&err, before, Utc::now(), 578_016);
+    let err = SUITE.fixture_error(429, "error_429_tpd.json").await;
+    assert_quota_until(&err, before, Utc::now(), 578_016);
     insta::assert_json_snapshot!("error_429_tpd", error_json(&err));
 }
 
 #[tokio::test]
 async fn quota_429_requests_per_day_is_exhausted_for_the_message_wait() {
     let before = Utc::now();
-    let err = chat_error(json_error(429, "error_429_rpd.json")).await;
-    assert_until(&err, before, Utc::now(), 86_400);
+    let err = SUITE.fixture_error(429, "error_429_rpd.json").await;
+    assert_quota_until(&err, before, Utc::now(), 86_400);
 }
 
 #[tokio::test]
 async fn model_404_not_found_is_model_not_found() {
-    let err = chat_error(json_error(404, "error_404_model.json")).await;
+    let err = SUITE.fixture_error(404, "error_404_model.json").await;
     assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
     insta::assert_json_snapshot!("error_404_model", error_json(&err));
 }
 
 #[tokio::test]
 async fn model_400_decommissioned_is_model_not_found() {
-    let err = chat_error(json_error(400, "error_400_decommissioned.json")).await;
+    let err = SUITE
+        .fixture_error(400, "error_400_decommissioned.json")
+        .await;
     assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
 }
 
 #[tokio::test]
 async fn bad_request_400_is_bad_request() {
-    let err = chat_error(Reply::json(
+    let err = SUITE.chat_error(Reply::json(
         400,
         r#"{"error":{"message":"'n' : number must be at most 1","type":"invalid_request_error"}}"#,
     ))
@@ -257,7 +192,7 @@ async fn bad_request_400_is_bad_request() {
 
 #[tokio::test]
 async fn bad_request_422_is_bad_request() {
-    let err = chat_error(Reply::json(
+    let err = SUITE.chat_error(Reply::json(
         422,
         r#"{"error":{"message":"messages.0.content: field required","type":"invalid_request_error"}}"#,
     ))
@@ -267,14 +202,16 @@ async fn bad_request_422_is_bad_request() {
 
 #[tokio::test]
 async fn bad_request_413_request_larger_than_tpm_is_not_a_rate_limit() {
-    let err = chat_error(json_error(413, "error_413_request_too_large.json")).await;
+    let err = SUITE
+        .fixture_error(413, "error_413_request_too_large.json")
+        .await;
     assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
     insta::assert_json_snapshot!("error_413", error_json(&err));
 }
 
 #[tokio::test]
 async fn transient_498_flex_capacity_is_transient() {
-    let err = chat_error(Reply::json(
+    let err = SUITE.chat_error(Reply::json(
         498,
         r#"{"error":{"message":"Flex tier capacity exceeded. This is a temporary error, please try again later.","type":"service_unavailable"}}"#,
     ))
@@ -287,11 +224,12 @@ async fn transient_498_flex_capacity_is_transient() {
 
 #[tokio::test]
 async fn transient_500_is_transient() {
-    let err = chat_error(Reply::json(
-        500,
-        r#"{"error":{"message":"Internal Server Error","type":"internal_server_error"}}"#,
-    ))
-    .await;
+    let err = SUITE
+        .chat_error(Reply::json(
+            500,
+            r#"{"error":{"message":"Internal Server Error","type":"internal_server_error"}}"#,
+        ))
+        .await;
     assert!(
         matches!(err.kind, ErrorKind::Transient { status: Some(500) }),
         "{err:?}"
@@ -300,10 +238,11 @@ async fn transient_500_is_transient() {
 
 #[tokio::test]
 async fn transient_502_html_is_transient() {
-    let err = chat_error(
-        Reply::json(502, "<html><body>502 Bad Gateway</body></html>").content_type("text/html"),
-    )
-    .await;
+    let err = SUITE
+        .chat_error(
+            Reply::json(502, "<html><body>502 Bad Gateway</body></html>").content_type("text/html"),
+        )
+        .await;
     assert!(
         matches!(err.kind, ErrorKind::Transient { status: Some(502) }),
         "{err:?}"
@@ -312,11 +251,12 @@ async fn transient_502_html_is_transient() {
 
 #[tokio::test]
 async fn transient_503_is_transient() {
-    let err = chat_error(Reply::json(
-        503,
-        r#"{"error":{"message":"Service Unavailable","type":"internal_server_error"}}"#,
-    ))
-    .await;
+    let err = SUITE
+        .chat_error(Reply::json(
+            503,
+            r#"{"error":{"message":"Service Unavailable","type":"internal_server_error"}}"#,
+        ))
+        .await;
     assert!(
         matches!(err.kind, ErrorKind::Transient { status: Some(503) }),
         "{err:?}"
@@ -325,9 +265,11 @@ async fn transient_503_is_transient() {
 
 #[tokio::test]
 async fn cloudflare_403_html_block_is_not_transient() {
-    let err =
-        chat_error(Reply::json(403, fx("error_403_cloudflare.html")).content_type("text/html"))
-            .await;
+    let err = SUITE
+        .chat_error(
+            Reply::json(403, SUITE.fixture("error_403_cloudflare.html")).content_type("text/html"),
+        )
+        .await;
     assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
     assert_eq!(err.message.as_deref(), Some("non-JSON (HTML) error page"));
 }
@@ -336,17 +278,19 @@ async fn cloudflare_403_html_block_is_not_transient() {
 
 #[tokio::test]
 async fn timeout_is_timeout() {
-    let err =
-        chat_error(Reply::json(200, fx("chat_ok.json")).delayed(Duration::from_secs(3))).await;
+    let err = SUITE
+        .chat_error(Reply::json(200, SUITE.fixture("chat_ok.json")).delayed(Duration::from_secs(3)))
+        .await;
     assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
 }
 
 #[tokio::test]
 async fn stream_headers_timeout_is_timeout() {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(Reply::sse(fx("chat_stream.sse")).delayed(Duration::from_secs(3)))
+    let up = SUITE.upstream().await;
+    up.reply(Reply::sse(SUITE.fixture("chat_stream.sse")).delayed(Duration::from_secs(3)))
         .await;
-    let err = provider(&up.base_url())
+    let err = SUITE
+        .provider(&up.base_url())
         .chat_stream(&documented_stream_request())
         .await
         .err()
@@ -356,24 +300,21 @@ async fn stream_headers_timeout_is_timeout() {
 
 #[tokio::test]
 async fn connection_refused_is_a_network_error() {
-    let base = testkit::refused_base_url(PREFIX).await;
-    let err = provider(&base)
-        .chat(&documented_request())
-        .await
-        .unwrap_err();
-    assert_clean(&err);
+    let err = SUITE.refused_chat_error().await;
     assert!(matches!(err.kind, ErrorKind::Network(_)), "{err:?}");
 }
 
 #[tokio::test]
 async fn malformed_json_is_invalid_response() {
-    let err = chat_error(Reply::json(200, r#"{"id":"chatcmpl-1","choices":[{"#)).await;
+    let err = SUITE
+        .chat_error(Reply::json(200, r#"{"id":"chatcmpl-1","choices":[{"#))
+        .await;
     assert!(matches!(err.kind, ErrorKind::InvalidResponse), "{err:?}");
 }
 
 #[tokio::test]
 async fn empty_choices_is_invalid_response() {
-    let err = chat_error(Reply::json(
+    let err = SUITE.chat_error(Reply::json(
         200,
         r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"openai/gpt-oss-20b","choices":[]}"#,
     ))
@@ -384,10 +325,12 @@ async fn empty_choices_is_invalid_response() {
 #[tokio::test]
 async fn ok_status_with_an_error_body_is_classified() {
     let before = Utc::now();
-    let err = chat_error(Reply::json(200, fx("error_429_tpd.json"))).await;
+    let err = SUITE
+        .chat_error(Reply::json(200, SUITE.fixture("error_429_tpd.json")))
+        .await;
     // The body says "per day" even though the status says 200.
-    assert_until(&err, before, Utc::now(), 578_016);
-    let err = chat_error(Reply::json(
+    assert_quota_until(&err, before, Utc::now(), 578_016);
+    let err = SUITE.chat_error(Reply::json(
         200,
         r#"{"error":{"message":"The server had an error while processing your request","type":"internal_server_error"}}"#,
     ))
@@ -396,22 +339,16 @@ async fn ok_status_with_an_error_body_is_classified() {
         matches!(err.kind, ErrorKind::Transient { status: None }),
         "{err:?}"
     );
-    let err = chat_error(Reply::json(200, fx("error_401.json"))).await;
+    let err = SUITE
+        .chat_error(Reply::json(200, SUITE.fixture("error_401.json")))
+        .await;
     assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
 }
 
 #[tokio::test]
 async fn stream_error_before_the_first_chunk_is_returned_directly() {
-    let up = Upstream::start(PREFIX).await;
-    let (status, headers) = fx_headers("error_429_tpm.headers");
-    up.reply(json_error(status, "error_429_tpm.json").headers(headers))
-        .await;
-    let err = provider(&up.base_url())
-        .chat_stream(&documented_stream_request())
-        .await
-        .err()
-        .unwrap();
-    assert_clean(&err);
+    let reply = SUITE.recorded("error_429_tpm.headers", "error_429_tpm.json");
+    let err = SUITE.stream_error(reply).await;
     assert!(
         matches!(
             err.kind,
@@ -425,7 +362,7 @@ async fn stream_error_before_the_first_chunk_is_returned_directly() {
 
 #[tokio::test]
 async fn stream_error_object_mid_stream_ends_with_an_error() {
-    let items = stream_items(&fx("chat_stream_midstream_error.sse")).await;
+    let items = SUITE.stream_items("chat_stream_midstream_error.sse").await;
     insta::assert_json_snapshot!("stream_midstream_error", events_json(&items));
     assert!(!items.iter().any(|i| matches!(i, Ok(StreamEvent::Done(_)))));
     let Some(Err(err)) = items.last() else {
@@ -437,7 +374,7 @@ async fn stream_error_object_mid_stream_ends_with_an_error() {
 
 #[tokio::test]
 async fn stream_x_groq_error_ends_with_an_error() {
-    let items = stream_items(&fx("chat_stream_x_groq_error.sse")).await;
+    let items = SUITE.stream_items("chat_stream_x_groq_error.sse").await;
     let Some(Err(err)) = items.last() else {
         panic!("no error at the end: {items:?}");
     };
@@ -452,7 +389,7 @@ async fn stream_x_groq_error_ends_with_an_error() {
 
 #[tokio::test]
 async fn stream_cut_without_finish_or_done_is_an_error_not_done() {
-    let items = stream_items(&fx("chat_stream_cut.sse")).await;
+    let items = SUITE.stream_items("chat_stream_cut.sse").await;
     assert!(!items.iter().any(|i| matches!(i, Ok(StreamEvent::Done(_)))));
     assert!(
         matches!(items.last(), Some(Err(e)) if matches!(e.kind, ErrorKind::Transient { status: None }))
@@ -462,7 +399,7 @@ async fn stream_cut_without_finish_or_done_is_an_error_not_done() {
 
 #[tokio::test]
 async fn stream_malformed_event_is_skipped() {
-    let items = stream_items(&fx("chat_stream_malformed_event.sse")).await;
+    let items = SUITE.stream_items("chat_stream_malformed_event.sse").await;
     assert_eq!(streamed_text(&items), "Int");
     assert!(
         matches!(items.last(), Some(Ok(StreamEvent::Done(end))) if end.usage == Some(Usage::new(45, 662)))

@@ -6,40 +6,23 @@
     reason = "the helpers outside #[test] functions fail the test by panicking, like the tests"
 )]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use llmpool_core::testkit::{self, assert_no_key, fixture, parse_headers_fixture};
-use llmpool_core::{
-    ChatRequest, ErrorKind, FinishReason, Message, Provider, ProviderError, StreamEvent, Usage,
-};
+use llmpool_core::testkit::{self, assert_no_key};
+use llmpool_core::{ChatRequest, ErrorKind, FinishReason, Message, StreamEvent, Usage};
 use llmpool_openai_compat::testkit::{
-    Reply, Upstream, collect, error_json, events_json, streamed_text,
+    Contract, Reply, collect, error_json, events_json, streamed_text,
 };
 use llmpool_provider_openrouter::{FACTORY, attribution_headers};
-use serde_json::Value;
 
-const PREFIX: &str = "/api/v1";
-const DIR: &str = env!("CARGO_MANIFEST_DIR");
-
-fn fx(name: &str) -> String {
-    fixture(DIR, name)
-}
-
-fn fx_json(name: &str) -> Value {
-    serde_json::from_str(&fx(name)).unwrap()
-}
-
-fn fx_headers(name: &str) -> (u16, Vec<(String, String)>) {
-    parse_headers_fixture(&fx(name))
-}
-
-fn provider(base_url: &str) -> Arc<dyn Provider> {
-    let p = (FACTORY.build)(&testkit::config(&FACTORY, base_url)).unwrap();
-    assert_no_key(&format!("{p:?}"));
-    p
-}
+const SUITE: Contract = Contract {
+    factory: &FACTORY,
+    prefix: "/api/v1",
+    dir: env!("CARGO_MANIFEST_DIR"),
+    request: documented_request,
+    stream_request,
+};
 
 /// `chat_request.json` in core terms.
 fn documented_request() -> ChatRequest {
@@ -64,42 +47,6 @@ fn stream_request() -> ChatRequest {
     }
 }
 
-fn assert_clean(err: &ProviderError) {
-    assert_no_key(&format!("{err:?} {err} {}", err.summary()));
-    assert_eq!(err.provider, "openrouter");
-}
-
-async fn chat_error(reply: Reply) -> ProviderError {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(reply).await;
-    let err = provider(&up.base_url())
-        .chat(&documented_request())
-        .await
-        .unwrap_err();
-    assert_clean(&err);
-    err
-}
-
-async fn stream_items(sse: &str) -> Vec<Result<StreamEvent, ProviderError>> {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(Reply::sse(sse)).await;
-    let stream = provider(&up.base_url())
-        .chat_stream(&stream_request())
-        .await
-        .unwrap();
-    let items = collect(stream).await;
-    for item in &items {
-        if let Err(e) = item {
-            assert_clean(e);
-        }
-    }
-    items
-}
-
-fn json_error(status: u16, fixture_name: &str) -> Reply {
-    Reply::json(status, fx(fixture_name))
-}
-
 fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
     (now.date_naive() + chrono::Days::new(1))
         .and_hms_opt(0, 0, 0)
@@ -116,9 +63,8 @@ const COMPLETE_TEXT: &str = "The capital of France is Paris. Paris is located in
 
 #[tokio::test]
 async fn chat_sends_the_documented_request_with_attribution_and_parses_the_answer() {
-    let up = Upstream::start(PREFIX).await;
-    let (status, headers) = fx_headers("chat_ok.headers");
-    up.reply(Reply::json(status, fx("chat_ok.json")).headers(headers))
+    let up = SUITE.upstream().await;
+    up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
         .await;
     let mut cfg = testkit::config(&FACTORY, &up.base_url());
     cfg.headers = attribution_headers(Some("https://example.com/my-app"), Some("My App"));
@@ -127,9 +73,9 @@ async fn chat_sends_the_documented_request_with_attribution_and_parses_the_answe
     let resp = p.chat(&documented_request()).await.unwrap();
 
     let request = up.only_request().await;
-    assert_eq!(request["body"], fx_json("chat_request.json"));
+    assert_eq!(request["body"], SUITE.fixture_json("chat_request.json"));
     // The documented request headers (`chat_request.headers`) carry the same referer.
-    let (_, documented_headers) = fx_headers("chat_request.headers");
+    let (_, documented_headers) = SUITE.fixture_headers("chat_request.headers");
     assert!(
         documented_headers.contains(&("http-referer".into(), "https://example.com/my-app".into()))
     );
@@ -148,9 +94,11 @@ async fn chat_sends_the_documented_request_with_attribution_and_parses_the_answe
 
 #[tokio::test]
 async fn keep_alive_whitespace_before_the_body_is_skipped() {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(Reply::json(200, fx("chat_ok_raw_body.txt"))).await;
-    let resp = provider(&up.base_url())
+    let up = SUITE.upstream().await;
+    up.reply(Reply::json(200, SUITE.fixture("chat_ok_raw_body.txt")))
+        .await;
+    let resp = SUITE
+        .provider(&up.base_url())
         .chat(&documented_request())
         .await
         .unwrap();
@@ -164,11 +112,12 @@ async fn keep_alive_whitespace_before_the_body_is_skipped() {
 
 #[tokio::test]
 async fn stream_skips_keep_alive_comments_and_reads_usage_after_the_finish() {
-    let up = Upstream::start(PREFIX).await;
-    let (_, headers) = fx_headers("chat_stream.headers");
-    up.reply(Reply::sse(fx("chat_stream.sse")).headers(headers))
+    let up = SUITE.upstream().await;
+    let (_, headers) = SUITE.fixture_headers("chat_stream.headers");
+    up.reply(Reply::sse(SUITE.fixture("chat_stream.sse")).headers(headers))
         .await;
-    let stream = provider(&up.base_url())
+    let stream = SUITE
+        .provider(&up.base_url())
         .chat_stream(&stream_request())
         .await
         .unwrap();
@@ -189,30 +138,29 @@ async fn stream_skips_keep_alive_comments_and_reads_usage_after_the_finish() {
 
 #[tokio::test]
 async fn auth_401_user_not_found_is_unauthorized() {
-    let err = chat_error(json_error(401, "error_401_bad_key.json")).await;
+    let err = SUITE.fixture_error(401, "error_401_bad_key.json").await;
     assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
     insta::assert_json_snapshot!("error_401_bad_key", error_json(&err));
 }
 
 #[tokio::test]
 async fn auth_401_no_credentials_is_unauthorized() {
-    let err = chat_error(json_error(401, "error_401_no_auth.json")).await;
+    let err = SUITE.fixture_error(401, "error_401_no_auth.json").await;
     assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
 }
 
 #[tokio::test]
 async fn payment_402_credits_is_payment_required() {
-    let err = chat_error(json_error(402, "error_402_credits.json")).await;
+    let err = SUITE.fixture_error(402, "error_402_credits.json").await;
     assert!(matches!(err.kind, ErrorKind::PaymentRequired), "{err:?}");
 }
 
 #[tokio::test]
 async fn payment_402_in_flight_budget_is_a_short_wait_for_retry_after() {
-    let err = chat_error(
-        json_error(402, "error_402_in_flight_budget.json")
-            .headers(vec![("Retry-After".into(), "4".into())]),
-    )
-    .await;
+    let reply = SUITE
+        .json_error(402, "error_402_in_flight_budget.json")
+        .headers(vec![("Retry-After".into(), "4".into())]);
+    let err = SUITE.chat_error(reply).await;
     assert!(
         matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(4)),
         "{err:?}"
@@ -222,8 +170,8 @@ async fn payment_402_in_flight_budget_is_a_short_wait_for_retry_after() {
 
 #[tokio::test]
 async fn rate_limited_429_upstream_pool_waits_retry_after() {
-    let (status, headers) = fx_headers("error_429_upstream.headers");
-    let err = chat_error(json_error(status, "error_429_upstream.json").headers(headers)).await;
+    let reply = SUITE.recorded("error_429_upstream.headers", "error_429_upstream.json");
+    let err = SUITE.chat_error(reply).await;
     assert!(
         matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(23)),
         "{err:?}"
@@ -233,7 +181,7 @@ async fn rate_limited_429_upstream_pool_waits_retry_after() {
 
 #[tokio::test]
 async fn rate_limited_mid_stream_error_code_429_ends_the_stream() {
-    let items = stream_items(&fx("chat_stream_midstream_error.sse")).await;
+    let items = SUITE.stream_items("chat_stream_midstream_error.sse").await;
     insta::assert_json_snapshot!("stream_midstream_error", events_json(&items));
     assert!(!items.iter().any(|i| matches!(i, Ok(StreamEvent::Done(_)))));
     let Some(Err(err)) = items.last() else {
@@ -250,13 +198,17 @@ async fn quota_429_free_daily_cap_waits_for_x_ratelimit_reset() {
     // next UTC midnight as reset, in epoch milliseconds in the header and the body copy.
     let reset = next_utc_midnight(Utc::now());
     let reset_ms = reset.timestamp_millis().to_string();
-    let (status, headers) = fx_headers("error_429_free_daily.headers");
+    let (status, headers) = SUITE.fixture_headers("error_429_free_daily.headers");
     let headers = headers
         .into_iter()
         .map(|(name, value)| (name, value.replace(RECORDED_RESET_MS, &reset_ms)))
         .collect();
-    let body = fx("error_429_free_daily.json").replace(RECORDED_RESET_MS, &reset_ms);
-    let err = chat_error(Reply::json(status, body).headers(headers)).await;
+    let body = SUITE
+        .fixture("error_429_free_daily.json")
+        .replace(RECORDED_RESET_MS, &reset_ms);
+    let err = SUITE
+        .chat_error(Reply::json(status, body).headers(headers))
+        .await;
     let ErrorKind::QuotaExhausted { until } = err.kind else {
         panic!("{err:?}");
     };
@@ -268,9 +220,9 @@ async fn quota_429_free_daily_cap_waits_for_x_ratelimit_reset() {
 
 #[tokio::test]
 async fn quota_429_free_daily_cap_with_a_past_reset_waits_until_utc_midnight() {
-    let (status, headers) = fx_headers("error_429_free_daily.headers");
+    let reply = SUITE.recorded("error_429_free_daily.headers", "error_429_free_daily.json");
     let before = Utc::now();
-    let err = chat_error(json_error(status, "error_429_free_daily.json").headers(headers)).await;
+    let err = SUITE.chat_error(reply).await;
     let after = Utc::now();
     let ErrorKind::QuotaExhausted { until: Some(until) } = err.kind else {
         panic!("{err:?}");
@@ -283,7 +235,7 @@ async fn quota_429_free_daily_cap_with_a_past_reset_waits_until_utc_midnight() {
 async fn quota_429_free_daily_cap_without_headers_waits_until_utc_midnight() {
     let body = r#"{"error":{"message":"Rate limit exceeded: free-models-per-day-high-balance.","code":429,"metadata":{"limit_source":"openrouter_free_tier_daily"}}}"#;
     let before = Utc::now();
-    let err = chat_error(Reply::json(429, body)).await;
+    let err = SUITE.chat_error(Reply::json(429, body)).await;
     let after = Utc::now();
     let ErrorKind::QuotaExhausted { until: Some(until) } = err.kind else {
         panic!("{err:?}");
@@ -293,49 +245,54 @@ async fn quota_429_free_daily_cap_without_headers_waits_until_utc_midnight() {
 
 #[tokio::test]
 async fn model_400_not_a_valid_model_id_is_model_not_found() {
-    let err = chat_error(json_error(400, "error_400_invalid_model.json")).await;
+    let err = SUITE
+        .fixture_error(400, "error_400_invalid_model.json")
+        .await;
     assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
     insta::assert_json_snapshot!("error_400_invalid_model", error_json(&err));
 }
 
 #[tokio::test]
 async fn model_404_no_endpoints_is_model_not_found() {
-    let err = chat_error(json_error(404, "error_404_no_endpoints.json")).await;
+    let err = SUITE
+        .fixture_error(404, "error_404_no_endpoints.json")
+        .await;
     assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
 }
 
 #[tokio::test]
 async fn bad_request_400_from_openrouter_is_bad_request() {
-    let err = chat_error(json_error(400, "error_400_openrouter.json")).await;
+    let err = SUITE.fixture_error(400, "error_400_openrouter.json").await;
     assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
 }
 
 #[tokio::test]
 async fn bad_request_400_provider_returned_error_keeps_the_upstream_text() {
-    let err = chat_error(json_error(400, "error_400_provider.json")).await;
+    let err = SUITE.fixture_error(400, "error_400_provider.json").await;
     assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
     insta::assert_json_snapshot!("error_400_provider", error_json(&err));
 }
 
 #[tokio::test]
 async fn content_403_moderation_flag_is_content_filtered() {
-    let err = chat_error(json_error(403, "error_403_moderation.json")).await;
+    let err = SUITE.fixture_error(403, "error_403_moderation.json").await;
     assert!(matches!(err.kind, ErrorKind::ContentFiltered), "{err:?}");
 }
 
 #[tokio::test]
 async fn content_403_guardrail_is_content_filtered() {
-    let err = chat_error(json_error(403, "error_403_guardrail.json")).await;
+    let err = SUITE.fixture_error(403, "error_403_guardrail.json").await;
     assert!(matches!(err.kind, ErrorKind::ContentFiltered), "{err:?}");
 }
 
 #[tokio::test]
 async fn transient_408_is_transient() {
-    let err = chat_error(Reply::json(
-        408,
-        r#"{"error":{"message":"Request timed out","code":408}}"#,
-    ))
-    .await;
+    let err = SUITE
+        .chat_error(Reply::json(
+            408,
+            r#"{"error":{"message":"Request timed out","code":408}}"#,
+        ))
+        .await;
     assert!(
         matches!(err.kind, ErrorKind::Transient { status: Some(408) }),
         "{err:?}"
@@ -344,7 +301,7 @@ async fn transient_408_is_transient() {
 
 #[tokio::test]
 async fn transient_502_is_transient() {
-    let err = chat_error(Reply::json(
+    let err = SUITE.chat_error(Reply::json(
         502,
         r#"{"error":{"message":"Provider returned error","code":502,"metadata":{"raw":"Bad gateway","provider_name":"Chutes"}}}"#,
     ))
@@ -357,7 +314,7 @@ async fn transient_502_is_transient() {
 
 #[tokio::test]
 async fn transient_503_is_transient() {
-    let err = chat_error(
+    let err = SUITE.chat_error(
         Reply::json(
             503,
             r#"{"error":{"message":"No instances available that meet your routing requirements","code":503}}"#,
@@ -376,35 +333,32 @@ async fn transient_503_is_transient() {
 
 #[tokio::test]
 async fn timeout_is_timeout() {
-    let err =
-        chat_error(Reply::json(200, fx("chat_ok.json")).delayed(Duration::from_secs(3))).await;
+    let err = SUITE
+        .chat_error(Reply::json(200, SUITE.fixture("chat_ok.json")).delayed(Duration::from_secs(3)))
+        .await;
     assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
 }
 
 #[tokio::test]
 async fn connection_refused_is_a_network_error() {
-    let base = testkit::refused_base_url(PREFIX).await;
-    let err = provider(&base)
-        .chat(&documented_request())
-        .await
-        .unwrap_err();
-    assert_clean(&err);
+    let err = SUITE.refused_chat_error().await;
     assert!(matches!(err.kind, ErrorKind::Network(_)), "{err:?}");
 }
 
 #[tokio::test]
 async fn malformed_json_is_invalid_response() {
-    let err = chat_error(Reply::json(
-        200,
-        "\n         \n{\"id\":\"gen-1\",\"choices\":[",
-    ))
-    .await;
+    let err = SUITE
+        .chat_error(Reply::json(
+            200,
+            "\n         \n{\"id\":\"gen-1\",\"choices\":[",
+        ))
+        .await;
     assert!(matches!(err.kind, ErrorKind::InvalidResponse), "{err:?}");
 }
 
 #[tokio::test]
 async fn empty_choices_is_invalid_response() {
-    let err = chat_error(Reply::json(
+    let err = SUITE.chat_error(Reply::json(
         200,
         r#"{"id":"gen-1","provider":"OpenAI","model":"openai/gpt-oss-20b:free","object":"chat.completion","created":1,"choices":[]}"#,
     ))
@@ -414,7 +368,7 @@ async fn empty_choices_is_invalid_response() {
 
 #[tokio::test]
 async fn ok_status_with_an_error_body_after_keep_alives_is_classified_by_its_code() {
-    let err = chat_error(json_error(200, "chat_ok_200_error.txt")).await;
+    let err = SUITE.fixture_error(200, "chat_ok_200_error.txt").await;
     assert!(
         matches!(err.kind, ErrorKind::Transient { status: Some(502) }),
         "{err:?}"
@@ -424,23 +378,15 @@ async fn ok_status_with_an_error_body_after_keep_alives_is_classified_by_its_cod
 
 #[tokio::test]
 async fn ok_status_with_an_error_in_the_choice_is_classified_by_its_code() {
-    let err = chat_error(json_error(200, "chat_ok_choice_error.json")).await;
+    let err = SUITE.fixture_error(200, "chat_ok_choice_error.json").await;
     assert!(matches!(err.kind, ErrorKind::RateLimited { .. }), "{err:?}");
     assert_eq!(err.status, Some(429));
 }
 
 #[tokio::test]
 async fn stream_error_before_the_first_chunk_is_returned_directly() {
-    let up = Upstream::start(PREFIX).await;
-    let (status, headers) = fx_headers("error_429_free_daily.headers");
-    up.reply(json_error(status, "error_429_free_daily.json").headers(headers))
-        .await;
-    let err = provider(&up.base_url())
-        .chat_stream(&stream_request())
-        .await
-        .err()
-        .unwrap();
-    assert_clean(&err);
+    let reply = SUITE.recorded("error_429_free_daily.headers", "error_429_free_daily.json");
+    let err = SUITE.stream_error(reply).await;
     assert!(
         matches!(err.kind, ErrorKind::QuotaExhausted { until: Some(_) }),
         "{err:?}"
@@ -449,7 +395,7 @@ async fn stream_error_before_the_first_chunk_is_returned_directly() {
 
 #[tokio::test]
 async fn stream_cut_without_finish_or_done_is_an_error_not_done() {
-    let items = stream_items(&fx("chat_stream_cut.sse")).await;
+    let items = SUITE.stream_items("chat_stream_cut.sse").await;
     assert!(!items.iter().any(|i| matches!(i, Ok(StreamEvent::Done(_)))));
     assert!(
         matches!(items.last(), Some(Err(e)) if matches!(e.kind, ErrorKind::Transient { status: None }))
