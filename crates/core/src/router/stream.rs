@@ -234,7 +234,8 @@ impl Driver {
             .ledger
             .reconcile(&current.reservation, end.usage.as_ref())
             .await?;
-        tracing::info!(
+        // Debug like a successful one-shot attempt: a line per answer costs real CPU.
+        tracing::debug!(
             provider = current.route.provider,
             model = %current.route.model,
             outcome = "done",
