@@ -89,12 +89,14 @@ fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use llmpool_core::testkit::assert_factory_consistent;
+
     use super::*;
 
     #[test]
-    fn default_model_is_the_first_catalog_model() {
-        let catalog = FACTORY.model_catalog().unwrap();
-        assert_eq!(catalog.models[0].id, FACTORY.default_model);
+    fn factory_is_consistent_and_registered() {
+        let catalog = assert_factory_consistent(&FACTORY);
+        assert_eq!(FACTORY.default_priority, 20);
         assert_eq!(catalog.day_reset_tz, "UTC");
         let ids: Vec<_> = catalog.models.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["gpt-oss-120b", "qwen-3.8-27b"]);
@@ -106,13 +108,5 @@ mod tests {
                 m.id
             );
         }
-    }
-
-    #[test]
-    fn registered_in_the_inventory() {
-        let registry = llmpool_core::Registry::from_inventory().unwrap();
-        let f = registry.get(ID).unwrap();
-        assert_eq!(f.default_priority, 20);
-        assert_eq!(f.key_env, "CEREBRAS_API_KEY");
     }
 }

@@ -90,14 +90,14 @@ fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use llmpool_core::Registry;
+    use llmpool_core::testkit::assert_factory_consistent;
 
     use super::*;
 
     #[test]
-    fn default_model_is_the_first_catalog_model() {
-        let catalog = FACTORY.model_catalog().unwrap();
-        assert_eq!(catalog.models[0].id, FACTORY.default_model);
+    fn factory_is_consistent_and_registered() {
+        let catalog = assert_factory_consistent(&FACTORY);
+        assert_eq!(FACTORY.default_priority, 50);
         assert_eq!(catalog.day_reset_tz, "UTC");
         // 1,000 calls a month for the key, across all models; 20 a minute per model.
         assert_eq!(
@@ -117,14 +117,6 @@ mod tests {
             assert!(!model.prefill, "{}", model.id);
         }
         assert_eq!(catalog.models[1].id, "command-r7b-12-2024");
-    }
-
-    #[test]
-    fn registers_itself() {
-        let registry = Registry::from_inventory().unwrap();
-        let factory = registry.get("cohere").unwrap();
-        assert_eq!(factory.key_env, "COHERE_API_KEY");
-        assert_eq!(factory.default_priority, 50);
     }
 
     #[test]

@@ -120,12 +120,14 @@ fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use llmpool_core::testkit::assert_factory_consistent;
+
     use super::*;
 
     #[test]
-    fn default_model_is_the_first_catalog_model() {
-        let catalog = FACTORY.model_catalog().unwrap();
-        assert_eq!(catalog.models[0].id, FACTORY.default_model);
+    fn factory_is_consistent_and_registered() {
+        assert_factory_consistent(&FACTORY);
+        assert_eq!(FACTORY.default_priority, 30);
     }
 
     #[test]
@@ -161,11 +163,5 @@ mod tests {
             catalog.shared.is_empty(),
             "limits are per model and project"
         );
-    }
-
-    #[test]
-    fn registered_in_the_inventory() {
-        let registry = llmpool_core::Registry::from_inventory().unwrap();
-        assert_eq!(registry.get(ID).unwrap().default_priority, 30);
     }
 }

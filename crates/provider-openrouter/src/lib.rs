@@ -124,12 +124,14 @@ pub fn attribution_headers(referer: Option<&str>, title: Option<&str>) -> Vec<(S
 
 #[cfg(test)]
 mod tests {
+    use llmpool_core::testkit::assert_factory_consistent;
+
     use super::*;
 
     #[test]
-    fn default_model_is_the_first_catalog_model() {
-        let catalog = FACTORY.model_catalog().unwrap();
-        assert_eq!(catalog.models[0].id, FACTORY.default_model);
+    fn factory_is_consistent_and_registered() {
+        let catalog = assert_factory_consistent(&FACTORY);
+        assert_eq!(FACTORY.default_priority, 40);
         assert_eq!(catalog.day_reset_tz, "UTC");
         // 20 a minute and 50 a day for the account, across all free models together.
         assert_eq!(
@@ -144,14 +146,6 @@ mod tests {
                 m.id
             );
         }
-    }
-
-    #[test]
-    fn registered_in_the_inventory() {
-        let registry = llmpool_core::Registry::from_inventory().unwrap();
-        let f = registry.get(ID).unwrap();
-        assert_eq!(f.default_priority, 40);
-        assert_eq!(f.key_env, "OPENROUTER_API_KEY");
     }
 
     #[test]
