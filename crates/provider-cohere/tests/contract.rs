@@ -17,8 +17,8 @@ use wiremock::matchers::{bearer_token, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use llmpool_core::testkit::{
-    TEST_KEY, assert_no_key, config, fixture, parse_headers_fixture, refused_base_url,
-    request_snapshot,
+    TEST_KEY, assert_error_clean, assert_no_key, config, fixture, fixture_headers, fixture_json,
+    only_request, refused_base_url, request_snapshot, streamed_text,
 };
 use llmpool_core::{
     ChatRequest, ChatResponse, ErrorKind, FinishReason, Message, Provider, ProviderError,
@@ -54,7 +54,7 @@ fn request() -> ChatRequest {
 fn respond(status: u16, body: &str, content_type: &str, headers: Option<&str>) -> ResponseTemplate {
     let mut template = ResponseTemplate::new(status).set_body_raw(body.to_owned(), content_type);
     if let Some(name) = headers {
-        let (_, headers) = parse_headers_fixture(&fx(name));
+        let (_, headers) = fixture_headers(DIR, name);
         for (name, value) in headers {
             if matches!(
                 name.as_str(),
@@ -81,18 +81,10 @@ async fn expect_call(template: ResponseTemplate) -> MockServer {
     server
 }
 
-async fn only_request(server: &MockServer) -> wiremock::Request {
-    let mut received = server.received_requests().await.unwrap();
-    assert_eq!(received.len(), 1);
-    received.remove(0)
-}
-
 /// Asserts the key shows in none of the texts an error can produce.
 fn assert_clean(err: &ProviderError) {
-    assert_no_key(&format!("{err:?}"));
-    assert_no_key(&err.to_string());
+    assert_error_clean(err);
     assert_no_key(&err.kind.to_string());
-    assert_no_key(&err.summary());
 }
 
 /// One-shot call answered by `template`; the error, checked for key leaks.
@@ -108,7 +100,7 @@ async fn chat_error(template: ResponseTemplate) -> ProviderError {
 async fn error_row(status: u16, body_fixture: &str) -> ProviderError {
     let err = chat_error(respond(status, &fx(body_fixture), "application/json", None)).await;
     assert_eq!(err.status, Some(status));
-    let body: Value = serde_json::from_str(&fx(body_fixture)).unwrap();
+    let body = fixture_json(DIR, body_fixture);
     assert_eq!(err.message.as_deref(), body["message"].as_str());
     err
 }
@@ -165,16 +157,6 @@ async fn stream_error(provider: &CohereProvider, req: &ChatRequest) -> ProviderE
     }
 }
 
-fn text_of(events: &[Result<StreamEvent, ProviderError>]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Ok(StreamEvent::Delta(t)) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn first_of_next_month(now: DateTime<Utc>) -> DateTime<Utc> {
     let (y, m) = if now.month() == 12 {
         (now.year() + 1, 1)
@@ -202,7 +184,7 @@ async fn chat_sends_the_documented_request_and_parses_the_answer() {
     let response = provider.chat(&request()).await.unwrap();
 
     let sent = only_request(&server).await;
-    let expected: Value = serde_json::from_str(&fx("chat_request.json")).unwrap();
+    let expected = fixture_json(DIR, "chat_request.json");
     assert_eq!(
         serde_json::from_slice::<Value>(&sent.body).unwrap(),
         expected
@@ -602,7 +584,7 @@ async fn an_echoed_key_is_scrubbed_from_the_message() {
 async fn stream_sends_the_documented_request_and_yields_deltas_then_done() {
     let (server, events) = sse_call("chat_stream.sse").await;
     let sent = only_request(&server).await;
-    let mut expected: Value = serde_json::from_str(&fx("chat_request.json")).unwrap();
+    let mut expected = fixture_json(DIR, "chat_request.json");
     expected["stream"] = json!(true);
     assert_eq!(
         serde_json::from_slice::<Value>(&sent.body).unwrap(),
@@ -610,7 +592,7 @@ async fn stream_sends_the_documented_request_and_yields_deltas_then_done() {
     );
     assert_json_snapshot!("chat_stream_request", request_snapshot(&sent));
 
-    assert_eq!(text_of(&events), "The capital of France is Paris.");
+    assert_eq!(streamed_text(&events), "The capital of France is Paris.");
     assert!(matches!(events.last(), Some(Ok(StreamEvent::Done(_)))));
     let events: Vec<Value> = events.iter().map(event_json).collect();
     assert_json_snapshot!("chat_stream_events", events);
@@ -619,7 +601,7 @@ async fn stream_sends_the_documented_request_and_yields_deltas_then_done() {
 #[tokio::test]
 async fn stream_error_mid_stream_ends_with_err_not_done() {
     let (_server, events) = sse_call("chat_stream_error.sse").await;
-    assert_eq!(text_of(&events), "The capital of");
+    assert_eq!(streamed_text(&events), "The capital of");
     assert!(!events.iter().any(|e| matches!(e, Ok(StreamEvent::Done(_)))));
     let err = events.last().unwrap().as_ref().unwrap_err();
     assert!(matches!(err.kind, ErrorKind::Transient { .. }), "{err:?}");
@@ -630,7 +612,7 @@ async fn stream_error_mid_stream_ends_with_err_not_done() {
 #[tokio::test]
 async fn cut_stream_ends_with_err_not_done() {
     let (_server, events) = sse_call("chat_stream_cut.sse").await;
-    assert_eq!(text_of(&events), "The capital of");
+    assert_eq!(streamed_text(&events), "The capital of");
     assert!(!events.iter().any(|e| matches!(e, Ok(StreamEvent::Done(_)))));
     let err = events.last().unwrap().as_ref().unwrap_err();
     assert!(
@@ -661,7 +643,7 @@ async fn done_without_message_end_is_a_cut_stream() {
 #[tokio::test]
 async fn a_malformed_event_is_skipped() {
     let (_server, events) = sse_call("chat_stream_malformed.sse").await;
-    assert_eq!(text_of(&events), "The capital of France Paris.");
+    assert_eq!(streamed_text(&events), "The capital of France Paris.");
     match events.last() {
         Some(Ok(StreamEvent::Done(end))) => {
             assert_eq!(end.finish_reason, Some(FinishReason::Stop));

@@ -14,8 +14,8 @@ use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use llmpool_core::testkit::{
-    TEST_KEY, assert_no_key, config, fixture, parse_headers_fixture, refused_base_url,
-    request_snapshot,
+    TEST_KEY, assert_error_clean, assert_no_key, config, fixture, fixture_headers, fixture_json,
+    refused_base_url, request_snapshot,
 };
 use llmpool_core::{
     ChatRequest, ChatResponse, Clock, ErrorKind, ErrorKindLabel, Message, Provider, ProviderError,
@@ -102,17 +102,11 @@ fn example_request(model: &str) -> ChatRequest {
 
 /// The one request the server received, with the key checked to be nowhere but in
 /// its header.
-#[expect(
-    clippy::unwrap_used,
-    reason = "test helper: a failed setup fails the test"
-)]
 async fn only_request(server: &MockServer) -> Value {
-    let received = server.received_requests().await.unwrap();
-    assert_eq!(received.len(), 1);
-    let req = &received[0];
+    let req = llmpool_core::testkit::only_request(server).await;
     assert_no_key(req.url.as_str());
     assert_no_key(&String::from_utf8_lossy(&req.body));
-    request_snapshot(req)
+    request_snapshot(&req)
 }
 
 /// Rate limits as a snapshot: `"none"` when nothing is known (Gemini sends no headers),
@@ -135,9 +129,7 @@ fn response_view(resp: &ChatResponse) -> Value {
 /// An error as a snapshot: kind, its payload, status, message, rate limits. Also
 /// asserts that no rendering of the error shows the key.
 fn error_view(err: &ProviderError) -> Value {
-    assert_no_key(&format!("{err:?}"));
-    assert_no_key(&err.to_string());
-    assert_no_key(&err.summary());
+    assert_error_clean(err);
     assert_eq!(err.provider, "gemini");
     let detail = match &err.kind {
         ErrorKind::RateLimited { retry_after } => {
@@ -190,8 +182,7 @@ async fn collect(provider: &GeminiProvider, req: &ChatRequest) -> Vec<Value> {
 #[tokio::test]
 async fn generate_content_request_and_response() {
     let server = MockServer::start().await;
-    let documented: Value =
-        serde_json::from_str(&fixture(MANIFEST, "generate_request.json")).unwrap();
+    let documented = fixture_json(MANIFEST, "generate_request.json");
     mock("gemini-2.5-flash", false)
         .and(body_json(&documented))
         .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
@@ -274,8 +265,7 @@ async fn a_trailing_assistant_message_is_sent_as_a_model_turn_to_continue() {
 #[tokio::test]
 async fn stream_request_and_events() {
     let server = MockServer::start().await;
-    let documented: Value =
-        serde_json::from_str(&fixture(MANIFEST, "generate_request.json")).unwrap();
+    let documented = fixture_json(MANIFEST, "generate_request.json");
     mock("gemini-3-pro-preview", true)
         .and(body_json(&documented))
         .respond_with(respond(200, &fixture(MANIFEST, "stream.sse"), SSE))
@@ -390,7 +380,7 @@ async fn stream_cut_without_finish_reason_ends_in_an_error() {
 #[tokio::test]
 async fn stream_refused_before_the_first_byte() {
     let server = MockServer::start().await;
-    let (status, headers) = parse_headers_fixture(&fixture(MANIFEST, "error_429.headers"));
+    let (status, headers) = fixture_headers(MANIFEST, "error_429.headers");
     let mut response = respond(status, &fixture(MANIFEST, "error_429_rpm.json"), JSON);
     for (name, value) in headers {
         response = response.insert_header(name.as_str(), value.as_str());
@@ -449,7 +439,7 @@ async fn error_from_fixture(status: u16, name: &str) -> ProviderError {
 /// A 429 with the recorded header block (status line and content type only: Gemini
 /// sends no rate-limit headers).
 async fn error_429(name: &str) -> ProviderError {
-    let (status, headers) = parse_headers_fixture(&fixture(MANIFEST, "error_429.headers"));
+    let (status, headers) = fixture_headers(MANIFEST, "error_429.headers");
     let headers: Vec<(&str, &str)> = headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
