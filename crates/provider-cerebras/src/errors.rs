@@ -61,7 +61,7 @@ pub(crate) fn classify(ctx: &ErrorContext<'_>) -> ErrorKind {
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, Utc};
-    use llmpool_openai_compat::{ErrorBody, HeaderMap, HeaderValue};
+    use llmpool_openai_compat::testkit::{self, header_map};
 
     use super::*;
 
@@ -70,22 +70,8 @@ mod tests {
         body: &str,
         headers: &[(&'static str, &'static str)],
     ) -> (ErrorKind, DateTime<Utc>) {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        let body = ErrorBody::parse(body.as_bytes());
         let now = Utc::now();
-        let rate_limits = crate::limits::parse(&h, now);
-        let k = classify(&ErrorContext {
-            status,
-            http_status: status,
-            embedded: false,
-            body: &body,
-            headers: &h,
-            rate_limits: &rate_limits,
-            now,
-        });
+        let k = testkit::classify(&crate::HOOKS, status, body, &header_map(headers), now);
         (k, now)
     }
 

@@ -39,23 +39,20 @@ pub(crate) fn parse(headers: &HeaderMap, _now: DateTime<Utc>) -> RateLimitSnapsh
 mod tests {
     use std::time::Duration;
 
-    use llmpool_openai_compat::HeaderValue;
+    use llmpool_openai_compat::testkit::header_map;
 
     use super::*;
 
     #[test]
     fn windows_come_from_the_suffixes() {
-        let mut h = HeaderMap::new();
-        for (k, v) in [
+        let h = header_map(&[
             ("x-ratelimit-limit-requests-day", "14400"),
             ("x-ratelimit-limit-tokens-minute", "60000"),
             ("x-ratelimit-remaining-requests-day", "14370"),
             ("x-ratelimit-remaining-tokens-minute", "59894.0"),
             ("x-ratelimit-reset-requests-day", "33011.382867097855"),
             ("x-ratelimit-reset-tokens-minute", "11.382867097854614"),
-        ] {
-            h.insert(k, HeaderValue::from_static(v));
-        }
+        ]);
         let s = parse(&h, Utc::now());
         assert_eq!(s.requests_day.limit, Some(14_400));
         assert_eq!(s.requests_day.remaining, Some(14_370));

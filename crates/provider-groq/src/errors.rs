@@ -74,23 +74,14 @@ mod tests {
     use std::time::Duration;
 
     use chrono::Utc;
-    use llmpool_openai_compat::{HeaderMap, HeaderValue};
+    use llmpool_openai_compat::HeaderMap;
+    use llmpool_openai_compat::testkit::{self, header_map};
 
     use super::*;
 
     fn kind(status: u16, body: &str, headers: &HeaderMap) -> (ErrorKind, chrono::DateTime<Utc>) {
-        let body = ErrorBody::parse(body.as_bytes());
         let now = Utc::now();
-        let rate_limits = crate::limits::parse(headers, now);
-        let k = classify(&ErrorContext {
-            status,
-            http_status: status,
-            embedded: false,
-            body: &body,
-            headers,
-            rate_limits: &rate_limits,
-            now,
-        });
+        let k = testkit::classify(&crate::HOOKS, status, body, headers, now);
         (k, now)
     }
 
@@ -108,12 +99,10 @@ mod tests {
 
     #[test]
     fn minute_limits_prefer_retry_after_then_message_then_reset_header() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("12"));
-        h.insert(
-            "x-ratelimit-reset-tokens",
-            HeaderValue::from_static("33.27s"),
-        );
+        let mut h = header_map(&[
+            ("retry-after", "12"),
+            ("x-ratelimit-reset-tokens", "33.27s"),
+        ]);
         let (k, _) = kind(429, TPM, &h);
         assert!(
             matches!(k, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(12))

@@ -109,7 +109,7 @@ fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
 mod tests {
     use std::time::Duration;
 
-    use llmpool_openai_compat::{HeaderMap, HeaderValue};
+    use llmpool_openai_compat::testkit::{self, header_map};
 
     use super::*;
 
@@ -123,21 +123,7 @@ mod tests {
         headers: &[(&'static str, &'static str)],
         now: DateTime<Utc>,
     ) -> ErrorKind {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        let body = ErrorBody::parse(body.as_bytes());
-        let rate_limits = crate::limits::parse(&h, now);
-        classify(&ErrorContext {
-            status,
-            http_status: status,
-            embedded: false,
-            body: &body,
-            headers: &h,
-            rate_limits: &rate_limits,
-            now,
-        })
+        testkit::classify(&crate::HOOKS, status, body, &header_map(headers), now)
     }
 
     const DAILY: &str = r#"{"error":{"message":"Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day","code":429,"metadata":{"headers":{"X-RateLimit-Limit":"50","X-RateLimit-Remaining":"0","X-RateLimit-Reset":"1788825600000"},"limit_source":"openrouter_free_tier_daily"}}}"#;

@@ -49,24 +49,16 @@ pub(crate) fn epoch_millis(ms: u64) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
-    use llmpool_openai_compat::HeaderValue;
+    use llmpool_openai_compat::testkit::header_map;
 
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
 
     #[test]
     fn free_daily_reset_is_epoch_milliseconds() {
         let now = DateTime::parse_from_rfc3339("2026-09-07T18:00:00Z")
             .unwrap()
             .to_utc();
-        let h = headers(&[
+        let h = header_map(&[
             ("X-RateLimit-Limit", "50"),
             ("X-RateLimit-Remaining", "0"),
             ("X-RateLimit-Reset", "1788825600000"),
@@ -86,7 +78,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-09-07T23:59:30Z")
             .unwrap()
             .to_utc();
-        let h = headers(&[
+        let h = header_map(&[
             ("x-ratelimit-limit", "20"),
             ("x-ratelimit-remaining", "0"),
             ("x-ratelimit-reset", "1788825600000"),
@@ -103,7 +95,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
             .unwrap()
             .to_utc();
-        let h = headers(&[
+        let h = header_map(&[
             ("X-RateLimit-Limit", "50"),
             ("X-RateLimit-Reset", "1788825600000"),
         ]);
