@@ -12,27 +12,14 @@
 use chrono::{DateTime, Utc};
 use llmpool_core::RateLimitSnapshot;
 use llmpool_openai_compat::HeaderMap;
-use llmpool_openai_compat::hooks::window;
-use llmpool_openai_compat::transport::retry_after;
+use llmpool_openai_compat::hooks::default_rate_limits;
 
-/// Parses Groq's headers into a snapshot.
-pub(crate) fn parse(headers: &HeaderMap, _now: DateTime<Utc>) -> RateLimitSnapshot {
-    RateLimitSnapshot {
-        requests_day: window(
-            headers,
-            "x-ratelimit-limit-requests",
-            "x-ratelimit-remaining-requests",
-            "x-ratelimit-reset-requests",
-        ),
-        tokens_minute: window(
-            headers,
-            "x-ratelimit-limit-tokens",
-            "x-ratelimit-remaining-tokens",
-            "x-ratelimit-reset-tokens",
-        ),
-        retry_after: retry_after(headers),
-        ..RateLimitSnapshot::default()
-    }
+/// Parses Groq's headers into a snapshot: OpenAI's headers, with the requests window
+/// moved from the minute to the day.
+pub(crate) fn parse(headers: &HeaderMap, now: DateTime<Utc>) -> RateLimitSnapshot {
+    let mut snapshot = default_rate_limits(headers, now);
+    snapshot.requests_day = std::mem::take(&mut snapshot.requests_minute);
+    snapshot
 }
 
 #[cfg(test)]
@@ -40,14 +27,13 @@ mod tests {
     use std::time::Duration;
 
     use llmpool_core::Window;
-    use llmpool_openai_compat::HeaderValue;
+    use llmpool_openai_compat::testkit::header_map;
 
     use super::*;
 
     #[test]
     fn requests_are_per_day_and_tokens_per_minute() {
-        let mut h = HeaderMap::new();
-        for (k, v) in [
+        let h = header_map(&[
             ("x-ratelimit-limit-requests", "1000"),
             ("x-ratelimit-limit-tokens", "8000"),
             ("x-ratelimit-remaining-requests", "987"),
@@ -55,9 +41,7 @@ mod tests {
             ("x-ratelimit-reset-requests", "18m41.28s"),
             ("x-ratelimit-reset-tokens", "4.837s"),
             ("retry-after", "12"),
-        ] {
-            h.insert(k, HeaderValue::from_static(v));
-        }
+        ]);
         let s = parse(&h, Utc::now());
         assert_eq!(
             s.requests_day,
