@@ -275,17 +275,7 @@ mod tests {
     use super::*;
 
     fn classify(status: u16, body: &str, headers: &HeaderMap) -> ErrorKind {
-        let body = ErrorBody::parse(body.as_bytes());
-        let rl = default_rate_limits(headers, Utc::now());
-        default_classify(&ErrorContext {
-            status,
-            http_status: status,
-            embedded: false,
-            body: &body,
-            headers,
-            rate_limits: &rl,
-            now: Utc::now(),
-        })
+        crate::testkit::classify(&CompatHooks::DEFAULT, status, body, headers, Utc::now())
     }
 
     #[test]

@@ -37,7 +37,7 @@
 pub mod hooks;
 mod provider;
 pub mod sse;
-#[cfg(feature = "testkit")]
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod transport;
 pub mod wire;
