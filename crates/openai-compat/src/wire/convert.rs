@@ -207,57 +207,51 @@ impl ChatCompletionChunk {
         }
     }
 
-    /// The first chunk of a stream: `delta: {"role": "assistant", "content": ""}`.
-    pub fn role(id: &str, created: u64, model: &str) -> Self {
+    /// A chunk of the one choice llmpool streams.
+    fn single(
+        id: &str,
+        created: u64,
+        model: &str,
+        delta: Delta,
+        finish_reason: Option<String>,
+    ) -> Self {
         Self::base(
             id,
             created,
             model,
             vec![ChunkChoice {
                 index: 0,
-                delta: Delta {
-                    role: Some("assistant".to_owned()),
-                    content: Some(String::new()),
-                    reasoning: None,
-                },
-                finish_reason: None,
+                delta,
+                finish_reason,
             }],
         )
+    }
+
+    /// The first chunk of a stream: `delta: {"role": "assistant", "content": ""}`.
+    pub fn role(id: &str, created: u64, model: &str) -> Self {
+        let delta = Delta {
+            role: Some("assistant".to_owned()),
+            content: Some(String::new()),
+            reasoning: None,
+        };
+        Self::single(id, created, model, delta, None)
     }
 
     /// A chunk carrying answer text.
     pub fn text(id: &str, created: u64, model: &str, text: impl Into<String>) -> Self {
-        Self::base(
-            id,
-            created,
-            model,
-            vec![ChunkChoice {
-                index: 0,
-                delta: Delta {
-                    content: Some(text.into()),
-                    ..Delta::default()
-                },
-                finish_reason: None,
-            }],
-        )
+        let delta = Delta {
+            content: Some(text.into()),
+            ..Delta::default()
+        };
+        Self::single(id, created, model, delta, None)
     }
 
     /// The chunk that ends the choice, with an empty delta.
     pub fn finish(id: &str, created: u64, model: &str, reason: Option<&FinishReason>) -> Self {
-        Self::base(
-            id,
-            created,
-            model,
-            vec![ChunkChoice {
-                index: 0,
-                delta: Delta::default(),
-                finish_reason: Some(
-                    reason
-                        .map_or("stop", FinishReason::as_openai_str)
-                        .to_owned(),
-                ),
-            }],
-        )
+        let reason = reason
+            .map_or("stop", FinishReason::as_openai_str)
+            .to_owned();
+        Self::single(id, created, model, Delta::default(), Some(reason))
     }
 
     /// The usage-only final chunk (`choices: []`) sent when a client asked for
