@@ -128,6 +128,7 @@ pub fn capacity(
     start: DateTime<Utc>,
     span: Duration,
     mean_tokens: f64,
+    mean_prompt_tokens: f64,
 ) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for spec in specs {
@@ -140,6 +141,7 @@ pub fn capacity(
                     let per_window = match l.unit {
                         limits::Unit::Requests => l.max as f64,
                         limits::Unit::Tokens => l.max as f64 / mean_tokens.max(1.0),
+                        limits::Unit::InputTokens => l.max as f64 / mean_prompt_tokens.max(1.0),
                     };
                     #[expect(clippy::cast_precision_loss, reason = "small counts")]
                     let windows = c.windows_in(start, span) as f64;
@@ -406,7 +408,16 @@ pub fn run(cfg: &SimConfig) -> anyhow::Result<SimReport> {
     let mean_tokens =
         trace.iter().map(|a| a.total_tokens() as f64).sum::<f64>() / trace.len().max(1) as f64;
     let span = Duration::from_secs(cfg.trace.hours * 3600);
-    let capacity = capacity(&world::providers(), cfg.start, span, mean_tokens);
+    #[expect(clippy::cast_precision_loss, reason = "token counts far below 2^52")]
+    let mean_prompt_tokens =
+        trace.iter().map(|a| a.prompt_tokens() as f64).sum::<f64>() / trace.len().max(1) as f64;
+    let capacity = capacity(
+        &world::providers(),
+        cfg.start,
+        span,
+        mean_tokens,
+        mean_prompt_tokens,
+    );
     let capacity_total = capacity.values().sum();
     let mut scenarios = Vec::new();
     for &s in &cfg.scenarios {
@@ -543,6 +554,7 @@ mod tests {
             start,
             Duration::from_secs(86_400),
             500.0,
+            300.0,
         );
         // OpenRouter: 50 a day for the whole account, whatever the models.
         assert!((cap["openrouter"] - 50.0).abs() < 1e-9, "{cap:?}");

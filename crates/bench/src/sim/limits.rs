@@ -15,6 +15,8 @@ pub enum Unit {
     Requests,
     /// Prompt plus completion tokens.
     Tokens,
+    /// Prompt tokens only (Gemini's TPM quota counts input tokens).
+    InputTokens,
 }
 
 /// How a limit's window moves.

@@ -7,7 +7,7 @@
 //! | --- | --- | --- | --- |
 //! | groq | per model (organization) | RPM 30, TPM 8,000 rolling 60 s; RPD 1,000, TPD 200,000 rolling 24 h | `retry-after`; "per day" → `QuotaExhausted{now + wait}`, else `RateLimited{wait}`; headers: requests per day, tokens per minute |
 //! | cerebras (trial) | per model | RPM 5, TPM 30,000 rolling 60 s; 1 M tokens per hour and per day, rolling | reset headers (float s); "per day" → `QuotaExhausted`, else `RateLimited{reset}`; tokens-minute headers |
-//! | gemini | per model (project); 3-flash-preview and 3.5-flash share one | RPM and TPM rolling 60 s, RPD per Pacific day | no headers; `PerDay` → `QuotaExhausted{next Pacific midnight}`, `PerMinute` → `RateLimited{retryDelay}` |
+//! | gemini | per model (project); 3-flash-preview and 3.5-flash share one | RPM and input TPM rolling 60 s, RPD per Pacific day | no headers; `PerDay` → `QuotaExhausted{next Pacific midnight}`, `PerMinute` → `RateLimited{retryDelay}` |
 //! | openrouter | the account, across every `:free` model | RPM 20 rolling, RPD 50 per UTC day | daily: `QuotaExhausted{X-RateLimit-Reset}` + requests-day window; per minute: `RateLimited{Retry-After}` |
 //! | cohere (trial key) | RPM 20 per model; 1,000 calls a month per key | rolling minute, UTC month | monthly: `QuotaExhausted{next month}`; per minute: `RateLimited{60 s}`; success headers: monthly limit, per-minute limit/remaining |
 //!
@@ -131,10 +131,11 @@ pub fn providers() -> Vec<ProviderSpec> {
         rolling(Kind::Tph, Unit::Tokens, HOUR, 1_000_000),
         rolling(Kind::Tpd, Unit::Tokens, DAY, 1_000_000),
     ];
+    // Gemini's TPM quota is `GenerateContentInputTokensPerModelPerMinute`: input tokens.
     let gemini = |rpm: u64, rpd: u64, tpm: u64| {
         vec![
             rolling(Kind::Rpm, Unit::Requests, MINUTE, rpm),
-            rolling(Kind::Tpm, Unit::Tokens, MINUTE, tpm),
+            rolling(Kind::Tpm, Unit::InputTokens, MINUTE, tpm),
             Limit::new(Kind::Rpd, Unit::Requests, Span::Day(la), rpd),
         ]
     };
@@ -393,6 +394,7 @@ impl SimProvider {
                 let cost = match c.limit.unit {
                     Unit::Requests => 1,
                     Unit::Tokens => tokens,
+                    Unit::InputTokens => prompt,
                 };
                 if let Some(wait) = c.wait_for(now, cost)
                     && full.is_none_or(|(k, _, _)| c.limit.kind < k)
@@ -431,6 +433,7 @@ impl SimProvider {
                 let cost = match c.limit.unit {
                     Unit::Requests => 1,
                     Unit::Tokens => tokens,
+                    Unit::InputTokens => prompt,
                 };
                 c.add(now, cost);
             }
