@@ -4,9 +4,10 @@
 //!
 //! Generic helpers (fixtures, configs, request snapshots, key checks) are in
 //! `llmpool_core::testkit`; this module adds what is specific to `/chat/completions`,
-//! and [`Contract`], the harness the three OpenAI-compatible suites share.
+//! and [`Contract`], the harness the three OpenAI-compatible suites share. A suite
+//! (`crates/provider-groq/tests/contract.rs`) reads:
 //!
-//! ```ignore
+//! ```text
 //! const SUITE: Contract = Contract {
 //!     factory: &FACTORY,
 //!     prefix: "/openai/v1",
