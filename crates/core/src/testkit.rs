@@ -158,10 +158,7 @@ pub fn assert_error_clean(err: &ProviderError) {
 /// Asserts that `err` is `QuotaExhausted` until `wait_ms` after the call that failed:
 /// between `before + wait` and `after + wait`, `before` and `after` being clock readings
 /// taken around the call.
-#[expect(
-    clippy::panic,
-    reason = "test helper: another kind is a failed test"
-)]
+#[expect(clippy::panic, reason = "test helper: another kind is a failed test")]
 pub fn assert_quota_until(
     err: &ProviderError,
     before: DateTime<Utc>,
@@ -202,8 +199,7 @@ pub fn assert_factory_consistent(factory: &ProviderFactory) -> ModelCatalog {
         .model_catalog()
         .unwrap_or_else(|e| panic!("the catalog of `{}` does not parse: {e}", factory.id));
     assert_eq!(catalog.models[0].id, factory.default_model);
-    let registry =
-        Registry::from_inventory().unwrap_or_else(|e| panic!("no usable registry: {e}"));
+    let registry = Registry::from_inventory().unwrap_or_else(|e| panic!("no usable registry: {e}"));
     let registered = registry
         .get(factory.id)
         .unwrap_or_else(|| panic!("`{}` is not in the inventory", factory.id));
