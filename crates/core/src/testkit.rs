@@ -1,6 +1,11 @@
 //! Helpers for provider contract tests: fixtures, loopback mock servers, configs and
 //! request snapshots. Enabled by the `testkit` feature, for dev-dependencies only.
 
+#![expect(
+    clippy::panic,
+    reason = "test helpers: a panic fails the test, as an assertion would"
+)]
+
 pub mod conformance;
 
 mod fake;
@@ -23,10 +28,6 @@ pub const TEST_KEY: &str = "test-key-0123456789abcdef";
 
 /// Reads `tests/fixtures/<name>` of the crate at `manifest_dir` (pass
 /// `env!("CARGO_MANIFEST_DIR")`). Panics with the path when it is missing: tests only.
-#[expect(
-    clippy::panic,
-    reason = "test helper: a missing fixture is a broken test"
-)]
 pub fn fixture(manifest_dir: &str, name: &str) -> String {
     let path = Path::new(manifest_dir)
         .join("tests")
@@ -38,10 +39,6 @@ pub fn fixture(manifest_dir: &str, name: &str) -> String {
 
 /// Reads `tests/fixtures/<name>` of the crate at `manifest_dir` as JSON. Panics when it is
 /// missing or not JSON: tests only.
-#[expect(
-    clippy::panic,
-    reason = "test helper: a broken fixture is a broken test"
-)]
 pub fn fixture_json(manifest_dir: &str, name: &str) -> Value {
     serde_json::from_str(&fixture(manifest_dir, name))
         .unwrap_or_else(|e| panic!("fixture {name} is not JSON: {e}"))
@@ -98,10 +95,6 @@ pub async fn refused_base_url(prefix: &str) -> String {
 }
 
 /// The one request `server` received. Panics when it received none or several.
-#[expect(
-    clippy::panic,
-    reason = "test helper: a wrong request count is a failed test"
-)]
 pub async fn only_request(server: &wiremock::MockServer) -> wiremock::Request {
     let mut requests = server.received_requests().await.unwrap_or_default();
     match requests.len() {
@@ -158,7 +151,6 @@ pub fn assert_error_clean(err: &ProviderError) {
 /// Asserts that `err` is `QuotaExhausted` until `wait_ms` after the call that failed:
 /// between `before + wait` and `after + wait`, `before` and `after` being clock readings
 /// taken around the call.
-#[expect(clippy::panic, reason = "test helper: another kind is a failed test")]
 pub fn assert_quota_until(
     err: &ProviderError,
     before: DateTime<Utc>,
@@ -190,10 +182,6 @@ pub fn streamed_text(items: &[Result<StreamEvent, ProviderError>]) -> String {
 /// the crate's own checks: the embedded catalog parses and lists the default model first,
 /// and linking the crate registered the factory in the inventory under its id, with the
 /// key variable `<ID>_API_KEY`.
-#[expect(
-    clippy::panic,
-    reason = "test helper: a broken factory is a failed test"
-)]
 pub fn assert_factory_consistent(factory: &ProviderFactory) -> ModelCatalog {
     let catalog = factory
         .model_catalog()

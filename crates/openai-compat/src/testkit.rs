@@ -238,6 +238,10 @@ pub struct Contract {
     pub stream_request: fn() -> ChatRequest,
 }
 
+#[expect(
+    clippy::panic,
+    reason = "test helpers: a panic fails the test, as an assertion would"
+)]
 impl Contract {
     /// The text of `tests/fixtures/<name>`.
     pub fn fixture(&self, name: &str) -> String {
@@ -273,7 +277,6 @@ impl Contract {
 
     /// The provider built by the factory for `base_url` with the test config; its
     /// `Debug` is checked not to show the key.
-    #[expect(clippy::panic, reason = "test helper: a failed build is a failed test")]
     pub fn provider(&self, base_url: &str) -> Arc<dyn Provider> {
         let p = (self.factory.build)(&config(self.factory, base_url))
             .unwrap_or_else(|e| panic!("cannot build `{}`: {e}", self.factory.id));
@@ -287,22 +290,21 @@ impl Contract {
         assert_eq!(err.provider, self.factory.id);
     }
 
+    /// The error of a call that had to fail, checked with [`Contract::assert_clean`].
+    fn failed<T>(&self, result: Result<T, ProviderError>) -> ProviderError {
+        let Err(err) = result else {
+            panic!("expected an error, got a success");
+        };
+        self.assert_clean(&err);
+        err
+    }
+
     /// The error of a one-shot call of the documented request answered by `reply`,
     /// checked with [`Contract::assert_clean`].
-    #[expect(
-        clippy::panic,
-        reason = "test helper: a success where an error is due fails the test"
-    )]
     pub async fn chat_error(&self, reply: Reply) -> ProviderError {
         let up = self.upstream().await;
         up.reply(reply).await;
-        match self.provider(&up.base_url()).chat(&(self.request)()).await {
-            Ok(resp) => panic!("expected an error, got {resp:?}"),
-            Err(err) => {
-                self.assert_clean(&err);
-                err
-            }
-        }
+        self.failed(self.provider(&up.base_url()).chat(&(self.request)()).await)
     }
 
     /// The error of a one-shot call of the documented request answered with `status`
@@ -314,24 +316,13 @@ impl Contract {
 
     /// The error of a one-shot call of the documented request to a port where nothing
     /// listens, checked with [`Contract::assert_clean`].
-    #[expect(
-        clippy::panic,
-        reason = "test helper: a success where an error is due fails the test"
-    )]
     pub async fn refused_chat_error(&self) -> ProviderError {
         let base = refused_base_url(self.prefix).await;
-        match self.provider(&base).chat(&(self.request)()).await {
-            Ok(resp) => panic!("expected an error, got {resp:?}"),
-            Err(err) => {
-                self.assert_clean(&err);
-                err
-            }
-        }
+        self.failed(self.provider(&base).chat(&(self.request)()).await)
     }
 
     /// Every item of a streaming call of the documented stream request whose body is
     /// the fixture `name`; each error item is checked with [`Contract::assert_clean`].
-    #[expect(clippy::panic, reason = "test helper: a failed call is a failed test")]
     pub async fn stream_items(&self, name: &str) -> Vec<Result<StreamEvent, ProviderError>> {
         let up = self.upstream().await;
         up.reply(Reply::sse(self.fixture(name))).await;
@@ -349,26 +340,14 @@ impl Contract {
         items
     }
 
-    /// The error of a streaming call of the documented stream request that fails before
-    /// the stream, answered by `reply`; checked with [`Contract::assert_clean`].
-    #[expect(
-        clippy::panic,
-        reason = "test helper: a stream where an error is due fails the test"
-    )]
+    /// The error of a streaming call of the documented stream request answered by
+    /// `reply`, which has to fail before the stream; checked with
+    /// [`Contract::assert_clean`].
     pub async fn stream_error(&self, reply: Reply) -> ProviderError {
         let up = self.upstream().await;
         up.reply(reply).await;
-        match self
-            .provider(&up.base_url())
-            .chat_stream(&(self.stream_request)())
-            .await
-        {
-            Ok(_) => panic!("expected chat_stream to fail before the stream"),
-            Err(err) => {
-                self.assert_clean(&err);
-                err
-            }
-        }
+        let provider = self.provider(&up.base_url());
+        self.failed(provider.chat_stream(&(self.stream_request)()).await)
     }
 }
 
