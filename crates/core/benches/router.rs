@@ -45,23 +45,27 @@ fn router(n: usize) -> Router {
     Router::new(&Settings::default(), setups, store, Arc::new(SystemClock)).unwrap()
 }
 
-/// The checks the ledger makes for one request: requests per minute (sliding), day and
-/// month, tokens per minute (sliding) and day.
+/// The checks the ledger makes for one request: requests per minute (a 10 s sub-bucket
+/// and the 6 before it), day and month, tokens per minute (likewise) and day.
 fn ledger_checks() -> Vec<CounterCheck> {
     let route = "groq/openai/gpt-oss-120b@***cdef";
-    let check = |tag: &str, window: &str, cost: u64, previous: Option<&str>| CounterCheck {
+    let check = |tag: &str, window: &str, cost: u64, previous: &[u64]| CounterCheck {
         key: format!("llmpool:q:{route}:{tag}:{window}"),
         limit: u64::MAX / 2,
         cost,
         ttl: Duration::from_secs(130),
-        previous: previous.map(|p| (format!("llmpool:q:{route}:{tag}:{p}"), 0.5)),
+        previous: previous
+            .iter()
+            .map(|p| (format!("llmpool:q:{route}:{tag}:{p}"), 1.0))
+            .collect(),
     };
+    let earlier: Vec<u64> = (1..=6).map(|back| 176_474_070 - back).collect();
     vec![
-        check("rpm", "29412345", 1, Some("29412344")),
-        check("rpd", "2026-11-27", 1, None),
-        check("rpmonth", "2026-11", 1, None),
-        check("tpm", "29412345", 700, Some("29412344")),
-        check("tpd", "2026-11-27", 700, None),
+        check("rpm", "176474070", 1, &earlier),
+        check("rpd", "2026-11-27", 1, &[]),
+        check("rpmonth", "2026-11", 1, &[]),
+        check("tpm", "176474070", 700, &earlier),
+        check("tpd", "2026-11-27", 700, &[]),
     ]
 }
 

@@ -14,10 +14,19 @@
 //! a shared limit; reconciling and refunding touch both levels.
 //!
 //! Windows:
-//! - **minute** windows are *sliding-window estimates*: the counter of the current
-//!   calendar minute plus the previous minute's counter weighted by the share of it that
-//!   still lies inside the last 60 seconds (`CounterCheck::previous`). This never lets
-//!   more than about the limit through in any 60-second span, and needs two counters only;
+//! - **minute** windows are rolling 60-second windows counted in 10-second sub-buckets
+//!   (`rpm:<bucket>`, the bucket being the Unix time divided by 10). The use of a minute
+//!   window at time `t` is the count of the current bucket plus the 6 preceding ones, each
+//!   counted in full (`CounterCheck::previous`, weight 1.0). Those 7 buckets cover
+//!   `(t - 60 s, t]` and at most 10 s more (only the oldest one lies partly outside), so
+//!   the use is never below what a true rolling window over the last 60 seconds holds and
+//!   at most one bucket above it. **Guarantee:** where the limit is known, a request is
+//!   granted only if the ledger's count of every 60-second span ending now (calendar-aligned
+//!   or not), plus its cost, stays within the limit, so the ledger's own counting never
+//!   lets a rolling minute hold more than the limit; the price is that a burst may wait up
+//!   to 10 s longer than strictly needed. (Token costs are estimates until reconciled, and
+//!   reported headers replace the count, below.) A denied minute window is retried at the
+//!   next bucket boundary, when the oldest bucket leaves the window;
 //! - **day** windows end at midnight of the catalog's `day_reset_tz` (Gemini
 //!   America/Los_Angeles, others UTC), computed with chrono-tz, so they follow DST;
 //! - **month** windows are calendar months in UTC.
@@ -52,6 +61,15 @@ use crate::types::{ChatRequest, Usage};
 /// Completion tokens assumed when a request sets no `max_tokens`.
 pub(crate) const DEFAULT_COMPLETION_TOKENS: u64 = 256;
 
+/// Length of a minute window's sub-bucket, in seconds.
+const BUCKET_SECS: i64 = 10;
+
+/// Sub-buckets before the current one that a minute window counts: with the current one
+/// they span 70 s, covering every 60-second window that ends in the current bucket.
+const PREVIOUS_BUCKETS: i64 = 6;
+
+/// How long a sub-bucket is kept after its last change: it is read for 70 s after it
+/// starts; the rest is slack for clocks that differ between processes.
 const MINUTE_TTL: Duration = Duration::from_secs(130);
 
 /// Which window a limit belongs to.
@@ -120,10 +138,10 @@ impl WindowKind {
 /// The windows that contain one instant, for one reset zone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Windows {
-    /// Minutes since the Unix epoch.
-    pub(crate) minute: i64,
-    /// Share of the previous minute still inside the sliding 60 s, in [0, 1].
-    pub(crate) previous_weight: f64,
+    /// The minute windows' current sub-bucket: 10-second spans since the Unix epoch.
+    pub(crate) bucket: i64,
+    /// Start of the next sub-bucket, when the oldest one counted leaves the minute window.
+    pub(crate) next_bucket: DateTime<Utc>,
     /// Start of the next calendar minute.
     pub(crate) next_minute: DateTime<Utc>,
     /// The provider-local date of the daily window.
@@ -154,8 +172,7 @@ impl Windows {
     pub(crate) fn at(now: DateTime<Utc>, tz: Tz) -> Self {
         let ts = now.timestamp();
         let minute = ts.div_euclid(60);
-        let into = f64::from(u32::try_from(ts.rem_euclid(60)).unwrap_or(0))
-            + f64::from(now.timestamp_subsec_millis()) / 1000.0;
+        let bucket = ts.div_euclid(BUCKET_SECS);
         let day = now.with_timezone(&tz).date_naive();
         let next_date = day.succ_opt().unwrap_or(day);
         let month = (now.year(), now.month());
@@ -167,8 +184,8 @@ impl Windows {
         let next_month = NaiveDate::from_ymd_opt(ny, nm, 1)
             .map_or(now, |d| d.and_time(chrono::NaiveTime::MIN).and_utc());
         Self {
-            minute,
-            previous_weight: (1.0 - into / 60.0).clamp(0.0, 1.0),
+            bucket,
+            next_bucket: DateTime::from_timestamp((bucket + 1) * BUCKET_SECS, 0).unwrap_or(now),
             next_minute: DateTime::from_timestamp((minute + 1) * 60, 0).unwrap_or(now),
             day,
             next_day: start_of_day(tz, next_date),
@@ -179,18 +196,32 @@ impl Windows {
 
     fn id(&self, kind: WindowKind) -> String {
         match kind {
-            WindowKind::RequestsMinute | WindowKind::TokensMinute => self.minute.to_string(),
+            WindowKind::RequestsMinute | WindowKind::TokensMinute => self.bucket.to_string(),
             WindowKind::RequestsDay | WindowKind::TokensDay => self.day.to_string(),
             WindowKind::RequestsMonth => format!("{:04}-{:02}", self.month.0, self.month.1),
         }
     }
 
-    /// When the window of `kind` containing this instant ends.
+    /// When the use of the window of `kind` can next drop: the next sub-bucket for minute
+    /// windows (the oldest bucket leaves), the window's end for the others.
     pub(crate) fn end(&self, kind: WindowKind) -> DateTime<Utc> {
         match kind {
-            WindowKind::RequestsMinute | WindowKind::TokensMinute => self.next_minute,
+            WindowKind::RequestsMinute | WindowKind::TokensMinute => self.next_bucket,
             WindowKind::RequestsDay | WindowKind::TokensDay => self.next_day,
             WindowKind::RequestsMonth => self.next_month,
+        }
+    }
+
+    /// Keys of the sub-buckets before the current one that a minute window of `id` counts,
+    /// newest first; empty for other windows.
+    fn previous_keys(&self, id: &str, kind: WindowKind) -> Vec<String> {
+        match kind {
+            WindowKind::RequestsMinute | WindowKind::TokensMinute => (1..=PREVIOUS_BUCKETS)
+                .map(|back| counter_key(id, kind, &(self.bucket - back).to_string()))
+                .collect(),
+            WindowKind::RequestsDay | WindowKind::RequestsMonth | WindowKind::TokensDay => {
+                Vec::new()
+            }
         }
     }
 
@@ -406,13 +437,12 @@ impl Ledger {
             };
             let key = counter_key(id, kind, &w.id(kind));
             let ttl = w.ttl(kind, now);
-            let previous = match kind {
-                WindowKind::RequestsMinute | WindowKind::TokensMinute => Some((
-                    counter_key(id, kind, &(w.minute - 1).to_string()),
-                    w.previous_weight,
-                )),
-                WindowKind::RequestsDay | WindowKind::RequestsMonth | WindowKind::TokensDay => None,
-            };
+            // Earlier sub-buckets count in full: never less than a rolling 60 s holds.
+            let previous = w
+                .previous_keys(id, kind)
+                .into_iter()
+                .map(|key| (key, 1.0))
+                .collect();
             charges.push(Charge {
                 key: key.clone(),
                 ttl,
@@ -469,8 +499,8 @@ impl Ledger {
         Ok(None)
     }
 
-    /// The route's current use of its own windows (minute figures are the sliding
-    /// estimate); the same for every route of one bucket.
+    /// The route's current use of its own windows (minute figures are the conservative
+    /// sub-bucket sum the ledger checks); the same for every route of one bucket.
     pub(crate) async fn usage(&self, route: &RouteQuota<'_>) -> Result<RouteUsage, StoreError> {
         self.usage_of(route.id, route.tz).await
     }
@@ -490,23 +520,24 @@ impl Ledger {
         for kind in WindowKind::ALL {
             keys.push(counter_key(id, kind, &w.id(kind)));
         }
-        keys.push(counter_key(
-            id,
-            WindowKind::RequestsMinute,
-            &(w.minute - 1).to_string(),
-        ));
-        keys.push(counter_key(
-            id,
-            WindowKind::TokensMinute,
-            &(w.minute - 1).to_string(),
-        ));
+        let current = keys.len();
+        keys.extend(w.previous_keys(id, WindowKind::RequestsMinute));
+        let between = keys.len();
+        keys.extend(w.previous_keys(id, WindowKind::TokensMinute));
         let v = self.store.counters(&keys).await?;
         let get = |i: usize| v.get(i).copied().unwrap_or(0);
+        let full = |range: std::ops::Range<usize>| -> Vec<(u64, f64)> {
+            v.get(range)
+                .unwrap_or_default()
+                .iter()
+                .map(|&count| (count, 1.0))
+                .collect()
+        };
         Ok(RouteUsage {
-            calls_minute: weighted_use(get(0), Some((get(5), w.previous_weight))),
+            calls_minute: weighted_use(get(0), &full(current..between)),
             calls_today: get(1),
             calls_month: get(2),
-            tokens_minute: weighted_use(get(3), Some((get(6), w.previous_weight))),
+            tokens_minute: weighted_use(get(3), &full(between..keys.len())),
             tokens_today: get(4),
         })
     }
@@ -677,16 +708,17 @@ impl Ledger {
                 let used = limit.saturating_sub(remaining);
                 let key = counter_key(id, kind, &w.id(kind));
                 let value = match kind {
+                    // The current sub-bucket gets what the earlier ones do not already
+                    // hold, so the window's use reads at least what was reported.
                     WindowKind::RequestsMinute | WindowKind::TokensMinute => {
-                        let prev_key = counter_key(id, kind, &(w.minute - 1).to_string());
-                        let prev = self
+                        let earlier: Vec<(u64, f64)> = self
                             .store
-                            .counters(&[prev_key])
+                            .counters(&w.previous_keys(id, kind))
                             .await?
-                            .first()
-                            .copied()
-                            .unwrap_or(0);
-                        used.saturating_sub(weighted_use(0, Some((prev, w.previous_weight))))
+                            .into_iter()
+                            .map(|count| (count, 1.0))
+                            .collect();
+                        used.saturating_sub(weighted_use(0, &earlier))
                     }
                     WindowKind::RequestsDay | WindowKind::RequestsMonth | WindowKind::TokensDay => {
                         used
@@ -701,7 +733,14 @@ impl Ledger {
                     Some(after) => {
                         now + chrono::Duration::from_std(after).unwrap_or(chrono::TimeDelta::MAX)
                     }
-                    None => w.end(kind),
+                    // No reset given: the rest of the upstream's (calendar) minute, or
+                    // the window's end.
+                    None => match kind {
+                        WindowKind::RequestsMinute | WindowKind::TokensMinute => w.next_minute,
+                        WindowKind::RequestsDay
+                        | WindowKind::RequestsMonth
+                        | WindowKind::TokensDay => w.end(kind),
+                    },
                 };
                 let quota = kind.is_quota();
                 match blocks.iter_mut().find(|b| b.scope == scope) {
@@ -825,8 +864,9 @@ mod tests {
         assert_eq!(w.next_day, at("2027-01-01T00:00:00Z"));
         assert_eq!(w.next_month, at("2027-01-01T00:00:00Z"));
         assert_eq!(w.id(WindowKind::RequestsMonth), "2026-12");
-        assert!((w.previous_weight - 0.5).abs() < 1e-9);
         assert_eq!(w.next_minute, at("2027-01-01T00:00:00Z"));
+        assert_eq!(w.next_bucket, at("2026-12-31T23:59:40Z"));
+        assert_eq!(w.bucket, at("2026-12-31T23:59:30Z").timestamp() / 10);
     }
 
     fn quota(id: &str, limits: Limits) -> RouteQuota<'_> {
@@ -899,6 +939,108 @@ mod tests {
             Grant::Granted(_)
         ));
         assert_eq!(ledger.usage(&q).await.unwrap().calls_today, 1);
+    }
+
+    /// A burst at the end of one minute counts in full for at least 60 s (until its
+    /// sub-bucket leaves the window): no 60-second span ever holds more than the limit. (The former estimate counted only
+    /// `ceil(10 × (1 - s/60))` of it at second `s` of the next minute, so from :06 on it
+    /// let through requests that an upstream counting a rolling minute answers with 429.)
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_counts_for_a_full_rolling_minute() {
+        let (ledger, _) = ledger_at("2026-05-01T10:00:55Z");
+        let q = quota(
+            "p/m@k",
+            Limits {
+                rpm: Some(10),
+                ..Limits::default()
+            },
+        );
+        for _ in 0..10 {
+            assert!(granted(&ledger, &q).await);
+        }
+        // Second 5 of the next minute: the burst is 10 s old.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        match ledger.acquire(&q, 10).await.unwrap() {
+            Grant::Denied {
+                window,
+                until,
+                scope,
+            } => {
+                assert_eq!((window, scope), (WindowKind::RequestsMinute, Scope::Own));
+                // Retried when the next sub-bucket starts.
+                assert_eq!(until, at("2026-05-01T10:01:10Z"));
+            }
+            Grant::Granted(_) => panic!("an 11th request within 60 s was granted"),
+        }
+        assert_eq!(ledger.usage(&q).await.unwrap().calls_minute, 10);
+        assert_eq!(
+            ledger.room(&q).await.unwrap(),
+            Some((WindowKind::RequestsMinute, at("2026-05-01T10:01:10Z")))
+        );
+        // Second 30: the former estimate had room for 5 more here.
+        tokio::time::advance(Duration::from_secs(25)).await;
+        assert_eq!(ledger.usage(&q).await.unwrap().calls_minute, 10);
+        assert!(!granted(&ledger, &q).await);
+        // Second 55: the burst is 60 s old.
+        tokio::time::advance(Duration::from_secs(25)).await;
+        assert!(!granted(&ledger, &q).await);
+        // Second 59: the burst is outside the last 60 s, but its bucket (:50 to :60)
+        // still overlaps them and is counted in full: at most one bucket too cautious.
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(ledger.usage(&q).await.unwrap().calls_minute, 10);
+        assert!(!granted(&ledger, &q).await);
+        // The next bucket starts: the burst's bucket has left the window.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(ledger.usage(&q).await.unwrap().calls_minute, 0);
+        assert!(granted(&ledger, &q).await);
+    }
+
+    /// Tokens of a minute window count over every sub-bucket of the last 60 s, not only
+    /// the current one; what headers report is what the window then reads.
+    #[tokio::test(start_paused = true)]
+    async fn token_minutes_span_their_sub_buckets() {
+        let (ledger, _) = ledger_at("2026-05-01T10:00:00Z");
+        let q = quota(
+            "p/m@k",
+            Limits {
+                tpm: Some(1000),
+                ..Limits::default()
+            },
+        );
+        for _ in 0..3 {
+            assert!(matches!(
+                ledger.acquire(&q, 300).await.unwrap(),
+                Grant::Granted(_)
+            ));
+            tokio::time::advance(Duration::from_secs(20)).await;
+        }
+        // 10:01:00: 900 tokens in buckets 0 s, 20 s and 40 s ago; 100 left.
+        assert_eq!(ledger.usage(&q).await.unwrap().tokens_minute, 900);
+        assert!(matches!(
+            ledger.acquire(&q, 300).await.unwrap(),
+            Grant::Denied {
+                window: WindowKind::TokensMinute,
+                ..
+            }
+        ));
+        // Headers say 950 were used: the current bucket takes the 50 the others miss.
+        let snap = RateLimitSnapshot {
+            tokens_minute: Window {
+                limit: Some(1000),
+                remaining: Some(50),
+                reset_after: None,
+            },
+            ..RateLimitSnapshot::default()
+        };
+        assert!(ledger.observe(&q, &snap).await.unwrap().is_empty());
+        assert_eq!(ledger.usage(&q).await.unwrap().tokens_minute, 950);
+        // 10:01:10: the first 300 left the window.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(ledger.usage(&q).await.unwrap().tokens_minute, 650);
+        assert!(matches!(
+            ledger.acquire(&q, 300).await.unwrap(),
+            Grant::Granted(_)
+        ));
     }
 
     #[tokio::test(start_paused = true)]

@@ -121,7 +121,8 @@ pub struct ProviderStatus {
     pub available: bool,
     /// Health state.
     pub state: HealthState,
-    /// Requests in the last minute (sliding estimate).
+    /// Requests in the last 60 s as the ledger counts them: the current 10 s sub-bucket
+    /// and the 6 before it, in full (never less than a rolling minute holds).
     pub calls_this_minute: u64,
     /// Per-minute request limit, counted like `max_daily`, when known.
     pub max_per_minute: Option<u64>,
@@ -166,7 +167,8 @@ pub struct RouteStatus {
     pub calls_today: u64,
     /// Daily request limit, when known.
     pub max_daily: Option<u64>,
-    /// Requests in the last minute (sliding estimate).
+    /// Requests in the last 60 s as the ledger counts them: the current 10 s sub-bucket
+    /// and the 6 before it, in full (never less than a rolling minute holds).
     pub calls_this_minute: u64,
     /// Per-minute request limit, when known.
     pub max_per_minute: Option<u64>,

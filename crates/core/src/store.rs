@@ -22,9 +22,11 @@ pub struct CounterCheck {
     pub cost: u64,
     /// How long the counter must be kept after its last change.
     pub ttl: Duration,
-    /// For sliding-window estimates: the previous window's key and the fraction of it
-    /// still inside the sliding window. Its weighted count is added to the check only.
-    pub previous: Option<(String, f64)>,
+    /// Earlier counters that also take room in this window, each with the fraction of it
+    /// to count, in [0, 1] (the ledger counts the preceding sub-buckets of a minute window
+    /// fully, with 1.0). Their weighted counts are added to the check only; they are never
+    /// incremented.
+    pub previous: Vec<(String, f64)>,
 }
 
 /// Outcome of [`StateStore::try_acquire`].
@@ -98,16 +100,22 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     }
 }
 
-/// The weighted use of a check: current count plus the previous window's share.
-pub fn weighted_use(current: u64, previous: Option<(u64, f64)>) -> u64 {
-    match previous {
-        None => current,
+/// The weighted use of a check: the current count plus, for each earlier counter, its
+/// count times its weight (clamped to [0, 1], NaN counting as 0), each rounded up.
+pub fn weighted_use(current: u64, previous: &[(u64, f64)]) -> u64 {
+    previous.iter().fold(current, |used, &(count, weight)| {
+        let weight = if weight.is_nan() {
+            0.0
+        } else {
+            weight.clamp(0.0, 1.0)
+        };
         #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             clippy::cast_precision_loss,
             reason = "counts are far below 2^52 and the weight is in [0, 1]"
         )]
-        Some((prev, weight)) => current + (prev as f64 * weight.clamp(0.0, 1.0)).ceil() as u64,
-    }
+        let share = (count as f64 * weight).ceil() as u64;
+        used.saturating_add(share)
+    })
 }

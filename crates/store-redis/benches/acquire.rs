@@ -25,20 +25,26 @@ use llmpool_store_redis::{RedisOptions, RedisStore};
 
 const IN_FLIGHT: u64 = 64;
 
-/// What the ledger checks for one request: requests per minute (sliding), per day, and
-/// tokens per minute.
+/// What the ledger checks for one request: requests per minute (a 10 s sub-bucket and
+/// the 6 before it, counted in full), per day, and tokens per minute (likewise).
 fn checks() -> Vec<CounterCheck> {
-    let check = |key: &str, cost: u64, previous: Option<&str>| CounterCheck {
+    let check = |key: &str, cost: u64, earlier: &str| CounterCheck {
         key: key.into(),
         limit: u64::MAX / 2,
         cost,
-        ttl: Duration::from_secs(120),
-        previous: previous.map(|p| (p.into(), 0.5)),
+        ttl: Duration::from_secs(130),
+        previous: if earlier.is_empty() {
+            Vec::new()
+        } else {
+            (995..1001)
+                .map(|b| (format!("{earlier}:{b}"), 1.0))
+                .collect()
+        },
     };
     vec![
-        check("groq:llama:rpm:1001", 1, Some("groq:llama:rpm:1000")),
-        check("groq:llama:rpd:20", 1, None),
-        check("groq:llama:tpm:1001", 700, Some("groq:llama:tpm:1000")),
+        check("groq:llama:rpm:1001", 1, "groq:llama:rpm"),
+        check("groq:llama:rpd:20", 1, ""),
+        check("groq:llama:tpm:1001", 700, "groq:llama:tpm"),
     ]
 }
 

@@ -17,8 +17,8 @@
 //! # Design
 //!
 //! - **Atomic check-and-count across processes.** [`try_acquire`](StateStore::try_acquire)
-//!   is one Lua script: it reads every counter (and the sliding window's weighted
-//!   `previous` count), and only if all have room does it `INCRBY` and `PEXPIRE` each.
+//!   is one Lua script: it reads every counter (and the weighted counts of its `previous`
+//!   counters), and only if all have room does it `INCRBY` and `PEXPIRE` each.
 //!   Redis runs a script alone, so no other client sees or acts between the check and the
 //!   count. `add` (never below zero) is a script too.
 //! - **Windows expire by themselves.** Every counter write sets its TTL (`PEXPIRE`); values

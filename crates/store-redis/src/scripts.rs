@@ -2,26 +2,35 @@
 
 /// Check every counter, then count every one, exactly like `MemoryStore::try_acquire`.
 ///
-/// For check `i` (1-based): `KEYS[2i-1]` is the counter, `KEYS[2i]` the previous window
-/// (the counter again when there is none); `ARGV[4i-3]` the limit, `ARGV[4i-2]` the cost,
-/// `ARGV[4i-1]` the TTL in milliseconds, `ARGV[4i]` the previous window's weight in
-/// [0, 1], or -1 for none. Returns `{1}` when granted, else `{0, index (0-based), used}`.
+/// Each check takes `1 + m` keys and `4 + m` arguments, in order: its counter, then the
+/// `m` earlier counters that take room in its window; its limit, cost, TTL in
+/// milliseconds, `m`, then the `m` weights of the earlier counters in [0, 1]. Each
+/// earlier count adds `ceil(count * weight)`. Returns `{1}` when granted, else
+/// `{0, index (0-based), used}`.
 pub(crate) const ACQUIRE: &str = r"
-local n = #KEYS / 2
-for i = 1, n do
-  local used = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
-  local weight = tonumber(ARGV[4 * i])
-  if weight >= 0 then
-    local previous = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
-    used = used + math.ceil(previous * weight)
+local counters, costs, ttls = {}, {}, {}
+local k, a, i = 1, 1, 0
+while a <= #ARGV do
+  local key = KEYS[k]
+  local limit = tonumber(ARGV[a])
+  local cost = tonumber(ARGV[a + 1])
+  local m = tonumber(ARGV[a + 3])
+  local used = tonumber(redis.call('GET', key) or '0')
+  for j = 1, m do
+    local previous = tonumber(redis.call('GET', KEYS[k + j]) or '0')
+    used = used + math.ceil(previous * tonumber(ARGV[a + 3 + j]))
   end
-  if used + tonumber(ARGV[4 * i - 2]) > tonumber(ARGV[4 * i - 3]) then
-    return {0, i - 1, used}
+  if used + cost > limit then
+    return {0, i, used}
   end
+  i = i + 1
+  counters[i], costs[i], ttls[i] = key, ARGV[a + 1], ARGV[a + 2]
+  k = k + 1 + m
+  a = a + 4 + m
 end
-for i = 1, n do
-  redis.call('INCRBY', KEYS[2 * i - 1], ARGV[4 * i - 2])
-  redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[4 * i - 1])
+for j = 1, i do
+  redis.call('INCRBY', counters[j], costs[j])
+  redis.call('PEXPIRE', counters[j], ttls[j])
 end
 return {1}
 ";

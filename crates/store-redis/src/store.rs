@@ -150,18 +150,18 @@ impl StateStore for RedisStore {
         }
         let mut invocation = self.acquire.prepare_invoke();
         for check in checks {
-            let key = self.counter_key(&check.key);
-            let (previous, weight) = match &check.previous {
-                Some((previous, weight)) => (self.counter_key(previous), weight_arg(*weight)),
-                None => (key.clone(), "-1".to_owned()),
-            };
             invocation
-                .key(key)
-                .key(previous)
+                .key(self.counter_key(&check.key))
                 .arg(check.limit)
                 .arg(clamp_i64(check.cost))
                 .arg(ttl_ms(check.ttl))
-                .arg(weight);
+                .arg(check.previous.len());
+            for (previous, _) in &check.previous {
+                invocation.key(self.counter_key(previous));
+            }
+            for (_, weight) in &check.previous {
+                invocation.arg(weight_arg(*weight));
+            }
         }
         let invocation = &invocation;
         let reply: Vec<i64> = self

@@ -21,7 +21,7 @@ fn checks() -> [CounterCheck; 2] {
         limit,
         cost,
         ttl: Duration::from_secs(3600),
-        previous: None,
+        previous: Vec::new(),
     };
     // Requests run out first; tokens always have room, so both are counted on each grant.
     [check("requests", LIMIT, 1), check("tokens", LIMIT * 3, 3)]

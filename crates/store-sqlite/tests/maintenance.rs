@@ -97,7 +97,7 @@ async fn a_failing_call_fails_alone_in_its_group() {
         limit: 30,
         cost: 1,
         ttl: MINUTE,
-        previous: None,
+        previous: Vec::new(),
     }];
     // Queued together, so (usually) committed as one group: the bad read must not take
     // the acquisitions down with it, nor count them twice when they are re-run.

@@ -88,13 +88,13 @@ fn check(key: &str, limit: u64, cost: u64) -> CounterCheck {
         limit,
         cost,
         ttl: HOUR,
-        previous: None,
+        previous: Vec::new(),
     }
 }
 
 fn rpm() -> CounterCheck {
     CounterCheck {
-        previous: Some(("rpm:prev".into(), 0.5)),
+        previous: vec![("rpm:prev".into(), 0.5)],
         ..check("rpm:cur", 100, 1)
     }
 }

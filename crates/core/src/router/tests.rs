@@ -848,7 +848,7 @@ async fn concurrent_requests_never_exceed_a_limit() {
     assert_eq!(ok, 57);
     assert_eq!(h.calls("groq"), 57);
 
-    // Per-minute limit (sliding window) under the same load.
+    // Per-minute limit (rolling window in 10 s sub-buckets) under the same load.
     let s = with_provider(settings(), "cerebras", |p| p.rpm = Some(12));
     let h = harness(&s, &["cerebras"]);
     let tasks: Vec<_> = (0..300)

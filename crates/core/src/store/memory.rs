@@ -79,11 +79,12 @@ impl StateStore for MemoryStore {
         let now = self.clock.now();
         let mut inner = self.lock();
         for (index, check) in checks.iter().enumerate() {
-            let previous = check
+            let previous: Vec<(u64, f64)> = check
                 .previous
-                .as_ref()
-                .map(|(key, weight)| (read(&inner, key, now), *weight));
-            let used = weighted_use(read(&inner, &check.key, now), previous);
+                .iter()
+                .map(|(key, weight)| (read(&inner, key, now), *weight))
+                .collect();
+            let used = weighted_use(read(&inner, &check.key, now), &previous);
             if used.saturating_add(check.cost) > check.limit {
                 return Ok(Acquire::Denied { index, used });
             }
@@ -193,7 +194,7 @@ mod tests {
             limit,
             cost,
             ttl: Duration::from_secs(60),
-            previous: None,
+            previous: Vec::new(),
         }
     }
 
@@ -219,7 +220,7 @@ mod tests {
             .await
             .unwrap();
         let mut c = check("cur", 10, 1);
-        c.previous = Some(("prev".into(), 0.5));
+        c.previous = vec![("prev".into(), 0.5)];
         assert_eq!(s.try_acquire(&[c.clone()]).await.unwrap(), Acquire::Granted);
         for _ in 0..4 {
             s.try_acquire(&[c.clone()]).await.unwrap();

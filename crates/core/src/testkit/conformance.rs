@@ -122,6 +122,7 @@ macro_rules! store_conformance_tests {
             cost_above_limit_is_denied,
             sliding_weight_counts_previous_window,
             sliding_weight_rounds_up_and_clamps,
+            several_previous_counters_add_up,
             add_never_goes_below_zero,
             add_many_adds_each,
             set_counter_overrides,
@@ -162,7 +163,7 @@ fn check(key: &str, limit: u64, cost: u64) -> CounterCheck {
         limit,
         cost,
         ttl: TTL,
-        previous: None,
+        previous: Vec::new(),
     }
 }
 
@@ -233,7 +234,7 @@ pub async fn sliding_weight_counts_previous_window(s: &dyn Subject) {
     let store = s.store();
     store.set_counter("prev", 10, TTL).await.unwrap();
     let mut c = check("cur", 10, 1);
-    c.previous = Some(("prev".into(), 0.5));
+    c.previous = vec![("prev".into(), 0.5)];
     assert_eq!(
         store.try_acquire(std::slice::from_ref(&c)).await.unwrap(),
         Acquire::Granted
@@ -260,7 +261,7 @@ pub async fn sliding_weight_rounds_up_and_clamps(s: &dyn Subject) {
     let store = s.store();
     store.set_counter("p3", 3, TTL).await.unwrap();
     let with_prev = |key: &str, limit: u64, prev: &str, weight: f64| CounterCheck {
-        previous: Some((prev.into(), weight)),
+        previous: vec![(prev.into(), weight)],
         ..check(key, limit, 1)
     };
     // 3 × 0.5 = 1.5 → 2 used, so a limit of 2 has no room.
@@ -306,6 +307,55 @@ pub async fn sliding_weight_rounds_up_and_clamps(s: &dyn Subject) {
             .await
             .unwrap(),
         [1, 0, 1, 1, 3]
+    );
+}
+
+/// Several earlier counters each add their weighted count (rounded up one by one), next
+/// to checks with none or one, in one call; none of them is incremented.
+pub async fn several_previous_counters_add_up(s: &dyn Subject) {
+    let store = s.store();
+    for (key, value) in [("b1", 2), ("b2", 3), ("b3", 3)] {
+        store.set_counter(key, value, TTL).await.unwrap();
+    }
+    let first = CounterCheck {
+        previous: vec![("b1".into(), 1.0)],
+        ..check("first", 100, 1)
+    };
+    // 2 + 3 + ceil(3 × 0.5) = 7, a missing counter adds nothing.
+    let minute = CounterCheck {
+        previous: vec![
+            ("b1".into(), 1.0),
+            ("b2".into(), 1.0),
+            ("b3".into(), 0.5),
+            ("missing".into(), 1.0),
+        ],
+        ..check("minute", 10, 1)
+    };
+    let checks = [first, minute, check("last", 100, 1)];
+    for _ in 0..3 {
+        assert_eq!(store.try_acquire(&checks).await.unwrap(), Acquire::Granted);
+    }
+    assert_eq!(
+        store.try_acquire(&checks).await.unwrap(),
+        Acquire::Denied { index: 1, used: 10 }
+    );
+    assert_eq!(
+        store
+            .counters(&keys(&[
+                "first", "minute", "last", "b1", "b2", "b3", "missing"
+            ]))
+            .await
+            .unwrap(),
+        [3, 3, 3, 2, 3, 3, 0]
+    );
+    // The earlier counters alone can fill the window.
+    let full = CounterCheck {
+        previous: vec![("b1".into(), 1.0), ("b2".into(), 1.0)],
+        ..check("empty", 5, 1)
+    };
+    assert_eq!(
+        store.try_acquire(&[full]).await.unwrap(),
+        Acquire::Denied { index: 0, used: 5 }
     );
 }
 

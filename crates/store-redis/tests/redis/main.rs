@@ -51,7 +51,7 @@ fn check(key: &str, limit: u64, cost: u64) -> CounterCheck {
         limit,
         cost,
         ttl: HOUR,
-        previous: None,
+        previous: Vec::new(),
     }
 }
 

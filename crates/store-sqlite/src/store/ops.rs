@@ -164,11 +164,11 @@ fn write_counter(conn: &Connection, key: &str, value: i64, expires: i64) -> rusq
 /// counts twice).
 fn acquire(conn: &Connection, checks: &[CounterCheck], now: i64) -> rusqlite::Result<Acquire> {
     for (index, check) in checks.iter().enumerate() {
-        let previous = match &check.previous {
-            Some((key, weight)) => Some((read_counter(conn, key, now)?, *weight)),
-            None => None,
-        };
-        let used = weighted_use(read_counter(conn, &check.key, now)?, previous);
+        let mut previous = Vec::with_capacity(check.previous.len());
+        for (key, weight) in &check.previous {
+            previous.push((read_counter(conn, key, now)?, *weight));
+        }
+        let used = weighted_use(read_counter(conn, &check.key, now)?, &previous);
         if used.saturating_add(check.cost) > check.limit {
             return Ok(Acquire::Denied { index, used });
         }
