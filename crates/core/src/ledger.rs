@@ -707,26 +707,31 @@ impl Ledger {
             if let (Some(limit), Some(remaining), false) = (limit, reported.remaining, blocked) {
                 let used = limit.saturating_sub(remaining);
                 let key = counter_key(id, kind, &w.id(kind));
-                let value = match kind {
-                    // The current sub-bucket gets what the earlier ones do not already
-                    // hold, so the window's use reads at least what was reported.
+                match kind {
+                    // Minute windows only ever rise to what was reported: the upstream
+                    // counted this request when it answered, but not the ones still in
+                    // flight that our counters already hold, so lowering them would let
+                    // a burst through. The current sub-bucket gets what the earlier ones
+                    // (and itself) do not already hold. Read-then-add can over-count
+                    // under a race, never under-count.
                     WindowKind::RequestsMinute | WindowKind::TokensMinute => {
-                        let earlier: Vec<(u64, f64)> = self
-                            .store
-                            .counters(&w.previous_keys(id, kind))
-                            .await?
-                            .into_iter()
-                            .map(|count| (count, 1.0))
-                            .collect();
-                        used.saturating_sub(weighted_use(0, &earlier))
+                        let mut keys = w.previous_keys(id, kind);
+                        keys.push(key.clone());
+                        let counts = self.store.counters(&keys).await?;
+                        let held = counts.iter().fold(0_u64, |a, b| a.saturating_add(*b));
+                        if used > held {
+                            let deficit = i64::try_from(used - held).unwrap_or(i64::MAX);
+                            self.store.add(&key, deficit, w.ttl(kind, now)).await?;
+                        }
                     }
+                    // A day or a month is long next to the requests in flight: there the
+                    // upstream's figure wins over our estimate, both ways.
                     WindowKind::RequestsDay | WindowKind::RequestsMonth | WindowKind::TokensDay => {
-                        used
+                        self.store
+                            .set_counter(&key, used, w.ttl(kind, now))
+                            .await?;
                     }
-                };
-                self.store
-                    .set_counter(&key, value, w.ttl(kind, now))
-                    .await?;
+                }
             }
             if reported.remaining == Some(0) {
                 let until = match reported.reset_after {
@@ -1041,6 +1046,40 @@ mod tests {
             ledger.acquire(&q, 300).await.unwrap(),
             Grant::Granted(_)
         ));
+    }
+
+    /// A response's headers counted that request, not the ones still in flight: a
+    /// minute window's count only ever rises to what headers report, never drops.
+    #[tokio::test(start_paused = true)]
+    async fn minute_headers_only_raise_the_count() {
+        let (ledger, _) = ledger_at("2026-05-01T10:00:00Z");
+        let q = quota(
+            "p/m@k",
+            Limits {
+                rpm: Some(10),
+                ..Limits::default()
+            },
+        );
+        for _ in 0..6 {
+            assert!(granted(&ledger, &q).await);
+        }
+        let snap = |remaining| RateLimitSnapshot {
+            requests_minute: Window {
+                limit: Some(10),
+                remaining: Some(remaining),
+                reset_after: None,
+            },
+            ..RateLimitSnapshot::default()
+        };
+        // The first answer says 1 used (9 left): the 5 still in flight keep counting.
+        assert!(ledger.observe(&q, &snap(9)).await.unwrap().is_empty());
+        assert_eq!(ledger.usage(&q).await.unwrap().calls_minute, 6);
+        // Another client of the same key spent some too: 8 used raises the count.
+        assert!(ledger.observe(&q, &snap(2)).await.unwrap().is_empty());
+        assert_eq!(ledger.usage(&q).await.unwrap().calls_minute, 8);
+        assert!(granted(&ledger, &q).await);
+        assert!(granted(&ledger, &q).await);
+        assert!(!granted(&ledger, &q).await);
     }
 
     #[tokio::test(start_paused = true)]

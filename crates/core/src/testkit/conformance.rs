@@ -5,7 +5,7 @@
 //! [`Subject`], then call [`store_conformance_tests!`](crate::store_conformance_tests),
 //! which writes one `#[tokio::test]` per case of this module:
 //!
-//! ```ignore
+//! ```text
 //! async fn subject() -> Option<ClockSubject<MemoryStore>> {
 //!     let clock = Arc::new(ManualClock::new());
 //!     Some(ClockSubject::new(MemoryStore::with_clock(clock.clone()), clock))
