@@ -727,9 +727,7 @@ impl Ledger {
                     // A day or a month is long next to the requests in flight: there the
                     // upstream's figure wins over our estimate, both ways.
                     WindowKind::RequestsDay | WindowKind::RequestsMonth | WindowKind::TokensDay => {
-                        self.store
-                            .set_counter(&key, used, w.ttl(kind, now))
-                            .await?;
+                        self.store.set_counter(&key, used, w.ttl(kind, now)).await?;
                     }
                 }
             }
