@@ -274,6 +274,12 @@ struct Charge {
     tokens: bool,
 }
 
+impl Charge {
+    fn cost_i64(&self) -> i64 {
+        i64::try_from(self.cost).unwrap_or(i64::MAX)
+    }
+}
+
 /// A slot taken for one attempt; reconciled after it.
 #[derive(Debug, Clone)]
 pub(crate) struct Reservation {
@@ -616,24 +622,8 @@ impl Ledger {
             usage.prompt_tokens + usage.completion_tokens
         };
         let actual = i64::try_from(actual).unwrap_or(i64::MAX);
-        let adds: Vec<(&str, i64, Duration)> = reservation
-            .charges
-            .iter()
-            .filter(|c| c.tokens)
-            .map(|c| {
-                (
-                    c.key.as_str(),
-                    actual - i64::try_from(c.cost).unwrap_or(i64::MAX),
-                    c.ttl,
-                )
-            })
-            .filter(|(_, delta, _)| *delta != 0)
-            .collect();
-        if adds.is_empty() {
-            return Ok(());
-        }
-        // One round trip for every token window of the route and its key.
-        self.store.add_many(&adds).await
+        self.settle(reservation, |c| c.tokens.then_some(actual - c.cost_i64()))
+            .await
     }
 
     /// Settles a failed attempt: tokens were not spent; a call that never reached the
@@ -644,16 +634,25 @@ impl Ledger {
         error: &ProviderError,
     ) -> Result<(), StoreError> {
         let refund_requests = never_reached_upstream(error);
+        self.settle(reservation, |c| {
+            (c.tokens || refund_requests).then_some(-c.cost_i64())
+        })
+        .await
+    }
+
+    /// Adds to each charged counter the delta `f` gives it (none or zero: untouched), in
+    /// one round trip for every window of the route and its key.
+    async fn settle(
+        &self,
+        reservation: &Reservation,
+        f: impl Fn(&Charge) -> Option<i64>,
+    ) -> Result<(), StoreError> {
         let adds: Vec<(&str, i64, Duration)> = reservation
             .charges
             .iter()
-            .filter(|c| c.tokens || refund_requests)
-            .map(|c| {
-                (
-                    c.key.as_str(),
-                    -i64::try_from(c.cost).unwrap_or(i64::MAX),
-                    c.ttl,
-                )
+            .filter_map(|c| {
+                f(c).filter(|delta| *delta != 0)
+                    .map(|delta| (c.key.as_str(), delta, c.ttl))
             })
             .collect();
         if adds.is_empty() {
