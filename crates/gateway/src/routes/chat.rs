@@ -81,13 +81,12 @@ fn parse(
             Some("n"),
         ));
     }
-    let mut req = wire.to_core().map_err(|e| {
+    let req = wire.to_core().map_err(|e| {
         ApiError::invalid_request(
             format!("invalid request body at `{}`: {}", e.param, e.reason),
             Some(&e.param),
         )
     })?;
-    req.model = state.resolve_model(&wire.model);
     let include_usage = wire.stream_options.is_some_and(|o| o.include_usage);
     Ok((req, include_usage))
 }
