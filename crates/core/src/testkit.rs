@@ -201,6 +201,30 @@ pub fn assert_factory_consistent(factory: &ProviderFactory) -> ModelCatalog {
     catalog
 }
 
+/// What the ledger checks for one request, for store benchmarks: requests per minute (a
+/// 10 s sub-bucket and the 6 before it, counted in full), per day, and tokens per minute
+/// (likewise), with limits no benchmark reaches.
+pub fn ledger_like_checks() -> Vec<crate::CounterCheck> {
+    let check = |key: &str, cost: u64, earlier: &str| crate::CounterCheck {
+        key: key.into(),
+        limit: u64::MAX / 2,
+        cost,
+        ttl: Duration::from_secs(130),
+        previous: if earlier.is_empty() {
+            Vec::new()
+        } else {
+            (995..1001)
+                .map(|b| (format!("{earlier}:{b}"), 1.0))
+                .collect()
+        },
+    };
+    vec![
+        check("groq:llama:rpm:1001", 1, "groq:llama:rpm"),
+        check("groq:llama:rpd:20", 1, ""),
+        check("groq:llama:tpm:1001", 700, "groq:llama:tpm"),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,31 +14,9 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::future::join_all;
 
-use llmpool_core::{CounterCheck, StateStore};
+use llmpool_core::StateStore;
+use llmpool_core::testkit::ledger_like_checks;
 use llmpool_store_sqlite::SqliteStore;
-
-/// What the ledger checks for one request: requests per minute (a 10 s sub-bucket and
-/// the 6 before it, counted in full), per day, and tokens per minute (likewise).
-fn checks() -> Vec<CounterCheck> {
-    let check = |key: &str, cost: u64, earlier: &str| CounterCheck {
-        key: key.into(),
-        limit: u64::MAX / 2,
-        cost,
-        ttl: Duration::from_secs(130),
-        previous: if earlier.is_empty() {
-            Vec::new()
-        } else {
-            (995..1001)
-                .map(|b| (format!("{earlier}:{b}"), 1.0))
-                .collect()
-        },
-    };
-    vec![
-        check("groq:llama:rpm:1001", 1, "groq:llama:rpm"),
-        check("groq:llama:rpd:20", 1, ""),
-        check("groq:llama:tpm:1001", 700, "groq:llama:tpm"),
-    ]
-}
 
 const IN_FLIGHT: u64 = 64;
 
@@ -52,7 +30,7 @@ fn bench(c: &mut Criterion) {
     let store = rt
         .block_on(SqliteStore::open(dir.path().join("bench.db")))
         .unwrap();
-    let checks = checks();
+    let checks = ledger_like_checks();
 
     let mut group = c.benchmark_group("sqlite");
     group
