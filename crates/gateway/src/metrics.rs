@@ -16,15 +16,22 @@ use llmpool::core::Attempt;
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     endpoint: &'static str,
-    outcome: String,
+    outcome: &'static str,
+}
+
+// Labels recorded per request are static strings, so recording allocates nothing.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    provider: &'static str,
+    outcome: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AttemptLabels {
-    provider: String,
-    outcome: String,
+struct AttemptProviderLabels {
+    provider: &'static str,
 }
 
+/// Quota gauges are refreshed from the status report at scrape time.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProviderLabels {
     provider: String,
@@ -37,7 +44,7 @@ pub struct Metrics {
     requests: Family<OutcomeLabels, Counter>,
     attempts: Family<AttemptLabels, Counter>,
     request_seconds: Family<OutcomeLabels, Histogram>,
-    attempt_seconds: Family<ProviderLabels, Histogram>,
+    attempt_seconds: Family<AttemptProviderLabels, Histogram>,
     remaining_today: Family<ProviderLabels, Gauge>,
     calls_today: Family<ProviderLabels, Gauge>,
     render_lock: Mutex<()>,
@@ -64,7 +71,7 @@ impl Metrics {
         let request_seconds = Family::<OutcomeLabels, Histogram>::new_with_constructor(
             latency_buckets as fn() -> Histogram,
         );
-        let attempt_seconds = Family::<ProviderLabels, Histogram>::new_with_constructor(
+        let attempt_seconds = Family::<AttemptProviderLabels, Histogram>::new_with_constructor(
             latency_buckets as fn() -> Histogram,
         );
         let remaining_today = Family::<ProviderLabels, Gauge>::default();
@@ -115,29 +122,26 @@ impl Metrics {
     pub fn record(
         &self,
         endpoint: &'static str,
-        outcome: &str,
+        outcome: &'static str,
         elapsed: Duration,
         attempts: &[Attempt],
     ) {
-        let labels = OutcomeLabels {
-            endpoint,
-            outcome: outcome.to_owned(),
-        };
+        let labels = OutcomeLabels { endpoint, outcome };
         self.requests.get_or_create(&labels).inc();
         self.request_seconds
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
         for a in attempts {
-            let outcome = a.error.map_or("ok", |k| k.as_str()).to_owned();
+            let outcome = a.error.map_or("ok", |k| k.as_str());
             self.attempts
                 .get_or_create(&AttemptLabels {
-                    provider: a.provider.to_owned(),
+                    provider: a.provider,
                     outcome,
                 })
                 .inc();
             self.attempt_seconds
-                .get_or_create(&ProviderLabels {
-                    provider: a.provider.to_owned(),
+                .get_or_create(&AttemptProviderLabels {
+                    provider: a.provider,
                 })
                 .observe(a.latency.as_secs_f64());
         }
