@@ -944,9 +944,10 @@ mod tests {
     }
 
     /// A burst at the end of one minute counts in full for at least 60 s (until its
-    /// sub-bucket leaves the window): no 60-second span ever holds more than the limit. (The former estimate counted only
-    /// `ceil(10 × (1 - s/60))` of it at second `s` of the next minute, so from :06 on it
-    /// let through requests that an upstream counting a rolling minute answers with 429.)
+    /// sub-bucket leaves the window): no 60-second span ever holds more than the limit.
+    /// (The former estimate counted only `ceil(10 × (1 - s/60))` of it at second `s` of
+    /// the next minute, so from :06 on it let through requests that an upstream counting
+    /// a rolling minute answers with 429.)
     #[tokio::test(start_paused = true)]
     async fn a_burst_counts_for_a_full_rolling_minute() {
         let (ledger, _) = ledger_at("2026-05-01T10:00:55Z");
