@@ -1,5 +1,6 @@
 //! [`SqliteStore`]: the async face of the store thread.
 
+mod cache;
 mod ops;
 mod worker;
 

@@ -90,3 +90,58 @@ async fn in_memory_store_takes_exactly_the_limit() {
     assert_eq!(hammer(std::slice::from_ref(&store)).await, LIMIT);
     assert_counts(&store).await;
 }
+
+/// Each store's thread keeps a copy of the counters it has seen; a count committed by the
+/// other store and a raw write by a third connection (another program) must both be seen
+/// by the next check, in strict turn (no race can hide a stale copy). A rolled-back batch
+/// is covered by `a_failing_call_fails_alone_in_its_group`.
+#[tokio::test]
+async fn each_check_sees_what_other_connections_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("turns.db");
+    let a = SqliteStore::open(&path).await.unwrap();
+    let b = SqliteStore::open(&path).await.unwrap();
+    let rpm = |limit: u64| {
+        [CounterCheck {
+            key: "rpm".into(),
+            limit,
+            cost: 1,
+            ttl: Duration::from_secs(3600),
+            previous: vec![("rpm-earlier".into(), 1.0)],
+        }]
+    };
+    assert_eq!(a.try_acquire(&rpm(3)).await.unwrap(), Acquire::Granted);
+    assert_eq!(b.try_acquire(&rpm(3)).await.unwrap(), Acquire::Granted);
+    // `a` counted 1 itself; it must see `b`'s count too.
+    assert_eq!(
+        a.try_acquire(&rpm(2)).await.unwrap(),
+        Acquire::Denied { index: 0, used: 2 }
+    );
+    // Another program raises the earlier sub-bucket behind both stores' backs.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "INSERT INTO counters (key, value, expires_at) VALUES ('rpm-earlier', 5, ?1)",
+        [i64::MAX],
+    )
+    .unwrap();
+    assert_eq!(
+        a.try_acquire(&rpm(7)).await.unwrap(),
+        Acquire::Denied { index: 0, used: 7 }
+    );
+    assert_eq!(
+        b.try_acquire(&rpm(8)).await.unwrap(),
+        Acquire::Granted,
+        "2 + 5 + 1 fits 8"
+    );
+    assert_eq!(
+        a.try_acquire(&rpm(8)).await.unwrap(),
+        Acquire::Denied { index: 0, used: 8 }
+    );
+    drop(raw);
+    assert_eq!(
+        a.counters(&["rpm".to_owned(), "rpm-earlier".to_owned()])
+            .await
+            .unwrap(),
+        [3, 5]
+    );
+}

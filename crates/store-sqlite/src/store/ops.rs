@@ -2,6 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::cache::Counters;
+
 use llmpool_core::store::{Acquire, CounterCheck, weighted_use};
 use llmpool_core::{Message, Role};
 
@@ -81,22 +83,23 @@ impl Op {
     }
 
     /// Runs the call inside the caller's open transaction.
-    pub(crate) fn apply(&self, conn: &Connection, now: i64) -> rusqlite::Result<Output> {
+    pub(crate) fn apply(&self, counters: &mut Counters<'_>, now: i64) -> rusqlite::Result<Output> {
+        let conn = counters.conn;
         match self {
-            Self::Acquire(checks) => acquire(conn, checks, now).map(Output::Acquire),
+            Self::Acquire(checks) => acquire(counters, checks, now).map(Output::Acquire),
             Self::Add { key, delta, ttl_ms } => {
-                let value = read_counter(conn, key, now)?.saturating_add_signed(*delta);
+                let value = counters.read(key, now)?.saturating_add_signed(*delta);
                 let value = i64::try_from(value).unwrap_or(i64::MAX);
-                write_counter(conn, key, value, now.saturating_add(*ttl_ms))?;
+                counters.write(key, value, now.saturating_add(*ttl_ms))?;
                 Ok(Output::Unit)
             }
             Self::SetCounter { key, value, ttl_ms } => {
-                write_counter(conn, key, *value, now.saturating_add(*ttl_ms))?;
+                counters.write(key, *value, now.saturating_add(*ttl_ms))?;
                 Ok(Output::Unit)
             }
             Self::Counters(keys) => keys
                 .iter()
-                .map(|key| read_counter(conn, key, now))
+                .map(|key| counters.read(key, now))
                 .collect::<rusqlite::Result<_>>()
                 .map(Output::Counters),
             Self::Put { key, value, ttl_ms } => {
@@ -140,50 +143,30 @@ impl Op {
     }
 }
 
-/// A counter's live value; missing or expired reads as 0.
-fn read_counter(conn: &Connection, key: &str, now: i64) -> rusqlite::Result<u64> {
-    let value: Option<i64> = conn
-        .prepare_cached("SELECT value FROM counters WHERE key = ?1 AND expires_at > ?2")?
-        .query_row(params![key, now], |row| row.get(0))
-        .optional()?;
-    Ok(value.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
-}
-
-fn write_counter(conn: &Connection, key: &str, value: i64, expires: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO counters (key, value, expires_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (key) DO UPDATE
-         SET value = excluded.value, expires_at = excluded.expires_at",
-    )?
-    .execute(params![key, value, expires])?;
-    Ok(())
-}
-
 /// Checks every counter, then counts every one, exactly like `MemoryStore`: the check uses
 /// the weighted use, the count adds to the counter as it is then (so a key listed twice
 /// counts twice).
-fn acquire(conn: &Connection, checks: &[CounterCheck], now: i64) -> rusqlite::Result<Acquire> {
+fn acquire(
+    counters: &mut Counters<'_>,
+    checks: &[CounterCheck],
+    now: i64,
+) -> rusqlite::Result<Acquire> {
+    let mut previous = Vec::new();
     for (index, check) in checks.iter().enumerate() {
-        let mut previous = Vec::with_capacity(check.previous.len());
+        previous.clear();
         for (key, weight) in &check.previous {
-            previous.push((read_counter(conn, key, now)?, *weight));
+            previous.push((counters.read(key, now)?, *weight));
         }
-        let used = weighted_use(read_counter(conn, &check.key, now)?, &previous);
+        let used = weighted_use(counters.read(&check.key, now)?, &previous);
         if used.saturating_add(check.cost) > check.limit {
             return Ok(Acquire::Denied { index, used });
         }
     }
-    let mut count = conn.prepare_cached(
-        "INSERT INTO counters (key, value, expires_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (key) DO UPDATE
-         SET value = CASE WHEN expires_at > ?4 THEN value + excluded.value
-                          ELSE excluded.value END,
-             expires_at = excluded.expires_at",
-    )?;
     for check in checks {
-        let cost = i64::try_from(check.cost).unwrap_or(i64::MAX);
+        let value = counters.read(&check.key, now)?.saturating_add(check.cost);
+        let value = i64::try_from(value).unwrap_or(i64::MAX);
         let expires = now.saturating_add(super::ttl_ms(check.ttl));
-        count.execute(params![check.key, cost, expires, now])?;
+        counters.write(&check.key, value, expires)?;
     }
     Ok(Acquire::Granted)
 }

@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 
 use llmpool_core::StoreError;
 
+use super::cache::{CounterCache, Counters};
 use super::ops::{self, Op, Output};
 use crate::options::{Durability, SqliteOptions};
 use crate::schema;
@@ -63,6 +64,7 @@ pub(crate) fn run(
         in_memory: matches!(target, Target::Memory),
         options,
         batch: Vec::new(),
+        cache: CounterCache::default(),
         latest_now: None,
         next_cleanup: None,
     };
@@ -92,6 +94,8 @@ struct Worker<'a> {
     options: &'a SqliteOptions,
     /// Calls taken from the queue and not yet committed.
     batch: Vec<Job>,
+    /// Counters as committed, trusted only while no other connection has written.
+    cache: CounterCache,
     /// The latest caller clock seen: expiry cleanup never deletes what a caller could
     /// still read as live.
     latest_now: Option<i64>,
@@ -189,27 +193,42 @@ impl Worker<'_> {
         }
     }
 
-    fn transaction(&self, jobs: &[Job]) -> rusqlite::Result<Vec<Output>> {
+    fn transaction(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Output>> {
         // A batch that may write takes the write lock before its first read, so its
-        // checks and counts are atomic against every other connection to the file.
-        let begin = if jobs.iter().any(|job| job.op.writes()) {
+        // checks and counts are atomic against every other connection to the file. Only
+        // then may it read counters from the cache (see `cache`).
+        let writes = jobs.iter().any(|job| job.op.writes());
+        let begin = if writes {
             "BEGIN IMMEDIATE"
         } else {
             "BEGIN DEFERRED"
         };
         self.conn.prepare_cached(begin)?.execute([])?;
-        let result = jobs
-            .iter()
-            .map(|job| job.op.apply(&self.conn, job.now_ms))
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .and_then(|outputs| {
-                self.conn.prepare_cached("COMMIT")?.execute([])?;
-                Ok(outputs)
-            });
+        let result = self.run_jobs(jobs, writes).and_then(|outputs| {
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(outputs)
+        });
         if result.is_err() {
+            self.cache.clear();
             self.rollback();
         }
         result
+    }
+
+    fn run_jobs(&mut self, jobs: &[Job], writes: bool) -> rusqlite::Result<Vec<Output>> {
+        let cache = if writes {
+            self.cache.validate(&self.conn)?;
+            Some(&mut self.cache)
+        } else {
+            None
+        };
+        let mut counters = Counters {
+            conn: &self.conn,
+            cache,
+        };
+        jobs.iter()
+            .map(|job| job.op.apply(&mut counters, job.now_ms))
+            .collect()
     }
 
     fn rollback(&self) {
@@ -238,9 +257,15 @@ impl Worker<'_> {
         restored.map_err(error)
     }
 
-    fn purge(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.write_alone(|conn| ops::purge_expired(conn, now_ms))
-            .map_err(|e| StoreError::new("sqlite purge_expired", e))
+    fn purge(&mut self, now_ms: i64) -> Result<u64, StoreError> {
+        let result = self
+            .write_alone(|conn| ops::purge_expired(conn, now_ms))
+            .map_err(|e| StoreError::new("sqlite purge_expired", e));
+        match result {
+            Ok(_) => self.cache.evict_expired(now_ms),
+            Err(_) => self.cache.clear(),
+        }
+        result
     }
 
     fn write_alone<T>(
