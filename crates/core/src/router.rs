@@ -220,7 +220,10 @@ impl Router {
 
     /// One complete answer, from the first route that gives one.
     pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse, Error> {
-        let span = tracing::info_span!(
+        // A debug span: at the default info level an info span per request cost more CPU
+        // (its fields formatted, entered and left on every poll) than routing the request;
+        // the attempt events carry their provider and model themselves.
+        let span = tracing::debug_span!(
             "llmpool.request",
             stream = false,
             target = req.model.as_deref().unwrap_or("auto"),
@@ -232,7 +235,7 @@ impl Router {
     /// A streamed answer. Resolves once the first delta has arrived, so every failure
     /// before it is an ordinary `Err` (a gateway can still answer with an error status).
     pub async fn chat_stream(&self, req: ChatRequest) -> Result<RoutedStream, Error> {
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             "llmpool.request",
             stream = true,
             target = req.model.as_deref().unwrap_or("auto"),

@@ -32,7 +32,8 @@ pub const CHAT_PATH: &str = "/chat/completions";
 pub struct OpenAiCompatProvider {
     inner: Shared,
     client: reqwest::Client,
-    url: String,
+    /// Parsed once: reqwest would parse a `&str` again on every request.
+    url: reqwest::Url,
     model: String,
     timeout: Duration,
     headers: HeaderMap,
@@ -100,7 +101,7 @@ impl OpenAiCompatProvider {
                 key: cfg.api_key.clone(),
             },
             client: transport::build_client(cfg)?,
-            url,
+            url: parsed,
             model: cfg.model.clone(),
             timeout: cfg.timeout,
             headers,
@@ -109,7 +110,7 @@ impl OpenAiCompatProvider {
 
     fn post(&self, body: &ChatCompletionRequest) -> reqwest::RequestBuilder {
         self.client
-            .post(&self.url)
+            .post(self.url.clone())
             .headers(self.headers.clone())
             .json(body)
     }
@@ -208,7 +209,7 @@ impl fmt::Debug for OpenAiCompatProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiCompatProvider")
             .field("id", &self.inner.id)
-            .field("url", &self.url)
+            .field("url", &self.url.as_str())
             .field("model", &self.model)
             .field("api_key", &mask_key(self.inner.key.expose_secret()))
             .field("timeout", &self.timeout)

@@ -20,7 +20,8 @@ use crate::{ID, convert, errors, limits, stream};
 /// (or [`CohereProvider::new`]); see the crate docs for what it maps and how.
 pub struct CohereProvider {
     cfg: ProviderConfig,
-    endpoint: String,
+    /// Parsed once, at construction (a bad base URL is a config error, not a request one).
+    endpoint: reqwest::Url,
     http: reqwest::Client,
 }
 
@@ -44,15 +45,25 @@ impl CohereProvider {
                 "the API key is empty; set COHERE_API_KEY",
             ));
         }
+        let endpoint = reqwest::Url::parse(&cfg.endpoint("/chat"))
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    ID,
+                    "base_url",
+                    format!("`{}` is not a valid http(s) URL", cfg.base_url),
+                )
+            })?;
         Ok(Self {
             cfg: cfg.clone(),
-            endpoint: cfg.endpoint("/chat"),
+            endpoint,
             http: transport::build_client(cfg)?,
         })
     }
 
     fn post(&self, body: &ChatBody<'_>, accept: &'static str) -> reqwest::RequestBuilder {
-        let mut request = self.http.post(&self.endpoint);
+        let mut request = self.http.post(self.endpoint.clone());
         for (name, value) in &self.cfg.headers {
             // The key's header is ours alone: a configured one would be sent twice.
             if !name.eq_ignore_ascii_case(AUTHORIZATION.as_str()) {
@@ -136,7 +147,7 @@ impl Provider for CohereProvider {
 impl fmt::Debug for CohereProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CohereProvider")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.endpoint.as_str())
             .field("model", &self.cfg.model)
             .field("api_key", &self.cfg.masked_key())
             .finish_non_exhaustive()

@@ -292,6 +292,16 @@ async fn connection_refused_is_network() {
     assert!(matches!(err.kind, ErrorKind::Network(_)), "{err:?}");
 }
 
+#[test]
+fn a_bad_base_url_is_a_config_error_naming_it() {
+    for base in ["not a url", "ftp://127.0.0.1/v2"] {
+        let err = CohereProvider::new(&config(&FACTORY, base)).unwrap_err();
+        assert_eq!(err.key, "base_url", "{base}: {err}");
+        assert!(err.to_string().contains(base), "{err}");
+        assert!(!err.to_string().contains(TEST_KEY), "{err}");
+    }
+}
+
 #[tokio::test]
 async fn malformed_json_is_invalid_response() {
     let err = chat_error(respond(
