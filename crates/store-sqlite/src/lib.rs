@@ -13,16 +13,23 @@
 //!
 //! # Design
 //!
-//! - **One thread owns the connection.** [`SqliteStore`] sends each call to a dedicated
-//!   thread over a channel and awaits its reply, so blocking file I/O never runs on an
-//!   async runtime's worker threads.
-//! - **Group commit.** The thread takes every call that is queued when it wakes (up to
+//! - **Calls run where they are made.** The connection sits behind a lock with a queue of
+//!   calls. A call that finds the connection free runs at once, on the caller's own thread,
+//!   together with anything queued behind it; a call that finds it busy only queues itself
+//!   and awaits its reply. There is no hand-off to a store thread on the way: handing two
+//!   calls per request to a thread of its own cost the gateway four context switches per
+//!   request, more CPU than the SQL (see the README's Performance section). The price:
+//!   a call blocks its thread for one transaction (tens of microseconds; longer when a
+//!   WAL checkpoint falls due or another process holds the write lock, up to
+//!   [`SqliteOptions::busy_timeout`]). A thread of the store's own only deletes expired
+//!   rows.
+//! - **Group commit.** Whoever holds the connection takes every call queued (up to
 //!   [`SqliteOptions::max_batch`]), runs them in order inside one transaction, commits,
-//!   and only then replies to each. Under load one commit serves many calls, so the cost
-//!   of a commit is shared; at one call at a time it is one commit per call. A call never
-//!   returns before its effect is committed. If anything in a batch fails, the batch is
-//!   rolled back and its calls are run again one transaction each, so one bad call fails
-//!   alone.
+//!   and only then replies to each; before letting go it looks at the queue again. Under
+//!   load one commit serves many calls, so the cost of a commit is shared; at one call at
+//!   a time it is one commit per call. A call never returns before its effect is
+//!   committed. If anything in a batch fails, the batch is rolled back and its calls are
+//!   run again one transaction each, so one bad call fails alone.
 //! - **Atomic across processes.** Every batch that writes starts with `BEGIN IMMEDIATE`,
 //!   which takes SQLite's write lock before the first read, so a
 //!   [`try_acquire`](StateStore::try_acquire) checks and counts against exactly what every

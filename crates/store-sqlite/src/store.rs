@@ -6,7 +6,7 @@ mod worker;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -16,15 +16,19 @@ use llmpool_core::{Message, StoreError};
 
 use crate::options::SqliteOptions;
 use ops::{Op, Output};
-use worker::{Command, Job, Target};
+use worker::{Command, Engine, Job, Target};
 
-/// A [`StateStore`] on one SQLite file (or an in-memory database), served by a thread of
-/// its own. See the [crate docs](crate) for its design and guarantees.
+/// A [`StateStore`] on one SQLite file (or an in-memory database). Calls run on the
+/// caller's thread when the connection is free and join the next group commit when it is
+/// not; a thread of its own deletes expired rows. See the [crate docs](crate) for its
+/// design and guarantees.
 ///
-/// Dropping the store lets its thread finish the calls already queued and close the
-/// database; [`close`](Self::close) does the same and waits for it.
+/// Dropping the store closes the database once its last call has returned;
+/// [`close`](Self::close) closes it at once and reports how that went.
 pub struct SqliteStore {
-    commands: mpsc::Sender<Command>,
+    engine: Arc<Engine>,
+    /// Dropping it stops the maintenance thread.
+    _maintenance: mpsc::Sender<()>,
     options: SqliteOptions,
     location: Option<PathBuf>,
 }
@@ -50,9 +54,8 @@ impl SqliteStore {
         path: impl AsRef<Path>,
         options: SqliteOptions,
     ) -> Result<Self, StoreError> {
-        let (store, ready) = Self::start(Some(path.as_ref().to_owned()), options)?;
-        ready.await.map_err(|_| stopped("open sqlite store"))??;
-        Ok(store)
+        let (ready, stop) = Self::start(Some(path.as_ref().to_owned()), options)?;
+        ready.store(stop).await
     }
 
     /// Like [`open_with`](Self::open_with), for code that is not async; blocks the calling
@@ -61,36 +64,49 @@ impl SqliteStore {
         path: impl AsRef<Path>,
         options: SqliteOptions,
     ) -> Result<Self, StoreError> {
-        let (store, ready) = Self::start(Some(path.as_ref().to_owned()), options)?;
-        futures::executor::block_on(ready).map_err(|_| stopped("open sqlite store"))??;
-        Ok(store)
+        let (ready, stop) = Self::start(Some(path.as_ref().to_owned()), options)?;
+        futures::executor::block_on(ready.store(stop))
     }
 
     /// A private in-memory database with the same behaviour minus persistence (for tests).
     pub async fn in_memory(options: SqliteOptions) -> Result<Self, StoreError> {
-        let (store, ready) = Self::start(None, options)?;
-        ready.await.map_err(|_| stopped("open sqlite store"))??;
-        Ok(store)
+        let (ready, stop) = Self::start(None, options)?;
+        ready.store(stop).await
     }
 
+    /// Starts the maintenance thread, which opens the database and reports on `ready`.
     fn start(
         location: Option<PathBuf>,
         options: SqliteOptions,
-    ) -> Result<(Self, oneshot::Receiver<Result<(), StoreError>>), StoreError> {
-        let (commands, queue) = mpsc::channel();
+    ) -> Result<(Ready, mpsc::Sender<()>), StoreError> {
+        let (stop, stopped_rx) = mpsc::channel::<()>();
         let (ready_tx, ready) = oneshot::channel();
         let target = location.clone().map_or(Target::Memory, Target::File);
         let thread_options = options.clone();
         std::thread::Builder::new()
             .name("llmpool-sqlite".into())
-            .spawn(move || worker::run(&target, &thread_options, &queue, ready_tx))
+            .spawn(move || {
+                let engine = match Engine::open(&target, &thread_options) {
+                    Ok(engine) => Arc::new(engine),
+                    Err(e) => {
+                        // The opener may have gone away; then nobody is left to tell.
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                if ready_tx.send(Ok(Arc::clone(&engine))).is_ok() {
+                    maintain(&engine, &thread_options, &stopped_rx);
+                }
+            })
             .map_err(|e| StoreError::new("start sqlite store thread", e))?;
-        let store = Self {
-            commands,
-            options,
-            location,
-        };
-        Ok((store, ready))
+        Ok((
+            Ready {
+                answer: ready,
+                options,
+                location,
+            },
+            stop,
+        ))
     }
 
     /// The file this store writes, `None` when in memory.
@@ -114,20 +130,27 @@ impl SqliteStore {
         rx.await.map_err(|_| stopped(OPERATION))?
     }
 
-    /// Commits what is queued, closes the database and waits until that is done.
+    /// Commits what is queued and closes the database (waiting for a commit in progress).
+    #[expect(
+        clippy::unused_async,
+        reason = "public API: stays async so that closing may await I/O in the future"
+    )]
     pub async fn close(self) -> Result<(), StoreError> {
-        const OPERATION: &str = "sqlite close";
-        let (reply, rx) = oneshot::channel();
-        self.send(OPERATION, Command::Close(reply))?;
-        rx.await.map_err(|_| stopped(OPERATION))?
+        self.engine
+            .with_worker(|worker| worker.take().map_or(Ok(()), worker::Worker::close))
     }
 
     fn now_ms(&self) -> i64 {
         self.options.clock.now().timestamp_millis()
     }
 
-    fn send(&self, operation: &'static str, command: Command) -> Result<(), StoreError> {
-        self.commands.send(command).map_err(|_| stopped(operation))
+    #[expect(
+        clippy::unnecessary_wraps,
+        reason = "one shape for every way a call can fail to be queued"
+    )]
+    fn send(&self, _operation: &'static str, command: Command) -> Result<(), StoreError> {
+        self.engine.submit(command);
+        Ok(())
     }
 
     async fn call(&self, op: Op) -> Result<Output, StoreError> {
@@ -146,7 +169,46 @@ impl SqliteStore {
 }
 
 fn stopped(operation: &'static str) -> StoreError {
-    StoreError::new(operation, "the sqlite store thread has stopped")
+    StoreError::new(operation, "the sqlite store dropped the call unanswered")
+}
+
+/// A store being opened: the maintenance thread's answer, and what the store keeps.
+struct Ready {
+    answer: oneshot::Receiver<Result<Arc<Engine>, StoreError>>,
+    options: SqliteOptions,
+    location: Option<PathBuf>,
+}
+
+impl Ready {
+    /// Waits for the database to be open.
+    async fn store(self, stop: mpsc::Sender<()>) -> Result<SqliteStore, StoreError> {
+        let engine = self.answer.await.map_err(|_| {
+            StoreError::new("open sqlite store", "the sqlite store thread has stopped")
+        })??;
+        Ok(SqliteStore {
+            engine,
+            _maintenance: stop,
+            options: self.options,
+            location: self.location,
+        })
+    }
+}
+
+/// The maintenance thread: deletes expired rows every `cleanup_interval` until the store
+/// is dropped.
+fn maintain(engine: &Engine, options: &SqliteOptions, stop: &mpsc::Receiver<()>) {
+    loop {
+        match stop.recv_timeout(options.cleanup_interval) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                engine.with_worker(|worker| {
+                    if let Some(worker) = worker {
+                        worker.cleanup();
+                    }
+                });
+            }
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    }
 }
 
 fn unexpected(operation: &'static str) -> StoreError {

@@ -145,3 +145,31 @@ async fn each_check_sees_what_other_connections_committed() {
         [3, 5]
     );
 }
+
+/// Calls from plain threads (no async runtime): whichever thread finds the connection
+/// free runs everything queued, so no call may be left waiting and none counted twice.
+#[test]
+fn threads_without_a_runtime_take_exactly_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open_blocking(dir.path().join("threads.db"), SqliteOptions::default())
+            .unwrap(),
+    );
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut granted = 0_u64;
+                while futures::executor::block_on(store.try_acquire(&checks())).unwrap()
+                    == Acquire::Granted
+                {
+                    granted += 1;
+                }
+                granted
+            })
+        })
+        .collect();
+    let granted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(granted, LIMIT);
+    futures::executor::block_on(assert_counts(&store));
+}

@@ -1,8 +1,8 @@
-//! The store thread: owns the connection, drains the queue, commits in groups.
+//! The connection, the queue of calls for it, and the group commit.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Instant;
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -31,51 +31,127 @@ pub(crate) struct Job {
     pub(crate) reply: Reply<Output>,
 }
 
-/// What the thread is asked to do, in queue order.
+/// What the connection is asked to do, in queue order.
 #[derive(Debug)]
 pub(crate) enum Command {
     Job(Job),
     Flush { now_ms: i64, reply: Reply<()> },
     Purge { now_ms: i64, reply: Reply<u64> },
-    Close(Reply<()>),
 }
 
-/// Opens the database, reports on `ready`, then serves `queue` until every sender is gone
-/// or a [`Command::Close`] arrives.
-pub(crate) fn run(
-    target: &Target,
-    options: &SqliteOptions,
-    queue: &mpsc::Receiver<Command>,
-    ready: Reply<()>,
-) {
-    let conn = match open(target, options) {
-        Ok(conn) => conn,
-        Err(e) => {
-            // The opener may have gone away; then nobody is left to tell.
-            let _ = ready.send(Err(StoreError::new("open sqlite store", e)));
-            return;
+impl Command {
+    /// Answers a command that came after `close`.
+    fn refuse(self) {
+        let closed = || StoreError::new("sqlite store", "the store has been closed");
+        match self {
+            Self::Job(job) => {
+                let _ = job.reply.send(Err(closed()));
+            }
+            Self::Flush { reply, .. } => {
+                let _ = reply.send(Err(closed()));
+            }
+            Self::Purge { reply, .. } => {
+                let _ = reply.send(Err(closed()));
+            }
         }
-    };
-    if ready.send(Ok(())).is_err() {
-        return;
     }
-    let mut worker = Worker {
-        conn,
-        in_memory: matches!(target, Target::Memory),
-        options,
-        batch: Vec::new(),
-        cache: CounterCache::default(),
-        latest_now: None,
-        next_cleanup: None,
-    };
-    worker.schedule_cleanup();
-    if let Some(reply) = worker.serve(queue) {
-        let closed = worker
-            .conn
-            .close()
-            .map_err(|(_, e)| StoreError::new("sqlite close", e));
-        let _ = reply.send(closed);
+}
+
+/// The connection and everything queued for it. Whoever holds `worker` runs what is
+/// queued: a caller that finds it free runs its own call and everything queued behind it
+/// on its own thread, inline (no hand-off to another thread, no context switch); a caller
+/// that finds it taken only queues its call and awaits the reply, which the holder sends
+/// after the commit that includes it. So calls that arrive while a commit is running
+/// share the next one: the group commit happens by itself under contention, and costs
+/// nothing when there is none.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    worker: Mutex<Option<Worker>>,
+    queue: Mutex<VecDeque<Command>>,
+}
+
+impl Engine {
+    /// Opens the database (blocking the calling thread while it does).
+    pub(crate) fn open(target: &Target, options: &SqliteOptions) -> Result<Self, StoreError> {
+        let conn = open(target, options).map_err(|e| StoreError::new("open sqlite store", e))?;
+        let worker = Worker {
+            conn,
+            in_memory: matches!(target, Target::Memory),
+            options: options.clone(),
+            batch: Vec::new(),
+            cache: CounterCache::default(),
+            latest_now: None,
+        };
+        Ok(Self {
+            worker: Mutex::new(Some(worker)),
+            queue: Mutex::new(VecDeque::new()),
+        })
     }
+
+    /// Queues `command` and runs the queue now if nobody else is running it.
+    pub(crate) fn submit(&self, command: Command) {
+        lock(&self.queue).push_back(command);
+        self.drain();
+    }
+
+    /// Waits for the worker (for the maintenance thread and `close`), runs what is queued,
+    /// then `f`, then whatever was queued meanwhile.
+    pub(crate) fn with_worker<T>(&self, f: impl FnOnce(&mut Option<Worker>) -> T) -> T {
+        let mut worker = lock(&self.worker);
+        self.run_queued(&mut worker);
+        let value = f(&mut worker);
+        self.run_queued(&mut worker);
+        drop(worker);
+        self.drain();
+        value
+    }
+
+    /// Runs the queue until it is empty, unless another thread holds the worker (it will
+    /// then see what is queued: every holder checks the queue after letting go).
+    fn drain(&self) {
+        loop {
+            let mut worker = match self.worker.try_lock() {
+                Ok(worker) => worker,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            self.run_queued(&mut worker);
+            drop(worker);
+            // A call queued after our last look, whose own try failed because we still
+            // held the worker, is ours to run.
+            if lock(&self.queue).is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn run_queued(&self, worker: &mut Option<Worker>) {
+        loop {
+            let commands: Vec<Command> = {
+                let mut queue = lock(&self.queue);
+                let max = worker.as_ref().map_or(usize::MAX, |w| w.options.max_batch);
+                let n = queue.len().min(max);
+                queue.drain(..n).collect()
+            };
+            if commands.is_empty() {
+                return;
+            }
+            match worker {
+                Some(worker) => worker.run(commands),
+                None => {
+                    for command in commands {
+                        command.refuse();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Locks a mutex whose data stays sound when a holder panicked (the worker rolls back an
+/// open transaction before its next one; the queue is a plain list).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn open(target: &Target, options: &SqliteOptions) -> Result<Connection, schema::OpenError> {
@@ -88,10 +164,11 @@ fn open(target: &Target, options: &SqliteOptions) -> Result<Connection, schema::
     Ok(conn)
 }
 
-struct Worker<'a> {
+#[derive(Debug)]
+pub(crate) struct Worker {
     conn: Connection,
     in_memory: bool,
-    options: &'a SqliteOptions,
+    options: SqliteOptions,
     /// Calls taken from the queue and not yet committed.
     batch: Vec<Job>,
     /// Counters as committed, trusted only while no other connection has written.
@@ -99,61 +176,57 @@ struct Worker<'a> {
     /// The latest caller clock seen: expiry cleanup never deletes what a caller could
     /// still read as live.
     latest_now: Option<i64>,
-    next_cleanup: Option<Instant>,
 }
 
-impl Worker<'_> {
-    /// Serves until the queue closes; returns the reply of a [`Command::Close`].
-    fn serve(&mut self, queue: &mpsc::Receiver<Command>) -> Option<Reply<()>> {
-        loop {
-            let first = match self.next_cleanup {
-                None => queue.recv().ok()?,
-                Some(at) => {
-                    match queue.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                        Ok(command) => command,
-                        Err(RecvTimeoutError::Timeout) => {
-                            self.cleanup();
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => return None,
-                    }
+impl Worker {
+    /// Runs commands in queue order: jobs share one transaction; a control command first
+    /// commits the jobs before it.
+    fn run(&mut self, commands: Vec<Command>) {
+        self.recover();
+        for command in commands {
+            match command {
+                Command::Job(job) => {
+                    self.see(job.now_ms);
+                    self.batch.push(job);
                 }
-            };
-            // Take everything already queued (up to a batch) before committing: this is
-            // the group commit. Control commands first commit what came before them.
-            let mut next = Some(first);
-            let mut taken = 0;
-            while let Some(command) = next.take() {
-                taken += 1;
-                match command {
-                    Command::Job(job) => {
-                        self.see(job.now_ms);
-                        self.batch.push(job);
-                    }
-                    Command::Flush { now_ms, reply } => {
-                        self.see(now_ms);
-                        self.commit();
-                        let _ = reply.send(self.flush(now_ms));
-                    }
-                    Command::Purge { now_ms, reply } => {
-                        self.see(now_ms);
-                        self.commit();
-                        let _ = reply.send(self.purge(now_ms));
-                    }
-                    Command::Close(reply) => {
-                        self.commit();
-                        return Some(reply);
-                    }
+                Command::Flush { now_ms, reply } => {
+                    self.see(now_ms);
+                    self.commit();
+                    let _ = reply.send(self.flush(now_ms));
                 }
-                if taken < self.options.max_batch {
-                    next = queue.try_recv().ok();
+                Command::Purge { now_ms, reply } => {
+                    self.see(now_ms);
+                    self.commit();
+                    let _ = reply.send(self.purge(now_ms));
                 }
-            }
-            self.commit();
-            if self.next_cleanup.is_some_and(|at| Instant::now() >= at) {
-                self.cleanup();
             }
         }
+        self.commit();
+    }
+
+    /// Rolls back a transaction left open by a panic in an earlier holder.
+    fn recover(&mut self) {
+        if !self.conn.is_autocommit() {
+            self.cache.clear();
+            self.rollback();
+        }
+    }
+
+    /// Deletes expired rows (the maintenance thread calls this periodically).
+    pub(crate) fn cleanup(&mut self) {
+        self.recover();
+        if let Some(now) = self.latest_now
+            && let Err(e) = self.purge(now)
+        {
+            tracing::warn!(error = %e, cause = %e.source, "sqlite store cleanup failed");
+        }
+    }
+
+    /// Closes the connection.
+    pub(crate) fn close(self) -> Result<(), StoreError> {
+        self.conn
+            .close()
+            .map_err(|(_, e)| StoreError::new("sqlite close", e))
     }
 
     fn see(&mut self, now_ms: i64) {
@@ -281,18 +354,5 @@ impl Worker<'_> {
             self.rollback();
         }
         result
-    }
-
-    fn cleanup(&mut self) {
-        if let Some(now) = self.latest_now
-            && let Err(e) = self.purge(now)
-        {
-            tracing::warn!(error = %e, cause = %e.source, "sqlite store cleanup failed");
-        }
-        self.schedule_cleanup();
-    }
-
-    fn schedule_cleanup(&mut self) {
-        self.next_cleanup = Instant::now().checked_add(self.options.cleanup_interval);
     }
 }
