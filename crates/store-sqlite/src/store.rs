@@ -120,13 +120,11 @@ impl SqliteStore {
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         const OPERATION: &str = "sqlite purge_expired";
         let (reply, rx) = oneshot::channel();
-        self.send(
-            OPERATION,
-            Command::Purge {
-                now_ms: self.now_ms(),
-                reply,
-            },
-        )?;
+        self.send(Command::Purge {
+            now_ms: self.now_ms(),
+            reply,
+        })
+        .await;
         rx.await.map_err(|_| stopped(OPERATION))?
     }
 
@@ -144,26 +142,21 @@ impl SqliteStore {
         self.options.clock.now().timestamp_millis()
     }
 
-    #[expect(
-        clippy::unnecessary_wraps,
-        reason = "one shape for every way a call can fail to be queued"
-    )]
-    fn send(&self, _operation: &'static str, command: Command) -> Result<(), StoreError> {
-        self.engine.submit(command);
-        Ok(())
+    /// Queues one command and sees that it runs.
+    async fn send(&self, command: Command) {
+        self.engine.push(command);
+        self.engine.run_soon().await;
     }
 
     async fn call(&self, op: Op) -> Result<Output, StoreError> {
         let operation = op.name();
         let (reply, rx) = oneshot::channel();
-        self.send(
-            operation,
-            Command::Job(Job {
-                op,
-                now_ms: self.now_ms(),
-                reply,
-            }),
-        )?;
+        self.send(Command::Job(Job {
+            op,
+            now_ms: self.now_ms(),
+            reply,
+        }))
+        .await;
         rx.await.map_err(|_| stopped(operation))?
     }
 }
@@ -247,28 +240,25 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    /// Queues every add before waiting for any, so they usually share one commit (the
-    /// thread takes everything queued into one transaction) and cost one round trip.
+    /// Queues every add before running any, so they share one commit.
     /// Each is acknowledged only after its commit, like [`add`](Self::add).
     async fn add_many(&self, adds: &[(&str, i64, Duration)]) -> Result<(), StoreError> {
         const OPERATION: &str = "sqlite add";
         let mut replies = Vec::with_capacity(adds.len());
         for (key, delta, ttl) in adds {
             let (reply, rx) = oneshot::channel();
-            self.send(
-                OPERATION,
-                Command::Job(Job {
-                    op: Op::Add {
-                        key: (*key).to_owned(),
-                        delta: *delta,
-                        ttl_ms: ttl_ms(*ttl),
-                    },
-                    now_ms: self.now_ms(),
-                    reply,
-                }),
-            )?;
+            self.engine.push(Command::Job(Job {
+                op: Op::Add {
+                    key: (*key).to_owned(),
+                    delta: *delta,
+                    ttl_ms: ttl_ms(*ttl),
+                },
+                now_ms: self.now_ms(),
+                reply,
+            }));
             replies.push(rx);
         }
+        self.engine.run_soon().await;
         for rx in replies {
             match rx.await.map_err(|_| stopped(OPERATION))?? {
                 Output::Unit => {}
@@ -356,13 +346,11 @@ impl StateStore for SqliteStore {
     async fn flush(&self) -> Result<(), StoreError> {
         const OPERATION: &str = "sqlite flush";
         let (reply, rx) = oneshot::channel();
-        self.send(
-            OPERATION,
-            Command::Flush {
-                now_ms: self.now_ms(),
-                reply,
-            },
-        )?;
+        self.send(Command::Flush {
+            now_ms: self.now_ms(),
+            reply,
+        })
+        .await;
         rx.await.map_err(|_| stopped(OPERATION))?
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use rusqlite::Connection;
@@ -68,6 +69,9 @@ impl Command {
 pub(crate) struct Engine {
     worker: Mutex<Option<Worker>>,
     queue: Mutex<VecDeque<Command>>,
+    /// A caller has queued calls and will run the queue once the tasks that were ready
+    /// with it have had their turn (and queued theirs).
+    scheduled: AtomicBool,
 }
 
 impl Engine {
@@ -85,13 +89,31 @@ impl Engine {
         Ok(Self {
             worker: Mutex::new(Some(worker)),
             queue: Mutex::new(VecDeque::new()),
+            scheduled: AtomicBool::new(false),
         })
     }
 
-    /// Queues `command` and runs the queue now if nobody else is running it.
-    pub(crate) fn submit(&self, command: Command) {
+    /// Queues `command`; [`run_soon`](Self::run_soon) must follow before its reply is
+    /// awaited.
+    pub(crate) fn push(&self, command: Command) {
         lock(&self.queue).push_back(command);
-        self.drain();
+    }
+
+    /// Makes sure what was pushed gets run: unless a run is already scheduled, yields once
+    /// (so that the other tasks ready now queue their calls too and share the commit),
+    /// then runs the queue here. On a single-threaded scheduler this is what batches the
+    /// calls of concurrent requests into one transaction; at one request at a time it
+    /// costs one trip through the scheduler. Outside an async runtime the yield returns
+    /// at once.
+    pub(crate) async fn run_soon(&self) {
+        if self.scheduled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Runs the queue when dropped: after the yield, or at once if the caller's future
+        // is dropped during it (queued calls must never wait for a run that won't come).
+        let run = RunOnDrop(self);
+        tokio::task::yield_now().await;
+        drop(run);
     }
 
     /// Waits for the worker (for the maintenance thread and `close`), runs what is queued,
@@ -145,6 +167,16 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+struct RunOnDrop<'a>(&'a Engine);
+
+impl Drop for RunOnDrop<'_> {
+    fn drop(&mut self) {
+        // Cleared first: whatever is queued after this point schedules a run of its own.
+        self.0.scheduled.store(false, Ordering::SeqCst);
+        self.0.drain();
     }
 }
 
