@@ -641,24 +641,29 @@ impl Ledger {
     }
 
     /// Adds to each charged counter the delta `f` gives it (none or zero: untouched), in
-    /// one round trip for every window of the route and its key.
+    /// one round trip for every window of the route and its key. Increases are committed
+    /// before this returns; refunds may be deferred to the store's next commit (a crash
+    /// in between leaves the counter high, never low).
     async fn settle(
         &self,
         reservation: &Reservation,
         f: impl Fn(&Charge) -> Option<i64>,
     ) -> Result<(), StoreError> {
-        let adds: Vec<(&str, i64, Duration)> = reservation
+        let (increases, refunds): (Vec<_>, Vec<_>) = reservation
             .charges
             .iter()
             .filter_map(|c| {
                 f(c).filter(|delta| *delta != 0)
                     .map(|delta| (c.key.as_str(), delta, c.ttl))
             })
-            .collect();
-        if adds.is_empty() {
-            return Ok(());
+            .partition(|(_, delta, _)| *delta > 0);
+        if !refunds.is_empty() {
+            self.store.add_many_deferred(&refunds).await?;
         }
-        self.store.add_many(&adds).await
+        if !increases.is_empty() {
+            self.store.add_many(&increases).await?;
+        }
+        Ok(())
     }
 
     /// Applies what rate-limit headers said: learned limits, reported use, and blocks
@@ -1130,6 +1135,120 @@ mod tests {
                 .unwrap()
                 .contains("1000")
         );
+    }
+
+    /// A `MemoryStore` that records which settle path each delta took.
+    #[derive(Debug)]
+    struct Recording {
+        inner: MemoryStore,
+        durable: std::sync::Mutex<Vec<i64>>,
+        deferred: std::sync::Mutex<Vec<i64>>,
+    }
+
+    #[async_trait::async_trait]
+    impl StateStore for Recording {
+        async fn try_acquire(&self, checks: &[CounterCheck]) -> Result<Acquire, StoreError> {
+            self.inner.try_acquire(checks).await
+        }
+        async fn add(&self, key: &str, delta: i64, ttl: Duration) -> Result<(), StoreError> {
+            self.inner.add(key, delta, ttl).await
+        }
+        async fn add_many(&self, adds: &[(&str, i64, Duration)]) -> Result<(), StoreError> {
+            self.durable
+                .lock()
+                .unwrap()
+                .extend(adds.iter().map(|a| a.1));
+            self.inner.add_many(adds).await
+        }
+        async fn add_many_deferred(
+            &self,
+            adds: &[(&str, i64, Duration)],
+        ) -> Result<(), StoreError> {
+            self.deferred
+                .lock()
+                .unwrap()
+                .extend(adds.iter().map(|a| a.1));
+            self.inner.add_many(adds).await
+        }
+        async fn set_counter(
+            &self,
+            key: &str,
+            value: u64,
+            ttl: Duration,
+        ) -> Result<(), StoreError> {
+            self.inner.set_counter(key, value, ttl).await
+        }
+        async fn counters(&self, keys: &[String]) -> Result<Vec<u64>, StoreError> {
+            self.inner.counters(keys).await
+        }
+        async fn put(
+            &self,
+            key: &str,
+            value: &str,
+            ttl: Option<Duration>,
+        ) -> Result<(), StoreError> {
+            self.inner.put(key, value, ttl).await
+        }
+        async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+            self.inner.get(key).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.inner.delete(key).await
+        }
+        async fn append_history(
+            &self,
+            user: &str,
+            messages: &[crate::Message],
+            keep: usize,
+        ) -> Result<(), StoreError> {
+            self.inner.append_history(user, messages, keep).await
+        }
+        async fn history(
+            &self,
+            user: &str,
+            limit: usize,
+        ) -> Result<Vec<crate::Message>, StoreError> {
+            self.inner.history(user, limit).await
+        }
+        async fn clear_history(&self, user: &str) -> Result<(), StoreError> {
+            self.inner.clear_history(user).await
+        }
+    }
+
+    /// Token corrections upwards are committed before the answer goes out; refunds (an
+    /// estimate above the real use, a failed attempt) may be deferred, which can only
+    /// leave a counter high after a crash.
+    #[tokio::test(start_paused = true)]
+    async fn only_refunds_are_deferred() {
+        let clock = Arc::new(TokioClock::starting_at(at("2026-05-01T10:00:00Z")));
+        let store = Arc::new(Recording {
+            inner: MemoryStore::with_clock(clock.clone()),
+            durable: std::sync::Mutex::default(),
+            deferred: std::sync::Mutex::default(),
+        });
+        let ledger = Ledger::new(store.clone(), clock);
+        let q = quota("r", Limits::default());
+        let usage = |total: u64| Usage {
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            total_tokens: total,
+        };
+        let Grant::Granted(res) = ledger.acquire(&q, 100).await.unwrap() else {
+            panic!("denied")
+        };
+        ledger.reconcile(&res, Some(&usage(40))).await.unwrap();
+        assert!(store.durable.lock().unwrap().is_empty());
+        // Two token windows (minute and day), each refunded 60.
+        assert_eq!(*store.deferred.lock().unwrap(), [-60, -60]);
+        store.deferred.lock().unwrap().clear();
+        let Grant::Granted(res) = ledger.acquire(&q, 100).await.unwrap() else {
+            panic!("denied")
+        };
+        ledger.reconcile(&res, Some(&usage(250))).await.unwrap();
+        assert_eq!(*store.durable.lock().unwrap(), [150, 150]);
+        assert!(store.deferred.lock().unwrap().is_empty());
+        let u = ledger.usage(&q).await.unwrap();
+        assert_eq!((u.calls_today, u.tokens_today), (2, 290));
     }
 
     #[tokio::test(start_paused = true)]

@@ -65,6 +65,16 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Like [`add_many`](Self::add_many), for deltas that only lower counters (refunds of
+    /// what was charged and not spent), which the caller need not see committed before it
+    /// goes on: a store may queue them for its next commit, or for one within about
+    /// 100 ms, and return at once. A crash in between loses them, which can only leave a
+    /// counter too high (quota is never overspent for it), never too low. The default
+    /// applies them at once with `add_many`.
+    async fn add_many_deferred(&self, adds: &[(&str, i64, Duration)]) -> Result<(), StoreError> {
+        self.add_many(adds).await
+    }
+
     /// Sets a counter to `value` (what a provider's headers say is used).
     async fn set_counter(&self, key: &str, value: u64, ttl: Duration) -> Result<(), StoreError>;
 

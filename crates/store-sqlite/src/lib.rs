@@ -46,7 +46,11 @@
 //!
 //! # Guarantees
 //!
-//! Once a call has returned `Ok`, its effect is committed. What a commit survives depends on
+//! Once a call has returned `Ok`, its effect is committed, with one exception by contract:
+//! [`add_many_deferred`](StateStore::add_many_deferred) (the ledger's refunds) only queues
+//! its writes for the next commit, made by the next call of anyone, by the store's own
+//! thread within [`DEFERRED_WITHIN`], or when the store is dropped; a crash before that
+//! leaves those counters high, never low. What a commit survives depends on
 //! [`Durability`]:
 //!
 //! - [`Durability::ProcessCrash`] (default, `synchronous=NORMAL`): a commit is in the WAL
@@ -77,7 +81,7 @@ mod schema;
 mod store;
 
 pub use options::{Durability, SqliteOptions};
-pub use store::SqliteStore;
+pub use store::{DEFERRED_WITHIN, SqliteStore};
 
 #[doc(no_inline)]
 pub use llmpool_core::StateStore;

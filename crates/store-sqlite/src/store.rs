@@ -7,7 +7,7 @@ mod worker;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -187,19 +187,40 @@ impl Ready {
     }
 }
 
-/// The maintenance thread: deletes expired rows every `cleanup_interval` until the store
+/// The longest a deferred write ([`StateStore::add_many_deferred`]) waits for a commit
+/// when no other call comes.
+pub const DEFERRED_WITHIN: Duration = Duration::from_millis(100);
+
+/// The maintenance thread: commits deferred writes nobody else committed within
+/// [`DEFERRED_WITHIN`] and deletes expired rows every `cleanup_interval`, until the store
 /// is dropped.
 fn maintain(engine: &Engine, options: &SqliteOptions, stop: &mpsc::Receiver<()>) {
+    let tick = options.cleanup_interval.min(DEFERRED_WITHIN);
+    let mut next_cleanup = Instant::now() + options.cleanup_interval;
     loop {
-        match stop.recv_timeout(options.cleanup_interval) {
+        match stop.recv_timeout(tick) {
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                engine.with_worker(|worker| {
-                    if let Some(worker) = worker {
-                        worker.cleanup();
-                    }
-                });
+                if Instant::now() >= next_cleanup {
+                    engine.with_worker(|worker| {
+                        if let Some(worker) = worker {
+                            worker.cleanup();
+                        }
+                    });
+                    next_cleanup = Instant::now() + options.cleanup_interval;
+                } else if engine.has_queued() {
+                    engine.with_worker(|_| ());
+                }
             }
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    /// Commits what is still queued (deferred writes) before the store goes.
+    fn drop(&mut self) {
+        if self.engine.has_queued() {
+            self.engine.with_worker(|_| ());
         }
     }
 }
@@ -264,6 +285,25 @@ impl StateStore for SqliteStore {
                 Output::Unit => {}
                 _ => return Err(unexpected(OPERATION)),
             }
+        }
+        Ok(())
+    }
+
+    /// Queues the refunds for the next commit, whoever makes it: the next call of any
+    /// task, or the store's own thread within [`DEFERRED_WITHIN`], or dropping the store.
+    async fn add_many_deferred(&self, adds: &[(&str, i64, Duration)]) -> Result<(), StoreError> {
+        for (key, delta, ttl) in adds {
+            // Nobody waits for the reply; a failure is logged by the worker.
+            let (reply, _) = oneshot::channel();
+            self.engine.push(Command::Job(Job {
+                op: Op::Add {
+                    key: (*key).to_owned(),
+                    delta: *delta,
+                    ttl_ms: ttl_ms(*ttl),
+                },
+                now_ms: self.now_ms(),
+                reply,
+            }));
         }
         Ok(())
     }

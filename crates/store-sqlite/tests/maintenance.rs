@@ -156,3 +156,64 @@ async fn every_way_of_opening_works() {
         .unwrap();
     assert_eq!(version, 1);
 }
+
+/// The counter's value as another program reading the file sees it.
+fn committed(db: &Path, key: &str) -> Option<i64> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT value FROM counters WHERE key = ?1", [key], |r| {
+        r.get(0)
+    })
+    .ok()
+}
+
+#[tokio::test]
+async fn deferred_refunds_are_committed_by_the_next_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("deferred.db");
+    let store = SqliteStore::open(&db).await.unwrap();
+    store.add("tokens", 100, MINUTE).await.unwrap();
+    store
+        .add_many_deferred(&[("tokens", -30, MINUTE)])
+        .await
+        .unwrap();
+    // The next call of any kind commits it first, in queue order.
+    assert_eq!(store.counters(&["tokens".into()]).await.unwrap(), [70]);
+    assert_eq!(committed(&db, "tokens"), Some(70));
+}
+
+#[tokio::test]
+async fn deferred_refunds_are_committed_without_another_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("deferred-idle.db");
+    let store = SqliteStore::open(&db).await.unwrap();
+    store.add("tokens", 100, MINUTE).await.unwrap();
+    store
+        .add_many_deferred(&[("tokens", -30, MINUTE)])
+        .await
+        .unwrap();
+    // Nobody else calls: the store's own thread commits it within DEFERRED_WITHIN.
+    let deadline = std::time::Instant::now() + llmpool_store_sqlite::DEFERRED_WITHIN * 20;
+    while committed(&db, "tokens") != Some(70) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deferred refund was never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(store);
+}
+
+#[tokio::test]
+async fn dropping_the_store_commits_deferred_refunds() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("deferred-drop.db");
+    // A long cleanup interval does not delay them: the tick is DEFERRED_WITHIN at most.
+    let store = SqliteStore::open(&db).await.unwrap();
+    store.add("tokens", 100, MINUTE).await.unwrap();
+    store
+        .add_many_deferred(&[("tokens", -30, MINUTE), ("requests", -1, MINUTE)])
+        .await
+        .unwrap();
+    drop(store);
+    assert_eq!(committed(&db, "tokens"), Some(70));
+}

@@ -99,6 +99,11 @@ impl Engine {
         lock(&self.queue).push_back(command);
     }
 
+    /// Whether calls are waiting to be run.
+    pub(crate) fn has_queued(&self) -> bool {
+        !lock(&self.queue).is_empty()
+    }
+
     /// Makes sure what was pushed gets run: unless a run is already scheduled, yields once
     /// (so that the other tasks ready now queue their calls too and share the commit),
     /// then runs the queue here. On a single-threaded scheduler this is what batches the
@@ -167,6 +172,13 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// Sends a call its result; a failure nobody waits for (a deferred write) is logged.
+fn answer(reply: Reply<Output>, result: Result<Output, StoreError>) {
+    if let Err(Err(e)) = reply.send(result) {
+        tracing::warn!(error = %e, cause = %e.source, "a deferred sqlite write failed");
     }
 }
 
@@ -281,7 +293,8 @@ impl Worker {
             }
             Err(e) if jobs.len() == 1 => {
                 if let Some(job) = jobs.into_iter().next() {
-                    let _ = job.reply.send(Err(StoreError::new(job.op.name(), e)));
+                    let error = StoreError::new(job.op.name(), e);
+                    answer(job.reply, Err(error));
                 }
             }
             Err(_) => {
@@ -292,7 +305,7 @@ impl Worker {
                             outputs.pop().ok_or(rusqlite::Error::QueryReturnedNoRows)
                         })
                         .map_err(|e| StoreError::new(job.op.name(), e));
-                    let _ = job.reply.send(result);
+                    answer(job.reply, result);
                 }
             }
         }
