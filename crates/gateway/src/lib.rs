@@ -28,6 +28,7 @@ mod error;
 mod metrics;
 mod routes;
 mod serve;
+mod sse;
 mod state;
 
 pub use auth::{key_matches, parse_client_keys};

@@ -1,13 +1,11 @@
 //! `POST /v1/chat/completions`: one-shot and streamed, any upstream format in, OpenAI out.
 
-use std::convert::Infallible;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use llmpool::core::router::RoutedEvent;
@@ -17,6 +15,7 @@ use llmpool_openai_compat::wire::{
 };
 
 use crate::error::ApiError;
+use crate::sse;
 use crate::state::AppState;
 
 const ENDPOINT: &str = "chat_completions";
@@ -229,7 +228,7 @@ async fn stream(
                                 usage,
                             )));
                         }
-                        out.push(Event::default().data("[DONE]"));
+                        out.push(sse::event("[DONE]"));
                         *model = None;
                         out
                     }
@@ -252,18 +251,15 @@ async fn stream(
             })
             .flatten(),
     );
-    let events = events.map(Ok::<Event, Infallible>);
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::default())
-        .into_response();
+    let mut response = sse::response(events.boxed());
     routing_headers(response.headers_mut(), provider, attempts);
     Ok(response)
 }
 
-fn chunk_event(chunk: &ChatCompletionChunk) -> Event {
-    Event::default().data(serde_json::to_string(chunk).unwrap_or_default())
+fn chunk_event(chunk: &ChatCompletionChunk) -> Bytes {
+    sse::event(&serde_json::to_string(chunk).unwrap_or_default())
 }
 
-fn error_event(body: &ErrorResponse) -> Event {
-    Event::default().data(serde_json::to_string(body).unwrap_or_default())
+fn error_event(body: &ErrorResponse) -> Bytes {
+    sse::event(&serde_json::to_string(body).unwrap_or_default())
 }
