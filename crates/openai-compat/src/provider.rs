@@ -321,6 +321,9 @@ fn parse_completion(
     rate_limits: RateLimitSnapshot,
     now: DateTime<Utc>,
 ) -> Result<ChatCompletion, ProviderError> {
+    if let Some(completion) = typed_unless_error(bytes) {
+        return Ok(completion);
+    }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         shared.invalid(
             status,
@@ -341,6 +344,18 @@ fn parse_completion(
             rate_limits,
         )
     })
+}
+
+/// The fast path of a body: straight into `T` when the text `error` appears nowhere in it,
+/// so that no embedded error object can be there for the hooks to find. Otherwise (and
+/// when the typed parse fails, to get the precise message) the caller parses a `Value`,
+/// asks the hooks, then converts: twice the work, only for bodies that may carry an error.
+/// (A key spelled with escapes, `"\u0065rror"`, would slip past; no provider writes that.)
+pub(crate) fn typed_unless_error<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    if memchr::memmem::find(bytes, b"error").is_some() {
+        return None;
+    }
+    serde_json::from_slice(bytes).ok()
 }
 
 /// A one-shot answer as stream events.
@@ -393,6 +408,19 @@ mod tests {
         build: no_build,
     };
     static HOOKS: CompatHooks = CompatHooks::DEFAULT;
+
+    #[test]
+    fn only_bodies_that_cannot_hold_an_error_take_the_typed_path() {
+        let clean = br#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+        let parsed: ChatCompletion = typed_unless_error(clean).unwrap();
+        assert_eq!(parsed.choices.len(), 1);
+        // Anything mentioning `error` goes the slow way, where the hooks see the Value.
+        let embedded = br#"{"id":"x","choices":[],"x_groq":{"error":"over capacity"}}"#;
+        assert!(typed_unless_error::<ChatCompletion>(embedded).is_none());
+        let in_text = br#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"no error here"},"finish_reason":"stop"}]}"#;
+        assert!(typed_unless_error::<ChatCompletion>(in_text).is_none());
+        assert!(typed_unless_error::<ChatCompletion>(b"not json").is_none());
+    }
 
     #[test]
     fn rejects_bad_config_without_echoing_the_key() {

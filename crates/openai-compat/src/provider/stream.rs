@@ -166,32 +166,12 @@ impl StreamState {
             let err = ErrorBody::parse(data.as_bytes());
             return self.fail(&err);
         }
-        let value = match serde_json::from_str::<Value>(data) {
-            Ok(value) => value,
-            Err(e) => {
-                tracing::warn!(
-                    provider = self.shared.id,
-                    error = %e,
-                    data = %excerpt(data),
-                    "skipping a malformed stream event"
-                );
-                return Vec::new();
-            }
-        };
-        if let Some(err) = (self.shared.hooks.embedded_error)(&value) {
-            return self.fail(&err);
-        }
-        let chunk = match serde_json::from_value::<ChatCompletionChunk>(value) {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                tracing::warn!(
-                    provider = self.shared.id,
-                    error = %e,
-                    data = %excerpt(data),
-                    "skipping a stream event that is not a chunk"
-                );
-                return Vec::new();
-            }
+        let chunk = match super::typed_unless_error::<ChatCompletionChunk>(data.as_bytes()) {
+            Some(chunk) => chunk,
+            None => match self.checked_chunk(data) {
+                Ok(chunk) => chunk,
+                Err(events) => return events,
+            },
         };
         self.parsed_any = true;
         if !chunk.model.is_empty() {
@@ -210,6 +190,35 @@ impl StreamState {
             }
         }
         out
+    }
+
+    /// The slow path of an event that may carry an error: parsed as a `Value` for the
+    /// hooks first. `Err` holds what the event turns into instead of a chunk.
+    fn checked_chunk(&mut self, data: &str) -> Result<ChatCompletionChunk, Vec<Item>> {
+        let value = match serde_json::from_str::<Value>(data) {
+            Ok(value) => value,
+            Err(e) => {
+                tracing::warn!(
+                    provider = self.shared.id,
+                    error = %e,
+                    data = %excerpt(data),
+                    "skipping a malformed stream event"
+                );
+                return Err(Vec::new());
+            }
+        };
+        if let Some(err) = (self.shared.hooks.embedded_error)(&value) {
+            return Err(self.fail(&err));
+        }
+        serde_json::from_value::<ChatCompletionChunk>(value).map_err(|e| {
+            tracing::warn!(
+                provider = self.shared.id,
+                error = %e,
+                data = %excerpt(data),
+                "skipping a stream event that is not a chunk"
+            );
+            Vec::new()
+        })
     }
 
     fn fail(&mut self, body: &ErrorBody) -> Vec<Item> {
