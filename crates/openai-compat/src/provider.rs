@@ -409,6 +409,32 @@ mod tests {
     };
     static HOOKS: CompatHooks = CompatHooks::DEFAULT;
 
+    /// A redirect is answered to the router as what it is, never followed with the key.
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(ResponseTemplate::new(307).insert_header("location", "/elsewhere"))
+            .mount(&server)
+            .await;
+        Mock::given(path("/elsewhere"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let cfg = ProviderConfig::new(&F, "sk-test-0123456789").with_base_url(&server.uri());
+        let client = transport::build_client(&cfg).unwrap();
+        let response = client
+            .post(format!("{}/v1/chat/completions", server.uri()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 307);
+    }
+
     #[test]
     fn only_bodies_that_cannot_hold_an_error_take_the_typed_path() {
         let clean = br#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;

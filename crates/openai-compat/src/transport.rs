@@ -15,11 +15,14 @@ use crate::sse::{SseDecoder, SseItem};
 pub const USER_AGENT: &str = concat!("llmpool/", env!("CARGO_PKG_VERSION"));
 
 /// Builds the HTTP client for one provider config: rustls, the config's connect timeout,
-/// keep-alive pooling. The whole-request timeout is applied per call by
-/// [`send`] (streams are timed by the router instead).
+/// keep-alive pooling, no redirects (an API answering a POST with a redirect is an error
+/// to see, not to follow with the key; following also cost a copy of every request). The
+/// whole-request timeout is applied per call by [`send`] (streams are timed by the router
+/// instead).
 pub fn build_client(cfg: &ProviderConfig) -> Result<reqwest::Client, ConfigError> {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(cfg.connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
