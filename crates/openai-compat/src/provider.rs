@@ -425,7 +425,7 @@ mod tests {
             .expect(0)
             .mount(&server)
             .await;
-        let cfg = ProviderConfig::new(&F, "sk-test-0123456789").with_base_url(&server.uri());
+        let cfg = ProviderConfig::new(&F, "sk-test-0123456789").with_base_url(server.uri());
         let client = transport::build_client(&cfg).unwrap();
         let response = client
             .post(format!("{}/v1/chat/completions", server.uri()))
