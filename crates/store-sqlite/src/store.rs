@@ -1,4 +1,4 @@
-//! [`SqliteStore`]: the async face of the store thread.
+//! [`SqliteStore`]: the async face of the connection and its queue of calls.
 
 mod cache;
 mod ops;
@@ -228,7 +228,7 @@ impl Drop for SqliteStore {
 fn unexpected(operation: &'static str) -> StoreError {
     StoreError::new(
         operation,
-        "the sqlite store thread sent a reply of the wrong kind",
+        "the sqlite store sent a reply of the wrong kind",
     )
 }
 

@@ -1,4 +1,4 @@
-//! The store thread's copy of the counters it has read or written, so a check-and-count
+//! The connection's copy of the counters it has read or written, so a check-and-count
 //! reads memory instead of running a query per counter (the ledger's two minute windows
 //! read six earlier sub-buckets each: about thirty reads per request).
 //!
