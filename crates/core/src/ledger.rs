@@ -44,8 +44,8 @@
 //! `X-RateLimit-*` are per account), so its figures update the shared counter and its
 //! block applies to every route of the key.
 
-use std::fmt::Write as _;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 

@@ -226,10 +226,7 @@ impl Drop for SqliteStore {
 }
 
 fn unexpected(operation: &'static str) -> StoreError {
-    StoreError::new(
-        operation,
-        "the sqlite store sent a reply of the wrong kind",
-    )
+    StoreError::new(operation, "the sqlite store sent a reply of the wrong kind")
 }
 
 /// Milliseconds in `ttl`, rounded up so that a nonzero TTL is never zero.
