@@ -5,6 +5,7 @@
 //!
 //! ```toml
 //! day_reset_tz = "America/Los_Angeles"   # IANA zone whose midnight ends the daily window
+//! day_window = "calendar"                # or "rolling": the upstream counts the last 24 h
 //!
 //! [shared]              # optional: limits of one key across ALL its models together
 //! rpd = 1000
@@ -160,6 +161,11 @@ pub struct ModelCatalog {
     /// IANA time zone whose midnight ends the provider's daily window (`UTC` when unsure).
     #[serde(default = "utc_name")]
     pub day_reset_tz: String,
+    /// Whether the provider's daily limits count a calendar day (ending at midnight of
+    /// `day_reset_tz`) or the last 24 hours (`rolling`: counted locally in hour
+    /// sub-buckets, never less than any 24 hours hold).
+    #[serde(default, skip_serializing_if = "DayWindow::is_calendar")]
+    pub day_window: DayWindow,
     /// Limits of one key across all its models together (`[shared]`), on top of each
     /// model's own.
     #[serde(default, skip_serializing_if = "Limits::is_empty")]
@@ -170,6 +176,27 @@ pub struct ModelCatalog {
 
 fn utc_name() -> String {
     "UTC".to_owned()
+}
+
+/// How a provider's daily window runs (`day_window` in a catalog).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DayWindow {
+    /// From midnight to midnight of the catalog's `day_reset_tz`.
+    #[default]
+    Calendar,
+    /// The last 24 hours, replenishing continuously.
+    Rolling,
+}
+
+impl DayWindow {
+    #[expect(
+        clippy::trivially_copy_pass_by_ref,
+        reason = "serde's skip_serializing_if passes a reference"
+    )]
+    fn is_calendar(&self) -> bool {
+        *self == Self::Calendar
+    }
 }
 
 impl ModelCatalog {
@@ -239,6 +266,7 @@ impl ModelCatalog {
             .collect();
         ModelCatalog {
             day_reset_tz: self.day_reset_tz.clone(),
+            day_window: self.day_window,
             shared: self.shared,
             models,
         }
@@ -350,6 +378,22 @@ rpd = 20
 [[models]]
 id = "c"
 "#;
+
+    #[test]
+    fn day_window_is_calendar_unless_rolling_and_survives_select() {
+        let c = ModelCatalog::parse("x.toml", "[[models]]\nid = \"a\"\n").unwrap();
+        assert_eq!(c.day_window, DayWindow::Calendar);
+        let c = ModelCatalog::parse(
+            "x.toml",
+            "day_window = \"rolling\"\n[[models]]\nid = \"a\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.day_window, DayWindow::Rolling);
+        assert_eq!(c.select(&["a".into()]).day_window, DayWindow::Rolling);
+        let err =
+            ModelCatalog::parse("x.toml", "day_window = \"weekly\"\nmodels = []\n").unwrap_err();
+        assert!(err.reason.contains("weekly"), "{err}");
+    }
 
     #[test]
     fn parses_shared_limits_and_buckets() {

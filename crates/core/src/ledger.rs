@@ -28,7 +28,11 @@
 //!   reported headers replace the count, below.) A denied minute window is retried at the
 //!   next bucket boundary, when the oldest bucket leaves the window;
 //! - **day** windows end at midnight of the catalog's `day_reset_tz` (Gemini
-//!   America/Los_Angeles, others UTC), computed with chrono-tz, so they follow DST;
+//!   America/Los_Angeles, others UTC), computed with chrono-tz, so they follow DST; or,
+//!   for a catalog with `day_window = "rolling"` (Groq, Cerebras: their limits replenish
+//!   continuously), they are the last 24 hours, counted like minute windows in hour
+//!   sub-buckets (`rpd:h<hour>`), the current one and the 24 before it in full, so never
+//!   less than any 24 hours hold; a denied rolling day is retried at the next hour;
 //! - **month** windows are calendar months in UTC.
 //!
 //! Counter keys embed the window id (`llmpool:q:<quota id>:rpd:2026-03-08`), so a new
@@ -36,8 +40,15 @@
 //! when its limit is unknown (with an unbounded limit), so the status report shows real
 //! use; shared windows are counted only where a shared limit is known.
 //!
+//! Tokens are charged as estimated (prompt + `max_tokens`, or a default) when a request
+//! is granted and corrected with the reported usage when it is answered. A failed
+//! attempt gives its tokens back only when the upstream refused it (an error answer) or
+//! never got it (connection refused, which also returns the request slot); a timeout or a
+//! lost connection keeps the estimate, since the upstream may have answered and counted.
+//!
 //! Rate-limit headers win over local estimates: a reported `remaining` sets the counter
-//! (`limit - remaining`), a reported `limit` is learned (stored as JSON under
+//! (`limit - remaining`; minute windows and rolling days only ever raise it), a reported
+//! `limit` is learned (stored as JSON under
 //! `llmpool:learned:<quota id>` or `llmpool:learned:<provider@key>`), and "0 remaining,
 //! reset in 7 s" blocks the route for 7 s (the router parks it in the health table). A
 //! window kind with a shared limit is reported for the whole key (OpenRouter's
@@ -72,6 +83,33 @@ const PREVIOUS_BUCKETS: i64 = 6;
 /// How long a sub-bucket is kept after its last change: it is read for 70 s after it
 /// starts; the rest is slack for clocks that differ between processes.
 const MINUTE_TTL: Duration = Duration::from_secs(130);
+
+/// Length of a rolling day window's sub-bucket, in seconds (an hour).
+const HOUR_SECS: i64 = 3600;
+
+/// Hour sub-buckets before the current one that a rolling day window counts: with the
+/// current one they span 25 h, covering every 24-hour window that ends in the current hour.
+const PREVIOUS_HOURS: i64 = 24;
+
+/// How long an hour sub-bucket is kept: read for 25 h after it starts, plus slack.
+const ROLLING_DAY_TTL: Duration = Duration::from_secs(26 * 3600);
+
+/// How a provider's daily windows are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DayRule {
+    /// The zone whose midnight ends a calendar day (also the reset shown in status).
+    pub(crate) tz: Tz,
+    /// The upstream counts the last 24 hours rather than a calendar day: counted in hour
+    /// sub-buckets, the current one and the 24 before it in full, so never less than any
+    /// 24 hours hold (the stricter reading when a provider does not say which it is).
+    pub(crate) rolling: bool,
+}
+
+impl From<Tz> for DayRule {
+    fn from(tz: Tz) -> Self {
+        Self { tz, rolling: false }
+    }
+}
 
 /// Which window a limit belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,6 +191,12 @@ pub(crate) struct Windows {
     pub(crate) month: (i32, u32),
     /// Start of the next UTC month.
     pub(crate) next_month: DateTime<Utc>,
+    /// Whether day windows are rolling (counted in hour sub-buckets).
+    pub(crate) rolling: bool,
+    /// Rolling day windows' current sub-bucket: hours since the Unix epoch.
+    pub(crate) hour: i64,
+    /// Start of the next hour, when the oldest hour leaves a rolling day window.
+    pub(crate) next_hour: DateTime<Utc>,
 }
 
 /// The first instant of `date` in `tz` (midnight, or the first valid time after it when
@@ -170,8 +214,10 @@ fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
 }
 
 impl Windows {
-    pub(crate) fn at(now: DateTime<Utc>, tz: Tz) -> Self {
+    pub(crate) fn at(now: DateTime<Utc>, rule: impl Into<DayRule>) -> Self {
+        let DayRule { tz, rolling } = rule.into();
         let ts = now.timestamp();
+        let hour = ts.div_euclid(HOUR_SECS);
         let minute = ts.div_euclid(60);
         let bucket = ts.div_euclid(BUCKET_SECS);
         let day = now.with_timezone(&tz).date_naive();
@@ -192,29 +238,36 @@ impl Windows {
             next_day: start_of_day(tz, next_date),
             month,
             next_month,
+            rolling,
+            hour,
+            next_hour: DateTime::from_timestamp((hour + 1) * HOUR_SECS, 0).unwrap_or(now),
         }
     }
 
     fn id(&self, kind: WindowKind) -> String {
         match kind {
             WindowKind::RequestsMinute | WindowKind::TokensMinute => self.bucket.to_string(),
+            WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => {
+                format!("h{}", self.hour)
+            }
             WindowKind::RequestsDay | WindowKind::TokensDay => self.day.to_string(),
             WindowKind::RequestsMonth => format!("{:04}-{:02}", self.month.0, self.month.1),
         }
     }
 
     /// When the use of the window of `kind` can next drop: the next sub-bucket for minute
-    /// windows (the oldest bucket leaves), the window's end for the others.
+    /// and rolling day windows (the oldest bucket leaves), the window's end for the others.
     pub(crate) fn end(&self, kind: WindowKind) -> DateTime<Utc> {
         match kind {
             WindowKind::RequestsMinute | WindowKind::TokensMinute => self.next_bucket,
+            WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => self.next_hour,
             WindowKind::RequestsDay | WindowKind::TokensDay => self.next_day,
             WindowKind::RequestsMonth => self.next_month,
         }
     }
 
-    /// Keys of the sub-buckets before the current one that a minute window of `id` counts,
-    /// newest first; empty for other windows.
+    /// Keys of the sub-buckets before the current one that a minute window (or a rolling
+    /// day window) of `id` counts, newest first; empty for other windows.
     fn previous_keys(&self, id: &str, kind: WindowKind) -> Vec<String> {
         match kind {
             WindowKind::RequestsMinute | WindowKind::TokensMinute => {
@@ -223,6 +276,16 @@ impl Windows {
                     .map(|back| {
                         let mut key = prefix.clone();
                         let _ = write!(key, "{}", self.bucket - back);
+                        key
+                    })
+                    .collect()
+            }
+            WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => {
+                let prefix = key_prefix(id, kind, 12);
+                (1..=PREVIOUS_HOURS)
+                    .map(|back| {
+                        let mut key = prefix.clone();
+                        let _ = write!(key, "h{}", self.hour - back);
                         key
                     })
                     .collect()
@@ -237,6 +300,7 @@ impl Windows {
         let slack = Duration::from_secs(3600);
         match kind {
             WindowKind::RequestsMinute | WindowKind::TokensMinute => MINUTE_TTL,
+            WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => ROLLING_DAY_TTL,
             WindowKind::RequestsDay | WindowKind::TokensDay | WindowKind::RequestsMonth => {
                 (self.end(kind) - now).to_std().unwrap_or_default() + slack
             }
@@ -252,8 +316,8 @@ pub(crate) struct RouteQuota<'a> {
     pub(crate) id: &'a str,
     /// Counter id of the key's shared windows (`provider@key`).
     pub(crate) key_id: &'a str,
-    /// The provider's daily reset zone.
-    pub(crate) tz: Tz,
+    /// How the provider's daily windows are counted.
+    pub(crate) day: DayRule,
     /// Own limits from the catalog (lowest precedence).
     pub(crate) catalog: Limits,
     /// Own limits from the settings (highest precedence).
@@ -442,7 +506,7 @@ impl Ledger {
         tokens: u64,
     ) -> Result<Grant, StoreError> {
         let now = self.clock.now();
-        let w = Windows::at(now, route.tz);
+        let w = Windows::at(now, route.day);
         let own = self.limits(route);
         let shared = self.shared_limits(route);
         let mut windows = Vec::with_capacity(2 * WindowKind::ALL.len());
@@ -508,7 +572,7 @@ impl Ledger {
         &self,
         route: &RouteQuota<'_>,
     ) -> Result<Option<(WindowKind, DateTime<Utc>)>, StoreError> {
-        let w = Windows::at(self.clock.now(), route.tz);
+        let w = Windows::at(self.clock.now(), route.day);
         let own = self.limits(route);
         let shared = self.shared_limits(route);
         let usage = self.usage(route).await?;
@@ -532,7 +596,7 @@ impl Ledger {
     /// The route's current use of its own windows (minute figures are the conservative
     /// sub-bucket sum the ledger checks); the same for every route of one bucket.
     pub(crate) async fn usage(&self, route: &RouteQuota<'_>) -> Result<RouteUsage, StoreError> {
-        self.usage_of(route.id, route.tz).await
+        self.usage_of(route.id, route.day).await
     }
 
     /// The key's current use of its shared windows (zero where no shared window is
@@ -541,34 +605,38 @@ impl Ledger {
         &self,
         route: &RouteQuota<'_>,
     ) -> Result<RouteUsage, StoreError> {
-        self.usage_of(route.key_id, route.tz).await
+        self.usage_of(route.key_id, route.day).await
     }
 
-    async fn usage_of(&self, id: &str, tz: Tz) -> Result<RouteUsage, StoreError> {
-        let w = Windows::at(self.clock.now(), tz);
+    async fn usage_of(&self, id: &str, day: DayRule) -> Result<RouteUsage, StoreError> {
+        let w = Windows::at(self.clock.now(), day);
+        // Per kind: its current counter, then the earlier sub-buckets it counts in full.
         let mut keys = Vec::new();
+        let mut spans = Vec::with_capacity(WindowKind::ALL.len());
         for kind in WindowKind::ALL {
+            let start = keys.len();
             keys.push(counter_key(id, kind, &w.id(kind)));
+            keys.extend(w.previous_keys(id, kind));
+            spans.push(start..keys.len());
         }
-        let current = keys.len();
-        keys.extend(w.previous_keys(id, WindowKind::RequestsMinute));
-        let between = keys.len();
-        keys.extend(w.previous_keys(id, WindowKind::TokensMinute));
         let v = self.store.counters(&keys).await?;
-        let get = |i: usize| v.get(i).copied().unwrap_or(0);
-        let full = |range: std::ops::Range<usize>| -> Vec<(u64, f64)> {
-            v.get(range)
-                .unwrap_or_default()
-                .iter()
-                .map(|&count| (count, 1.0))
-                .collect()
+        let used = |i: usize| -> u64 {
+            let Some(values) = spans.get(i).and_then(|span| v.get(span.clone())) else {
+                return 0;
+            };
+            let Some((current, earlier)) = values.split_first() else {
+                return 0;
+            };
+            let earlier: Vec<(u64, f64)> = earlier.iter().map(|&count| (count, 1.0)).collect();
+            weighted_use(*current, &earlier)
         };
+        // The order of `WindowKind::ALL`.
         Ok(RouteUsage {
-            calls_minute: weighted_use(get(0), &full(current..between)),
-            calls_today: get(1),
-            calls_month: get(2),
-            tokens_minute: weighted_use(get(3), &full(between..keys.len())),
-            tokens_today: get(4),
+            calls_minute: used(0),
+            calls_today: used(1),
+            calls_month: used(2),
+            tokens_minute: used(3),
+            tokens_today: used(4),
         })
     }
 
@@ -597,35 +665,41 @@ impl Ledger {
         &self,
         target: &str,
         sources: &[&str],
-        tz: Tz,
+        day: DayRule,
     ) -> Result<(), StoreError> {
         if sources.is_empty() {
             return Ok(());
         }
         let now = self.clock.now();
-        let w = Windows::at(now, tz);
+        let w = Windows::at(now, day);
         let kinds = [
             WindowKind::RequestsDay,
             WindowKind::RequestsMonth,
             WindowKind::TokensDay,
         ];
-        let mut keys = Vec::with_capacity(kinds.len() * (sources.len() + 1));
+        // Per kind, the target's then each source's counters: the current one and the
+        // earlier sub-buckets counted in full (a rolling day's hours), compared as sums.
+        let per_id = 1 + w.previous_keys(target, WindowKind::TokensDay).len();
         for kind in kinds {
-            keys.push(counter_key(target, kind, &w.id(kind)));
-            for source in sources {
-                keys.push(counter_key(source, kind, &w.id(kind)));
-            }
-        }
-        let values = self.store.counters(&keys).await?;
-        for (kind, chunk) in kinds.iter().zip(values.chunks(sources.len() + 1)) {
-            let Some((current, rest)) = chunk.split_first() else {
-                continue;
+            let span = if kind == WindowKind::RequestsMonth {
+                1
+            } else {
+                per_id
             };
-            let total = rest.iter().fold(0_u64, |a, b| a.saturating_add(*b));
-            if total > *current {
-                let deficit = i64::try_from(total - current).unwrap_or(i64::MAX);
-                let key = counter_key(target, *kind, &w.id(*kind));
-                self.store.add(&key, deficit, w.ttl(*kind, now)).await?;
+            let mut keys = Vec::with_capacity(span * (sources.len() + 1));
+            for id in std::iter::once(&target).chain(sources) {
+                keys.push(counter_key(id, kind, &w.id(kind)));
+                keys.extend(w.previous_keys(id, kind));
+            }
+            let values = self.store.counters(&keys).await?;
+            let sum = |chunk: &[u64]| chunk.iter().fold(0_u64, |a, b| a.saturating_add(*b));
+            let mut chunks = values.chunks(span);
+            let held = chunks.next().map_or(0, sum);
+            let total = chunks.fold(0_u64, |a, chunk| a.saturating_add(sum(chunk)));
+            if total > held {
+                let deficit = i64::try_from(total - held).unwrap_or(i64::MAX);
+                let key = counter_key(target, kind, &w.id(kind));
+                self.store.add(&key, deficit, w.ttl(kind, now)).await?;
             }
         }
         Ok(())
@@ -650,16 +724,25 @@ impl Ledger {
             .await
     }
 
-    /// Settles a failed attempt: tokens were not spent; a call that never reached the
-    /// upstream (connection refused) also gives its request slots back.
+    /// Settles a failed attempt: a call that never reached the upstream (connection
+    /// refused) gives everything back; one the upstream refused with an error gives its
+    /// tokens back; one that may have been answered upstream after all (a timeout, a
+    /// connection lost on the way back, an unreadable or filtered answer) keeps its token
+    /// estimate, since the upstream may have counted them.
     pub(crate) async fn failed(
         &self,
         reservation: &Reservation,
         error: &ProviderError,
     ) -> Result<(), StoreError> {
         let refund_requests = never_reached_upstream(error);
+        let refund_tokens = refund_requests || !may_have_spent_tokens(&error.kind);
         self.settle(reservation, |c| {
-            (c.tokens || refund_requests).then_some(-c.cost_i64())
+            let refund = if c.tokens {
+                refund_tokens
+            } else {
+                refund_requests
+            };
+            refund.then_some(-c.cost_i64())
         })
         .await
     }
@@ -703,7 +786,7 @@ impl Ledger {
             return Ok(blocks);
         }
         let now = self.clock.now();
-        let w = Windows::at(now, route.tz);
+        let w = Windows::at(now, route.day);
         let mut learned_changed: Vec<&str> = Vec::new();
         let own = self.limits(route);
         let shared = self.shared_limits(route);
@@ -741,16 +824,13 @@ impl Ledger {
                     // flight that our counters already hold, so lowering them would let
                     // a burst through. The current sub-bucket gets what the earlier ones
                     // (and itself) do not already hold. Read-then-add can over-count
-                    // under a race, never under-count.
+                    // under a race, never under-count. Rolling days are counted the same
+                    // way (their sub-buckets could not take a total).
                     WindowKind::RequestsMinute | WindowKind::TokensMinute => {
-                        let mut keys = w.previous_keys(id, kind);
-                        keys.push(key.clone());
-                        let counts = self.store.counters(&keys).await?;
-                        let held = counts.iter().fold(0_u64, |a, b| a.saturating_add(*b));
-                        if used > held {
-                            let deficit = i64::try_from(used - held).unwrap_or(i64::MAX);
-                            self.store.add(&key, deficit, w.ttl(kind, now)).await?;
-                        }
+                        self.raise_to(&w, id, kind, &key, used, now).await?;
+                    }
+                    WindowKind::RequestsDay | WindowKind::TokensDay if w.rolling => {
+                        self.raise_to(&w, id, kind, &key, used, now).await?;
                     }
                     // A day or a month is long next to the requests in flight: there the
                     // upstream's figure wins over our estimate, both ways.
@@ -799,9 +879,31 @@ impl Ledger {
         Ok(blocks)
     }
 
-    /// The next daily reset of a zone after now.
-    pub(crate) fn next_daily_reset(&self, tz: Tz) -> DateTime<Utc> {
-        Windows::at(self.clock.now(), tz).next_day
+    /// Adds to the current sub-bucket `key` what it and the earlier ones of the window
+    /// lack to hold `used`.
+    async fn raise_to(
+        &self,
+        w: &Windows,
+        id: &str,
+        kind: WindowKind,
+        key: &str,
+        used: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut keys = w.previous_keys(id, kind);
+        keys.push(key.to_owned());
+        let counts = self.store.counters(&keys).await?;
+        let held = counts.iter().fold(0_u64, |a, b| a.saturating_add(*b));
+        if used > held {
+            let deficit = i64::try_from(used - held).unwrap_or(i64::MAX);
+            self.store.add(key, deficit, w.ttl(kind, now)).await?;
+        }
+        Ok(())
+    }
+
+    /// The next daily reset (calendar midnight of the zone) after now.
+    pub(crate) fn next_daily_reset(&self, day: DayRule) -> DateTime<Utc> {
+        Windows::at(self.clock.now(), day).next_day
     }
 }
 
@@ -830,6 +932,26 @@ fn set_limit(limits: &mut Limits, kind: WindowKind, value: u64) {
         WindowKind::RequestsMonth => limits.rpmonth = Some(value),
         WindowKind::TokensMinute => limits.tpm = Some(value),
         WindowKind::TokensDay => limits.tpd = Some(value),
+    }
+}
+
+/// Whether an attempt that failed this way may still have had its tokens counted
+/// upstream: yes when the upstream may have generated an answer we did not get (or did
+/// not accept); no when it answered with a refusal.
+fn may_have_spent_tokens(kind: &ErrorKind) -> bool {
+    match kind {
+        ErrorKind::Timeout
+        | ErrorKind::Network(_)
+        | ErrorKind::InvalidResponse
+        | ErrorKind::ContentFiltered => true,
+        ErrorKind::RateLimited { .. }
+        | ErrorKind::QuotaExhausted { .. }
+        | ErrorKind::Unauthorized
+        | ErrorKind::PaymentRequired
+        | ErrorKind::BadRequest
+        | ErrorKind::ModelNotFound
+        | ErrorKind::ContextTooLong
+        | ErrorKind::Transient { .. } => false,
     }
 }
 
@@ -904,7 +1026,7 @@ mod tests {
         RouteQuota {
             id,
             key_id: "p@k",
-            tz: LA,
+            day: LA.into(),
             catalog: limits,
             explicit: Limits::default(),
             shared_catalog: Limits::default(),
@@ -928,6 +1050,108 @@ mod tests {
 
     async fn granted(ledger: &Ledger, q: &RouteQuota<'_>) -> bool {
         matches!(ledger.acquire(q, 10).await.unwrap(), Grant::Granted(_))
+    }
+
+    /// A route of a provider whose day is the last 24 hours.
+    fn rolling_quota(id: &str, limits: Limits) -> RouteQuota<'_> {
+        RouteQuota {
+            day: DayRule {
+                tz: Tz::UTC,
+                rolling: true,
+            },
+            ..quota(id, limits)
+        }
+    }
+
+    /// The same calls under both readings of "a day": a calendar day lets the route start
+    /// over at midnight; a rolling day keeps them until 24 hours have passed, in hour
+    /// sub-buckets counted in full (never less than any 24 hours hold).
+    #[tokio::test(start_paused = true)]
+    async fn rolling_days_count_the_last_24_hours_calendar_days_reset_at_midnight() {
+        let (ledger, _) = ledger_at("2026-05-01T22:10:00Z");
+        let limits = Limits {
+            rpd: Some(3),
+            tpd: Some(1_000_000),
+            ..Limits::default()
+        };
+        let rolling = rolling_quota("p/r@k", limits);
+        let calendar = RouteQuota {
+            day: Tz::UTC.into(),
+            ..quota("p/c@k", limits)
+        };
+        for q in [&rolling, &calendar] {
+            assert!(granted(&ledger, q).await);
+            assert!(granted(&ledger, q).await);
+        }
+        // 23:30: one more each; both full.
+        tokio::time::advance(Duration::from_secs(80 * 60)).await;
+        for q in [&rolling, &calendar] {
+            assert!(granted(&ledger, q).await);
+            assert!(!granted(&ledger, q).await);
+        }
+        match ledger.acquire(&rolling, 10).await.unwrap() {
+            Grant::Denied { window, until, .. } => {
+                assert_eq!(window, WindowKind::RequestsDay);
+                // Re-checked when the oldest hour leaves, not at midnight.
+                assert_eq!(until, at("2026-05-02T00:00:00Z"));
+            }
+            Grant::Granted(_) => panic!("granted over the limit"),
+        }
+        // 00:30 the next day: the calendar day started over, the last 24 h still hold 3.
+        tokio::time::advance(Duration::from_secs(60 * 60)).await;
+        assert!(granted(&ledger, &calendar).await);
+        assert!(!granted(&ledger, &rolling).await);
+        assert_eq!(ledger.usage(&rolling).await.unwrap().calls_today, 3);
+        assert_eq!(ledger.usage(&calendar).await.unwrap().calls_today, 1);
+        // 22:40 the next day: the 22:10 calls are 24.5 h old but share an hour with the
+        // window's oldest edge, so they still count (counted in full, never less).
+        tokio::time::advance(Duration::from_secs(22 * 3600 + 10 * 60)).await;
+        assert!(!granted(&ledger, &rolling).await);
+        // 23:10 the next day: the 22:xx hour has left; the 23:30 call has not.
+        tokio::time::advance(Duration::from_secs(30 * 60)).await;
+        assert_eq!(ledger.usage(&rolling).await.unwrap().calls_today, 1);
+        assert!(granted(&ledger, &rolling).await);
+        assert!(granted(&ledger, &rolling).await);
+        assert!(!granted(&ledger, &rolling).await);
+    }
+
+    /// Headers of a rolling day only raise its count (its hours cannot take a total), and
+    /// the shared counter of a key raised to its routes' sum sees every hour.
+    #[tokio::test(start_paused = true)]
+    async fn rolling_day_headers_raise_and_sums_see_every_hour() {
+        let (ledger, _) = ledger_at("2026-05-01T10:00:00Z");
+        let q = rolling_quota(
+            "p/m@k",
+            Limits {
+                rpd: Some(100),
+                ..Limits::default()
+            },
+        );
+        assert!(granted(&ledger, &q).await);
+        tokio::time::advance(Duration::from_secs(3 * 3600)).await;
+        assert!(granted(&ledger, &q).await);
+        let snap = |remaining| RateLimitSnapshot {
+            requests_day: Window {
+                limit: Some(100),
+                remaining: Some(remaining),
+                reset_after: None,
+            },
+            ..RateLimitSnapshot::default()
+        };
+        // "1 used" is below the 2 we hold: nothing changes.
+        assert!(ledger.observe(&q, &snap(99)).await.unwrap().is_empty());
+        assert_eq!(ledger.usage(&q).await.unwrap().calls_today, 2);
+        // "10 used": raised to 10 in all.
+        assert!(ledger.observe(&q, &snap(90)).await.unwrap().is_empty());
+        assert_eq!(ledger.usage(&q).await.unwrap().calls_today, 10);
+        // A key counter that missed them is raised to the sum of all 24 hours.
+        let day = DayRule {
+            tz: Tz::UTC,
+            rolling: true,
+        };
+        ledger.raise_to_sum("p@k", &["p/m@k"], day).await.unwrap();
+        let shared = RouteQuota { id: "p@k", ..q };
+        assert_eq!(ledger.usage(&shared).await.unwrap().calls_today, 10);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1295,12 +1519,28 @@ mod tests {
         let Grant::Granted(res) = ledger.acquire(&q, 100).await.unwrap() else {
             panic!("denied")
         };
+        // A refusal by the upstream: the call counts, its tokens do not.
+        ledger
+            .failed(
+                &res,
+                &ProviderError::new("p", ErrorKind::Transient { status: Some(503) }),
+            )
+            .await
+            .unwrap();
+        let u = ledger.usage(&q).await.unwrap();
+        assert_eq!((u.calls_today, u.tokens_today), (1, 0));
+        // A timeout: the upstream may have answered after we gave up and counted the
+        // tokens, so the estimate stays (a refund here under-counted, and the simulated
+        // day's upstreams answered the end of a token day with 429s).
+        let Grant::Granted(res) = ledger.acquire(&q, 100).await.unwrap() else {
+            panic!("denied")
+        };
         ledger
             .failed(&res, &ProviderError::new("p", ErrorKind::Timeout))
             .await
             .unwrap();
         let u = ledger.usage(&q).await.unwrap();
-        assert_eq!((u.calls_today, u.tokens_today), (1, 0));
+        assert_eq!((u.calls_today, u.tokens_today), (2, 100));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1470,7 +1710,7 @@ mod tests {
             store.set_counter(key, value, day).await.unwrap();
         }
         ledger
-            .raise_to_sum("p@k", &["p/a@k", "p/b@k"], LA)
+            .raise_to_sum("p@k", &["p/a@k", "p/b@k"], LA.into())
             .await
             .unwrap();
         let q = shared_quota("p/a@k", Limits::default(), Limits::default());
@@ -1482,7 +1722,7 @@ mod tests {
         );
         // Idempotent: nothing is added twice.
         ledger
-            .raise_to_sum("p@k", &["p/a@k", "p/b@k"], LA)
+            .raise_to_sum("p@k", &["p/a@k", "p/b@k"], LA.into())
             .await
             .unwrap();
         assert_eq!(ledger.shared_usage(&q).await.unwrap(), shared);

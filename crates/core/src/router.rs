@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::config::{Settings, Strategy, split_route};
 use crate::error::{ConfigError, Error, Unavailable};
 use crate::health::{Health, HealthSettings, Skip};
-use crate::ledger::{Ledger, Scope};
+use crate::ledger::{DayRule, Ledger, Scope};
 use crate::policy::{Inputs, Policy};
 use crate::provider::{Provider, ProviderFactory, Registry};
 use crate::status::QuotaStatus;
@@ -105,7 +105,10 @@ impl Router {
                 Some(models) => catalog.select(models),
                 None => catalog,
             };
-            let tz = catalog.day_reset_zone(&origin)?;
+            let day = crate::ledger::DayRule {
+                tz: catalog.day_reset_zone(&origin)?,
+                rolling: catalog.day_window == crate::catalog::DayWindow::Rolling,
+            };
             if ps.enabled && !setup.clients.is_empty() {
                 let smallest = catalog.models.iter().filter_map(|m| m.context_window).min();
                 min_context = match (min_context, smallest) {
@@ -131,7 +134,7 @@ impl Router {
                 enabled: ps.enabled,
                 priority: ps.priority.unwrap_or(factory.default_priority),
                 weight: ps.weight,
-                tz,
+                day,
                 keys,
                 shared_catalog: catalog.shared,
                 models: catalog.models,
@@ -275,13 +278,13 @@ impl Inner {
     /// [`Ledger::raise_to_sum`]): after an upgrade that introduced them, the calls already
     /// made today are not spent a second time.
     async fn raise_shared_counters(&self) -> Result<(), Error> {
-        let mut buckets: Vec<(&str, Vec<&str>, chrono_tz::Tz)> = Vec::new();
-        let mut keys: Vec<(&str, Vec<&str>, chrono_tz::Tz)> = Vec::new();
+        let mut buckets: Vec<(&str, Vec<&str>, DayRule)> = Vec::new();
+        let mut keys: Vec<(&str, Vec<&str>, DayRule)> = Vec::new();
         for r in &self.routes {
             if r.quota_id != r.id {
                 match buckets.iter_mut().find(|b| b.0 == r.quota_id) {
                     Some(b) => b.1.push(&r.id),
-                    None => buckets.push((&r.quota_id, vec![&r.id], r.tz)),
+                    None => buckets.push((&r.quota_id, vec![&r.id], r.day)),
                 }
             }
             if self.ledger.shared_limits(&r.quota()).is_empty() {
@@ -290,11 +293,11 @@ impl Inner {
             match keys.iter_mut().find(|k| k.0 == r.key_id) {
                 Some(k) if !k.1.contains(&r.quota_id.as_str()) => k.1.push(&r.quota_id),
                 Some(_) => {}
-                None => keys.push((&r.key_id, vec![&r.quota_id], r.tz)),
+                None => keys.push((&r.key_id, vec![&r.quota_id], r.day)),
             }
         }
-        for (target, sources, tz) in buckets.iter().chain(&keys) {
-            self.ledger.raise_to_sum(target, sources, *tz).await?;
+        for (target, sources, day) in buckets.iter().chain(&keys) {
+            self.ledger.raise_to_sum(target, sources, *day).await?;
         }
         Ok(())
     }

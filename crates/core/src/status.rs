@@ -258,7 +258,7 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
     for entry in &inner.providers {
         let id = entry.id();
         let health = inner.health.provider(id);
-        let resets_at = crate::ledger::Windows::at(now, entry.tz).next_day;
+        let resets_at = crate::ledger::Windows::at(now, entry.day).next_day;
         let mut routes = Vec::new();
         // Per key: its id, the quota ids already counted, and its windows.
         let mut keys: Vec<(&str, Vec<&str>, KeyWindows)> = Vec::new();

@@ -305,7 +305,7 @@ impl Inner {
             ErrorKind::QuotaExhausted { until } => {
                 let until = until
                     .filter(|u| *u > now)
-                    .unwrap_or_else(|| self.ledger.next_daily_reset(route.tz));
+                    .unwrap_or_else(|| self.ledger.next_daily_reset(route.day));
                 self.block(route, Scope::Own, true, until).await;
                 (Verdict { transient: false }, Flow::Next)
             }

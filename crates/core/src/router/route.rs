@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use chrono_tz::Tz;
-
 use crate::catalog::{Limits, ModelInfo};
 use crate::health::RouteRef;
-use crate::ledger::{RouteQuota, Scope};
+use crate::ledger::{DayRule, RouteQuota, Scope};
 use crate::provider::{Provider, ProviderFactory};
 use crate::types::{ChatRequest, Message};
 
@@ -17,7 +15,7 @@ pub(crate) struct ProviderEntry {
     pub(crate) enabled: bool,
     pub(crate) priority: u32,
     pub(crate) weight: u32,
-    pub(crate) tz: Tz,
+    pub(crate) day: DayRule,
     pub(crate) keys: Vec<KeyEntry>,
     /// Models with their catalog limits, flags and buckets, in order.
     pub(crate) models: Vec<ModelInfo>,
@@ -83,7 +81,7 @@ pub(crate) struct Route {
     pub(crate) shared_catalog_limits: Limits,
     pub(crate) shared_explicit_limits: Limits,
     pub(crate) prefill: bool,
-    pub(crate) tz: Tz,
+    pub(crate) day: DayRule,
 }
 
 impl Route {
@@ -108,7 +106,7 @@ impl Route {
             shared_catalog_limits: entry.shared_catalog,
             shared_explicit_limits: entry.shared_explicit(),
             prefill: entry.prefill(model.prefill),
-            tz: entry.tz,
+            day: entry.day,
         }
     }
 
@@ -132,7 +130,7 @@ impl Route {
         RouteQuota {
             id: &self.quota_id,
             key_id: &self.key_id,
-            tz: self.tz,
+            day: self.day,
             catalog: self.catalog_limits,
             explicit: self.explicit_limits,
             shared_catalog: self.shared_catalog_limits,
