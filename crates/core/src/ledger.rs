@@ -269,31 +269,35 @@ impl Windows {
     /// Keys of the sub-buckets before the current one that a minute window (or a rolling
     /// day window) of `id` counts, newest first; empty for other windows.
     fn previous_keys(&self, id: &str, kind: WindowKind) -> Vec<String> {
-        match kind {
-            WindowKind::RequestsMinute | WindowKind::TokensMinute => {
-                let prefix = key_prefix(id, kind, 20);
-                (1..=PREVIOUS_BUCKETS)
-                    .map(|back| {
-                        let mut key = prefix.clone();
-                        let _ = write!(key, "{}", self.bucket - back);
-                        key
-                    })
-                    .collect()
-            }
-            WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => {
-                let prefix = key_prefix(id, kind, 12);
-                (1..=PREVIOUS_HOURS)
-                    .map(|back| {
-                        let mut key = prefix.clone();
-                        let _ = write!(key, "h{}", self.hour - back);
-                        key
-                    })
-                    .collect()
-            }
+        self.previous_keys_weighted(id, kind)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect()
+    }
+
+    /// [`previous_keys`](Self::previous_keys), each with the weight 1.0 (counted in full).
+    fn previous_keys_weighted(&self, id: &str, kind: WindowKind) -> Vec<(String, f64)> {
+        let (count, span) = match kind {
+            WindowKind::RequestsMinute | WindowKind::TokensMinute => (PREVIOUS_BUCKETS, 0),
+            WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => (PREVIOUS_HOURS, 1),
             WindowKind::RequestsDay | WindowKind::RequestsMonth | WindowKind::TokensDay => {
-                Vec::new()
+                return Vec::new();
             }
-        }
+        };
+        let prefix = key_prefix(id, kind, 21);
+        let (current, tag) = if span == 0 {
+            (self.bucket, "")
+        } else {
+            (self.hour, "h")
+        };
+        (1..=count)
+            .map(|back| {
+                let mut key = prefix.clone();
+                key.push_str(tag);
+                let _ = write!(key, "{}", current - back);
+                (key, 1.0)
+            })
+            .collect()
     }
 
     fn ttl(&self, kind: WindowKind, now: DateTime<Utc>) -> Duration {
@@ -531,12 +535,8 @@ impl Ledger {
             };
             let key = counter_key(id, kind, &w.id(kind));
             let ttl = w.ttl(kind, now);
-            // Earlier sub-buckets count in full: never less than a rolling 60 s holds.
-            let previous = w
-                .previous_keys(id, kind)
-                .into_iter()
-                .map(|key| (key, 1.0))
-                .collect();
+            // Earlier sub-buckets count in full: never less than a rolling window holds.
+            let previous = w.previous_keys_weighted(id, kind);
             charges.push(Charge {
                 key: key.clone(),
                 ttl,

@@ -28,7 +28,10 @@ struct Entry {
 /// Counters as the table holds them, for one connection.
 #[derive(Debug, Default)]
 pub(crate) struct CounterCache {
-    entries: HashMap<String, Entry>,
+    /// Hashed with foldhash: a check-and-count looks up dozens of keys, and SipHash (the
+    /// default, built against hash flooding) was most of the cost of a lookup. The keys
+    /// are the ledger's own, not attacker-chosen.
+    entries: HashMap<String, Entry, foldhash::fast::RandomState>,
     /// `PRAGMA data_version` when `entries` was last known to match the table.
     version: Option<i64>,
 }
