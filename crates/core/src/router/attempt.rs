@@ -50,6 +50,10 @@ impl Ctx {
     pub(crate) fn take_error(&mut self) -> Error {
         if self.errors.is_empty() {
             Inner::busy(&std::mem::take(&mut self.skipped))
+        } else if Instant::now() >= self.deadline {
+            // The last attempt ran out of time with the request's deadline (its budget
+            // was what was left of it): that is the deadline, not one more failure.
+            Error::DeadlineExceeded(std::mem::take(&mut self.errors))
         } else {
             Error::AllProvidersFailed(std::mem::take(&mut self.errors))
         }

@@ -430,6 +430,33 @@ async fn deadline_bounds_the_whole_request() {
     assert_eq!(h.calls("cerebras"), 0);
 }
 
+/// The deadline running out inside the last route's attempt is still the deadline (504),
+/// not "all providers failed" (502).
+#[tokio::test(start_paused = true)]
+async fn deadline_inside_the_last_attempt_is_the_deadline() {
+    let s = Settings {
+        deadline_secs: 40,
+        timeout_secs: 30,
+        retry_attempts: 0,
+        ..with_provider(settings(), "groq", |p| {
+            p.models = Some(vec!["g1".into(), "g2".into()]);
+        })
+    };
+    let h = harness(&s, &["groq"]);
+    h.fake("groq")
+        .set_fallback(Reply::text("late").delay(Duration::from_secs(100)));
+    let start = tokio::time::Instant::now();
+    // g1 takes its 30 s; g2, the last route, gets the 10 s left and runs out with them.
+    match h.router.chat(req()).await {
+        Err(Error::DeadlineExceeded(errors)) => {
+            assert_eq!(errors.len(), 2);
+            assert!(errors.iter().all(|e| matches!(e.kind, ErrorKind::Timeout)));
+        }
+        other => panic!("expected the deadline, got {other:?}"),
+    }
+    assert_eq!(start.elapsed(), Duration::from_secs(40));
+}
+
 #[tokio::test(start_paused = true)]
 async fn all_failed_lists_each_cause() {
     let s = Settings {
