@@ -435,6 +435,33 @@ async fn stream_ends_with_a_usage_chunk_when_include_usage_is_set() {
     assert_eq!(chunk_text(&chunks), "Hello world");
 }
 
+/// An upstream that reports no usage still gives a client that asked for it its usage
+/// chunk: the ledger's estimate (prompt by length, completion by the streamed text).
+#[tokio::test]
+async fn stream_estimates_the_usage_chunk_when_the_upstream_reports_none() {
+    let h = harness(&["groq"]).await;
+    h.fake("groq").push(streamed(None));
+    let a = h.chat(stream_body("groq", Some(true))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let data = a.sse_data();
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    let got = chunks(&data);
+    let usage = &got.last().unwrap()["usage"];
+    // "Hello world": 11 characters, about 3 tokens.
+    assert_eq!(usage["completion_tokens"], 3);
+    let prompt = usage["prompt_tokens"].as_u64().unwrap();
+    assert!(prompt > 0, "{usage}");
+    assert_eq!(usage["total_tokens"].as_u64().unwrap(), prompt + 3);
+    // Without include_usage, no usage chunk at all.
+    h.fake("groq").push(streamed(None));
+    let a = h.chat(stream_body("groq", None)).await;
+    let got = chunks(&a.sse_data());
+    assert!(
+        got.iter()
+            .all(|c| c.get("usage").is_none_or(Value::is_null))
+    );
+}
+
 #[tokio::test]
 async fn stream_falls_back_before_the_first_chunk() {
     let h = harness(&["groq", "cerebras"]).await;

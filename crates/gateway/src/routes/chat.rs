@@ -177,6 +177,10 @@ async fn stream(
     include_usage: bool,
     started: Instant,
 ) -> Result<Response, ApiError> {
+    // For a usage chunk when the upstream reports none (OpenAI's clients read it whenever
+    // they asked for it): the same estimate the ledger charges, from the text's length.
+    let prompt_estimate = req.estimated_prompt_tokens();
+    let mut completion_chars: u64 = 0;
     let routed = match state.handler.router().chat_stream(req).await {
         Ok(s) => s,
         Err(e) => {
@@ -201,6 +205,8 @@ async fn stream(
             .scan(Some(model), move |model, item| {
                 let out = match item {
                     Ok(RoutedEvent::Delta(text)) => {
+                        completion_chars = completion_chars
+                            .saturating_add(u64::try_from(text.chars().count()).unwrap_or(0));
                         let m = model.as_deref().unwrap_or_default();
                         vec![chunk_event(&ChatCompletionChunk::text(
                             &id, created, m, text,
@@ -220,7 +226,13 @@ async fn stream(
                             &done_model,
                             finish_reason.as_ref(),
                         ))];
-                        if let Some(usage) = usage.filter(|_| include_usage) {
+                        if include_usage {
+                            let usage = usage.unwrap_or_else(|| {
+                                llmpool::core::Usage::new(
+                                    prompt_estimate,
+                                    completion_chars.div_ceil(4),
+                                )
+                            });
                             out.push(chunk_event(&ChatCompletionChunk::usage_only(
                                 &id,
                                 created,
