@@ -241,7 +241,11 @@ impl Provider for OpenAiCompatProvider {
         let headers = response.headers().clone();
         let now = Utc::now();
         let rate_limits = (self.inner.hooks.rate_limits)(&headers, now);
-        let bytes = self.body_within(response, status, rate_limits).await?;
+        // The request's own timeout (set above) also bounds reading the body: no second
+        // timer (each one registered per request wakes the runtime's I/O driver).
+        let bytes = transport::read_body(self.inner.id, response)
+            .await
+            .map_err(|e| e.with_status(status).with_rate_limits(rate_limits))?;
         if !(200..300).contains(&status) {
             let err = ErrorBody::parse(&bytes);
             return Err(self
@@ -433,6 +437,34 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 307);
+    }
+
+    /// Headers at once, then a body that never finishes: the request's timeout covers the
+    /// body too, so the call ends as a timeout, not a hang.
+    #[tokio::test]
+    async fn a_body_that_stalls_times_out() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0_u8; 64 * 1024];
+            let _ = socket.read(&mut buf).await;
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"id\":")
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        let mut cfg = ProviderConfig::new(&F, "sk-test-0123456789")
+            .with_base_url(format!("http://{addr}/v1"));
+        cfg.timeout = Duration::from_millis(300);
+        let provider = OpenAiCompatProvider::new(&cfg, &HOOKS).unwrap();
+        let req = ChatRequest::new(vec![llmpool_core::Message::user("hi")]);
+        let err = provider.chat(&req).await.unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
+        assert_eq!(err.status, Some(200));
+        server.abort();
     }
 
     #[test]
