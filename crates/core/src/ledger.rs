@@ -244,14 +244,28 @@ impl Windows {
         }
     }
 
-    fn id(&self, kind: WindowKind) -> String {
+    /// How a window of `kind` is split when it slides: its current sub-bucket, the tag of
+    /// its ids (`""` for 10 s buckets, `"h"` for hours) and how many earlier sub-buckets it
+    /// counts in full; `None` for windows that start over at a fixed time.
+    fn sliding(&self, kind: WindowKind) -> Option<(i64, &'static str, i64)> {
         match kind {
-            WindowKind::RequestsMinute | WindowKind::TokensMinute => self.bucket.to_string(),
-            WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => {
-                format!("h{}", self.hour)
+            WindowKind::RequestsMinute | WindowKind::TokensMinute => {
+                Some((self.bucket, "", PREVIOUS_BUCKETS))
             }
-            WindowKind::RequestsDay | WindowKind::TokensDay => self.day.to_string(),
+            WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => {
+                Some((self.hour, "h", PREVIOUS_HOURS))
+            }
+            WindowKind::RequestsDay | WindowKind::TokensDay | WindowKind::RequestsMonth => None,
+        }
+    }
+
+    fn id(&self, kind: WindowKind) -> String {
+        if let Some((current, tag, _)) = self.sliding(kind) {
+            return format!("{tag}{current}");
+        }
+        match kind {
             WindowKind::RequestsMonth => format!("{:04}-{:02}", self.month.0, self.month.1),
+            _ => self.day.to_string(),
         }
     }
 
@@ -277,19 +291,10 @@ impl Windows {
 
     /// [`previous_keys`](Self::previous_keys), each with the weight 1.0 (counted in full).
     fn previous_keys_weighted(&self, id: &str, kind: WindowKind) -> Vec<(String, f64)> {
-        let (count, span) = match kind {
-            WindowKind::RequestsMinute | WindowKind::TokensMinute => (PREVIOUS_BUCKETS, 0),
-            WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => (PREVIOUS_HOURS, 1),
-            WindowKind::RequestsDay | WindowKind::RequestsMonth | WindowKind::TokensDay => {
-                return Vec::new();
-            }
+        let Some((current, tag, count)) = self.sliding(kind) else {
+            return Vec::new();
         };
         let prefix = key_prefix(id, kind, 21);
-        let (current, tag) = if span == 0 {
-            (self.bucket, "")
-        } else {
-            (self.hour, "h")
-        };
         (1..=count)
             .map(|back| {
                 let mut key = prefix.clone();
@@ -677,15 +682,11 @@ impl Ledger {
             WindowKind::RequestsMonth,
             WindowKind::TokensDay,
         ];
-        // Per kind, the target's then each source's counters: the current one and the
-        // earlier sub-buckets counted in full (a rolling day's hours), compared as sums.
-        let per_id = 1 + w.previous_keys(target, WindowKind::TokensDay).len();
         for kind in kinds {
-            let span = if kind == WindowKind::RequestsMonth {
-                1
-            } else {
-                per_id
-            };
+            // The target's then each source's counters: the current one and the earlier
+            // sub-buckets counted in full (a rolling day's hours), compared as sums.
+            let span = 1 + w.sliding(kind).map_or(0, |(_, _, earlier)| earlier);
+            let span = usize::try_from(span).unwrap_or(1);
             let mut keys = Vec::with_capacity(span * (sources.len() + 1));
             for id in std::iter::once(&target).chain(sources) {
                 keys.push(counter_key(id, kind, &w.id(kind)));
@@ -818,25 +819,17 @@ impl Ledger {
             if let (Some(limit), Some(remaining), false) = (limit, reported.remaining, blocked) {
                 let used = limit.saturating_sub(remaining);
                 let key = counter_key(id, kind, &w.id(kind));
-                match kind {
-                    // Minute windows only ever rise to what was reported: the upstream
-                    // counted this request when it answered, but not the ones still in
-                    // flight that our counters already hold, so lowering them would let
-                    // a burst through. The current sub-bucket gets what the earlier ones
-                    // (and itself) do not already hold. Read-then-add can over-count
-                    // under a race, never under-count. Rolling days are counted the same
-                    // way (their sub-buckets could not take a total).
-                    WindowKind::RequestsMinute | WindowKind::TokensMinute => {
-                        self.raise_to(&w, id, kind, &key, used, now).await?;
-                    }
-                    WindowKind::RequestsDay | WindowKind::TokensDay if w.rolling => {
-                        self.raise_to(&w, id, kind, &key, used, now).await?;
-                    }
-                    // A day or a month is long next to the requests in flight: there the
-                    // upstream's figure wins over our estimate, both ways.
-                    WindowKind::RequestsDay | WindowKind::RequestsMonth | WindowKind::TokensDay => {
-                        self.store.set_counter(&key, used, w.ttl(kind, now)).await?;
-                    }
+                // Sliding windows (minutes, rolling days) only ever rise to what was
+                // reported: the upstream counted this request when it answered, but not
+                // the ones still in flight that our counters already hold, so lowering them
+                // would let a burst through. The current sub-bucket gets what the earlier
+                // ones (and itself) do not already hold. Read-then-add can over-count under
+                // a race, never under-count. A calendar day or a month is long next to the
+                // requests in flight: there the upstream's figure wins, both ways.
+                if w.sliding(kind).is_some() {
+                    self.raise_to(&w, id, kind, &key, used, now).await?;
+                } else {
+                    self.store.set_counter(&key, used, w.ttl(kind, now)).await?;
                 }
             }
             if reported.remaining == Some(0) {
@@ -1052,13 +1045,15 @@ mod tests {
         matches!(ledger.acquire(q, 10).await.unwrap(), Grant::Granted(_))
     }
 
+    const ROLLING_UTC: DayRule = DayRule {
+        tz: Tz::UTC,
+        rolling: true,
+    };
+
     /// A route of a provider whose day is the last 24 hours.
     fn rolling_quota(id: &str, limits: Limits) -> RouteQuota<'_> {
         RouteQuota {
-            day: DayRule {
-                tz: Tz::UTC,
-                rolling: true,
-            },
+            day: ROLLING_UTC,
             ..quota(id, limits)
         }
     }
@@ -1145,11 +1140,10 @@ mod tests {
         assert!(ledger.observe(&q, &snap(90)).await.unwrap().is_empty());
         assert_eq!(ledger.usage(&q).await.unwrap().calls_today, 10);
         // A key counter that missed them is raised to the sum of all 24 hours.
-        let day = DayRule {
-            tz: Tz::UTC,
-            rolling: true,
-        };
-        ledger.raise_to_sum("p@k", &["p/m@k"], day).await.unwrap();
+        ledger
+            .raise_to_sum("p@k", &["p/m@k"], ROLLING_UTC)
+            .await
+            .unwrap();
         let shared = RouteQuota { id: "p@k", ..q };
         assert_eq!(ledger.usage(&shared).await.unwrap().calls_today, 10);
     }
