@@ -150,14 +150,36 @@ impl SqliteStore {
 
     async fn call(&self, op: Op) -> Result<Output, StoreError> {
         let operation = op.name();
+        let rx = self.queue(op);
+        self.engine.run_soon().await;
+        rx.await.map_err(|_| stopped(operation))?
+    }
+
+    /// Queues `op` without running the queue; the receiver gets its result.
+    fn queue(&self, op: Op) -> oneshot::Receiver<Result<Output, StoreError>> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Job(Job {
+        self.engine.push(Command::Job(Job {
             op,
             now_ms: self.now_ms(),
             reply,
-        }))
-        .await;
-        rx.await.map_err(|_| stopped(operation))?
+        }));
+        rx
+    }
+
+    /// Queues one add per `(key, delta, ttl)`.
+    fn queue_adds(
+        &self,
+        adds: &[(&str, i64, Duration)],
+    ) -> Vec<oneshot::Receiver<Result<Output, StoreError>>> {
+        adds.iter()
+            .map(|(key, delta, ttl)| {
+                self.queue(Op::Add {
+                    key: (*key).to_owned(),
+                    delta: *delta,
+                    ttl_ms: ttl_ms(*ttl),
+                })
+            })
+            .collect()
     }
 }
 
@@ -262,20 +284,7 @@ impl StateStore for SqliteStore {
     /// Each is acknowledged only after its commit, like [`add`](Self::add).
     async fn add_many(&self, adds: &[(&str, i64, Duration)]) -> Result<(), StoreError> {
         const OPERATION: &str = "sqlite add";
-        let mut replies = Vec::with_capacity(adds.len());
-        for (key, delta, ttl) in adds {
-            let (reply, rx) = oneshot::channel();
-            self.engine.push(Command::Job(Job {
-                op: Op::Add {
-                    key: (*key).to_owned(),
-                    delta: *delta,
-                    ttl_ms: ttl_ms(*ttl),
-                },
-                now_ms: self.now_ms(),
-                reply,
-            }));
-            replies.push(rx);
-        }
+        let replies = self.queue_adds(adds);
         self.engine.run_soon().await;
         for rx in replies {
             match rx.await.map_err(|_| stopped(OPERATION))?? {
@@ -289,19 +298,8 @@ impl StateStore for SqliteStore {
     /// Queues the refunds for the next commit, whoever makes it: the next call of any
     /// task, or the store's own thread within [`DEFERRED_WITHIN`], or dropping the store.
     async fn add_many_deferred(&self, adds: &[(&str, i64, Duration)]) -> Result<(), StoreError> {
-        for (key, delta, ttl) in adds {
-            // Nobody waits for the reply; a failure is logged by the worker.
-            let (reply, _) = oneshot::channel();
-            self.engine.push(Command::Job(Job {
-                op: Op::Add {
-                    key: (*key).to_owned(),
-                    delta: *delta,
-                    ttl_ms: ttl_ms(*ttl),
-                },
-                now_ms: self.now_ms(),
-                reply,
-            }));
-        }
+        // Nobody waits for the replies; a failure is logged by the worker.
+        drop(self.queue_adds(adds));
         Ok(())
     }
 
