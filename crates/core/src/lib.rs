@@ -47,4 +47,5 @@ pub use status::{HealthState, ProviderStatus, QuotaStatus, RouteStatus};
 pub use store::{Acquire, CounterCheck, MemoryStore, StateStore};
 pub use types::{
     Attempt, ChatRequest, ChatResponse, FinishReason, Message, Role, StreamEnd, StreamEvent, Usage,
+    estimate_tokens,
 };

@@ -114,8 +114,8 @@ impl ChatRequest {
         self
     }
 
-    /// A rough token estimate of the prompt (about four characters a token, plus a
-    /// few tokens of framing per message); the ledger reconciles it with reported usage.
+    /// A rough token estimate of the prompt ([`estimate_tokens`] of its text, plus a few
+    /// tokens of framing per message); the ledger reconciles it with reported usage.
     pub fn estimated_prompt_tokens(&self) -> u64 {
         let chars: usize = self
             .messages
@@ -123,8 +123,15 @@ impl ChatRequest {
             .map(|m| m.content.chars().count())
             .sum();
         let per_message = 4 * self.messages.len();
-        u64::try_from(chars.div_ceil(4) + per_message).unwrap_or(u64::MAX)
+        estimate_tokens(u64::try_from(chars).unwrap_or(u64::MAX))
+            .saturating_add(u64::try_from(per_message).unwrap_or(u64::MAX))
     }
+}
+
+/// Tokens in a text of `chars` characters, estimated at about four characters a token:
+/// the one rule for every estimate where a provider reports no usage.
+pub fn estimate_tokens(chars: u64) -> u64 {
+    chars.div_ceil(4)
 }
 
 /// Token counts reported by the upstream.

@@ -230,7 +230,7 @@ async fn stream(
                             let usage = usage.unwrap_or_else(|| {
                                 llmpool::core::Usage::new(
                                     prompt_estimate,
-                                    completion_chars.div_ceil(4),
+                                    llmpool::core::estimate_tokens(completion_chars),
                                 )
                             });
                             out.push(chunk_event(&ChatCompletionChunk::usage_only(
