@@ -51,21 +51,7 @@ impl OpenAiCompatProvider {
     /// A client for `cfg` behaving as `hooks` say. Fails when the base URL, the key or an
     /// extra header cannot be used in an HTTP request; the error never contains the key.
     pub fn new(cfg: &ProviderConfig, hooks: &'static CompatHooks) -> Result<Self, ConfigError> {
-        let url = cfg.endpoint(CHAT_PATH);
-        let parsed = reqwest::Url::parse(&url).map_err(|_| {
-            ConfigError::new(
-                cfg.id,
-                "base_url",
-                format!("`{}` is not a valid http(s) URL", cfg.base_url),
-            )
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ConfigError::new(
-                cfg.id,
-                "base_url",
-                format!("`{}` is not a valid http(s) URL", cfg.base_url),
-            ));
-        }
+        let url = transport::endpoint_url(cfg, CHAT_PATH)?;
         let key = cfg.expose_key();
         if key.trim().is_empty() {
             return Err(ConfigError::new(cfg.id, "api_key", "the API key is empty"));
@@ -101,7 +87,7 @@ impl OpenAiCompatProvider {
                 key: cfg.api_key.clone(),
             },
             client: transport::build_client(cfg)?,
-            url: parsed,
+            url,
             model: cfg.model.clone(),
             timeout: cfg.timeout,
             headers,

@@ -30,6 +30,21 @@ pub fn build_client(cfg: &ProviderConfig) -> Result<reqwest::Client, ConfigError
         .map_err(|e| ConfigError::new(cfg.id, "http_client", e.to_string()))
 }
 
+/// `cfg`'s endpoint at `path`, parsed once: a base URL that is not http(s) is a config
+/// error naming it.
+pub fn endpoint_url(cfg: &ProviderConfig, path: &str) -> Result<reqwest::Url, ConfigError> {
+    reqwest::Url::parse(&cfg.endpoint(path))
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https"))
+        .ok_or_else(|| {
+            ConfigError::new(
+                cfg.id,
+                "base_url",
+                format!("`{}` is not a valid http(s) URL", cfg.base_url),
+            )
+        })
+}
+
 /// Sends a request and maps transport failures (timeout, refused, reset) to error kinds.
 /// The error never carries the URL (providers that put keys in URLs would leak them).
 pub async fn send(

@@ -45,16 +45,7 @@ impl CohereProvider {
                 "the API key is empty; set COHERE_API_KEY",
             ));
         }
-        let endpoint = reqwest::Url::parse(&cfg.endpoint("/chat"))
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                ConfigError::new(
-                    ID,
-                    "base_url",
-                    format!("`{}` is not a valid http(s) URL", cfg.base_url),
-                )
-            })?;
+        let endpoint = transport::endpoint_url(cfg, "/chat")?;
         Ok(Self {
             cfg: cfg.clone(),
             endpoint,
