@@ -33,6 +33,26 @@
 //!   the connection dropped or was refused is retried once on the new connection, and
 //!   scripts are reloaded when a restarted server no longer knows them.
 //!
+//! # While Redis is down
+//!
+//! The store **refuses** rather than counting on its own: a call made while Redis cannot
+//! be reached (stopped, restarting, or stuck without answering) fails with a
+//! [`StoreError`](llmpool_core::StoreError) naming the operation, within
+//! [`RedisOptions::call_timeout`] (2 s by default: the reconnection attempts and the one
+//! retry share that budget). The router passes the error on, so a request made during the
+//! outage gets an error answer at once (the gateway's 500 `internal_error`, "state store
+//! failed") and no upstream call: no process spends quota that the others cannot see.
+//! Requests already granted before the outage finish normally (their after-call writes
+//! may fail; counters then stay high, never low). When Redis is back, the next calls
+//! reconnect by themselves.
+//!
+//! What a restart costs depends on Redis's persistence: a server that comes back with its
+//! data (AOF with `appendfsync always`) resumes exactly; one that comes back empty (no
+//! persistence, or RDB snapshots older than the window) has forgotten the counts of the
+//! windows still open, so in each window that spans the restart the processes together
+//! may grant up to the limit again: **at most twice the limit** per window (once before,
+//! once after), and exactly the limit in every window that starts after the restart.
+//!
 //! # Guarantees
 //!
 //! A call that returns `Ok` was applied by Redis; how long it survives there is Redis's

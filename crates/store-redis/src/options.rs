@@ -9,6 +9,7 @@ pub struct RedisOptions {
     pub(crate) connection_timeout: Duration,
     pub(crate) response_timeout: Duration,
     pub(crate) reconnect_attempts: usize,
+    pub(crate) call_timeout: Duration,
 }
 
 impl Default for RedisOptions {
@@ -18,13 +19,15 @@ impl Default for RedisOptions {
             connection_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(1),
             reconnect_attempts: 3,
+            call_timeout: Duration::from_secs(2),
         }
     }
 }
 
 impl RedisOptions {
     /// The defaults: prefix `llmpool:`, 1 s to connect, 1 s for a reply, 3 reconnection
-    /// attempts (100, 200, 400 ms apart) before a call fails.
+    /// attempts (100, 200, 400 ms apart) before a call fails, and at most 2 s for a whole
+    /// call.
     pub fn new() -> Self {
         Self::default()
     }
@@ -55,6 +58,16 @@ impl RedisOptions {
     #[must_use]
     pub fn reconnect_attempts(mut self, attempts: usize) -> Self {
         self.reconnect_attempts = attempts;
+        self
+    }
+
+    /// The longest one call may take in all, reconnection attempts and its one retry
+    /// included; past it the call fails with an error that says Redis did not answer in
+    /// time. This is what keeps a request from hanging on a Redis that is down or stuck:
+    /// the router gets the error and the client an answer. At least 10 ms.
+    #[must_use]
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout.max(Duration::from_millis(10));
         self
     }
 }

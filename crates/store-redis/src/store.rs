@@ -26,6 +26,7 @@ const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 pub struct RedisStore {
     connection: ConnectionManager,
     prefix: String,
+    call_timeout: Duration,
     acquire: Script,
     add: Script,
 }
@@ -60,6 +61,7 @@ impl RedisStore {
         Ok(Self {
             connection,
             prefix: options.prefix,
+            call_timeout: options.call_timeout,
             acquire: Script::new(scripts::ACQUIRE),
             add: Script::new(scripts::ADD),
         })
@@ -83,19 +85,34 @@ impl RedisStore {
     }
 
     /// Runs `call` on the connection; if it failed because the connection was lost or
-    /// refused, runs it once more, on the connection the manager has re-established.
+    /// refused, runs it once more, on the connection the manager has re-established. The
+    /// whole, retry included, is bounded by the call timeout: a Redis that is down or
+    /// stuck fails the call quickly instead of holding the request that made it.
     async fn run<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, StoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        match call(self.connection.clone()).await {
-            Ok(value) => Ok(value),
-            Err(e) if connection_lost(&e) => call(self.connection.clone())
-                .await
-                .map_err(|e| StoreError::new(operation, e)),
-            Err(e) => Err(StoreError::new(operation, e)),
-        }
+        let attempts = async {
+            match call(self.connection.clone()).await {
+                Ok(value) => Ok(value),
+                Err(e) if connection_lost(&e) => call(self.connection.clone())
+                    .await
+                    .map_err(|e| StoreError::new(operation, e)),
+                Err(e) => Err(StoreError::new(operation, e)),
+            }
+        };
+        tokio::time::timeout(self.call_timeout, attempts)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::new(
+                    operation,
+                    format!(
+                        "redis did not answer within {} ms",
+                        self.call_timeout.as_millis()
+                    ),
+                ))
+            })
     }
 }
 

@@ -338,6 +338,94 @@ async fn reconnects_after_theserver_restarts() {
     assert_eq!(store.get("v").await.unwrap().as_deref(), Some("after"));
 }
 
+/// Upper bound that turns a hung call into a failed test (not a timing assertion: the
+/// calls are expected to fail within the store's 2 s call timeout, far below it).
+const HANG: Duration = Duration::from_secs(20);
+
+/// Every kind of call, each with the hang bound; returns how many failed.
+async fn every_call_fails(store: &RedisStore) -> usize {
+    let checks = [check("rpm", 10, 1)];
+    let outcomes = [
+        tokio::time::timeout(HANG, store.try_acquire(&checks))
+            .await
+            .map(|r| r.is_err()),
+        tokio::time::timeout(HANG, store.add("rpm", 1, HOUR))
+            .await
+            .map(|r| r.is_err()),
+        tokio::time::timeout(HANG, store.counters(&["rpm".into()]))
+            .await
+            .map(|r| r.is_err()),
+        tokio::time::timeout(HANG, store.put("v", "x", None))
+            .await
+            .map(|r| r.is_err()),
+        tokio::time::timeout(HANG, store.get("v"))
+            .await
+            .map(|r| r.is_err()),
+    ];
+    for (i, outcome) in outcomes.iter().enumerate() {
+        assert!(outcome.is_ok(), "call {i} hung past {HANG:?}");
+    }
+    outcomes.iter().filter(|o| matches!(o, Ok(true))).count()
+}
+
+#[tokio::test]
+async fn calls_fail_instead_of_hanging_while_theserver_is_down() {
+    let Some(mut server) = server::privateserver() else {
+        return;
+    };
+    let options = RedisOptions::new().prefix(server::unique_prefix());
+    let store = RedisStore::connect_with(&server.url(), options)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.try_acquire(&[check("rpm", 10, 1)]).await.unwrap(),
+        Acquire::Granted
+    );
+    server.stop();
+    // Twice: the first round finds the connection dropped, the second a manager still
+    // failing to reconnect.
+    assert_eq!(every_call_fails(&store).await, 5);
+    assert_eq!(every_call_fails(&store).await, 5);
+    let error = store.get("v").await.unwrap_err();
+    assert_eq!(error.operation, "redis get");
+}
+
+#[tokio::test]
+async fn calls_fail_instead_of_hanging_while_theserver_is_stuck() {
+    let Some(server) = server::privateserver() else {
+        return;
+    };
+    let options = RedisOptions::new()
+        .prefix(server::unique_prefix())
+        .call_timeout(Duration::from_millis(500));
+    let store = RedisStore::connect_with(&server.url(), options)
+        .await
+        .unwrap();
+    store.put("v", "before", None).await.unwrap();
+    server.pause();
+    let failed = every_call_fails(&store).await;
+    let error = store.get("v").await.unwrap_err();
+    server.resume();
+    assert_eq!(failed, 5);
+    let message = std::error::Error::source(&error).unwrap().to_string();
+    assert!(
+        message.contains("did not answer within 500 ms"),
+        "{message}"
+    );
+    // Once it answers again, so does the store. (The `put` that timed out may have been
+    // applied on resuming: a failed call may or may not have been, as documented.)
+    let mut stored = false;
+    for _ in 0..100 {
+        if store.put("v", "after", None).await.is_ok() {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stored, "no answer after the server resumed");
+    assert_eq!(store.get("v").await.unwrap().as_deref(), Some("after"));
+}
+
 #[tokio::test]
 async fn connecting_to_nothing_fails() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -177,6 +177,28 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections are still accepted by the kernel, but
+    /// nothing answers, as with a Redis stuck on a slow disk.
+    pub(crate) fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub(crate) fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let Some(child) = self.child.as_ref() else {
+            panic!("the redis-server on port {} is not running", self.port);
+        };
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
+        assert!(status.success(), "kill {signal} failed: {status}");
+    }
+
     /// Starts the server again on the same port, with empty data.
     pub(crate) fn start_again(&mut self) -> Result<(), String> {
         self.stop();
