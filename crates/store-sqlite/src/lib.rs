@@ -62,6 +62,27 @@
 //! - [`Durability::PowerLoss`] (`synchronous=FULL`): each commit also waits for the WAL to
 //!   reach the disk (one `fsync` per batch, shared by every call in it).
 //!
+//! # When the file cannot be written
+//!
+//! A read-only file or directory, a full disk or an I/O error does not stop the store.
+//! On the first write the file refuses (`SQLITE_READONLY`, `SQLITE_FULL`, `SQLITE_IOERR`,
+//! `SQLITE_CANTOPEN`, `SQLITE_PERM`), it logs an error naming the file and the cause, and
+//! serves from memory: quota counters and values are held in memory on top of what the
+//! file last committed (a counter goes on from its value in the file, so no window
+//! restarts at zero), reads still come from the file beneath. Every second (on the next
+//! call, or from the store's own thread) it tries to write what it holds into the file, in
+//! one transaction; when that succeeds it logs so, and is back on its file. A counter is
+//! merged as this process's own change added to the file's value then, so another process
+//! that wrote meanwhile is not overwritten. [`SqliteStore::fallback`] tells whether it is
+//! in this state, for a health check or a metric.
+//!
+//! The price: while it lasts, this process's counts are invisible to other processes
+//! sharing the file (each counts its own on top of the file, so together they may spend up
+//! to one limit each per window); a crash in that time loses what was held; chat history
+//! cannot be appended or cleared (those calls fail with an error saying so); expired rows
+//! are not deleted. At most [`MAX_HELD`] counters and values are held; past that a call
+//! that needs one more fails with an error. Calls never wait for the file to come back.
+//!
 //! # Expiry
 //!
 //! Counters and values carry an absolute expiry in Unix milliseconds, computed from the
@@ -81,7 +102,7 @@ mod schema;
 mod store;
 
 pub use options::{Durability, SqliteOptions};
-pub use store::{DEFERRED_WITHIN, SqliteStore};
+pub use store::{DEFERRED_WITHIN, FallbackStatus, MAX_HELD, SqliteStore};
 
 #[doc(no_inline)]
 pub use llmpool_core::StateStore;

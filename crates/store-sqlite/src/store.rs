@@ -1,11 +1,13 @@
 //! [`SqliteStore`]: the async face of the connection and its queue of calls.
 
 mod cache;
+mod fallback;
 mod ops;
 mod worker;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -114,6 +116,35 @@ impl SqliteStore {
         self.location.as_deref()
     }
 
+    /// How the store fares with its file: whether it is serving from memory now because
+    /// the file cannot be written, and how often that happened. Cheap (no wait for the
+    /// connection): meant for a health check or a metric.
+    pub fn fallback(&self) -> FallbackStatus {
+        let stats = &self.engine.stats;
+        FallbackStatus {
+            active: stats.active.load(Ordering::Relaxed),
+            held: stats.held.load(Ordering::Relaxed),
+            entered: stats.entered.load(Ordering::Relaxed),
+            recovered: stats.recovered.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Test hook, not an API: makes the connection refuse writes with SQLite's own
+    /// `SQLITE_READONLY` (`PRAGMA query_only`), as a read-only file does, even for root,
+    /// whom file permissions do not stop.
+    #[doc(hidden)]
+    pub fn inject_read_only(&self, on: bool) -> Result<(), StoreError> {
+        self.engine.with_worker(|worker| match worker {
+            Some(worker) => worker
+                .set_query_only(on)
+                .map_err(|e| StoreError::new("sqlite query_only", e)),
+            None => Err(StoreError::new(
+                "sqlite query_only",
+                "the store has been closed",
+            )),
+        })
+    }
+
     /// Deletes every counter and value that has expired now; returns how many rows went.
     /// The store also does this by itself every
     /// [`cleanup_interval`](SqliteOptions::cleanup_interval).
@@ -183,6 +214,30 @@ impl SqliteStore {
     }
 }
 
+/// The most counters and values held in memory while the file cannot be written.
+pub const MAX_HELD: usize = fallback::MAX_ENTRIES;
+
+/// What [`SqliteStore::fallback`] reports.
+///
+/// When a write fails because the file cannot be written (read-only file or directory,
+/// full disk, I/O error), the store keeps serving: quota counters and values are held in
+/// memory on top of what the file last committed (so counts go on from where they were),
+/// an error is logged, and the store tries the file again every second; once a write
+/// succeeds, what was held is merged into the file and the store is back on it. Chat
+/// history calls fail meanwhile. See the crate docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct FallbackStatus {
+    /// Serving from memory now.
+    pub active: bool,
+    /// Counters and values held in memory now.
+    pub held: u64,
+    /// How many times the store has switched to memory since it was opened.
+    pub entered: u64,
+    /// How many times it has gone back to its file.
+    pub recovered: u64,
+}
+
 fn stopped(operation: &'static str) -> StoreError {
     StoreError::new(operation, "the sqlite store dropped the call unanswered")
 }
@@ -229,6 +284,13 @@ fn maintain(engine: &Engine, options: &SqliteOptions, stop: &mpsc::Receiver<()>)
                         }
                     });
                     next_cleanup = Instant::now() + options.cleanup_interval;
+                } else if engine.stats.active.load(Ordering::Relaxed) {
+                    // In fallback: try the file again even when no call comes.
+                    engine.with_worker(|worker| {
+                        if let Some(worker) = worker {
+                            worker.try_file_again();
+                        }
+                    });
                 } else if engine.has_queued() {
                     engine.with_worker(|_| ());
                 }

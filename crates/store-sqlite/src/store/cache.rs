@@ -14,6 +14,8 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::fallback::Fallback;
+
 /// The most counters kept; past it the copy starts over (windows are keyed by time, so old
 /// keys stop being read and would otherwise pile up between purges).
 const MAX_ENTRIES: usize = 65_536;
@@ -63,15 +65,20 @@ impl CounterCache {
 }
 
 /// Counter reads and writes inside an open transaction, through the cache when there is
-/// one (write transactions) and straight to the table when not (read-only batches).
+/// one (write transactions) and straight to the table when not (read-only batches). While
+/// the file cannot be written, `fallback` holds the writes and the reads see them first.
 pub(crate) struct Counters<'a> {
     pub(crate) conn: &'a Connection,
     pub(crate) cache: Option<&'a mut CounterCache>,
+    pub(crate) fallback: Option<&'a mut Fallback>,
 }
 
 impl Counters<'_> {
     /// A counter's live value; missing or expired reads as 0.
     pub(crate) fn read(&mut self, key: &str, now: i64) -> rusqlite::Result<u64> {
+        if let Some(value) = self.fallback.as_deref().and_then(|f| f.counter(key, now)) {
+            return Ok(u64::try_from(value).unwrap_or(0));
+        }
         let entry = match self.cache.as_deref_mut() {
             Some(cache) => {
                 if let Some(entry) = cache.entries.get(key) {
@@ -91,8 +98,26 @@ impl Counters<'_> {
         })
     }
 
-    /// Sets a counter's value and expiry.
-    pub(crate) fn write(&mut self, key: &str, value: i64, expires_at: i64) -> rusqlite::Result<()> {
+    /// Sets a counter's value and expiry (in memory while the file cannot be written).
+    pub(crate) fn write(
+        &mut self,
+        key: &str,
+        value: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        if let Some(fallback) = self.fallback.as_deref_mut() {
+            let conn = self.conn;
+            let base = || {
+                let entry = select(conn, key)?;
+                Ok(if entry.expires_at > now {
+                    entry.value
+                } else {
+                    0
+                })
+            };
+            return fallback.set_counter(key, base, value, expires_at);
+        }
         self.conn
             .prepare_cached(
                 "INSERT INTO counters (key, value, expires_at) VALUES (?1, ?2, ?3)

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::cache::Counters;
+use super::fallback;
 
 use llmpool_core::store::{Acquire, CounterCheck, weighted_use};
 use llmpool_core::{Message, Role};
@@ -82,6 +83,41 @@ impl Op {
         }
     }
 
+    /// Runs the call while the file cannot be written: counters and values go to the
+    /// fallback held in `counters` (reads see it first), history calls fail.
+    pub(crate) fn apply_held(
+        &self,
+        counters: &mut Counters<'_>,
+        now: i64,
+    ) -> rusqlite::Result<Output> {
+        let Some(held) = counters.fallback.as_deref_mut() else {
+            return self.apply(counters, now);
+        };
+        match self {
+            Self::Put { key, value, ttl_ms } => {
+                let expires = ttl_ms.map(|ttl| now.saturating_add(ttl));
+                held.put(key, Some((value.clone(), expires)))?;
+                Ok(Output::Unit)
+            }
+            Self::Delete(key) => {
+                held.put(key, None)?;
+                Ok(Output::Unit)
+            }
+            Self::Get(key) => match held.value(key, now) {
+                Some(value) => Ok(Output::Value(value)),
+                None => self.apply(counters, now),
+            },
+            Self::AppendHistory { .. } | Self::ClearHistory(_) => {
+                Err(fallback::history_unavailable())
+            }
+            Self::Acquire(_)
+            | Self::Add { .. }
+            | Self::SetCounter { .. }
+            | Self::Counters(_)
+            | Self::History { .. } => self.apply(counters, now),
+        }
+    }
+
     /// Runs the call inside the caller's open transaction.
     pub(crate) fn apply(&self, counters: &mut Counters<'_>, now: i64) -> rusqlite::Result<Output> {
         let conn = counters.conn;
@@ -90,11 +126,11 @@ impl Op {
             Self::Add { key, delta, ttl_ms } => {
                 let value = counters.read(key, now)?.saturating_add_signed(*delta);
                 let value = i64::try_from(value).unwrap_or(i64::MAX);
-                counters.write(key, value, now.saturating_add(*ttl_ms))?;
+                counters.write(key, value, now.saturating_add(*ttl_ms), now)?;
                 Ok(Output::Unit)
             }
             Self::SetCounter { key, value, ttl_ms } => {
-                counters.write(key, *value, now.saturating_add(*ttl_ms))?;
+                counters.write(key, *value, now.saturating_add(*ttl_ms), now)?;
                 Ok(Output::Unit)
             }
             Self::Counters(keys) => keys
@@ -166,7 +202,7 @@ fn acquire(
         let value = counters.read(&check.key, now)?.saturating_add(check.cost);
         let value = i64::try_from(value).unwrap_or(i64::MAX);
         let expires = now.saturating_add(super::ttl_ms(check.ttl));
-        counters.write(&check.key, value, expires)?;
+        counters.write(&check.key, value, expires, now)?;
     }
     Ok(Acquire::Granted)
 }

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use llmpool_core::StoreError;
 
 use super::cache::{CounterCache, Counters};
+use super::fallback::{self, Fallback, Stats};
 use super::ops::{self, Op, Output};
 use crate::options::{Durability, SqliteOptions};
 use crate::schema;
@@ -72,12 +73,15 @@ pub(crate) struct Engine {
     /// A caller has queued calls and will run the queue once the tasks that were ready
     /// with it have had their turn (and queued theirs).
     scheduled: AtomicBool,
+    /// How the store fares with its file (fallback to memory), shared with the worker.
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl Engine {
     /// Opens the database (blocking the calling thread while it does).
     pub(crate) fn open(target: &Target, options: &SqliteOptions) -> Result<Self, StoreError> {
         let conn = open(target, options).map_err(|e| StoreError::new("open sqlite store", e))?;
+        let stats = Arc::new(Stats::default());
         let worker = Worker {
             conn,
             in_memory: matches!(target, Target::Memory),
@@ -85,11 +89,18 @@ impl Engine {
             batch: Vec::new(),
             cache: CounterCache::default(),
             latest_now: None,
+            location: match target {
+                Target::File(path) => path.display().to_string(),
+                Target::Memory => ":memory:".to_owned(),
+            },
+            fallback: None,
+            stats: Arc::clone(&stats),
         };
         Ok(Self {
             worker: Mutex::new(Some(worker)),
             queue: Mutex::new(VecDeque::new()),
             scheduled: AtomicBool::new(false),
+            stats,
         })
     }
 
@@ -220,6 +231,11 @@ pub(crate) struct Worker {
     /// The latest caller clock seen: expiry cleanup never deletes what a caller could
     /// still read as live.
     latest_now: Option<i64>,
+    /// The file, as named in logs.
+    location: String,
+    /// The writes held in memory while the file cannot be written.
+    fallback: Option<Fallback>,
+    stats: Arc<Stats>,
 }
 
 impl Worker {
@@ -227,6 +243,7 @@ impl Worker {
     /// commits the jobs before it.
     fn run(&mut self, commands: Vec<Command>) {
         self.recover();
+        self.try_file_again();
         for command in commands {
             match command {
                 Command::Job(job) => {
@@ -259,6 +276,10 @@ impl Worker {
     /// Deletes expired rows (the maintenance thread calls this periodically).
     pub(crate) fn cleanup(&mut self) {
         self.recover();
+        if self.fallback.is_some() {
+            // Nothing can be deleted from a file that cannot be written.
+            return;
+        }
         if let Some(now) = self.latest_now
             && let Err(e) = self.purge(now)
         {
@@ -266,8 +287,25 @@ impl Worker {
         }
     }
 
-    /// Closes the connection.
-    pub(crate) fn close(self) -> Result<(), StoreError> {
+    /// Test hook: `PRAGMA query_only` on the connection, which makes SQLite refuse every
+    /// write with `SQLITE_READONLY`, as a read-only file does.
+    pub(crate) fn set_query_only(&self, on: bool) -> rusqlite::Result<()> {
+        self.conn.pragma_update(None, "query_only", on)
+    }
+
+    /// Closes the connection, after a last try to write what is held in memory.
+    pub(crate) fn close(mut self) -> Result<(), StoreError> {
+        if let Some(held) = self.fallback.as_mut() {
+            held.force_due();
+        }
+        self.try_file_again();
+        if let Some(held) = self.fallback.take() {
+            tracing::error!(
+                file = %self.location,
+                lost = held.counters.len() + held.values.len(),
+                "the sqlite store closes with changes it could not write to its file; they are lost"
+            );
+        }
         self.conn
             .close()
             .map_err(|(_, e)| StoreError::new("sqlite close", e))
@@ -279,16 +317,30 @@ impl Worker {
 
     /// Runs the batch in one transaction and replies to each call after the commit. If
     /// anything fails, the whole transaction is rolled back and each call runs again in
-    /// a transaction of its own, so that only the failing ones fail.
+    /// a transaction of its own, so that only the failing ones fail. If it failed because
+    /// the file cannot be written, the store switches to memory first (see `fallback`).
     fn commit(&mut self) {
         if self.batch.is_empty() {
             return;
         }
         let jobs = std::mem::take(&mut self.batch);
+        if self.fallback.is_some() {
+            // Held writes cannot be rolled back: one call at a time, never a replay.
+            for job in jobs {
+                self.run_alone(job);
+            }
+            return;
+        }
         match self.transaction(&jobs) {
             Ok(outputs) => {
                 for (job, output) in jobs.into_iter().zip(outputs) {
                     let _ = job.reply.send(Ok(output));
+                }
+            }
+            Err(e) if fallback::unwritable(&e) && jobs.iter().any(|job| job.op.writes()) => {
+                self.enter_fallback(&e);
+                for job in jobs {
+                    self.run_alone(job);
                 }
             }
             Err(e) if jobs.len() == 1 => {
@@ -299,19 +351,107 @@ impl Worker {
             }
             Err(_) => {
                 for job in jobs {
-                    let result = self
-                        .transaction(std::slice::from_ref(&job))
-                        .and_then(|mut outputs| {
-                            outputs.pop().ok_or(rusqlite::Error::QueryReturnedNoRows)
-                        })
-                        .map_err(|e| StoreError::new(job.op.name(), e));
-                    answer(job.reply, result);
+                    self.run_alone(job);
                 }
             }
         }
     }
 
+    /// Runs one call in a transaction of its own and answers it; a write the file refuses
+    /// switches the store to memory and runs there.
+    fn run_alone(&mut self, job: Job) {
+        let mut result = self.transaction(std::slice::from_ref(&job));
+        if self.fallback.is_none()
+            && job.op.writes()
+            && let Err(e) = &result
+            && fallback::unwritable(e)
+        {
+            self.enter_fallback(e);
+            result = self.transaction(std::slice::from_ref(&job));
+        }
+        let result = result
+            .and_then(|mut outputs| outputs.pop().ok_or(rusqlite::Error::QueryReturnedNoRows))
+            .map_err(|e| StoreError::new(job.op.name(), e));
+        answer(job.reply, result);
+    }
+
+    fn enter_fallback(&mut self, cause: &rusqlite::Error) {
+        self.cache.clear();
+        self.fallback = Some(Fallback::new(Arc::clone(&self.stats)));
+        tracing::error!(
+            file = %self.location,
+            error = %cause,
+            "the sqlite store file cannot be written: serving quota counts and values from \
+             memory, held by this process only, and writing them to the file once it can \
+             (tried every second); chat history calls fail until then"
+        );
+    }
+
+    /// While in fallback, and at most every [`fallback::RETRY_EVERY`]: writes what is
+    /// held to the file in one transaction (with a marker row, so that the file is really
+    /// written); on success the store is back on its file.
+    pub(crate) fn try_file_again(&mut self) {
+        let Some(held) = self.fallback.as_mut() else {
+            return;
+        };
+        if !held.due() {
+            return;
+        }
+        let now = self.latest_now.unwrap_or(0);
+        let Some(held) = self.fallback.as_ref() else {
+            return;
+        };
+        let written = self.write_alone(|conn| {
+            let written = held.merge(conn, now)?;
+            ops::touch_flush_marker(conn, now)?;
+            Ok(written)
+        });
+        match written {
+            Ok(written) => {
+                self.fallback = None;
+                self.cache.clear();
+                self.stats
+                    .recovered
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    file = %self.location,
+                    merged = written,
+                    "the sqlite store file can be written again: the counts and values held \
+                     in memory are merged into it"
+                );
+            }
+            Err(e) => {
+                tracing::debug!(file = %self.location, error = %e, "the sqlite store file still cannot be written");
+            }
+        }
+    }
+
+    /// Runs a call on the file, or, in fallback, on what is held over a read of the file.
+    fn transaction_held(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Output>> {
+        self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        let mut counters = Counters {
+            conn: &self.conn,
+            cache: None,
+            fallback: self.fallback.as_mut(),
+        };
+        let result = jobs
+            .iter()
+            .map(|job| job.op.apply_held(&mut counters, job.now_ms))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .and_then(|outputs| {
+                self.conn.prepare_cached("COMMIT")?.execute([])?;
+                Ok(outputs)
+            });
+        if result.is_err() {
+            self.rollback();
+        }
+        result
+    }
+
     fn transaction(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Output>> {
+        if self.fallback.is_some() {
+            return self.transaction_held(jobs);
+        }
         // A batch that may write takes the write lock before its first read, so its
         // checks and counts are atomic against every other connection to the file. Only
         // then may it read counters from the cache (see `cache`).
@@ -343,6 +483,7 @@ impl Worker {
         let mut counters = Counters {
             conn: &self.conn,
             cache,
+            fallback: None,
         };
         jobs.iter()
             .map(|job| job.op.apply(&mut counters, job.now_ms))
