@@ -2,6 +2,8 @@
 //! and an HTTP client that checks every answer for leaked keys.
 
 pub(crate) mod fixtures;
+pub(crate) mod redis;
+pub(crate) mod tmpfs;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

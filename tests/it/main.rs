@@ -19,4 +19,5 @@ mod errors;
 mod lifecycle;
 mod openai_sdk;
 mod routing;
+mod store_faults;
 mod streaming;
