@@ -5,6 +5,8 @@
 
 #![expect(
     clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
     reason = "test helpers: a failed setup is a failed test"
 )]
 

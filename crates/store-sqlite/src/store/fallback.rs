@@ -78,6 +78,15 @@ pub(crate) struct Held {
     pub(crate) expires_at: i64,
 }
 
+/// What memory says of a value.
+#[derive(Debug)]
+pub(crate) enum HeldValue {
+    /// Put (`Some`), or deleted or expired (`None`) while in fallback.
+    Held(Option<String>),
+    /// Not touched in fallback: the file's value stands.
+    NotHeld,
+}
+
 /// The changes made while the file could not be written.
 #[derive(Debug)]
 pub(crate) struct Fallback {
@@ -152,13 +161,15 @@ impl Fallback {
         Ok(())
     }
 
-    /// A held value at `now`: `Some(None)` when held as deleted or expired, `None` when
-    /// not held.
-    pub(crate) fn value(&self, key: &str, now: i64) -> Option<Option<String>> {
-        self.values.get(key).map(|held| match held {
-            Some((value, expires)) if expires.is_none_or(|t| t > now) => Some(value.clone()),
-            _ => None,
-        })
+    /// A value at `now` as held in memory.
+    pub(crate) fn value(&self, key: &str, now: i64) -> HeldValue {
+        match self.values.get(key) {
+            None => HeldValue::NotHeld,
+            Some(Some((value, expires))) if expires.is_none_or(|t| t > now) => {
+                HeldValue::Held(Some(value.clone()))
+            }
+            Some(_) => HeldValue::Held(None),
+        }
     }
 
     pub(crate) fn put(

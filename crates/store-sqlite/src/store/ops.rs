@@ -104,8 +104,8 @@ impl Op {
                 Ok(Output::Unit)
             }
             Self::Get(key) => match held.value(key, now) {
-                Some(value) => Ok(Output::Value(value)),
-                None => self.apply(counters, now),
+                fallback::HeldValue::Held(value) => Ok(Output::Value(value)),
+                fallback::HeldValue::NotHeld => self.apply(counters, now),
             },
             Self::AppendHistory { .. } | Self::ClearHistory(_) => {
                 Err(fallback::history_unavailable())
