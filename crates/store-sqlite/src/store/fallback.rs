@@ -252,3 +252,63 @@ impl Drop for Fallback {
         self.stats.held.store(0, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_error(code: std::ffi::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn only_a_file_that_cannot_be_written_switches_to_memory() {
+        use rusqlite::ffi;
+        for code in [
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_CANTOPEN,
+            ffi::SQLITE_PERM,
+        ] {
+            assert!(unwritable(&sqlite_error(code)), "{code}");
+        }
+        // Another process holding the lock, a bad statement, a constraint: not a fault of
+        // the file, so the call fails as before.
+        for code in [ffi::SQLITE_BUSY, ffi::SQLITE_ERROR, ffi::SQLITE_CONSTRAINT] {
+            assert!(!unwritable(&sqlite_error(code)), "{code}");
+        }
+        assert!(!unwritable(&rusqlite::Error::QueryReturnedNoRows));
+    }
+
+    #[test]
+    fn holds_at_most_the_bound_and_reports_what_it_holds() {
+        let stats = Arc::new(Stats::default());
+        let mut held = Fallback::new(Arc::clone(&stats));
+        for i in 0..MAX_ENTRIES {
+            held.set_counter(&format!("c{i}"), || Ok(0), 1, i64::MAX)
+                .unwrap();
+        }
+        assert_eq!(stats.held.load(Ordering::Relaxed), MAX_ENTRIES as u64);
+        // A new key is refused; one already held is still updated.
+        let error = held.put("v", Some(("x".into(), None))).unwrap_err();
+        assert_eq!(error.sqlite_error_code(), Some(ErrorCode::DiskFull));
+        held.set_counter("c0", || Ok(0), 2, i64::MAX).unwrap();
+        assert_eq!(held.counter("c0", 0), Some(2));
+        assert!(stats.active.load(Ordering::Relaxed));
+        drop(held);
+        assert!(!stats.active.load(Ordering::Relaxed));
+        assert_eq!(stats.held.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn held_values_hide_the_file_until_they_expire() {
+        let mut held = Fallback::new(Arc::new(Stats::default()));
+        assert!(matches!(held.value("k", 0), HeldValue::NotHeld));
+        held.put("k", Some(("v".into(), Some(100)))).unwrap();
+        assert!(matches!(held.value("k", 99), HeldValue::Held(Some(ref v)) if v == "v"));
+        assert!(matches!(held.value("k", 100), HeldValue::Held(None)));
+        held.put("k", None).unwrap();
+        assert!(matches!(held.value("k", 0), HeldValue::Held(None)));
+    }
+}
