@@ -338,6 +338,37 @@ async fn reconnects_after_theserver_restarts() {
     assert_eq!(store.get("v").await.unwrap().as_deref(), Some("after"));
 }
 
+/// The README's bound across a restart is zero when Redis keeps its data: a server with
+/// an append-only file synced on every write, killed (SIGKILL) and started again, still
+/// holds every count it acknowledged, so the limit holds exactly.
+#[tokio::test]
+async fn a_persistent_server_keeps_the_counts_across_a_kill() {
+    let Some(mut server) = server::privateserver() else {
+        return;
+    };
+    server.persistent = true;
+    server.start_again().unwrap();
+    let options = RedisOptions::new().prefix(server::unique_prefix());
+    let store = RedisStore::connect_with(&server.url(), options)
+        .await
+        .unwrap();
+    let rpd = [check("rpd", 3, 1)];
+    for _ in 0..3 {
+        assert_eq!(store.try_acquire(&rpd).await.unwrap(), Acquire::Granted);
+    }
+    server.stop();
+    server.start_again().unwrap();
+    let mut outcome = None;
+    for _ in 0..100 {
+        if let Ok(acquired) = store.try_acquire(&rpd).await {
+            outcome = Some(acquired);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(outcome, Some(Acquire::Denied { index: 0, used: 3 }));
+}
+
 /// Upper bound that turns a hung call into a failed test (not a timing assertion: the
 /// calls are expected to fail within the store's 2 s call timeout, far below it).
 const HANG: Duration = Duration::from_secs(20);

@@ -139,6 +139,8 @@ pub(crate) struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Restarts keep the data: append-only file, synced on every write.
+    pub(crate) persistent: bool,
 }
 
 impl RedisServer {
@@ -152,6 +154,7 @@ impl RedisServer {
                 port: free_port().map_err(|e| format!("no free port: {e}"))?,
                 dir: tempfile::tempdir().map_err(|e| format!("no temporary directory: {e}"))?,
                 child: None,
+                persistent: false,
             };
             match server.start_again() {
                 Ok(()) => return Ok(server),
@@ -199,14 +202,21 @@ impl RedisServer {
         assert!(status.success(), "kill {signal} failed: {status}");
     }
 
-    /// Starts the server again on the same port, with empty data.
+    /// Starts the server again on the same port: with empty data, or, when
+    /// [`persistent`](Self::persistent), with what its append-only file holds.
     pub(crate) fn start_again(&mut self) -> Result<(), String> {
         self.stop();
+        let (appendonly, fsync) = if self.persistent {
+            ("yes", "always")
+        } else {
+            ("no", "everysec")
+        };
         let child = Command::new(&self.binary)
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
-            .args(["--appendonly", "no"])
+            .args(["--appendonly", appendonly])
+            .args(["--appendfsync", fsync])
             .args(["--daemonize", "no"])
             .arg("--dir")
             .arg(self.dir.path())
