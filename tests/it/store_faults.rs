@@ -169,8 +169,8 @@ async fn redis_stopped_and_restarted_under_three_gateways() {
         .collect();
     assert!(hung.is_empty(), "{} hung: {hung:?}; {context}", hung.len());
 
-    // Each answer is a success, the spent limit (503), or the store's failure (500 naming
-    // the store), never anything else.
+    // Each answer is a success, the spent limit (503), or the store's failure naming the
+    // store (500 today; a 503 would do as well), never anything else.
     let mut store_errors = 0;
     for outcome in &outcomes {
         let Outcome::Answer(status, body) = outcome else {
@@ -178,11 +178,8 @@ async fn redis_stopped_and_restarted_under_three_gateways() {
         };
         match status {
             200 => {}
+            500 | 503 if body.contains("state store failed") => store_errors += 1,
             503 => assert!(body.contains("no_available_providers"), "{body}"),
-            500 => {
-                assert!(body.contains("state store failed"), "{body}");
-                store_errors += 1;
-            }
             other => panic!("unexpected {other}: {body}; {context}"),
         }
     }
