@@ -1,5 +1,17 @@
-//! HTTP plumbing shared by every provider crate: client construction, mapping transport
-//! failures to error kinds, header helpers and SSE body streams.
+//! The upstream HTTP skeleton every provider crate goes through, written once.
+//!
+//! - [`Upstream`]: one key's endpoint, built (and checked) once from its config: the
+//!   client, the URL, the auth header (marked sensitive), the extra headers, the
+//!   per-attempt timeout, the clock and key scrubbing; [`Upstream::post_json`] returns a
+//!   whole [`Reply`], [`Upstream::open_stream`] a head and a body to stream (or the
+//!   failed [`Reply`]);
+//! - [`fallback_kind`]: the one status-code table every provider falls back to when its
+//!   own error body says nothing more specific;
+//! - helpers: transport-failure mapping, header parsing, SSE body streams, error-body
+//!   excerpts.
+//!
+//! Provider crates keep only their wire formats and quirks: building the body, reading
+//! the answer, classifying their own error bodies.
 
 use std::time::Duration;
 
@@ -10,6 +22,12 @@ use llmpool_core::{ConfigError, ErrorKind, ProviderConfig, ProviderError};
 use reqwest::header::HeaderMap;
 
 use crate::sse::{SseDecoder, SseItem};
+
+mod fallback;
+mod upstream;
+
+pub use fallback::fallback_kind;
+pub use upstream::{Auth, Body, Endpoint, Head, Opened, RateLimitParser, Reply, Scrubber, Upstream};
 
 /// The `User-Agent` every provider request carries.
 pub const USER_AGENT: &str = concat!("llmpool/", env!("CARGO_PKG_VERSION"));
