@@ -27,7 +27,9 @@ mod fallback;
 mod upstream;
 
 pub use fallback::fallback_kind;
-pub use upstream::{Auth, Body, Endpoint, Head, Opened, RateLimitParser, Reply, Scrubber, Upstream};
+pub use upstream::{
+    Auth, Body, Endpoint, Head, Opened, RateLimitParser, Reply, Scrubber, Upstream,
+};
 
 /// The `User-Agent` every provider request carries.
 pub const USER_AGENT: &str = concat!("llmpool/", env!("CARGO_PKG_VERSION"));

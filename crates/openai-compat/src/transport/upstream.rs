@@ -229,9 +229,10 @@ impl Upstream {
         let request = self.request(url, accept, body).timeout(self.timeout);
         let response = send(self.id, request).await?;
         let head = self.head(&response);
-        let body = read_body(self.id, response)
-            .await
-            .map_err(|e| e.with_status(head.status).with_rate_limits(head.rate_limits))?;
+        let body = read_body(self.id, response).await.map_err(|e| {
+            e.with_status(head.status)
+                .with_rate_limits(head.rate_limits)
+        })?;
         Ok(Reply { head, body })
     }
 
@@ -292,7 +293,6 @@ impl fmt::Debug for Upstream {
         f.debug_struct("Upstream")
             .field("id", &self.id)
             .field("url", &self.url.as_str())
-            .field("auth", &auth)
             .field("api_key", &mask_key(self.key.expose_secret()))
             .field("timeout", &self.timeout)
             .field(
@@ -316,6 +316,12 @@ pub struct Scrubber {
 }
 
 impl Scrubber {
+    /// A scrubber of `key` (keys shorter than 8 characters are left alone: masking them
+    /// would garble ordinary words).
+    pub fn new(key: SecretString) -> Self {
+        Self { key }
+    }
+
     /// `text` with the key masked.
     pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         redact_secret(text, self.key.expose_secret())
@@ -396,7 +402,10 @@ impl Body {
             Ok(result) => result,
             Err(_elapsed) => Err(ProviderError::new(self.provider, ErrorKind::Timeout)),
         }
-        .map_err(|e| e.with_status(self.status).with_rate_limits(self.rate_limits))
+        .map_err(|e| {
+            e.with_status(self.status)
+                .with_rate_limits(self.rate_limits)
+        })
     }
 }
 
@@ -454,24 +463,35 @@ mod tests {
         let shown = err.to_string();
         assert_eq!(err.location, "acme");
         assert_eq!(err.key, "headers");
-        assert!(shown.contains("acme") && shown.contains("`bad name`"), "{shown}");
+        assert!(
+            shown.contains("acme") && shown.contains("`bad name`"),
+            "{shown}"
+        );
         assert!(shown.contains("header name"), "{shown}");
     }
 
     #[test]
     fn a_bad_header_value_stops_the_build_naming_provider_and_header() {
-        let err =
-            Upstream::new(&with_header("X-Title", "line\nbreak"), endpoint(Auth::BEARER)).unwrap_err();
+        let err = Upstream::new(
+            &with_header("X-Title", "line\nbreak"),
+            endpoint(Auth::BEARER),
+        )
+        .unwrap_err();
         let shown = err.to_string();
         assert_eq!(err.location, "acme");
-        assert!(shown.contains("`X-Title`") && shown.contains("value"), "{shown}");
+        assert!(
+            shown.contains("`X-Title`") && shown.contains("value"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn a_header_that_would_replace_the_key_is_refused() {
-        let err =
-            Upstream::new(&with_header("Authorization", "Bearer other"), endpoint(Auth::BEARER))
-                .unwrap_err();
+        let err = Upstream::new(
+            &with_header("Authorization", "Bearer other"),
+            endpoint(Auth::BEARER),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("`Authorization`"), "{err}");
         let err = Upstream::new(
             &with_header("X-Api-Key", "other"),
@@ -480,8 +500,11 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("`X-Api-Key`"), "{err}");
         // A keyless provider may carry its own authorization header.
-        let keyless = Upstream::new(&with_header("Authorization", "Basic eA=="), endpoint(Auth::None))
-            .unwrap();
+        let keyless = Upstream::new(
+            &with_header("Authorization", "Basic eA=="),
+            endpoint(Auth::None),
+        )
+        .unwrap();
         assert_eq!(keyless.headers["authorization"], "Basic eA==");
     }
 
