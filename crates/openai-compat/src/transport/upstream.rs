@@ -148,13 +148,17 @@ impl Upstream {
         &self.url
     }
 
-    /// The endpoint with `path` appended (it starts with `/`) and `query` set: for APIs
-    /// that put the model in the path. Only the path is parsed again.
-    pub fn url_at(&self, path: &str, query: Option<&str>) -> reqwest::Url {
+    /// The endpoint with the concatenation of `path` appended (it starts with `/`) and
+    /// `query` set: for APIs that put the model in the path
+    /// (`["/models/", model, ":generateContent"]`). Only the path is parsed again.
+    pub fn url_at(&self, path: &[&str], query: Option<&str>) -> reqwest::Url {
         let mut url = self.url.clone();
-        let mut full = String::with_capacity(url.path().len() + path.len());
-        full.push_str(url.path().trim_end_matches('/'));
-        full.push_str(path);
+        let base = url.path().trim_end_matches('/');
+        let mut full = String::with_capacity(base.len() + path.iter().map(|p| p.len()).sum::<usize>());
+        full.push_str(base);
+        for part in path {
+            full.push_str(part);
+        }
         url.set_path(&full);
         url.set_query(query);
         url
@@ -577,7 +581,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             upstream
-                .url_at("/models/g-2:streamGenerateContent", Some("alt=sse"))
+                .url_at(&["/models/", "g-2", ":streamGenerateContent"], Some("alt=sse"))
                 .as_str(),
             "http://127.0.0.1:9/v1beta/models/g-2:streamGenerateContent?alt=sse"
         );
