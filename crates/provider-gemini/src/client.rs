@@ -161,6 +161,18 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_extra_header_is_a_config_error_at_build() {
+        let mut cfg = ProviderConfig::new(&FACTORY, TEST_KEY);
+        cfg.headers.push(("bad:name".into(), "x".into()));
+        let err = GeminiProvider::new(&cfg).unwrap_err();
+        assert_eq!(
+            (err.location.as_str(), err.key.as_str()),
+            ("gemini", "headers")
+        );
+        assert!(err.to_string().contains("`bad:name`"), "{err}");
+    }
+
+    #[test]
     fn keys_that_cannot_be_headers_are_config_errors() {
         let cfg = ProviderConfig::new(&FACTORY, "bad\nkey");
         let err = GeminiProvider::new(&cfg).unwrap_err();
