@@ -224,7 +224,7 @@ impl Provider for OpenAiCompatProvider {
         if content_type.contains("json") && !content_type.contains("event-stream") {
             // The upstream ignored `stream: true` (or failed before streaming): read it as
             // a one-shot answer and replay it as events.
-            let bytes = body.read().await?;
+            let bytes = body.read(&head).await?;
             let completion = parse_completion(&self.inner, &head, &bytes)?;
             return replay(&self.inner, head.status, completion, head.rate_limits);
         }

@@ -259,14 +259,12 @@ impl Upstream {
         let body = Body {
             provider: self.id,
             timeout: self.timeout,
-            status: head.status,
-            rate_limits: head.rate_limits,
             response,
         };
         if head.is_success() {
             return Ok(Opened::Streaming(head, body));
         }
-        let bytes = body.read().await?;
+        let bytes = body.read(&head).await?;
         Ok(Opened::Failed(Reply { head, body: bytes }))
     }
 }
@@ -387,8 +385,6 @@ pub enum Opened {
 pub struct Body {
     provider: &'static str,
     timeout: Duration,
-    status: u16,
-    rate_limits: RateLimitSnapshot,
     response: reqwest::Response,
 }
 
@@ -399,16 +395,17 @@ impl Body {
     }
 
     /// The whole body, within the timeout (for a stream the upstream answered in one
-    /// piece). Failures carry the head's status and rate limits.
-    pub async fn read(self) -> Result<Bytes, ProviderError> {
+    /// piece). Failures carry the status and rate limits of `head`, the one this body
+    /// came with.
+    pub async fn read(self, head: &Head) -> Result<Bytes, ProviderError> {
         let read = read_body(self.provider, self.response);
         match tokio::time::timeout(self.timeout, read).await {
             Ok(result) => result,
             Err(_elapsed) => Err(ProviderError::new(self.provider, ErrorKind::Timeout)),
         }
         .map_err(|e| {
-            e.with_status(self.status)
-                .with_rate_limits(self.rate_limits)
+            e.with_status(head.status)
+                .with_rate_limits(head.rate_limits)
         })
     }
 }
@@ -417,7 +414,7 @@ impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Body")
             .field("provider", &self.provider)
-            .field("status", &self.status)
+            .field("status", &self.response.status())
             .finish_non_exhaustive()
     }
 }
