@@ -154,7 +154,8 @@ impl Upstream {
     pub fn url_at(&self, path: &[&str], query: Option<&str>) -> reqwest::Url {
         let mut url = self.url.clone();
         let base = url.path().trim_end_matches('/');
-        let mut full = String::with_capacity(base.len() + path.iter().map(|p| p.len()).sum::<usize>());
+        let mut full =
+            String::with_capacity(base.len() + path.iter().map(|p| p.len()).sum::<usize>());
         full.push_str(base);
         for part in path {
             full.push_str(part);
@@ -578,7 +579,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             upstream
-                .url_at(&["/models/", "g-2", ":streamGenerateContent"], Some("alt=sse"))
+                .url_at(
+                    &["/models/", "g-2", ":streamGenerateContent"],
+                    Some("alt=sse")
+                )
                 .as_str(),
             "http://127.0.0.1:9/v1beta/models/g-2:streamGenerateContent?alt=sse"
         );
