@@ -588,4 +588,69 @@ mod tests {
         );
         assert_eq!(upstream.url().as_str(), "http://127.0.0.1:9/v1beta");
     }
+
+    #[derive(Debug)]
+    struct FixedClock(DateTime<Utc>);
+
+    impl Clock for FixedClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    /// A non-2xx stream head comes back whole (body read, rate limits parsed by the
+    /// provider's parser) and dated by the config's clock, the only clock.
+    #[tokio::test]
+    async fn a_failed_stream_comes_back_whole_and_dated_by_the_config_clock() {
+        use wiremock::matchers::{header, method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat"))
+            .and(header("authorization", format!("Bearer {KEY}")))
+            .and(header("accept", "text/event-stream"))
+            .respond_with(
+                ResponseTemplate::new(503)
+                    .insert_header("retry-after", "4")
+                    .set_body_string("busy"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let at = DateTime::parse_from_rfc3339("2026-03-08T09:59:00Z")
+            .unwrap()
+            .to_utc();
+        let cfg = ProviderConfig::new(&F, KEY)
+            .with_base_url(format!("{}/v1", server.uri()))
+            .with_clock(Arc::new(FixedClock(at)));
+        let upstream = Upstream::new(
+            &cfg,
+            Endpoint {
+                rate_limits: |headers, _now| RateLimitSnapshot {
+                    retry_after: crate::transport::retry_after(headers),
+                    ..RateLimitSnapshot::default()
+                },
+                ..endpoint(Auth::BEARER)
+            },
+        )
+        .unwrap();
+        let opened = upstream
+            .open_stream(
+                upstream.url().clone(),
+                Some("text/event-stream"),
+                &serde_json::json!({"stream": true}),
+            )
+            .await
+            .unwrap();
+        let Opened::Failed(reply) = opened else {
+            panic!("a 503 is not a stream: {opened:?}");
+        };
+        assert_eq!(reply.head.status, 503);
+        assert_eq!(&reply.body[..], b"busy");
+        assert_eq!(reply.head.now, at);
+        assert_eq!(
+            reply.head.rate_limits.retry_after,
+            Some(Duration::from_secs(4))
+        );
+    }
 }
