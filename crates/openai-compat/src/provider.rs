@@ -391,6 +391,52 @@ mod tests {
         server.abort();
     }
 
+    /// A keyless provider (issue 12's opt-in free endpoints) sends no auth header at all,
+    /// and a custom header scheme sends the key where the hooks say.
+    #[tokio::test]
+    async fn auth_follows_the_hooks() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        static KEYLESS: CompatHooks = CompatHooks {
+            auth: transport::Auth::None,
+            ..CompatHooks::DEFAULT
+        };
+        static API_KEY: CompatHooks = CompatHooks {
+            auth: transport::Auth::header("x-api-key"),
+            ..CompatHooks::DEFAULT
+        };
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                r#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#,
+                "application/json",
+            ))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let base = format!("{}/v1", server.uri());
+        let req = ChatRequest::new(vec![llmpool_core::Message::user("hi")]);
+        let keyless = ProviderConfig::new(&F, "").with_base_url(&base);
+        let answer = OpenAiCompatProvider::new(&keyless, &KEYLESS)
+            .unwrap()
+            .chat(&req)
+            .await
+            .unwrap();
+        assert_eq!(answer.text, "hi");
+        let keyed = ProviderConfig::new(&F, "sk-test-0123456789").with_base_url(&base);
+        OpenAiCompatProvider::new(&keyed, &API_KEY)
+            .unwrap()
+            .chat(&req)
+            .await
+            .unwrap();
+        let sent = server.received_requests().await.unwrap();
+        assert!(!sent[0].headers.contains_key("authorization"));
+        assert!(!sent[0].headers.contains_key("x-api-key"));
+        assert_eq!(sent[1].headers["x-api-key"], "sk-test-0123456789");
+        assert!(!sent[1].headers.contains_key("authorization"));
+    }
+
     #[test]
     fn only_bodies_that_cannot_hold_an_error_take_the_typed_path() {
         let clean = br#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
