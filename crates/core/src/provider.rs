@@ -8,6 +8,7 @@ use futures::stream::BoxStream;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::catalog::ModelCatalog;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ProviderError};
 use crate::types::{ChatRequest, ChatResponse, StreamEvent};
 
@@ -47,6 +48,10 @@ pub struct ProviderConfig {
     pub timeout: Duration,
     /// Extra headers sent with every request (e.g. OpenRouter's `HTTP-Referer`).
     pub headers: Vec<(String, String)>,
+    /// The wall clock the provider dates responses with (quota resets, rate-limit
+    /// windows). The system clock unless a test or the router injects another one, so
+    /// that every time a provider reads comes from this one source.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl ProviderConfig {
@@ -60,7 +65,15 @@ impl ProviderConfig {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(60),
             headers: Vec::new(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same config reading wall-clock time from `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The same config with another base URL (trailing slashes removed).
@@ -102,6 +115,7 @@ impl fmt::Debug for ProviderConfig {
                 "headers",
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
+            .field("clock", &self.clock)
             .finish()
     }
 }

@@ -16,7 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use llmpool_core::config::Settings;
 use llmpool_core::{
-    Clock, ConfigError, ProviderConfig, ProviderFactory, Registry, StateStore, mask_key,
+    Clock, ConfigError, ProviderConfig, ProviderFactory, Registry, StateStore, SystemClock,
+    mask_key,
 };
 use llmpool_core::{KeyedClient, ProviderSetup};
 
@@ -176,8 +177,19 @@ impl Config {
     }
 
     /// One [`ProviderSetup`] per compiled-in provider, with a client per key (none when
-    /// the provider has no key).
+    /// the provider has no key), dating responses with the system clock.
     pub fn provider_setups(&self, registry: &Registry) -> Result<Vec<ProviderSetup>, ConfigError> {
+        self.provider_setups_with_clock(registry, &(Arc::new(SystemClock) as Arc<dyn Clock>))
+    }
+
+    /// [`Config::provider_setups`] whose clients read wall-clock time from `clock`, the
+    /// router's, so that quota resets a provider reads from an error body and the
+    /// ledger's windows come from one clock.
+    pub fn provider_setups_with_clock(
+        &self,
+        registry: &Registry,
+        clock: &Arc<dyn Clock>,
+    ) -> Result<Vec<ProviderSetup>, ConfigError> {
         let mut setups = Vec::new();
         for &factory in registry.factories() {
             let base_url = self.base_url(factory)?;
@@ -186,7 +198,8 @@ impl Config {
             let mut clients = Vec::new();
             for (key, key_label) in keys.iter().zip(labels) {
                 let mut cfg = ProviderConfig::new(factory, key.expose_secret().to_owned())
-                    .with_base_url(base_url.clone());
+                    .with_base_url(base_url.clone())
+                    .with_clock(Arc::clone(clock));
                 cfg.timeout = self.settings.timeout();
                 cfg.connect_timeout = self.settings.connect_timeout();
                 cfg.headers = self.extra_headers(factory);

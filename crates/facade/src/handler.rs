@@ -257,7 +257,7 @@ impl ChatHandlerBuilder {
             r
         } else {
             let registry = crate::registry()?;
-            let setups = config.provider_setups(&registry)?;
+            let setups = config.provider_setups_with_clock(&registry, &clock)?;
             Router::new(&config.settings, setups, store.clone(), clock)?
         };
         Ok(ChatHandler {

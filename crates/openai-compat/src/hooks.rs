@@ -14,13 +14,17 @@ use llmpool_core::{ErrorKind, RateLimitSnapshot, Window, parse_duration};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use crate::transport::{header_duration, header_u64, retry_after};
+use crate::transport::{Auth, fallback_kind, header_duration, header_u64, retry_after};
 use crate::wire::{ErrorBody, MaxTokensField};
 
 /// The points where an OpenAI-compatible provider departs from the generic protocol.
 /// Every field has a generic default in [`CompatHooks::DEFAULT`].
 #[derive(Clone, Copy)]
 pub struct CompatHooks {
+    /// How the key is sent: `Authorization: Bearer <key>` ([`Auth::BEARER`], the
+    /// default), the key alone in another header ([`Auth::header`]`("x-api-key")`), or not
+    /// at all for keyless providers ([`Auth::None`]).
+    pub auth: Auth,
     /// Parses the rate-limit headers of any response (success or failure) into a snapshot.
     /// `now` is the wall-clock time of the response, for providers that send absolute
     /// reset times. Default: [`default_rate_limits`].
@@ -40,6 +44,7 @@ pub struct CompatHooks {
 impl CompatHooks {
     /// The generic OpenAI behaviour.
     pub const DEFAULT: CompatHooks = CompatHooks {
+        auth: Auth::BEARER,
         rate_limits: default_rate_limits,
         classify: default_classify,
         embedded_error: default_embedded_error,
@@ -56,6 +61,7 @@ impl Default for CompatHooks {
 impl fmt::Debug for CompatHooks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CompatHooks")
+            .field("auth", &self.auth)
             .field("max_tokens_field", &self.max_tokens_field)
             .finish_non_exhaustive()
     }
@@ -141,14 +147,12 @@ pub fn window(headers: &HeaderMap, limit: &str, remaining: &str, reset: &str) ->
 /// | evidence | kind |
 /// | --- | --- |
 /// | code/type `content_policy_violation`, `content_filter`, or content-policy wording | `ContentFiltered` |
-/// | code `invalid_api_key` / `wrong_api_key`, or status 401, 403 | `Unauthorized` |
-/// | code `model_not_found` / `model_decommissioned`, or status 404 | `ModelNotFound` |
-/// | 402 | `PaymentRequired` |
+/// | code `invalid_api_key` / `wrong_api_key` | `Unauthorized` |
+/// | code `model_not_found` / `model_decommissioned` | `ModelNotFound` |
 /// | 400, 413, 422 with context-length wording | `ContextTooLong` |
 /// | 429 | `RateLimited` with `retry-after` or the wait in the message |
-/// | 408, 425, 498, 499, 5xx | `Transient` |
 /// | an error inside a 2xx without a usable code | `Transient` |
-/// | any other 4xx | `BadRequest` |
+/// | any other status | the shared table, [`fallback_kind`] (401/403 `Unauthorized`, 402 `PaymentRequired`, 404 `ModelNotFound`, 408/425/498/499/5xx but 501 `Transient`, other 4xx and 501 `BadRequest`, 3xx `InvalidResponse`) |
 pub fn default_classify(ctx: &ErrorContext<'_>) -> ErrorKind {
     let body = ctx.body;
     if is_content_policy(body) {
@@ -161,18 +165,16 @@ pub fn default_classify(ctx: &ErrorContext<'_>) -> ErrorKind {
         return ErrorKind::ModelNotFound;
     }
     match ctx.status {
-        401 | 403 => ErrorKind::Unauthorized,
-        402 => ErrorKind::PaymentRequired,
-        404 => ErrorKind::ModelNotFound,
         400 | 413 | 422 if is_context_too_long(body) => ErrorKind::ContextTooLong,
         429 => ErrorKind::RateLimited {
             retry_after: ctx.retry_after(),
         },
-        408 | 425 | 498 | 499 | 500..=599 => ErrorKind::Transient {
-            status: Some(ctx.status),
-        },
-        100..=399 => ErrorKind::Transient { status: None },
-        _ => ErrorKind::BadRequest,
+        // An error object inside a successful answer that carries no status of its own:
+        // the generation failed upstream (OpenRouter's mid-stream `finish_reason: error`).
+        status if status < 400 && (200..300).contains(&ctx.http_status) => {
+            ErrorKind::Transient { status: None }
+        }
+        status => fallback_kind(status, None),
     }
 }
 
@@ -315,6 +317,8 @@ mod tests {
         assert_eq!(label(408, "{}"), "transient");
         assert_eq!(label(200, "{}"), "transient");
         assert_eq!(label(418, "{}"), "bad_request");
+        assert_eq!(label(501, "{}"), "bad_request");
+        assert_eq!(label(307, ""), "invalid_response");
     }
 
     #[test]

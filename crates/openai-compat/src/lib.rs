@@ -10,10 +10,15 @@
 //! - [`OpenAiCompatProvider`]: a [`Provider`](llmpool_core::Provider) for any
 //!   OpenAI-compatible API (`POST {base_url}/chat/completions`, bearer key, SSE streams
 //!   ending with `data: [DONE]`, usage from the final chunk);
-//! - [`CompatHooks`]: where a provider departs from the generic protocol (rate-limit
-//!   headers, error classification, errors inside 200 payloads, the output-cap field);
+//! - [`CompatHooks`]: where a provider departs from the generic protocol (how the key is
+//!   sent, rate-limit headers, error classification, errors inside 200 payloads, the
+//!   output-cap field);
 //! - [`sse`]: a tolerant server-sent-events decoder (and encoder for the gateway);
-//! - [`transport`]: client construction, transport-error mapping, header helpers;
+//! - [`transport`]: the upstream HTTP skeleton every provider crate (this one, Gemini,
+//!   Cohere) goes through: [`transport::Upstream`] (client, endpoint URL parsed once,
+//!   sensitive auth header, extra headers checked at build, per-attempt timeout, clock,
+//!   key scrubbing, `post_json`, `open_stream`) and [`transport::fallback_kind`], the one
+//!   status-code table;
 //! - `testkit` (feature `testkit`, dev-dependencies only): a mock upstream and snapshot
 //!   views shared by the provider crates' contract tests.
 //!

@@ -2,21 +2,18 @@
 //! specialised by [`CompatHooks`].
 
 use std::fmt;
-use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use llmpool_core::{
     ChatRequest, ChatResponse, ChatStream, ConfigError, ErrorKind, Provider, ProviderConfig,
-    ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent, mask_key,
+    ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent,
 };
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 
 use crate::hooks::{CompatHooks, ErrorContext};
-use crate::transport;
+use crate::transport::{self, Endpoint, Head, Opened, Reply, Scrubber, Upstream};
 use crate::wire::{ChatCompletion, ChatCompletionRequest, ErrorBody, finish_reason_from_wire};
 
 mod stream;
@@ -26,17 +23,17 @@ pub const CHAT_PATH: &str = "/chat/completions";
 
 /// A client for one key of one OpenAI-compatible provider.
 ///
-/// Sends `POST {base_url}/chat/completions` with `Authorization: Bearer <key>` and the
-/// config's extra headers. One-shot calls are bounded by the config's `timeout`; a stream
-/// is bounded by it only until the response headers arrive (the router times the rest).
+/// Sends `POST {base_url}/chat/completions` with the key as the hooks' [`Auth`] says
+/// (`Authorization: Bearer <key>` by default) and the config's extra headers, through
+/// the shared [`Upstream`]. One-shot calls are bounded by the config's `timeout`; a
+/// stream is bounded by it only until the response headers arrive (the router times the
+/// rest).
+///
+/// [`Auth`]: crate::transport::Auth
 pub struct OpenAiCompatProvider {
     inner: Shared,
-    client: reqwest::Client,
-    /// Parsed once: reqwest would parse a `&str` again on every request.
-    url: reqwest::Url,
+    upstream: Upstream,
     model: String,
-    timeout: Duration,
-    headers: HeaderMap,
 }
 
 /// What both the provider and its streams need to turn failures into errors.
@@ -44,88 +41,43 @@ pub struct OpenAiCompatProvider {
 pub(crate) struct Shared {
     pub(crate) id: &'static str,
     pub(crate) hooks: &'static CompatHooks,
-    key: SecretString,
+    scrubber: Scrubber,
 }
 
 impl OpenAiCompatProvider {
     /// A client for `cfg` behaving as `hooks` say. Fails when the base URL, the key or an
-    /// extra header cannot be used in an HTTP request; the error never contains the key.
+    /// extra header cannot be used in an HTTP request (see [`Upstream::new`]); the error
+    /// names the provider and never contains the key.
     pub fn new(cfg: &ProviderConfig, hooks: &'static CompatHooks) -> Result<Self, ConfigError> {
-        let url = transport::endpoint_url(cfg, CHAT_PATH)?;
-        let key = cfg.expose_key();
-        if key.trim().is_empty() {
-            return Err(ConfigError::new(cfg.id, "api_key", "the API key is empty"));
-        }
-        let mut auth = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-            ConfigError::new(
-                cfg.id,
-                "api_key",
-                "the API key contains characters not allowed in an HTTP header",
-            )
-        })?;
-        auth.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        for (name, value) in &cfg.headers {
-            let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                ConfigError::new(cfg.id, "headers", format!("`{name}` is not a header name"))
-            })?;
-            let header_value = HeaderValue::from_str(value).map_err(|_| {
-                ConfigError::new(
-                    cfg.id,
-                    "headers",
-                    format!("the value of `{name}` is not a valid header value"),
-                )
-            })?;
-            headers.insert(header_name, header_value);
-        }
-        // Inserted last so a configured header cannot replace the key.
-        headers.insert(AUTHORIZATION, auth);
+        let upstream = Upstream::new(
+            cfg,
+            Endpoint {
+                path: CHAT_PATH,
+                auth: hooks.auth,
+                rate_limits: hooks.rate_limits,
+            },
+        )?;
         Ok(Self {
             inner: Shared {
                 id: cfg.id,
                 hooks,
-                key: cfg.api_key.clone(),
+                scrubber: upstream.scrubber(),
             },
-            client: transport::build_client(cfg)?,
-            url,
+            upstream,
             model: cfg.model.clone(),
-            timeout: cfg.timeout,
-            headers,
         })
-    }
-
-    fn post(&self, body: &ChatCompletionRequest) -> reqwest::RequestBuilder {
-        self.client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .json(body)
     }
 
     fn wire_request(&self, req: &ChatRequest, stream: bool) -> ChatCompletionRequest {
         let model = req.model.as_deref().unwrap_or(&self.model);
         ChatCompletionRequest::from_core(req, model, self.inner.hooks.max_tokens_field, stream)
     }
-
-    /// Reads the body of a response within the remaining time.
-    async fn body_within(
-        &self,
-        response: reqwest::Response,
-        status: u16,
-        rate_limits: RateLimitSnapshot,
-    ) -> Result<Bytes, ProviderError> {
-        let read = transport::read_body(self.inner.id, response);
-        match tokio::time::timeout(self.timeout, read).await {
-            Ok(result) => result,
-            Err(_) => Err(ProviderError::new(self.inner.id, ErrorKind::Timeout)),
-        }
-        .map_err(|e| e.with_status(status).with_rate_limits(rate_limits))
-    }
 }
 
 impl Shared {
     /// Masks the key wherever an upstream echoed it.
     pub(crate) fn scrub(&self, text: &str) -> String {
-        llmpool_core::redact_secret(text, self.key.expose_secret()).into_owned()
+        self.scrubber.text(text).into_owned()
     }
 
     /// A failure of kind `kind` with a message from the upstream.
@@ -189,25 +141,28 @@ impl Shared {
         let shown_status = if embedded { code } else { Some(http_status) };
         self.error(kind, shown_status, &body.summary(), rate_limits)
     }
+
+    /// The error of a non-2xx answer.
+    fn failed(&self, reply: &Reply) -> ProviderError {
+        let head = &reply.head;
+        let err = ErrorBody::parse(&reply.body);
+        self.classified(
+            head.status,
+            false,
+            &err,
+            &head.headers,
+            head.rate_limits,
+            head.now,
+        )
+    }
 }
 
 impl fmt::Debug for OpenAiCompatProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiCompatProvider")
             .field("id", &self.inner.id)
-            .field("url", &self.url.as_str())
             .field("model", &self.model)
-            .field("api_key", &mask_key(self.inner.key.expose_secret()))
-            .field("timeout", &self.timeout)
-            .field(
-                "headers",
-                &self
-                    .headers
-                    .keys()
-                    .filter(|k| *k != AUTHORIZATION)
-                    .map(HeaderName::as_str)
-                    .collect::<Vec<_>>(),
-            )
+            .field("upstream", &self.upstream)
             .finish_non_exhaustive()
     }
 }
@@ -220,25 +175,18 @@ impl Provider for OpenAiCompatProvider {
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let started = tokio::time::Instant::now();
-        let body = self.wire_request(req, false);
-        let response =
-            transport::send(self.inner.id, self.post(&body).timeout(self.timeout)).await?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let now = Utc::now();
-        let rate_limits = (self.inner.hooks.rate_limits)(&headers, now);
-        // The request's own timeout (set above) also bounds reading the body: no second
-        // timer (each one registered per request wakes the runtime's I/O driver).
-        let bytes = transport::read_body(self.inner.id, response)
-            .await
-            .map_err(|e| e.with_status(status).with_rate_limits(rate_limits))?;
-        if !(200..300).contains(&status) {
-            let err = ErrorBody::parse(&bytes);
-            return Err(self
-                .inner
-                .classified(status, false, &err, &headers, rate_limits, now));
+        let wire = self.wire_request(req, false);
+        let reply = self
+            .upstream
+            .post_json(self.upstream.url().clone(), None, &wire)
+            .await?;
+        if !reply.head.is_success() {
+            return Err(self.inner.failed(&reply));
         }
-        let completion = parse_completion(&self.inner, status, &bytes, &headers, rate_limits, now)?;
+        let Reply { head, body } = reply;
+        let status = head.status;
+        let rate_limits = head.rate_limits;
+        let completion = parse_completion(&self.inner, &head, &body)?;
         let Some(choice) = completion.choices.into_iter().next() else {
             return Err(self
                 .inner
@@ -250,7 +198,7 @@ impl Provider for OpenAiCompatProvider {
             usage: completion.usage.map(Into::into),
             provider: self.inner.id,
             model: if completion.model.is_empty() {
-                body.model
+                wire.model
             } else {
                 completion.model
             },
@@ -261,42 +209,32 @@ impl Provider for OpenAiCompatProvider {
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let body = self.wire_request(req, true);
-        let send = transport::send(self.inner.id, self.post(&body));
-        let response = match tokio::time::timeout(self.timeout, send).await {
-            Ok(result) => result?,
-            Err(_) => return Err(ProviderError::new(self.inner.id, ErrorKind::Timeout)),
+        let wire = self.wire_request(req, true);
+        let (head, body) = match self
+            .upstream
+            .open_stream(self.upstream.url().clone(), None, &wire)
+            .await?
+        {
+            Opened::Streaming(head, body) => (head, body),
+            Opened::Failed(reply) => return Err(self.inner.failed(&reply)),
         };
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let now = Utc::now();
-        let rate_limits = (self.inner.hooks.rate_limits)(&headers, now);
-        if !(200..300).contains(&status) {
-            let bytes = self.body_within(response, status, rate_limits).await?;
-            let err = ErrorBody::parse(&bytes);
-            return Err(self
-                .inner
-                .classified(status, false, &err, &headers, rate_limits, now));
-        }
-        let content_type = transport::header(&headers, CONTENT_TYPE.as_str())
+        let content_type = transport::header(&head.headers, CONTENT_TYPE.as_str())
             .unwrap_or_default()
             .to_ascii_lowercase();
         if content_type.contains("json") && !content_type.contains("event-stream") {
             // The upstream ignored `stream: true` (or failed before streaming): read it as
             // a one-shot answer and replay it as events.
-            let bytes = self.body_within(response, status, rate_limits).await?;
-            let completion =
-                parse_completion(&self.inner, status, &bytes, &headers, rate_limits, now)?;
-            return replay(&self.inner, status, completion, rate_limits);
+            let bytes = body.read(&head).await?;
+            let completion = parse_completion(&self.inner, &head, &bytes)?;
+            return replay(&self.inner, head.status, completion, head.rate_limits);
         }
-        let items = transport::sse_items(self.inner.id, response);
         Ok(stream::events(
             self.inner.clone(),
-            items,
-            status,
-            headers,
-            rate_limits,
-            now,
+            body.sse_items(),
+            head.status,
+            head.headers,
+            head.rate_limits,
+            head.now,
         ))
     }
 }
@@ -305,12 +243,10 @@ impl Provider for OpenAiCompatProvider {
 /// in the chat-completion shape.
 fn parse_completion(
     shared: &Shared,
-    status: u16,
+    head: &Head,
     bytes: &[u8],
-    headers: &HeaderMap,
-    rate_limits: RateLimitSnapshot,
-    now: DateTime<Utc>,
 ) -> Result<ChatCompletion, ProviderError> {
+    let (status, rate_limits) = (head.status, head.rate_limits);
     if let Some(completion) = typed_unless_error(bytes) {
         return Ok(completion);
     }
@@ -325,7 +261,7 @@ fn parse_completion(
         )
     })?;
     if let Some(err) = (shared.hooks.embedded_error)(&value) {
-        return Err(shared.classified(status, true, &err, headers, rate_limits, now));
+        return Err(shared.classified(status, true, &err, &head.headers, rate_limits, head.now));
     }
     serde_json::from_value(value).map_err(|e| {
         shared.invalid(
@@ -377,6 +313,8 @@ fn replay(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use llmpool_core::ProviderFactory;
 
     use super::*;
@@ -451,6 +389,52 @@ mod tests {
         assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
         assert_eq!(err.status, Some(200));
         server.abort();
+    }
+
+    /// A keyless provider (issue 12's opt-in free endpoints) sends no auth header at all,
+    /// and a custom header scheme sends the key where the hooks say.
+    #[tokio::test]
+    async fn auth_follows_the_hooks() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        static KEYLESS: CompatHooks = CompatHooks {
+            auth: transport::Auth::None,
+            ..CompatHooks::DEFAULT
+        };
+        static API_KEY: CompatHooks = CompatHooks {
+            auth: transport::Auth::header("x-api-key"),
+            ..CompatHooks::DEFAULT
+        };
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                r#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#,
+                "application/json",
+            ))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let base = format!("{}/v1", server.uri());
+        let req = ChatRequest::new(vec![llmpool_core::Message::user("hi")]);
+        let keyless = ProviderConfig::new(&F, "").with_base_url(&base);
+        let answer = OpenAiCompatProvider::new(&keyless, &KEYLESS)
+            .unwrap()
+            .chat(&req)
+            .await
+            .unwrap();
+        assert_eq!(answer.text, "hi");
+        let keyed = ProviderConfig::new(&F, "sk-test-0123456789").with_base_url(&base);
+        OpenAiCompatProvider::new(&keyed, &API_KEY)
+            .unwrap()
+            .chat(&req)
+            .await
+            .unwrap();
+        let sent = server.received_requests().await.unwrap();
+        assert!(!sent[0].headers.contains_key("authorization"));
+        assert!(!sent[0].headers.contains_key("x-api-key"));
+        assert_eq!(sent[1].headers["x-api-key"], "sk-test-0123456789");
+        assert!(!sent[1].headers.contains_key("authorization"));
     }
 
     #[test]

@@ -1,5 +1,17 @@
-//! HTTP plumbing shared by every provider crate: client construction, mapping transport
-//! failures to error kinds, header helpers and SSE body streams.
+//! The upstream HTTP skeleton every provider crate goes through, written once.
+//!
+//! - [`Upstream`]: one key's endpoint, built (and checked) once from its config: the
+//!   client, the URL, the auth header (marked sensitive), the extra headers, the
+//!   per-attempt timeout, the clock and key scrubbing; [`Upstream::post_json`] returns a
+//!   whole [`Reply`], [`Upstream::open_stream`] a head and a body to stream (or the
+//!   failed [`Reply`]);
+//! - [`fallback_kind`]: the one status-code table every provider falls back to when its
+//!   own error body says nothing more specific;
+//! - helpers: transport-failure mapping, header parsing, SSE body streams, error-body
+//!   excerpts.
+//!
+//! Provider crates keep only their wire formats and quirks: building the body, reading
+//! the answer, classifying their own error bodies.
 
 use std::time::Duration;
 
@@ -11,15 +23,23 @@ use reqwest::header::HeaderMap;
 
 use crate::sse::{SseDecoder, SseItem};
 
+mod fallback;
+mod upstream;
+
+pub use fallback::fallback_kind;
+pub use upstream::{
+    Auth, Body, Endpoint, Head, Opened, RateLimitParser, Reply, Scrubber, Upstream,
+};
+
 /// The `User-Agent` every provider request carries.
 pub const USER_AGENT: &str = concat!("llmpool/", env!("CARGO_PKG_VERSION"));
 
 /// Builds the HTTP client for one provider config: rustls, the config's connect timeout,
 /// keep-alive pooling, no redirects (an API answering a POST with a redirect is an error
 /// to see, not to follow with the key; following also cost a copy of every request). The
-/// whole-request timeout is applied per call by [`send`] (streams are timed by the router
+/// whole-request timeout is applied per call by [`Upstream`] (streams are timed by the router
 /// instead).
-pub fn build_client(cfg: &ProviderConfig) -> Result<reqwest::Client, ConfigError> {
+pub(crate) fn build_client(cfg: &ProviderConfig) -> Result<reqwest::Client, ConfigError> {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
@@ -32,7 +52,7 @@ pub fn build_client(cfg: &ProviderConfig) -> Result<reqwest::Client, ConfigError
 
 /// `cfg`'s endpoint at `path`, parsed once: a base URL that is not http(s) is a config
 /// error naming it.
-pub fn endpoint_url(cfg: &ProviderConfig, path: &str) -> Result<reqwest::Url, ConfigError> {
+pub(crate) fn endpoint_url(cfg: &ProviderConfig, path: &str) -> Result<reqwest::Url, ConfigError> {
     reqwest::Url::parse(&cfg.endpoint(path))
         .ok()
         .filter(|url| matches!(url.scheme(), "http" | "https"))
@@ -47,7 +67,7 @@ pub fn endpoint_url(cfg: &ProviderConfig, path: &str) -> Result<reqwest::Url, Co
 
 /// Sends a request and maps transport failures (timeout, refused, reset) to error kinds.
 /// The error never carries the URL (providers that put keys in URLs would leak them).
-pub async fn send(
+pub(crate) async fn send(
     provider: &'static str,
     request: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, ProviderError> {
@@ -59,7 +79,7 @@ pub async fn send(
 
 /// Maps a reqwest error to a [`ProviderError`]: timeouts to [`ErrorKind::Timeout`],
 /// everything else below HTTP to [`ErrorKind::Network`].
-pub fn transport_error(provider: &'static str, err: reqwest::Error) -> ProviderError {
+pub(crate) fn transport_error(provider: &'static str, err: reqwest::Error) -> ProviderError {
     let err = err.without_url();
     let kind = if err.is_timeout() {
         ErrorKind::Timeout
@@ -72,7 +92,7 @@ pub fn transport_error(provider: &'static str, err: reqwest::Error) -> ProviderE
 }
 
 /// Reads a whole body, mapping read failures like [`send`] does.
-pub async fn read_body(
+pub(crate) async fn read_body(
     provider: &'static str,
     response: reqwest::Response,
 ) -> Result<Bytes, ProviderError> {
@@ -122,7 +142,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// The body of an SSE response as decoded items. Transport failures mid-body become an
 /// `Err` item; the stream ends when the body ends.
-pub fn sse_items(
+pub(crate) fn sse_items(
     provider: &'static str,
     response: reqwest::Response,
 ) -> BoxStream<'static, Result<SseItem, ProviderError>> {

@@ -4,29 +4,32 @@ use std::fmt;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use reqwest::header::{ACCEPT, AUTHORIZATION};
-use secrecy::{ExposeSecret, SecretString};
 
 use llmpool_core::{
-    ChatRequest, ChatResponse, ChatStream, ConfigError, ErrorKind, Provider, ProviderConfig,
-    ProviderError,
+    ChatRequest, ChatResponse, ChatStream, ConfigError, Provider, ProviderConfig, ProviderError,
 };
-use llmpool_openai_compat::transport;
+use llmpool_openai_compat::transport::{Auth, Endpoint, Opened, Reply, Upstream};
 
-use crate::wire::{ChatBody, ChatResponseBody};
+use crate::wire::ChatResponseBody;
 use crate::{ID, convert, errors, limits, stream};
+
+/// Where and how Cohere is called: `POST {base}/chat`, `Authorization: Bearer <key>`.
+const ENDPOINT: Endpoint = Endpoint {
+    path: "/chat",
+    auth: Auth::BEARER,
+    rate_limits: |headers, _now| limits::parse(headers),
+};
 
 /// The Cohere Chat API v2 for one key. Build it through [`FACTORY`](crate::FACTORY)
 /// (or [`CohereProvider::new`]); see the crate docs for what it maps and how.
 pub struct CohereProvider {
-    cfg: ProviderConfig,
-    /// Parsed once, at construction (a bad base URL is a config error, not a request one).
-    endpoint: reqwest::Url,
-    http: reqwest::Client,
+    upstream: Upstream,
+    model: String,
 }
 
 impl CohereProvider {
-    /// A client for `cfg` (base URL including `/v2`, key, default model, timeouts).
+    /// A client for `cfg` (base URL including `/v2`, key, default model, timeouts). A bad
+    /// base URL, key or extra header is a config error here, never a request error.
     ///
     /// ```
     /// use llmpool_core::ProviderConfig;
@@ -45,30 +48,37 @@ impl CohereProvider {
                 "the API key is empty; set COHERE_API_KEY",
             ));
         }
-        let endpoint = transport::endpoint_url(cfg, "/chat")?;
         Ok(Self {
-            cfg: cfg.clone(),
-            endpoint,
-            http: transport::build_client(cfg)?,
+            upstream: Upstream::new(cfg, ENDPOINT)?,
+            model: cfg.model.clone(),
         })
     }
 
-    fn post(&self, body: &ChatBody<'_>, accept: &'static str) -> reqwest::RequestBuilder {
-        let mut request = self.http.post(self.endpoint.clone());
-        for (name, value) in &self.cfg.headers {
-            // The key's header is ours alone: a configured one would be sent twice.
-            if !name.eq_ignore_ascii_case(AUTHORIZATION.as_str()) {
-                request = request.header(name, value);
-            }
-        }
-        request
-            .header(ACCEPT, accept)
-            .bearer_auth(self.cfg.expose_key())
-            .json(body)
+    fn model<'a>(&'a self, req: &'a ChatRequest) -> &'a str {
+        req.model.as_deref().unwrap_or(&self.model)
     }
 
-    fn model<'a>(&'a self, req: &'a ChatRequest) -> &'a str {
-        req.model.as_deref().unwrap_or(&self.cfg.model)
+    async fn chat_inner(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let model = self.model(req);
+        let body = convert::request_body(req, model, false)?;
+        let started = tokio::time::Instant::now();
+        let url = self.upstream.url().clone();
+        let reply = self
+            .upstream
+            .post_json(url, Some("application/json"), &body)
+            .await?;
+        if !reply.head.is_success() {
+            return Err(errors::from_reply(&reply));
+        }
+        let Reply { head, body } = reply;
+        let rate_limits = head.rate_limits;
+        let parsed: ChatResponseBody = serde_json::from_slice(&body).map_err(|e| {
+            errors::invalid_response(format!("the answer is not a chat response: {e}"))
+                .with_status(head.status)
+                .with_rate_limits(rate_limits)
+        })?;
+        convert::response(parsed, model, started.elapsed(), rate_limits)
+            .map_err(|e| e.with_rate_limits(rate_limits))
     }
 }
 
@@ -79,58 +89,26 @@ impl Provider for CohereProvider {
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let key = self.cfg.api_key.clone();
-        let model = self.model(req);
-        let body = convert::request_body(req, model, false)?;
-        let started = tokio::time::Instant::now();
-        let request = self
-            .post(&body, "application/json")
-            .timeout(self.cfg.timeout);
-        let result = async {
-            let response = transport::send(ID, request).await?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = transport::read_body(ID, response).await?;
-            if !status.is_success() {
-                return Err(errors::from_response(status.as_u16(), &headers, &bytes));
-            }
-            let rate_limits = limits::parse(&headers);
-            let parsed: ChatResponseBody = serde_json::from_slice(&bytes).map_err(|e| {
-                errors::invalid_response(format!("the answer is not a chat response: {e}"))
-                    .with_status(status.as_u16())
-                    .with_rate_limits(rate_limits)
-            })?;
-            convert::response(parsed, model, started.elapsed(), rate_limits)
-                .map_err(|e| e.with_rate_limits(rate_limits))
-        }
-        .await;
-        result.map_err(|e| scrub(&key, e))
+        self.chat_inner(req)
+            .await
+            .map_err(|e| self.upstream.scrub(e))
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let key = self.cfg.api_key.clone();
         let body = convert::request_body(req, self.model(req), true)?;
-        let request = self.post(&body, "text/event-stream");
+        let url = self.upstream.url().clone();
         // Only the wait for the answer's head is bounded here; the router times the body.
-        let head = async {
-            let response = transport::send(ID, request).await?;
-            let status = response.status();
-            if status.is_success() {
-                return Ok(response);
-            }
-            let headers = response.headers().clone();
-            let bytes = transport::read_body(ID, response).await?;
-            Err(errors::from_response(status.as_u16(), &headers, &bytes))
+        let (head, body) = match self
+            .upstream
+            .open_stream(url, Some("text/event-stream"), &body)
+            .await?
+        {
+            Opened::Streaming(head, body) => (head, body),
+            Opened::Failed(reply) => return Err(self.upstream.scrub(errors::from_reply(&reply))),
         };
-        let response = match tokio::time::timeout(self.cfg.timeout, head).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) => return Err(scrub(&key, e)),
-            Err(_elapsed) => return Err(ProviderError::new(ID, ErrorKind::Timeout)),
-        };
-        let rate_limits = limits::parse(response.headers());
-        let events = stream::events(transport::sse_items(ID, response), rate_limits);
-        Ok(events
-            .map(move |item| item.map_err(|e| scrub(&key, e)))
+        let scrubber = self.upstream.scrubber();
+        Ok(stream::events(body.sse_items(), head.rate_limits)
+            .map(move |item| item.map_err(|e| scrubber.error(e)))
             .boxed())
     }
 }
@@ -138,14 +116,36 @@ impl Provider for CohereProvider {
 impl fmt::Debug for CohereProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CohereProvider")
-            .field("endpoint", &self.endpoint.as_str())
-            .field("model", &self.cfg.model)
-            .field("api_key", &self.cfg.masked_key())
+            .field("model", &self.model)
+            .field("upstream", &self.upstream)
             .finish_non_exhaustive()
     }
 }
 
-/// Removes the key from an upstream message, should Cohere ever echo it back.
-fn scrub(key: &SecretString, err: ProviderError) -> ProviderError {
-    err.redact_secret(key.expose_secret())
+#[cfg(test)]
+mod tests {
+    use llmpool_core::testkit::TEST_KEY;
+
+    use super::*;
+    use crate::FACTORY;
+
+    /// A bad header name used to fail every request as a `Network` error (which counts
+    /// toward the circuit breaker); it is now refused when the provider is built.
+    #[test]
+    fn a_bad_extra_header_is_a_config_error_at_build() {
+        let mut cfg = ProviderConfig::new(&FACTORY, TEST_KEY);
+        cfg.headers.push(("X Client".into(), "app".into()));
+        let err = CohereProvider::new(&cfg).unwrap_err();
+        assert_eq!(
+            (err.location.as_str(), err.key.as_str()),
+            ("cohere", "headers")
+        );
+        assert!(err.to_string().contains("`X Client`"), "{err}");
+        let mut cfg = ProviderConfig::new(&FACTORY, TEST_KEY);
+        cfg.headers
+            .push(("X-Client-Name".into(), "a\u{7f}b".into()));
+        let err = CohereProvider::new(&cfg).unwrap_err();
+        assert!(err.to_string().contains("`X-Client-Name`"), "{err}");
+        assert!(!err.to_string().contains(TEST_KEY));
+    }
 }

@@ -11,11 +11,13 @@
 //! | 400 | `…not supported with '/v1/chat', please use '/v2/chat'…` | `ModelNotFound` (this model is not served on this API version) |
 //! | 400 | `too many tokens: size limit exceeded…` | `ContextTooLong` |
 //! | 400 | `too many tokens: max tokens must be…` | `BadRequest` (a parameter, not the prompt) |
-//! | 400, 404, 422, 501, other 4xx | anything else | `BadRequest` |
+//! | 404 | anything else (`404 page not found`: a bad path) | `BadRequest` |
+//! | 400, 422, 501, other 4xx | anything else | `BadRequest` (the shared table) |
 //! | 429 | `/ month`, `/month`, `per month`, `a month`, `monthly` | `QuotaExhausted` until the first instant of next month, UTC |
 //! | 429 | anything else (`per minute`, `/ minute`, `tokens per minute`, `Please wait and try again later`) | `RateLimited`, 60 s |
 //! | 498 | deny-listed token in request or response | `ContentFiltered` |
-//! | 408, 499, 5xx | | `Transient` |
+//! | 408, 425, 499, 5xx but 501 | | `Transient` (the shared table) |
+//! | 401, 403, 402, 3xx | | the shared table ([`fallback_kind`]): `Unauthorized`, `PaymentRequired`, `InvalidResponse` |
 //!
 //! The monthly trial cap's full wording is not confirmed (only its first sentence, "You are
 //! using a Trial key, which is limited to 1000 API calls / month", was seen live), so it is
@@ -24,18 +26,17 @@
 //! resets is not documented either: llmpool assumes the next calendar month in UTC, as
 //! community clients do and as Cohere's billing cap ("reset at the beginning of next
 //! month") suggests. "Now" is the upstream's `Date` header when it sent one (its clock
-//! decides which month it is), else the local clock.
+//! decides which month it is), else the provider's clock (the config's, as everywhere).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use reqwest::header::HeaderMap;
 
-use llmpool_core::{ErrorKind, ProviderError};
-use llmpool_openai_compat::transport::body_excerpt;
+use llmpool_core::{ErrorKind, ProviderError, RateLimitSnapshot};
+use llmpool_openai_compat::transport::{Reply, body_excerpt, fallback_kind};
 
 use crate::ID;
-use crate::limits;
 use crate::wire::ErrorBody;
 
 /// How long a per-minute 429 is waited out: Cohere sends no wait time.
@@ -44,11 +45,29 @@ pub(crate) const RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Words that mark the monthly trial cap in a 429 message (lowercase).
 const MONTHLY_MARKERS: [&str; 5] = ["/ month", "/month", "per month", "a month", "monthly"];
 
-/// The error for a non-2xx answer.
-pub(crate) fn from_response(status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
+/// The error for a non-2xx answer read by the transport.
+pub(crate) fn from_reply(reply: &Reply) -> ProviderError {
+    let head = &reply.head;
+    from_parts(
+        head.status,
+        &head.headers,
+        &reply.body,
+        head.rate_limits,
+        head.now,
+    )
+}
+
+/// The error for a non-2xx answer: `rate_limits` read from `headers`, `clock_now` the
+/// provider's clock when the head arrived (the upstream's `Date` header wins over it).
+fn from_parts(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    rate_limits: RateLimitSnapshot,
+    clock_now: DateTime<Utc>,
+) -> ProviderError {
     let message = error_message(body);
-    let now = response_date(headers).unwrap_or_else(Utc::now);
-    let rate_limits = limits::parse(headers);
+    let now = response_date(headers).unwrap_or(clock_now);
     let kind = match classify(status, &message, now) {
         ErrorKind::RateLimited { retry_after } => ErrorKind::RateLimited {
             retry_after: rate_limits.retry_after.or(retry_after),
@@ -65,9 +84,9 @@ pub(crate) fn from_response(status: u16, headers: &HeaderMap, body: &[u8]) -> Pr
 pub(crate) fn classify(status: u16, message: &str, now: DateTime<Utc>) -> ErrorKind {
     let lower = message.to_lowercase();
     match status {
-        401 | 403 => ErrorKind::Unauthorized,
-        402 => ErrorKind::PaymentRequired,
         404 if lower.contains("model") && lower.contains("not found") => ErrorKind::ModelNotFound,
+        // Cohere's other 404s are a bad path (`404 page not found`), not a model.
+        404 => ErrorKind::BadRequest,
         400 if is_wrong_api_version(&lower) => ErrorKind::ModelNotFound,
         400 if lower.starts_with("too many tokens:") && !lower.contains("max tokens") => {
             ErrorKind::ContextTooLong
@@ -79,11 +98,7 @@ pub(crate) fn classify(status: u16, message: &str, now: DateTime<Utc>) -> ErrorK
             retry_after: Some(RATE_LIMIT_WAIT),
         },
         498 => ErrorKind::ContentFiltered,
-        408 | 499 | 500 | 502..=599 => ErrorKind::Transient {
-            status: Some(status),
-        },
-        400..=499 | 501 => ErrorKind::BadRequest,
-        _ => ErrorKind::InvalidResponse,
+        _ => fallback_kind(status, None),
     }
 }
 
@@ -153,6 +168,17 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     use super::*;
+    use crate::limits;
+
+    fn from_response(status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
+        from_parts(
+            status,
+            headers,
+            body,
+            limits::parse(headers),
+            at("2026-07-14T10:00:00Z"),
+        )
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
@@ -262,6 +288,15 @@ mod tests {
             );
         }
         assert!(matches!(kind(302, "moved"), ErrorKind::InvalidResponse));
+        assert!(matches!(
+            kind(425, "too early"),
+            ErrorKind::Transient { status: Some(425) }
+        ));
+        assert!(matches!(kind(402, "billing"), ErrorKind::PaymentRequired));
+        assert!(matches!(
+            kind(401, "invalid api token"),
+            ErrorKind::Unauthorized
+        ));
     }
 
     #[test]
@@ -303,5 +338,15 @@ mod tests {
             matches!(e.kind, ErrorKind::QuotaExhausted { until } if until == Some(at("2027-01-01T00:00:00Z")))
         );
         assert_eq!(e.status, Some(429));
+        // Without a `Date` header the provider's own clock dates the month (here fixed
+        // at 2026-07-14 by `from_response`), not the system clock.
+        let e = from_response(
+            429,
+            &HeaderMap::new(),
+            br#"{"message":"limited to 1000 API calls / month"}"#,
+        );
+        assert!(
+            matches!(e.kind, ErrorKind::QuotaExhausted { until } if until == Some(at("2026-08-01T00:00:00Z")))
+        );
     }
 }

@@ -4,128 +4,72 @@ use std::fmt;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use llmpool_core::{
     ChatRequest, ChatResponse, ChatStream, Clock, ConfigError, ErrorKind, Provider, ProviderConfig,
-    ProviderError, SystemClock,
+    ProviderError,
 };
-use llmpool_openai_compat::transport;
+use llmpool_openai_compat::transport::{Auth, Endpoint, Opened, Reply, Upstream};
 
 use crate::stream::Decoder;
 use crate::wire::{self, GenerateContentResponse};
 use crate::{ID, convert, errors, limits, stream};
 
-/// The header carrying the key. The key never goes into the URL (`?key=`), where it
-/// would end up in proxy and server logs.
-const KEY_HEADER: &str = "x-goog-api-key";
+/// Where and how Gemini is called. The key goes in the `x-goog-api-key` header, never in
+/// the URL (`?key=`), where it would end up in proxy and server logs; the path depends on
+/// the model, so the endpoint is the base URL.
+const ENDPOINT: Endpoint = Endpoint {
+    path: "",
+    auth: Auth::header("x-goog-api-key"),
+    rate_limits: |headers, _now| limits::parse(headers),
+};
 
 /// A client of Gemini's `generateContent` API for one key.
 pub struct GeminiProvider {
-    cfg: ProviderConfig,
-    http: reqwest::Client,
-    /// The key header and the configured extra headers; the key value is marked
-    /// sensitive so that no `Debug` of it shows the key.
-    headers: HeaderMap,
-    clock: Arc<dyn Clock>,
+    upstream: Upstream,
+    model: String,
 }
 
 impl GeminiProvider {
-    /// A provider for `cfg`, dating daily-quota resets with the system clock.
+    /// A provider for `cfg`, dating daily-quota resets with the config's clock.
     pub fn new(cfg: &ProviderConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(cfg, Arc::new(SystemClock))
+        Ok(Self {
+            upstream: Upstream::new(cfg, ENDPOINT)?,
+            model: cfg.model.clone(),
+        })
     }
 
-    /// A provider for `cfg` that reads the wall clock from `clock` (tests pause it).
+    /// A provider for `cfg` that reads the wall clock from `clock` (tests pause it); the
+    /// same as `new` with [`ProviderConfig::with_clock`].
     pub fn with_clock(cfg: &ProviderConfig, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
-        let mut key = HeaderValue::from_str(cfg.expose_key()).map_err(|_| {
-            ConfigError::new(
-                ID,
-                "api_key",
-                "the key contains characters that an HTTP header cannot carry",
-            )
-        })?;
-        key.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        for (name, value) in &cfg.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                ConfigError::new(ID, "headers", format!("`{name}` is not a header name"))
-            })?;
-            let value = HeaderValue::from_str(value).map_err(|_| {
-                ConfigError::new(ID, "headers", format!("the value of `{name}` is invalid"))
-            })?;
-            headers.insert(name, value);
-        }
-        headers.insert(KEY_HEADER, key);
-        Ok(Self {
-            cfg: cfg.clone(),
-            http: transport::build_client(cfg)?,
-            headers,
-            clock,
-        })
+        Self::new(&cfg.clone().with_clock(clock))
     }
 
     /// The model for `req`: its own, else the configured one, without a `models/` prefix
     /// (the form ListModels returns).
     fn model<'a>(&'a self, req: &'a ChatRequest) -> &'a str {
-        let model = req.model.as_deref().unwrap_or(&self.cfg.model);
+        let model = req.model.as_deref().unwrap_or(&self.model);
         model.strip_prefix("models/").unwrap_or(model)
-    }
-
-    fn post(&self, path: &str, body: &wire::GenerateContentRequest) -> reqwest::RequestBuilder {
-        self.http
-            .post(self.cfg.endpoint(path))
-            .headers(self.headers.clone())
-            .json(body)
-    }
-
-    async fn within_timeout<T>(
-        &self,
-        step: impl Future<Output = Result<T, ProviderError>>,
-    ) -> Result<T, ProviderError> {
-        match tokio::time::timeout(self.cfg.timeout, step).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(ProviderError::new(ID, ErrorKind::Timeout)),
-        }
-    }
-
-    fn redact(&self, err: ProviderError) -> ProviderError {
-        errors::redact(err, self.cfg.expose_key())
     }
 
     async fn chat_inner(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let started = tokio::time::Instant::now();
         let model = self.model(req);
         let body = convert::build_request(req, model)?;
-        let request = self
-            .post(&format!("/models/{model}:generateContent"), &body)
-            .timeout(self.cfg.timeout);
-        let response = transport::send(ID, request).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = transport::read_body(ID, response).await?;
-        if !status.is_success() {
-            return Err(errors::classify(
-                status.as_u16(),
-                &headers,
-                &bytes,
-                self.clock.now(),
-            ));
+        let url = self
+            .upstream
+            .url_at(&["/models/", model, ":generateContent"], None);
+        let reply = self.upstream.post_json(url, None, &body).await?;
+        if !reply.head.is_success() || wire::error_status(&reply.body).is_some() {
+            return Err(errors::from_reply(&reply));
         }
-        if wire::error_status(&bytes).is_some() {
-            return Err(errors::classify(
-                status.as_u16(),
-                &headers,
-                &bytes,
-                self.clock.now(),
-            ));
-        }
-        let parsed: GenerateContentResponse = serde_json::from_slice(&bytes).map_err(|e| {
+        let Reply { head, body } = reply;
+        let parsed: GenerateContentResponse = serde_json::from_slice(&body).map_err(|e| {
             ProviderError::new(ID, ErrorKind::InvalidResponse)
-                .with_status(status.as_u16())
+                .with_status(head.status)
                 .with_message(format!("unparseable response body: {e}"))
         })?;
-        let answer = convert::answer(&parsed, model).map_err(|e| e.with_status(status.as_u16()))?;
+        let answer = convert::answer(&parsed, model).map_err(|e| e.with_status(head.status))?;
         Ok(ChatResponse {
             text: answer.text,
             finish_reason: answer.finish_reason,
@@ -133,7 +77,7 @@ impl GeminiProvider {
             provider: ID,
             model: answer.model,
             latency: started.elapsed(),
-            rate_limits: limits::parse(&headers),
+            rate_limits: head.rate_limits,
             attempts: Vec::new(),
         })
     }
@@ -141,34 +85,20 @@ impl GeminiProvider {
     async fn chat_stream_inner(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
         let model = self.model(req);
         let body = convert::build_request(req, model)?;
+        let url = self.upstream.url_at(
+            &["/models/", model, ":streamGenerateContent"],
+            Some("alt=sse"),
+        );
         // The timeout bounds the wait for the response headers (and an error body), not
         // the stream: an answer streams as long as it takes, and the router times chunks.
-        let request = self.post(
-            &format!("/models/{model}:streamGenerateContent?alt=sse"),
-            &body,
-        );
-        let response = self.within_timeout(transport::send(ID, request)).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        if !status.is_success() {
-            let bytes = self
-                .within_timeout(transport::read_body(ID, response))
-                .await
-                .map_err(|e| e.with_status(status.as_u16()))?;
-            return Err(errors::classify(
-                status.as_u16(),
-                &headers,
-                &bytes,
-                self.clock.now(),
-            ));
-        }
-        let decoder = Decoder::new(model, limits::parse(&headers), Arc::clone(&self.clock));
-        let key = self.cfg.api_key.clone();
-        let events = stream::events(transport::sse_items(ID, response), decoder);
-        Ok(events
-            .map(move |item| {
-                item.map_err(|e| errors::redact(e, secrecy::ExposeSecret::expose_secret(&key)))
-            })
+        let (head, body) = match self.upstream.open_stream(url, None, &body).await? {
+            Opened::Streaming(head, body) => (head, body),
+            Opened::Failed(reply) => return Err(errors::from_reply(&reply)),
+        };
+        let decoder = Decoder::new(model, head.rate_limits, Arc::clone(self.upstream.clock()));
+        let scrubber = self.upstream.scrubber();
+        Ok(stream::events(body.sse_items(), decoder)
+            .map(move |item| item.map_err(|e| scrubber.error(e)))
             .boxed())
     }
 }
@@ -180,22 +110,24 @@ impl Provider for GeminiProvider {
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        self.chat_inner(req).await.map_err(|e| self.redact(e))
+        self.chat_inner(req)
+            .await
+            .map_err(|e| self.upstream.scrub(e))
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
         self.chat_stream_inner(req)
             .await
-            .map_err(|e| self.redact(e))
+            .map_err(|e| self.upstream.scrub(e))
     }
 }
 
 impl fmt::Debug for GeminiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `ProviderConfig`'s Debug masks the key; the header map is left out entirely.
+        // The upstream's Debug masks the key and leaves the key's header out.
         f.debug_struct("GeminiProvider")
-            .field("config", &self.cfg)
-            .field("clock", &self.clock)
+            .field("model", &self.model)
+            .field("upstream", &self.upstream)
             .finish_non_exhaustive()
     }
 }
@@ -226,6 +158,18 @@ mod tests {
             provider.model(&ChatRequest::from_user("x")),
             FACTORY.default_model
         );
+    }
+
+    #[test]
+    fn a_bad_extra_header_is_a_config_error_at_build() {
+        let mut cfg = ProviderConfig::new(&FACTORY, TEST_KEY);
+        cfg.headers.push(("bad:name".into(), "x".into()));
+        let err = GeminiProvider::new(&cfg).unwrap_err();
+        assert_eq!(
+            (err.location.as_str(), err.key.as_str()),
+            ("gemini", "headers")
+        );
+        assert!(err.to_string().contains("`bad:name`"), "{err}");
     }
 
     #[test]

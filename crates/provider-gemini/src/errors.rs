@@ -13,12 +13,18 @@ use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use llmpool_core::{ErrorKind, ProviderError, parse_duration};
-use llmpool_openai_compat::transport;
+use llmpool_core::{ErrorKind, ProviderError, RateLimitSnapshot, parse_duration};
+use llmpool_openai_compat::transport::{self, Reply, fallback_kind};
 
 use crate::ID;
 use crate::limits;
 use crate::wire::{self, Status, Violation};
+
+/// Classifies a failed answer (or a 200 whose body is an error) read by the transport.
+pub(crate) fn from_reply(reply: &Reply) -> ProviderError {
+    let head = &reply.head;
+    classify_with(head.status, &reply.body, head.rate_limits, head.now)
+}
 
 /// Classifies a failed response (or a 200 whose body is an error, or a raw error object
 /// inside a stream): `http_status` is what the transport saw, `now` the wall clock.
@@ -28,7 +34,16 @@ pub(crate) fn classify(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> ProviderError {
-    let mut rate_limits = limits::parse(headers);
+    classify_with(http_status, body, limits::parse(headers), now)
+}
+
+/// [`classify`] with the rate-limit headers already read.
+fn classify_with(
+    http_status: u16,
+    body: &[u8],
+    mut rate_limits: RateLimitSnapshot,
+    now: DateTime<Utc>,
+) -> ProviderError {
     let header_wait = rate_limits.retry_after;
     let Some(status) = wire::error_status(body) else {
         return ProviderError::new(ID, kind_from_http(http_status, header_wait, ""))
@@ -60,7 +75,7 @@ fn kind_from_status(
     message: &str,
     header_wait: Option<Duration>,
     now: DateTime<Utc>,
-    rate_limits: &mut llmpool_core::RateLimitSnapshot,
+    rate_limits: &mut RateLimitSnapshot,
 ) -> ErrorKind {
     if is_bad_key(status, message) {
         return ErrorKind::Unauthorized;
@@ -86,20 +101,13 @@ fn kind_from_status(
     }
 }
 
-/// The kind when the body does not say (or says something unknown).
+/// The kind when the body does not say (or says something unknown): context-length
+/// wording, else the shared status table (a bare 413 is `BadRequest` there: a payload
+/// too large, not necessarily a prompt too long).
 fn kind_from_http(code: u16, header_wait: Option<Duration>, message: &str) -> ErrorKind {
     match code {
-        401 | 403 => ErrorKind::Unauthorized,
-        402 => ErrorKind::PaymentRequired,
-        404 => ErrorKind::ModelNotFound,
-        413 => ErrorKind::ContextTooLong,
-        429 => ErrorKind::RateLimited {
-            retry_after: header_wait,
-        },
-        400 if is_context_too_long(message) => ErrorKind::ContextTooLong,
-        408 | 499 | 500..=599 => ErrorKind::Transient { status: Some(code) },
-        400..=499 => ErrorKind::BadRequest,
-        _ => ErrorKind::InvalidResponse,
+        400 | 413 if is_context_too_long(message) => ErrorKind::ContextTooLong,
+        _ => fallback_kind(code, header_wait),
     }
 }
 
@@ -129,7 +137,7 @@ fn quota(
     message: &str,
     header_wait: Option<Duration>,
     now: DateTime<Utc>,
-    rate_limits: &mut llmpool_core::RateLimitSnapshot,
+    rate_limits: &mut RateLimitSnapshot,
 ) -> ErrorKind {
     let violations: Vec<&Violation> = status
         .details()
@@ -192,11 +200,6 @@ fn message_retry_in(message: &str) -> Option<Duration> {
     let (_, rest) = message.split_once("retry in ")?;
     let token = rest.split_whitespace().next()?;
     parse_duration(token.trim_end_matches(['.', ',']))
-}
-
-/// Replaces the key wherever an upstream (or a proxy) echoed it into a message.
-pub(crate) fn redact(err: ProviderError, key: &str) -> ProviderError {
-    err.redact_secret(key)
 }
 
 #[cfg(test)]
@@ -311,7 +314,18 @@ mod tests {
             kind(200, "not json").label(),
             ErrorKindLabel::InvalidResponse
         );
-        assert_eq!(kind(413, "").label(), ErrorKindLabel::ContextTooLong);
+        // A bare 413 is a payload too large (the shared table), unless it says context.
+        assert_eq!(kind(413, "").label(), ErrorKindLabel::BadRequest);
+        assert_eq!(
+            kind(
+                413,
+                r#"{"error":{"code":413,"message":"The input token count (1200000) exceeds the maximum"}}"#
+            )
+            .label(),
+            ErrorKindLabel::ContextTooLong
+        );
+        assert_eq!(kind(501, "").label(), ErrorKindLabel::BadRequest);
+        assert_eq!(kind(302, "").label(), ErrorKindLabel::InvalidResponse);
     }
 
     #[test]
@@ -324,15 +338,5 @@ mod tests {
         );
         assert_eq!(e.status, Some(504));
         assert!(matches!(e.kind, ErrorKind::Transient { status: Some(504) }));
-    }
-
-    #[test]
-    fn redacts_an_echoed_key() {
-        let e =
-            ProviderError::new(ID, ErrorKind::BadRequest).with_message("bad key sk-123456789 here");
-        assert_eq!(
-            redact(e, "sk-123456789").message.as_deref(),
-            Some("bad key [REDACTED] here")
-        );
     }
 }

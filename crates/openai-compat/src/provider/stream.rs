@@ -258,6 +258,7 @@ mod tests {
 
     use super::*;
     use crate::CompatHooks;
+    use crate::transport::Scrubber;
 
     static HOOKS: CompatHooks = CompatHooks::DEFAULT;
 
@@ -266,7 +267,7 @@ mod tests {
             Shared {
                 id: "t",
                 hooks: &HOOKS,
-                key: SecretString::from("sk-secret-0123456789"),
+                scrubber: Scrubber::new(SecretString::from("sk-secret-0123456789")),
             },
             200,
             HeaderMap::new(),
