@@ -38,6 +38,22 @@ pub use translate::BatchLimits;
 
 // Naming each enabled provider crate is what links it (and its registration) in.
 // xtask new-provider: re-exports
+#[cfg(feature = "kilo")]
+pub use llmpool_provider_kilo as kilo;
+#[cfg(feature = "ollama-cloud")]
+pub use llmpool_provider_ollama_cloud as ollama_cloud;
+#[cfg(feature = "huggingface")]
+pub use llmpool_provider_huggingface as huggingface;
+#[cfg(feature = "ovhcloud")]
+pub use llmpool_provider_ovhcloud as ovhcloud;
+#[cfg(feature = "zai")]
+pub use llmpool_provider_zai as zai;
+#[cfg(feature = "cloudflare")]
+pub use llmpool_provider_cloudflare as cloudflare;
+#[cfg(feature = "mistral")]
+pub use llmpool_provider_mistral as mistral;
+#[cfg(feature = "nvidia")]
+pub use llmpool_provider_nvidia as nvidia;
 #[cfg(feature = "cerebras")]
 pub use llmpool_provider_cerebras as cerebras;
 #[cfg(feature = "cohere")]
@@ -57,6 +73,30 @@ pub use llmpool_store_sqlite as sqlite_store;
 pub fn enabled_provider_features() -> Vec<&'static str> {
     let mut features = Vec::new();
     // xtask new-provider: features
+    if cfg!(feature = "kilo") {
+        features.push("kilo");
+    }
+    if cfg!(feature = "ollama-cloud") {
+        features.push("ollama-cloud");
+    }
+    if cfg!(feature = "huggingface") {
+        features.push("huggingface");
+    }
+    if cfg!(feature = "ovhcloud") {
+        features.push("ovhcloud");
+    }
+    if cfg!(feature = "zai") {
+        features.push("zai");
+    }
+    if cfg!(feature = "cloudflare") {
+        features.push("cloudflare");
+    }
+    if cfg!(feature = "mistral") {
+        features.push("mistral");
+    }
+    if cfg!(feature = "nvidia") {
+        features.push("nvidia");
+    }
     if cfg!(feature = "groq") {
         features.push("groq");
     }
