@@ -53,17 +53,24 @@ impl OpenAiCompatProvider {
     pub fn new(cfg: &ProviderConfig, hooks: &'static CompatHooks) -> Result<Self, ConfigError> {
         let url = transport::endpoint_url(cfg, CHAT_PATH)?;
         let key = cfg.expose_key();
-        if key.trim().is_empty() {
+        // A keyless lane (`CompatHooks::key_optional`) sends no `Authorization` at all.
+        let keyless = key.trim().is_empty();
+        if keyless && !hooks.key_optional {
             return Err(ConfigError::new(cfg.id, "api_key", "the API key is empty"));
         }
-        let mut auth = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-            ConfigError::new(
-                cfg.id,
-                "api_key",
-                "the API key contains characters not allowed in an HTTP header",
-            )
-        })?;
-        auth.set_sensitive(true);
+        let auth = if keyless {
+            None
+        } else {
+            let mut auth = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                ConfigError::new(
+                    cfg.id,
+                    "api_key",
+                    "the API key contains characters not allowed in an HTTP header",
+                )
+            })?;
+            auth.set_sensitive(true);
+            Some(auth)
+        };
         let mut headers = HeaderMap::new();
         for (name, value) in &cfg.headers {
             let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
@@ -78,8 +85,16 @@ impl OpenAiCompatProvider {
             })?;
             headers.insert(header_name, header_value);
         }
-        // Inserted last so a configured header cannot replace the key.
-        headers.insert(AUTHORIZATION, auth);
+        // Inserted last so a configured header cannot replace the key; a keyless lane
+        // drops a configured one too (it would be a key the user did not mean to send).
+        match auth {
+            Some(auth) => {
+                headers.insert(AUTHORIZATION, auth);
+            }
+            None => {
+                headers.remove(AUTHORIZATION);
+            }
+        }
         Ok(Self {
             inner: Shared {
                 id: cfg.id,
@@ -103,7 +118,10 @@ impl OpenAiCompatProvider {
 
     fn wire_request(&self, req: &ChatRequest, stream: bool) -> ChatCompletionRequest {
         let model = req.model.as_deref().unwrap_or(&self.model);
-        ChatCompletionRequest::from_core(req, model, self.inner.hooks.max_tokens_field, stream)
+        let mut body =
+            ChatCompletionRequest::from_core(req, model, self.inner.hooks.max_tokens_field, stream);
+        self.inner.hooks.request_policy.apply(&mut body);
+        body
     }
 
     /// Reads the body of a response within the remaining time.
@@ -464,6 +482,54 @@ mod tests {
         let in_text = br#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"no error here"},"finish_reason":"stop"}]}"#;
         assert!(typed_unless_error::<ChatCompletion>(in_text).is_none());
         assert!(typed_unless_error::<ChatCompletion>(b"not json").is_none());
+    }
+
+    /// `key_optional`: an empty key builds a client that sends no `Authorization` (not
+    /// even a configured one); a key is still sent. The request policy shapes the body.
+    #[tokio::test]
+    async fn keyless_lane_sends_no_authorization_and_the_policy_shapes_the_body() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        static KEYLESS: CompatHooks = CompatHooks {
+            key_optional: true,
+            request_policy: crate::hooks::RequestPolicy {
+                rename: &[],
+                drop: &["stream_options"],
+                default_max_tokens: Some(77),
+            },
+            ..CompatHooks::DEFAULT
+        };
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                r#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#,
+                "application/json",
+            ))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let base = format!("{}/v1", server.uri());
+        let mut empty = ProviderConfig::new(&F, "").with_base_url(&base);
+        empty.headers.push(("Authorization".into(), "Bearer smuggled".into()));
+        assert!(OpenAiCompatProvider::new(&empty, &HOOKS).is_err());
+        let req = ChatRequest::new(vec![llmpool_core::Message::user("hi")]);
+        let keyless = OpenAiCompatProvider::new(&empty, &KEYLESS).unwrap();
+        assert_eq!(keyless.chat(&req).await.unwrap().text, "hi");
+        let keyed = ProviderConfig::new(&F, "sk-test-0123456789").with_base_url(&base);
+        OpenAiCompatProvider::new(&keyed, &KEYLESS)
+            .unwrap()
+            .chat(&req)
+            .await
+            .unwrap();
+        let sent = server.received_requests().await.unwrap();
+        assert!(!sent[0].headers.contains_key("authorization"));
+        assert_eq!(
+            sent[1].headers.get("authorization").unwrap(),
+            "Bearer sk-test-0123456789"
+        );
+        let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(body["max_tokens"], 77);
     }
 
     #[test]

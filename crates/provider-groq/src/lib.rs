@@ -76,6 +76,7 @@ static HOOKS: CompatHooks = CompatHooks {
     classify: errors::classify,
     embedded_error: errors::embedded_error,
     max_tokens_field: MaxTokensField::MaxCompletionTokens,
+    ..CompatHooks::DEFAULT
 };
 
 fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
