@@ -164,7 +164,17 @@ impl ErrorBody {
                     out.message = Some(message.clone());
                     out.fill_missing_from(obj);
                 }
-                _ => out.fill_from(obj),
+                _ => {
+                    out.fill_from(obj);
+                    // Cloudflare's v4 envelope: `{"success":false,"errors":[{"code","message"}]}`.
+                    if out.message.is_none()
+                        && out.code.is_none()
+                        && let Some(Value::Object(first)) =
+                            obj.get("errors").and_then(Value::as_array).and_then(|e| e.first())
+                    {
+                        out.fill_from(first);
+                    }
+                }
             },
             Value::String(s) => out.message = Some(s.clone()),
             _ => {}
@@ -297,6 +307,17 @@ mod tests {
         let string = ErrorBody::parse(br#"{"error":"bad thing","code":"x"}"#);
         assert_eq!(string.message.as_deref(), Some("bad thing"));
         assert_eq!(string.code.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn reads_the_cloudflare_v4_envelope() {
+        let b = ErrorBody::parse(
+            br#"{"result":null,"success":false,"errors":[{"code":3036,"message":"Account limited"}],"messages":[]}"#,
+        );
+        assert_eq!(b.code.as_deref(), Some("3036"));
+        assert_eq!(b.message.as_deref(), Some("Account limited"));
+        let empty = ErrorBody::parse(br#"{"success":false,"errors":[]}"#);
+        assert_eq!((empty.code, empty.message), (None, None));
     }
 
     #[test]
