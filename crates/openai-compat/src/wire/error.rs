@@ -196,7 +196,11 @@ impl ErrorBody {
 
     fn fill_missing_from(&mut self, obj: &Map<String, Value>) {
         if self.kind.is_none() {
-            self.kind = obj.get("type").and_then(text_of);
+            // Kilo's gateway names the type `error_type`, beside a string or object `error`.
+            self.kind = obj
+                .get("type")
+                .or_else(|| obj.get("error_type"))
+                .and_then(text_of);
         }
         if self.code.is_none() {
             self.code = obj.get("code").and_then(text_of);
@@ -307,6 +311,20 @@ mod tests {
         let string = ErrorBody::parse(br#"{"error":"bad thing","code":"x"}"#);
         assert_eq!(string.message.as_deref(), Some("bad thing"));
         assert_eq!(string.code.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn reads_kilo_error_type_beside_the_error() {
+        let b = ErrorBody::parse(
+            br#"{"error":"Rate limit exceeded","error_type":"rate_limit_exceeded","message":"Free model usage limit reached."}"#,
+        );
+        assert!(b.code_is(&["rate_limit_exceeded"]));
+        assert_eq!(b.message.as_deref(), Some("Rate limit exceeded"));
+        let obj = ErrorBody::parse(
+            br#"{"error":{"code":"PAID_MODEL_AUTH_REQUIRED","message":"sign in"},"error_type":"paid_model_auth_required"}"#,
+        );
+        assert_eq!(obj.code.as_deref(), Some("PAID_MODEL_AUTH_REQUIRED"));
+        assert!(obj.code_is(&["paid_model_auth_required"]));
     }
 
     #[test]
