@@ -80,8 +80,8 @@ impl fmt::Debug for CompatHooks {
 /// `response_format`, …), typed fields and pass-through extras alike.
 ///
 /// Applied in this order: renames (a field is moved only when present, and replaces the
-/// target), drops, then `default_max_tokens` (into whichever of `max_tokens` /
-/// `max_completion_tokens` the hooks send, only when neither is set).
+/// target), drops, `default_max_tokens` (only when neither `max_tokens` nor
+/// `max_completion_tokens` is set), then additions (only where the field is absent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestPolicy {
     /// `(from, to)`: send the value of `from` under the name `to` (Mistral: `seed` →
@@ -92,6 +92,11 @@ pub struct RequestPolicy {
     /// Output cap sent when the request has none (Cloudflare's default cap is small
     /// enough to cut answers).
     pub default_max_tokens: Option<u32>,
+    /// `(name, JSON value)`: extra top-level fields sent when the body has no field of
+    /// that name (Cloudflare: `options` = `{"rejectIfBusy":true}`; Z.ai: `thinking` =
+    /// `{"type":"disabled"}`). A value that is not JSON is not sent: a provider crate
+    /// checks its own values with [`RequestPolicy::invalid_additions`] in a test.
+    pub add: &'static [(&'static str, &'static str)],
 }
 
 impl RequestPolicy {
@@ -100,7 +105,17 @@ impl RequestPolicy {
         rename: &[],
         drop: &[],
         default_max_tokens: None,
+        add: &[],
     };
+
+    /// The names of `add` entries whose value is not JSON (empty when all are usable).
+    pub fn invalid_additions(&self) -> Vec<&'static str> {
+        self.add
+            .iter()
+            .filter(|(_, json)| serde_json::from_str::<Value>(json).is_err())
+            .map(|(name, _)| *name)
+            .collect()
+    }
 
     /// Applies the policy to `body`.
     pub fn apply(&self, body: &mut ChatCompletionRequest) {
@@ -119,6 +134,13 @@ impl RequestPolicy {
         {
             body.max_tokens = Some(cap);
         }
+        for (name, json) in self.add {
+            if let Some(value) = take_field(body, name) {
+                put_field(body, name, value);
+            } else if let Ok(value) = serde_json::from_str::<Value>(json) {
+                put_field(body, name, value);
+            }
+        }
     }
 }
 
@@ -135,10 +157,7 @@ fn take_field(body: &mut ChatCompletionRequest, name: &str) -> Option<Value> {
         "max_completion_tokens" => body.max_completion_tokens.take().map(Value::from),
         "temperature" => body.temperature.take().map(Value::from),
         "top_p" => body.top_p.take().map(Value::from),
-        "stop" => body
-            .stop
-            .take()
-            .and_then(|s| serde_json::to_value(s).ok()),
+        "stop" => body.stop.take().and_then(|s| serde_json::to_value(s).ok()),
         "stream_options" => body
             .stream_options
             .take()
@@ -494,15 +513,30 @@ mod tests {
         )
         .unwrap();
         RequestPolicy {
-            rename: &[("max_completion_tokens", "max_tokens"), ("seed", "random_seed")],
+            rename: &[
+                ("max_completion_tokens", "max_tokens"),
+                ("seed", "random_seed"),
+            ],
             drop: &["stream_options", "response_format"],
             default_max_tokens: Some(4096),
+            add: &[
+                ("options", r#"{"rejectIfBusy":true}"#),
+                ("random_seed", "1"),
+                ("bad", "{"),
+            ],
         }
         .apply(&mut body);
         let v = serde_json::to_value(&body).unwrap();
         assert_eq!(v["max_tokens"], 9);
         assert_eq!(v["random_seed"], 7);
-        for gone in ["max_completion_tokens", "seed", "stream_options", "response_format"] {
+        assert_eq!(v["options"]["rejectIfBusy"], true);
+        for gone in [
+            "max_completion_tokens",
+            "seed",
+            "stream_options",
+            "response_format",
+            "bad",
+        ] {
             assert!(v.get(gone).is_none(), "{gone} still sent: {v}");
         }
     }
@@ -525,6 +559,11 @@ mod tests {
         let mut untouched = set.clone();
         RequestPolicy::NONE.apply(&mut untouched);
         assert_eq!(untouched, set);
+        let bad = RequestPolicy {
+            add: &[("ok", "true"), ("broken", "{")],
+            ..RequestPolicy::NONE
+        };
+        assert_eq!(bad.invalid_additions(), vec!["broken"]);
     }
 
     #[test]

@@ -496,6 +496,7 @@ mod tests {
                 rename: &[],
                 drop: &["stream_options"],
                 default_max_tokens: Some(77),
+                add: &[],
             },
             ..CompatHooks::DEFAULT
         };
@@ -511,7 +512,9 @@ mod tests {
             .await;
         let base = format!("{}/v1", server.uri());
         let mut empty = ProviderConfig::new(&F, "").with_base_url(&base);
-        empty.headers.push(("Authorization".into(), "Bearer smuggled".into()));
+        empty
+            .headers
+            .push(("Authorization".into(), "Bearer smuggled".into()));
         assert!(OpenAiCompatProvider::new(&empty, &HOOKS).is_err());
         let req = ChatRequest::new(vec![llmpool_core::Message::user("hi")]);
         let keyless = OpenAiCompatProvider::new(&empty, &KEYLESS).unwrap();

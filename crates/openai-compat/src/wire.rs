@@ -417,9 +417,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.choices[0].delta.content, None);
-        let bad = serde_json::from_str::<ChatCompletion>(
-            r#"{"choices":[{"message":{"content":7}}]}"#,
-        );
+        let bad =
+            serde_json::from_str::<ChatCompletion>(r#"{"choices":[{"message":{"content":7}}]}"#);
         assert!(bad.is_err());
     }
 

@@ -169,8 +169,10 @@ impl ErrorBody {
                     // Cloudflare's v4 envelope: `{"success":false,"errors":[{"code","message"}]}`.
                     if out.message.is_none()
                         && out.code.is_none()
-                        && let Some(Value::Object(first)) =
-                            obj.get("errors").and_then(Value::as_array).and_then(|e| e.first())
+                        && let Some(Value::Object(first)) = obj
+                            .get("errors")
+                            .and_then(Value::as_array)
+                            .and_then(|e| e.first())
                     {
                         out.fill_from(first);
                     }
