@@ -100,7 +100,7 @@ impl fmt::Display for ErrorCode {
 /// plain text). Every field is optional; `raw` always holds a short excerpt for logs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ErrorBody {
-    /// `message` (or `detail`).
+    /// `message` (or `detail`, `msg`, problem JSON's `title`).
     pub message: Option<String>,
     /// `type`.
     pub kind: Option<String>,
@@ -189,7 +189,9 @@ impl ErrorBody {
             .get("message")
             .and_then(text_of)
             .or_else(|| obj.get("detail").and_then(text_of))
-            .or_else(|| obj.get("msg").and_then(text_of));
+            .or_else(|| obj.get("msg").and_then(text_of))
+            // RFC 7807 problem JSON without a `detail` (NVIDIA's bare 429).
+            .or_else(|| obj.get("title").and_then(text_of));
         self.kind = obj.get("type").and_then(text_of);
         self.code = obj.get("code").and_then(text_of);
         self.param = obj.get("param").and_then(text_of);
