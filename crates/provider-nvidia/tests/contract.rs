@@ -1,79 +1,238 @@
-//! Contract tests for Nvidia, played by wiremock on 127.0.0.1 with the payloads in
-//! `tests/fixtures/`. Extend with one test per documented error row of the provider.
-#![expect(clippy::unwrap_used, reason = "helpers outside #[test] functions fail the test by panicking")]
+//! Contract tests: NVIDIA NIM as documented in `shared/providers/nvidia.md`, played by
+//! wiremock on 127.0.0.1 with the payloads in `tests/fixtures/`. One test per row of the
+//! reference's error table (§5), plus its quirks and transport failures.
 
-use std::sync::Arc;
+use std::time::Duration;
 
-use llmpool_core::testkit::{self, assert_no_key, fixture};
-use llmpool_core::{ChatRequest, ErrorKind, Provider, StreamEvent};
-use llmpool_openai_compat::testkit::{Reply, Upstream, collect, streamed_text};
+use llmpool_core::{ChatRequest, ErrorKind, Message, StreamEvent, Usage};
+use llmpool_openai_compat::testkit::{
+    Contract, Reply, collect, error_json, events_json, streamed_text,
+};
 use llmpool_provider_nvidia::FACTORY;
 
-const PREFIX: &str = "/v1";
-const DIR: &str = env!("CARGO_MANIFEST_DIR");
+const SUITE: Contract = Contract {
+    factory: &FACTORY,
+    prefix: "/v1",
+    dir: env!("CARGO_MANIFEST_DIR"),
+    request: documented_request,
+    stream_request: documented_stream_request,
+};
 
-fn provider(base_url: &str) -> Arc<dyn Provider> {
-    let p = (FACTORY.build)(&testkit::config(&FACTORY, base_url)).unwrap();
-    assert_no_key(&format!("{p:?}"));
-    p
+/// `chat_request.json` in core terms.
+fn documented_request() -> ChatRequest {
+    ChatRequest {
+        messages: vec![
+            Message::system("You are a terse assistant."),
+            Message::user("What is the capital of France?"),
+        ],
+        model: Some("nvidia/nemotron-3-super-120b-a12b".into()),
+        temperature: Some(0.2),
+        max_tokens: Some(512),
+        top_p: None,
+        stop: Vec::new(),
+        stream: false,
+    }
 }
 
+fn documented_stream_request() -> ChatRequest {
+    ChatRequest {
+        stream: true,
+        ..documented_request()
+    }
+}
+
+// ---------------------------------------------------------------- success paths
+
 #[tokio::test]
-async fn sends_the_documented_request_and_parses_the_answer() {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(Reply::json(200, fixture(DIR, "chat_ok.json"))).await;
-    let resp = provider(&up.base_url())
-        .chat(&ChatRequest::from_user("Hello"))
+async fn chat_sends_max_tokens_and_parses_the_answer_without_reasoning() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::json(200, SUITE.fixture("chat_ok.json")))
+        .await;
+    let resp = SUITE
+        .provider(&up.base_url())
+        .chat(&documented_request())
         .await
         .unwrap();
-    assert_eq!(resp.text, "Hello from the mock.");
-    assert_eq!(resp.usage.unwrap().total_tokens, 12);
-    let sent = up.only_request().await;
-    assert_eq!(sent["method"], "POST");
-    assert_eq!(sent["path"], "/v1/chat/completions");
-    assert_eq!(sent["headers"]["authorization"], "Bearer [KEY]");
-    assert_eq!(sent["body"]["model"], FACTORY.default_model);
-    assert_eq!(sent["body"]["messages"][0]["content"], "Hello");
+    let request = up.only_request().await;
+    // The output cap goes out as `max_tokens`, exactly the documented body.
+    assert_eq!(request["body"], SUITE.fixture_json("chat_request.json"));
+    insta::assert_json_snapshot!("chat_request", request);
+    insta::assert_json_snapshot!("chat_response", resp, { ".latency" => "[latency]" });
+    // `reasoning_content` is not part of the answer.
+    assert_eq!(resp.text, "Paris.");
+    assert_eq!(resp.usage, Some(Usage::new(31, 19)));
 }
 
 #[tokio::test]
-async fn parses_a_stream() {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(Reply::sse(fixture(DIR, "chat_stream.sse"))).await;
-    let items = collect(provider(&up.base_url()).chat_stream(&ChatRequest::from_user("Hello")).await.unwrap()).await;
-    assert_eq!(streamed_text(&items), "Hello from the mock.");
-    assert!(matches!(items.last(), Some(Ok(StreamEvent::Done(_)))), "{items:?}");
+async fn stream_asks_for_usage_skips_reasoning_and_reads_the_usage_chunk() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::sse(SUITE.fixture("chat_stream.sse"))).await;
+    let stream = SUITE
+        .provider(&up.base_url())
+        .chat_stream(&documented_stream_request())
+        .await
+        .unwrap();
+    let items = collect(stream).await;
+    let request = up.only_request().await;
+    assert_eq!(request["body"]["stream_options"]["include_usage"], true);
+    assert_eq!(request["body"]["max_tokens"], 512);
+    insta::assert_json_snapshot!("stream_request", request);
+    insta::assert_json_snapshot!("stream_events", events_json(&items));
+    assert_eq!(streamed_text(&items), "Paris.");
+    let Some(Ok(StreamEvent::Done(end))) = items.last() else {
+        panic!("stream did not end with Done: {items:?}");
+    };
+    assert_eq!(end.usage, Some(Usage::new(31, 19)));
 }
 
+// ---------------------------------------------------------------- error rows (nvidia.md §5)
+
 #[tokio::test]
-async fn classifies_a_bad_key() {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(Reply::json(401, r#"{"error":{"message":"Invalid API key","type":"invalid_request_error","code":"invalid_api_key"}}"#)).await;
-    let err = provider(&up.base_url()).chat(&ChatRequest::from_user("Hello")).await.unwrap_err();
+async fn auth_401_problem_json_is_unauthorized() {
+    let err = SUITE.fixture_error(401, "error_401.json").await;
     assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
-    assert_no_key(&format!("{err:?} {}", err.summary()));
+    insta::assert_json_snapshot!("error_401", error_json(&err));
 }
 
 #[tokio::test]
-async fn classifies_a_rate_limit() {
-    let up = Upstream::start(PREFIX).await;
-    up.reply(
-        Reply::json(429, r#"{"error":{"message":"Rate limit reached","type":"rate_limit_error"}}"#)
-            .headers(vec![("retry-after".into(), "7".into())]),
-    )
-    .await;
-    let err = provider(&up.base_url()).chat(&ChatRequest::from_user("Hello")).await.unwrap_err();
+async fn auth_401_missing_header_text_is_unauthorized() {
+    let err = SUITE
+        .chat_error(
+            Reply::json(401, "Header of type `authorization` was missing")
+                .content_type("text/plain"),
+        )
+        .await;
+    assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
+}
+
+#[tokio::test]
+async fn auth_403_authorization_failed_is_unauthorized() {
+    let err = SUITE.fixture_error(403, "error_403_auth.json").await;
+    assert!(matches!(err.kind, ErrorKind::Unauthorized), "{err:?}");
+    assert_eq!(err.message.as_deref(), Some("Authorization failed"));
+}
+
+#[tokio::test]
+async fn model_404_not_found_for_account_disables_the_route_not_the_key() {
+    let err = SUITE
+        .fixture_error(404, "error_404_not_for_account.json")
+        .await;
+    assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
+    insta::assert_json_snapshot!("error_404_not_for_account", error_json(&err));
+}
+
+#[tokio::test]
+async fn model_404_plain_text_page_not_found_is_model_not_found() {
+    let err = SUITE
+        .chat_error(
+            Reply::json(404, SUITE.fixture("error_404_unrouted.txt")).content_type("text/plain"),
+        )
+        .await;
+    assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
+    assert_eq!(err.message.as_deref(), Some("404 page not found"));
+}
+
+#[tokio::test]
+async fn model_410_end_of_life_is_model_not_found() {
+    let err = SUITE.fixture_error(410, "error_410_end_of_life.json").await;
+    assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
+    insta::assert_json_snapshot!("error_410_end_of_life", error_json(&err));
+}
+
+#[tokio::test]
+async fn rate_limited_429_without_headers_cools_down_60_s() {
+    let err = SUITE
+        .chat_error(SUITE.recorded("error_429.headers", "error_429.json"))
+        .await;
     assert!(
-        matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d.as_secs() == 7),
+        matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(60)),
+        "{err:?}"
+    );
+    assert!(err.rate_limits.is_empty());
+    insta::assert_json_snapshot!("error_429", error_json(&err));
+}
+
+#[tokio::test]
+async fn transient_400_degraded_is_not_a_bad_request() {
+    let err = SUITE.fixture_error(400, "error_400_degraded.json").await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: Some(400) }),
+        "{err:?}"
+    );
+    insta::assert_json_snapshot!("error_400_degraded", error_json(&err));
+}
+
+#[tokio::test]
+async fn transient_503_worker_pool_full_is_transient() {
+    let err = SUITE
+        .fixture_error(503, "error_503_resource_exhausted.json")
+        .await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: Some(503) }),
+        "{err:?}"
+    );
+    assert!(err.message.as_deref().unwrap().contains("(16/16)"));
+}
+
+#[tokio::test]
+async fn transient_504_empty_body_is_transient() {
+    let err = SUITE.chat_error(Reply::json(504, "")).await;
+    assert!(
+        matches!(err.kind, ErrorKind::Transient { status: Some(504) }),
         "{err:?}"
     );
 }
 
 #[tokio::test]
+async fn bad_request_400_parallel_tool_calls_is_bad_request() {
+    let err = SUITE
+        .chat_error(Reply::json(
+            400,
+            r#"{"status":400,"title":"Bad Request","detail":"This model only supports single tool-calls at once!"}"#,
+        ))
+        .await;
+    assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
+}
+
+#[tokio::test]
+async fn payment_402_is_payment_required() {
+    let err = SUITE
+        .chat_error(Reply::json(
+            402,
+            r#"{"status":402,"title":"Payment Required"}"#,
+        ))
+        .await;
+    assert!(matches!(err.kind, ErrorKind::PaymentRequired), "{err:?}");
+}
+
+// ---------------------------------------------------------------- transport
+
+#[tokio::test]
+async fn stream_error_before_the_first_chunk_is_returned_directly() {
+    let err = SUITE
+        .stream_error(SUITE.json_error(410, "error_410_end_of_life.json"))
+        .await;
+    assert!(matches!(err.kind, ErrorKind::ModelNotFound), "{err:?}");
+}
+
+#[tokio::test]
+async fn timeout_is_timeout() {
+    let err = SUITE
+        .chat_error(Reply::json(200, SUITE.fixture("chat_ok.json")).delayed(Duration::from_secs(3)))
+        .await;
+    assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
+}
+
+#[tokio::test]
 async fn connection_refused_is_a_network_error() {
-    let err = provider(&testkit::refused_base_url(PREFIX).await)
-        .chat(&ChatRequest::from_user("Hello"))
-        .await
-        .unwrap_err();
+    let err = SUITE.refused_chat_error().await;
     assert!(matches!(err.kind, ErrorKind::Network(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn malformed_json_is_invalid_response() {
+    let err = SUITE
+        .chat_error(Reply::json(200, r#"{"id":"chatcmpl-1","choices":[{"#))
+        .await;
+    assert!(matches!(err.kind, ErrorKind::InvalidResponse), "{err:?}");
 }
