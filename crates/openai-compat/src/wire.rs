@@ -174,8 +174,10 @@ pub struct ResponseMessage {
     pub role: String,
     /// The answer text; missing or `null` when a reasoning model was cut off (Cerebras).
     /// An array of typed chunks (Mistral's reasoning answers: `thinking` then `text`) is
-    /// read as the concatenation of its `text` chunks.
-    #[serde(default, deserialize_with = "content_text")]
+    /// read as the concatenation of its `text` chunks; a leading inline
+    /// `<think>…</think>` block (DeepSeek-R1 distills on Cloudflare) is reasoning, not
+    /// answer, and is left out.
+    #[serde(default, deserialize_with = "answer_text")]
     pub content: Option<String>,
     /// Chain of thought, where the provider returns it separately (Groq, Cerebras, OpenRouter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -328,6 +330,21 @@ fn content_text<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::E
     }
 }
 
+/// [`content_text`] without a leading `<think>…</think>` block (and the blank lines after
+/// it). An unclosed block is kept: the answer was cut off while thinking.
+fn answer_text<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    Ok(content_text(de)?.map(|text| {
+        let trimmed = text.trim_start();
+        match trimmed
+            .strip_prefix("<think>")
+            .and_then(|rest| rest.split_once("</think>"))
+        {
+            Some((_, answer)) => answer.trim_start().to_owned(),
+            None => text,
+        }
+    }))
+}
+
 /// Accepts an integer, a float (Cerebras writes some times as floats), a numeric string or
 /// `null` where a `u64` is expected; anything else is an error.
 fn lenient_u64<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
@@ -420,6 +437,33 @@ mod tests {
         let bad =
             serde_json::from_str::<ChatCompletion>(r#"{"choices":[{"message":{"content":7}}]}"#);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn a_leading_inline_think_block_is_not_answer_text() {
+        let c: ChatCompletion = serde_json::from_str(
+            r#"{"choices":[{"message":{"content":"<think>
+Paris, surely.
+</think>
+
+Paris."}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.choices[0].message.content.as_deref(), Some("Paris."));
+        let cut: ChatCompletion =
+            serde_json::from_str(r#"{"choices":[{"message":{"content":"<think>still going"}}]}"#)
+                .unwrap();
+        assert_eq!(
+            cut.choices[0].message.content.as_deref(),
+            Some("<think>still going")
+        );
+        let inner: ChatCompletion =
+            serde_json::from_str(r#"{"choices":[{"message":{"content":"Use <think> tags."}}]}"#)
+                .unwrap();
+        assert_eq!(
+            inner.choices[0].message.content.as_deref(),
+            Some("Use <think> tags.")
+        );
     }
 
     #[test]
