@@ -442,11 +442,7 @@ mod tests {
     #[test]
     fn a_leading_inline_think_block_is_not_answer_text() {
         let c: ChatCompletion = serde_json::from_str(
-            r#"{"choices":[{"message":{"content":"<think>
-Paris, surely.
-</think>
-
-Paris."}}]}"#,
+            r#"{"choices":[{"message":{"content":"<think>\nParis, surely.\n</think>\n\nParis."}}]}"#,
         )
         .unwrap();
         assert_eq!(c.choices[0].message.content.as_deref(), Some("Paris."));
