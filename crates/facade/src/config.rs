@@ -1,10 +1,13 @@
 //! Configuration from the environment, a `.env` file and an optional `llmpool.toml`.
 //!
-//! Keys come from the environment (the seed's names: `GROQ_API_KEY`, `CEREBRAS_API_KEY`,
-//! `GEMINI_API_KEY`, `OPENROUTER_API_KEY`, `COHERE_API_KEY`), with a `.env` file in the
+//! Keys come from the environment (each provider's own names: `GROQ_API_KEY`,
+//! `CEREBRAS_API_KEY`, `GEMINI_API_KEY`, `OPENROUTER_API_KEY`, `COHERE_API_KEY`,
+//! `NVIDIA_API_KEY`, `MISTRAL_API_KEY`, `CLOUDFLARE_API_TOKEN`, `ZAI_API_KEY`, `HF_TOKEN`,
+//! `OLLAMA_API_KEY`, `KILO_API_KEY`, `OVHCLOUD_API_KEY`), with a `.env` file in the
 //! working directory filling in what the environment does not set. A comma-separated
 //! value holds several keys, each its own quota bucket. `<PROVIDER>_BASE_URL` overrides a
-//! provider's base URL. Everything else comes from `llmpool.toml` (path in
+//! provider's base URL (the id upper-cased, `-` written `_`: `OLLAMA_CLOUD_BASE_URL`); a
+//! `{name}` in a base URL is filled from `<PROVIDER>_<NAME>` (`CLOUDFLARE_ACCOUNT_ID`). Everything else comes from `llmpool.toml` (path in
 //! `LLMPOOL_CONFIG`, else `./llmpool.toml` when present); see [`Settings`].
 
 use std::collections::BTreeMap;
@@ -160,7 +163,7 @@ impl Config {
                 format!("providers.{}.base_url", factory.id),
             )
         } else {
-            return Ok(factory.default_base_url.to_owned());
+            return self.fill_placeholders(factory, factory.default_base_url.to_owned());
         };
         let v = value.trim().trim_end_matches('/').to_owned();
         if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() <= "https://".len() {
@@ -172,7 +175,49 @@ impl Config {
                 ),
             ));
         }
-        Ok(v)
+        self.fill_placeholders(factory, v)
+    }
+
+    /// Fills each `{name}` of a base URL from the variable `<PREFIX>_<NAME>`, where
+    /// `<PREFIX>` is the provider's `<PREFIX>_BASE_URL` (Cloudflare's `{account_id}` from
+    /// `CLOUDFLARE_ACCOUNT_ID`). A placeholder whose variable is unset stays: the provider
+    /// refuses such a URL with an error naming the variable, and only when it has a key.
+    /// A value that is not letters, digits, `-` or `_` is an error naming the variable.
+    fn fill_placeholders(
+        &self,
+        factory: &ProviderFactory,
+        mut url: String,
+    ) -> Result<String, ConfigError> {
+        let prefix = factory
+            .base_url_env
+            .strip_suffix("_BASE_URL")
+            .unwrap_or(factory.base_url_env);
+        let mut from = 0;
+        while let Some(open) = url[from..].find('{').map(|i| i + from) {
+            let Some(close) = url[open..].find('}').map(|i| i + open) else {
+                break;
+            };
+            let name = url[open + 1..close].to_owned();
+            let var = format!("{prefix}_{}", name.to_ascii_uppercase());
+            match self.var(&var).map(str::trim) {
+                Some(value) => {
+                    if !value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    {
+                        return Err(ConfigError::new(
+                            "environment",
+                            var,
+                            "must be letters, digits, `-` or `_` (it is written into the base URL's path)",
+                        ));
+                    }
+                    url.replace_range(open..=close, value);
+                    from = open + value.len();
+                }
+                None => from = close + 1,
+            }
+        }
+        Ok(url)
     }
 
     /// One [`ProviderSetup`] per compiled-in provider, with a client per key (none when
@@ -296,7 +341,11 @@ fn relevant(name: &str) -> bool {
     name.starts_with("LLMPOOL_")
         || name.ends_with("_API_KEY")
         || name.ends_with("_BASE_URL")
+        // Base-URL placeholders (`CLOUDFLARE_ACCOUNT_ID`).
+        || name.ends_with("_ACCOUNT_ID")
         || name.starts_with("OPENROUTER_")
+        // Key variables named by the providers' own docs (`HF_TOKEN`, `CLOUDFLARE_API_TOKEN`).
+        || crate::providers().iter().any(|f| f.key_env == name)
 }
 
 fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
@@ -339,6 +388,62 @@ fn key_labels(keys: &[SecretString]) -> Vec<String> {
 #[cfg(all(test, feature = "openrouter"))]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "cloudflare")]
+    #[test]
+    fn the_account_id_fills_the_cloudflare_base_url() {
+        use llmpool_provider_cloudflare::FACTORY;
+        assert!(relevant("CLOUDFLARE_API_TOKEN") && relevant("CLOUDFLARE_ACCOUNT_ID"));
+        let with = |pairs: &[(&str, &str)]| {
+            let vars = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Config::from_parts(Settings::default(), "test", vars)
+        };
+        let id = "0123456789abcdef0123456789abcdef";
+        let config = with(&[("CLOUDFLARE_ACCOUNT_ID", id)]).unwrap();
+        assert_eq!(
+            config.base_url(&FACTORY).unwrap(),
+            format!("https://api.cloudflare.com/client/v4/accounts/{id}/ai/v1")
+        );
+        // An override that keeps the placeholder is filled; a full URL is used as given.
+        let kept = with(&[
+            ("CLOUDFLARE_ACCOUNT_ID", id),
+            (
+                "CLOUDFLARE_BASE_URL",
+                "http://127.0.0.1:9/accounts/{account_id}/ai/v1",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            kept.base_url(&FACTORY).unwrap(),
+            format!("http://127.0.0.1:9/accounts/{id}/ai/v1")
+        );
+        let full = with(&[
+            ("CLOUDFLARE_ACCOUNT_ID", id),
+            (
+                "CLOUDFLARE_BASE_URL",
+                "http://127.0.0.1:9/accounts/other/ai/v1",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            full.base_url(&FACTORY).unwrap(),
+            "http://127.0.0.1:9/accounts/other/ai/v1"
+        );
+        // Unset: the placeholder stays (the provider refuses it when it has a key).
+        let unset = with(&[]).unwrap();
+        assert!(unset.base_url(&FACTORY).unwrap().contains("{account_id}"));
+        let with_key_only = with(&[("CLOUDFLARE_API_TOKEN", "token-0123456789")]).unwrap();
+        let err = with_key_only
+            .provider_setups(&crate::registry().unwrap())
+            .unwrap_err();
+        assert!(err.to_string().contains("CLOUDFLARE_ACCOUNT_ID"), "{err}");
+        // A value that would change the path is refused, naming the variable.
+        let err = with(&[("CLOUDFLARE_ACCOUNT_ID", "../x")]).unwrap_err();
+        assert_eq!(err.key, "CLOUDFLARE_ACCOUNT_ID");
+    }
 
     #[test]
     fn openrouter_attribution_uses_the_provider_crate_names() {

@@ -8,9 +8,10 @@
 //! [`Router`] directly.
 //!
 //! # Features
-//! One per provider (`groq`, `cerebras`, `gemini`, `openrouter`, `cohere`) and per
-//! persistent store (`sqlite`, `redis`); all are on by default. A provider compiled out is
-//! not registered: [`providers()`] lists exactly the enabled ones.
+//! One per provider (`groq`, `cerebras`, `gemini`, `openrouter`, `cohere`, `nvidia`,
+//! `mistral`, `cloudflare`, `zai`, `ovhcloud`, `huggingface`, `ollama-cloud`, `kilo`) and
+//! per persistent store (`sqlite`, `redis`); all are on by default. A provider compiled out
+//! is not registered: [`providers()`] lists exactly the enabled ones.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), llmpool::Error> {
@@ -38,32 +39,32 @@ pub use translate::BatchLimits;
 
 // Naming each enabled provider crate is what links it (and its registration) in.
 // xtask new-provider: re-exports
-#[cfg(feature = "kilo")]
-pub use llmpool_provider_kilo as kilo;
-#[cfg(feature = "ollama-cloud")]
-pub use llmpool_provider_ollama_cloud as ollama_cloud;
-#[cfg(feature = "huggingface")]
-pub use llmpool_provider_huggingface as huggingface;
-#[cfg(feature = "ovhcloud")]
-pub use llmpool_provider_ovhcloud as ovhcloud;
-#[cfg(feature = "zai")]
-pub use llmpool_provider_zai as zai;
-#[cfg(feature = "cloudflare")]
-pub use llmpool_provider_cloudflare as cloudflare;
-#[cfg(feature = "mistral")]
-pub use llmpool_provider_mistral as mistral;
-#[cfg(feature = "nvidia")]
-pub use llmpool_provider_nvidia as nvidia;
 #[cfg(feature = "cerebras")]
 pub use llmpool_provider_cerebras as cerebras;
+#[cfg(feature = "cloudflare")]
+pub use llmpool_provider_cloudflare as cloudflare;
 #[cfg(feature = "cohere")]
 pub use llmpool_provider_cohere as cohere;
 #[cfg(feature = "gemini")]
 pub use llmpool_provider_gemini as gemini;
 #[cfg(feature = "groq")]
 pub use llmpool_provider_groq as groq;
+#[cfg(feature = "huggingface")]
+pub use llmpool_provider_huggingface as huggingface;
+#[cfg(feature = "kilo")]
+pub use llmpool_provider_kilo as kilo;
+#[cfg(feature = "mistral")]
+pub use llmpool_provider_mistral as mistral;
+#[cfg(feature = "nvidia")]
+pub use llmpool_provider_nvidia as nvidia;
+#[cfg(feature = "ollama-cloud")]
+pub use llmpool_provider_ollama_cloud as ollama_cloud;
 #[cfg(feature = "openrouter")]
 pub use llmpool_provider_openrouter as openrouter;
+#[cfg(feature = "ovhcloud")]
+pub use llmpool_provider_ovhcloud as ovhcloud;
+#[cfg(feature = "zai")]
+pub use llmpool_provider_zai as zai;
 #[cfg(feature = "redis")]
 pub use llmpool_store_redis as redis_store;
 #[cfg(feature = "sqlite")]
