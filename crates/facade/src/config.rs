@@ -226,8 +226,15 @@ impl Config {
         let mut setups = Vec::new();
         for &factory in registry.factories() {
             let base_url = self.base_url(factory)?;
-            let keys = self.keys(factory);
-            let labels = key_labels(&keys);
+            let mut keys = self.keys(factory);
+            let mut labels = key_labels(&keys);
+            if keys.is_empty() && self.keyless_opted_in(factory) {
+                // One anonymous client: the provider sends no key, and its quota is the
+                // egress IP's (the same label on every instance shares it through a
+                // shared store).
+                keys.push(SecretString::from(String::new()));
+                labels.push(ANONYMOUS_LABEL.to_owned());
+            }
             let mut clients = Vec::new();
             for (key, key_label) in keys.iter().zip(labels) {
                 let mut cfg = ProviderConfig::new(factory, key.expose_secret().to_owned())
@@ -253,6 +260,25 @@ impl Config {
             setups.push(ProviderSetup { factory, clients });
         }
         Ok(setups)
+    }
+
+    /// Whether `factory` answers without a key (OVHcloud's anonymous lane, Kilo's free
+    /// models) and the user opted in with `[providers.<id>] enabled = true`: a keyless
+    /// provider sends prompts to a third party the user never signed up with, so it is
+    /// never used by default.
+    fn keyless_opted_in(&self, factory: &ProviderFactory) -> bool {
+        let keyless: &[&str] = &[
+            #[cfg(feature = "ovhcloud")]
+            llmpool_provider_ovhcloud::FACTORY.id,
+            #[cfg(feature = "kilo")]
+            llmpool_provider_kilo::FACTORY.id,
+        ];
+        keyless.contains(&factory.id)
+            && self
+                .settings
+                .providers
+                .get(factory.id)
+                .is_some_and(|p| p.enabled)
     }
 
     /// Extra headers a provider takes from the environment (OpenRouter's attribution). The
@@ -370,6 +396,9 @@ fn dotenv_reason(e: &dotenvy::Error) -> String {
 
 /// Labels for a provider's keys: the masked key, with its position added when two keys
 /// would mask alike.
+/// The key label of a keyless provider's one client.
+pub(crate) const ANONYMOUS_LABEL: &str = "anonymous";
+
 fn key_labels(keys: &[SecretString]) -> Vec<String> {
     let masked: Vec<String> = keys.iter().map(|k| mask_key(k.expose_secret())).collect();
     masked
@@ -443,6 +472,48 @@ mod tests {
         // A value that would change the path is refused, naming the variable.
         let err = with(&[("CLOUDFLARE_ACCOUNT_ID", "../x")]).unwrap_err();
         assert_eq!(err.key, "CLOUDFLARE_ACCOUNT_ID");
+    }
+
+    #[cfg(all(feature = "ovhcloud", feature = "kilo"))]
+    #[test]
+    fn keyless_providers_are_off_unless_opted_in() {
+        let clients = |toml: &str, vars: &[(&str, &str)]| {
+            let settings = Settings::from_toml("test", toml).unwrap();
+            let vars = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let config = Config::from_parts(settings, "test", vars).unwrap();
+            let setups = config.provider_setups(&crate::registry().unwrap()).unwrap();
+            ["ovhcloud", "kilo", "groq"].map(|id| {
+                setups
+                    .iter()
+                    .find(|s| s.factory.id == id)
+                    .unwrap()
+                    .clients
+                    .iter()
+                    .map(|c| c.key_label.clone())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let none: Vec<String> = Vec::new();
+        assert_eq!(clients("", &[]), [none.clone(), none.clone(), none.clone()]);
+        let opted = clients(
+            "[providers.ovhcloud]\nenabled = true\n[providers.groq]\nenabled = true\n",
+            &[],
+        );
+        assert_eq!(
+            opted,
+            [vec![ANONYMOUS_LABEL.to_owned()], none.clone(), none.clone()]
+        );
+        let off = clients("[providers.kilo]\nenabled = false\n", &[]);
+        assert_eq!(off[1], none);
+        // A key, when given, is used instead of the anonymous lane.
+        let keyed = clients(
+            "[providers.kilo]\nenabled = true\n",
+            &[("KILO_API_KEY", "kilo-key-0123456789")],
+        );
+        assert_eq!(keyed[1], vec!["***6789".to_owned()]);
     }
 
     #[test]
