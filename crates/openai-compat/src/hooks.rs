@@ -44,6 +44,10 @@ pub struct CompatHooks {
     /// `Authorization` header; a key, when given, is sent as usual. Default: `false` (an
     /// empty key is a configuration error).
     pub key_optional: bool,
+    /// Whether a one-shot answer with no text is an `InvalidResponse` rather than a
+    /// success (NVIDIA's reasoning models can spend the whole output budget thinking and
+    /// return an empty `content`). Default: `false` (an empty answer is returned as is).
+    pub empty_answer_is_invalid: bool,
 }
 
 impl CompatHooks {
@@ -55,6 +59,7 @@ impl CompatHooks {
         max_tokens_field: MaxTokensField::MaxTokens,
         request_policy: RequestPolicy::NONE,
         key_optional: false,
+        empty_answer_is_invalid: false,
     };
 }
 
@@ -70,6 +75,7 @@ impl fmt::Debug for CompatHooks {
             .field("max_tokens_field", &self.max_tokens_field)
             .field("request_policy", &self.request_policy)
             .field("key_optional", &self.key_optional)
+            .field("empty_answer_is_invalid", &self.empty_answer_is_invalid)
             .finish_non_exhaustive()
     }
 }

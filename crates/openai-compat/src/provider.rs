@@ -262,8 +262,16 @@ impl Provider for OpenAiCompatProvider {
                 .inner
                 .invalid(status, "the response has no choices", rate_limits));
         };
+        let text = choice.message.content.unwrap_or_default();
+        if self.inner.hooks.empty_answer_is_invalid && text.trim().is_empty() {
+            return Err(self.inner.invalid(
+                status,
+                "the answer is empty (the model may have spent its output budget reasoning)",
+                rate_limits,
+            ));
+        }
         Ok(ChatResponse {
-            text: choice.message.content.unwrap_or_default(),
+            text,
             finish_reason: choice.finish_reason.as_deref().map(finish_reason_from_wire),
             usage: completion.usage.map(Into::into),
             provider: self.inner.id,
