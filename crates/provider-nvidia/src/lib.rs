@@ -36,12 +36,13 @@
 //!   the reference's 60 s / 5 min / 15 min cooldown.
 //! - The output cap is sent as `max_tokens` (NIM's name); streams ask for
 //!   `stream_options.include_usage` and take usage from the last chunk.
-//! - Reasoning models put their trace in `reasoning_content` (ignored: not answer text).
+//! - Reasoning models put their trace in `reasoning_content` (ignored: not answer text)
+//!   and can spend the whole budget thinking: a one-shot answer with an empty `content`
+//!   is an `InvalidResponse` for that attempt, not a success.
 //!
-//! Not handled here: NIM reasoning models can spend the whole budget thinking and return
-//! an empty `content`; the answer is then an empty text, not an `InvalidResponse` (the
-//! OpenAI-compatible crate has no hook for empty answers). First bytes can take minutes on
-//! some models: give `[providers.nvidia]` a longer timeout when routing to them.
+//! Not handled here: an empty streamed answer ends as an empty success. First bytes can
+//! take minutes on some models: give `[providers.nvidia]` a longer timeout when routing
+//! to them.
 
 mod errors;
 
@@ -73,6 +74,7 @@ register_provider!(FACTORY);
 static HOOKS: CompatHooks = CompatHooks {
     classify: errors::classify,
     max_tokens_field: MaxTokensField::MaxTokens,
+    empty_answer_is_invalid: true,
     ..CompatHooks::DEFAULT
 };
 

@@ -85,6 +85,14 @@ async fn stream_asks_for_usage_skips_reasoning_and_reads_the_usage_chunk() {
     assert_eq!(end.usage, Some(Usage::new(31, 19)));
 }
 
+#[tokio::test]
+async fn an_answer_spent_on_reasoning_is_an_invalid_response() {
+    let empty = r#"{"id":"chatcmpl-e","object":"chat.completion","created":1788912000,"model":"nvidia/nemotron-3-super-120b-a12b","choices":[{"index":0,"message":{"role":"assistant","content":null,"reasoning_content":"Let me think about France at length"},"finish_reason":"length"}],"usage":{"prompt_tokens":31,"completion_tokens":512,"total_tokens":543}}"#;
+    let err = SUITE.chat_error(Reply::json(200, empty)).await;
+    assert!(matches!(err.kind, ErrorKind::InvalidResponse), "{err:?}");
+    assert_eq!(err.status, Some(200));
+}
+
 // ---------------------------------------------------------------- error rows (nvidia.md §5)
 
 #[tokio::test]
