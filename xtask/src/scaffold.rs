@@ -27,8 +27,9 @@ pub(crate) fn new_provider(root: &Path, name: &str) -> Result<()> {
         bail!("{} already exists", dir.display());
     }
     let fill = |t: &str| {
-        t.replace("{id}", name)
-            .replace("{ID}", &name.to_ascii_uppercase())
+        t.replace("{ident}", &ident(name))
+            .replace("{id}", name)
+            .replace("{ID}", &env_prefix(name))
             .replace("{Name}", &display_name(name))
             .replace("{base_url}", &format!("https://api.{name}.invalid/v1"))
     };
@@ -59,13 +60,19 @@ pub(crate) fn new_provider(root: &Path, name: &str) -> Result<()> {
 }
 
 fn validate(name: &str) -> Result<()> {
+    // Words of lowercase letters and digits joined by single hyphens (`ollama-cloud`): the
+    // hyphen is kept in the id, feature and config key, and becomes `_` in the Rust crate
+    // name and the env prefix (`OLLAMA_CLOUD_API_KEY`).
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        && name.split('-').all(|word| {
+            !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
     if !ok {
         bail!(
-            "provider name `{name}` must be lowercase ASCII letters and digits, starting with a letter (it becomes the feature, config key and {{NAME}}_API_KEY prefix)"
+            "provider name `{name}` must be lowercase ASCII letters and digits, starting with a letter, words joined by single hyphens (it becomes the feature, config key and {{NAME}}_API_KEY prefix)"
         );
     }
     if [
@@ -76,6 +83,16 @@ fn validate(name: &str) -> Result<()> {
         bail!("`{name}` is reserved");
     }
     Ok(())
+}
+
+/// The Rust identifier of an id: `ollama-cloud` → `ollama_cloud` (crate `llmpool_provider_ollama_cloud`).
+fn ident(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// The env-variable prefix of an id: `ollama-cloud` → `OLLAMA_CLOUD`.
+fn env_prefix(name: &str) -> String {
+    ident(name).to_ascii_uppercase()
 }
 
 fn display_name(name: &str) -> String {
@@ -150,7 +167,10 @@ fn wire_in(root: &Path, name: &str) -> Result<()> {
         let t = insert_after_last(
             t,
             REEXPORT_MARKER,
-            &format!("#[cfg(feature = \"{name}\")]\npub use llmpool_provider_{name} as {name};"),
+            &format!(
+                "#[cfg(feature = \"{name}\")]\npub use llmpool_provider_{id} as {id};",
+                id = ident(name)
+            ),
         )?;
         insert_after_last(
             &t,
@@ -211,10 +231,74 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["", "Example", "my-provider", "9lives", "core"] {
+        for bad in [
+            "",
+            "Example",
+            "my_provider",
+            "9lives",
+            "core",
+            "-x",
+            "x-",
+            "a--b",
+            "a-B",
+        ] {
             assert!(validate(bad).is_err(), "{bad}");
         }
         validate("example2").unwrap();
+        validate("ollama-cloud").unwrap();
+    }
+
+    #[test]
+    fn hyphenated_ids_become_rust_and_env_names() {
+        assert_eq!(ident("ollama-cloud"), "ollama_cloud");
+        assert_eq!(env_prefix("ollama-cloud"), "OLLAMA_CLOUD");
+        assert_eq!(env_prefix("groq"), "GROQ");
+        let lib =
+            "#[cfg(feature = \"groq\")]\npub use x as groq;\n// xtask new-provider: re-exports\n";
+        let features = format!("fn f() {{\n    {FEATURE_MARKER}\n}}\n");
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("crates/facade/src")).unwrap();
+        std::fs::create_dir_all(root.join("crates/gateway")).unwrap();
+        std::fs::create_dir_all(root.join("crates/cli")).unwrap();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[workspace.dependencies]\nllmpool-provider-groq = { path = \"crates/provider-groq\" }\n",
+        )
+        .unwrap();
+        let feature_toml = "[features]\ndefault = [\"groq\"]\n[dependencies]\nllmpool-provider-groq = { workspace = true, optional = true }\n";
+        std::fs::write(root.join("crates/facade/Cargo.toml"), feature_toml).unwrap();
+        std::fs::write(root.join("crates/gateway/Cargo.toml"), feature_toml).unwrap();
+        std::fs::write(root.join("crates/cli/Cargo.toml"), feature_toml).unwrap();
+        std::fs::write(
+            root.join("crates/facade/src/lib.rs"),
+            format!("{lib}{features}"),
+        )
+        .unwrap();
+        new_provider(root, "ollama-cloud").unwrap();
+        let lib = std::fs::read_to_string(root.join("crates/facade/src/lib.rs")).unwrap();
+        assert!(
+            lib.contains("pub use llmpool_provider_ollama_cloud as ollama_cloud;"),
+            "{lib}"
+        );
+        assert!(lib.contains("features.push(\"ollama-cloud\");"), "{lib}");
+        let facade = std::fs::read_to_string(root.join("crates/facade/Cargo.toml")).unwrap();
+        assert!(
+            facade.contains("ollama-cloud = [\"dep:llmpool-provider-ollama-cloud\"]"),
+            "{facade}"
+        );
+        let crate_dir = root.join("crates/provider-ollama-cloud");
+        let lib_rs = std::fs::read_to_string(crate_dir.join("src/lib.rs")).unwrap();
+        assert!(lib_rs.contains("\"OLLAMA_CLOUD_API_KEY\""), "{lib_rs}");
+        assert!(
+            lib_rs.contains("const ID: &str = \"ollama-cloud\";"),
+            "{lib_rs}"
+        );
+        let contract = std::fs::read_to_string(crate_dir.join("tests/contract.rs")).unwrap();
+        assert!(
+            contract.contains("use llmpool_provider_ollama_cloud::FACTORY;"),
+            "{contract}"
+        );
     }
 
     /// The promise: `new-provider example` builds, registers and is covered by

@@ -1,10 +1,13 @@
 //! Configuration from the environment, a `.env` file and an optional `llmpool.toml`.
 //!
-//! Keys come from the environment (the seed's names: `GROQ_API_KEY`, `CEREBRAS_API_KEY`,
-//! `GEMINI_API_KEY`, `OPENROUTER_API_KEY`, `COHERE_API_KEY`), with a `.env` file in the
+//! Keys come from the environment (each provider's own names: `GROQ_API_KEY`,
+//! `CEREBRAS_API_KEY`, `GEMINI_API_KEY`, `OPENROUTER_API_KEY`, `COHERE_API_KEY`,
+//! `NVIDIA_API_KEY`, `MISTRAL_API_KEY`, `CLOUDFLARE_API_TOKEN`, `ZAI_API_KEY`, `HF_TOKEN`,
+//! `OLLAMA_API_KEY`, `KILO_API_KEY`, `OVHCLOUD_API_KEY`), with a `.env` file in the
 //! working directory filling in what the environment does not set. A comma-separated
 //! value holds several keys, each its own quota bucket. `<PROVIDER>_BASE_URL` overrides a
-//! provider's base URL. Everything else comes from `llmpool.toml` (path in
+//! provider's base URL (the id upper-cased, `-` written `_`: `OLLAMA_CLOUD_BASE_URL`); a
+//! `{name}` in a base URL is filled from `<PROVIDER>_<NAME>` (`CLOUDFLARE_ACCOUNT_ID`). Everything else comes from `llmpool.toml` (path in
 //! `LLMPOOL_CONFIG`, else `./llmpool.toml` when present); see [`Settings`].
 
 use std::collections::BTreeMap;
@@ -161,7 +164,7 @@ impl Config {
                 format!("providers.{}.base_url", factory.id),
             )
         } else {
-            return Ok(factory.default_base_url.to_owned());
+            return self.fill_placeholders(factory, factory.default_base_url.to_owned());
         };
         let v = value.trim().trim_end_matches('/').to_owned();
         if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() <= "https://".len() {
@@ -173,7 +176,49 @@ impl Config {
                 ),
             ));
         }
-        Ok(v)
+        self.fill_placeholders(factory, v)
+    }
+
+    /// Fills each `{name}` of a base URL from the variable `<PREFIX>_<NAME>`, where
+    /// `<PREFIX>` is the provider's `<PREFIX>_BASE_URL` (Cloudflare's `{account_id}` from
+    /// `CLOUDFLARE_ACCOUNT_ID`). A placeholder whose variable is unset stays: the provider
+    /// refuses such a URL with an error naming the variable, and only when it has a key.
+    /// A value that is not letters, digits, `-` or `_` is an error naming the variable.
+    fn fill_placeholders(
+        &self,
+        factory: &ProviderFactory,
+        mut url: String,
+    ) -> Result<String, ConfigError> {
+        let prefix = factory
+            .base_url_env
+            .strip_suffix("_BASE_URL")
+            .unwrap_or(factory.base_url_env);
+        let mut from = 0;
+        while let Some(open) = url[from..].find('{').map(|i| i + from) {
+            let Some(close) = url[open..].find('}').map(|i| i + open) else {
+                break;
+            };
+            let name = url[open + 1..close].to_owned();
+            let var = format!("{prefix}_{}", name.to_ascii_uppercase());
+            match self.var(&var).map(str::trim) {
+                Some(value) => {
+                    if !value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    {
+                        return Err(ConfigError::new(
+                            "environment",
+                            var,
+                            "must be letters, digits, `-` or `_` (it is written into the base URL's path)",
+                        ));
+                    }
+                    url.replace_range(open..=close, value);
+                    from = open + value.len();
+                }
+                None => from = close + 1,
+            }
+        }
+        Ok(url)
     }
 
     /// One [`ProviderSetup`] per compiled-in provider, with a client per key (none when
@@ -193,8 +238,15 @@ impl Config {
         let mut setups = Vec::new();
         for &factory in registry.factories() {
             let base_url = self.base_url(factory)?;
-            let keys = self.keys(factory);
-            let labels = key_labels(&keys);
+            let mut keys = self.keys(factory);
+            let mut labels = key_labels(&keys);
+            if keys.is_empty() && self.keyless_opted_in(factory) {
+                // One anonymous client: the provider sends no key, and its quota is the
+                // egress IP's (the same label on every instance shares it through a
+                // shared store).
+                keys.push(SecretString::from(String::new()));
+                labels.push(ANONYMOUS_LABEL.to_owned());
+            }
             let mut clients = Vec::new();
             for (key, key_label) in keys.iter().zip(labels) {
                 let mut cfg = ProviderConfig::new(factory, key.expose_secret().to_owned())
@@ -221,6 +273,25 @@ impl Config {
             setups.push(ProviderSetup { factory, clients });
         }
         Ok(setups)
+    }
+
+    /// Whether `factory` answers without a key (OVHcloud's anonymous lane, Kilo's free
+    /// models) and the user opted in with `[providers.<id>] enabled = true`: a keyless
+    /// provider sends prompts to a third party the user never signed up with, so it is
+    /// never used by default.
+    fn keyless_opted_in(&self, factory: &ProviderFactory) -> bool {
+        let keyless: &[&str] = &[
+            #[cfg(feature = "ovhcloud")]
+            llmpool_provider_ovhcloud::FACTORY.id,
+            #[cfg(feature = "kilo")]
+            llmpool_provider_kilo::FACTORY.id,
+        ];
+        keyless.contains(&factory.id)
+            && self
+                .settings
+                .providers
+                .get(factory.id)
+                .is_some_and(|p| p.enabled)
     }
 
     /// Extra headers a provider takes from the environment (OpenRouter's attribution). The
@@ -309,7 +380,11 @@ fn relevant(name: &str) -> bool {
     name.starts_with("LLMPOOL_")
         || name.ends_with("_API_KEY")
         || name.ends_with("_BASE_URL")
+        // Base-URL placeholders (`CLOUDFLARE_ACCOUNT_ID`).
+        || name.ends_with("_ACCOUNT_ID")
         || name.starts_with("OPENROUTER_")
+        // Key variables named by the providers' own docs (`HF_TOKEN`, `CLOUDFLARE_API_TOKEN`).
+        || crate::providers().iter().any(|f| f.key_env == name)
 }
 
 fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
@@ -334,6 +409,9 @@ fn dotenv_reason(e: &dotenvy::Error) -> String {
 
 /// Labels for a provider's keys: the masked key, with its position added when two keys
 /// would mask alike.
+/// The key label of a keyless provider's one client.
+pub(crate) const ANONYMOUS_LABEL: &str = "anonymous";
+
 fn key_labels(keys: &[SecretString]) -> Vec<String> {
     let masked: Vec<String> = keys.iter().map(|k| mask_key(k.expose_secret())).collect();
     masked
@@ -352,6 +430,104 @@ fn key_labels(keys: &[SecretString]) -> Vec<String> {
 #[cfg(all(test, feature = "openrouter"))]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "cloudflare")]
+    #[test]
+    fn the_account_id_fills_the_cloudflare_base_url() {
+        use llmpool_provider_cloudflare::FACTORY;
+        assert!(relevant("CLOUDFLARE_API_TOKEN") && relevant("CLOUDFLARE_ACCOUNT_ID"));
+        let with = |pairs: &[(&str, &str)]| {
+            let vars = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Config::from_parts(Settings::default(), "test", vars)
+        };
+        let id = "0123456789abcdef0123456789abcdef";
+        let config = with(&[("CLOUDFLARE_ACCOUNT_ID", id)]).unwrap();
+        assert_eq!(
+            config.base_url(&FACTORY).unwrap(),
+            format!("https://api.cloudflare.com/client/v4/accounts/{id}/ai/v1")
+        );
+        // An override that keeps the placeholder is filled; a full URL is used as given.
+        let kept = with(&[
+            ("CLOUDFLARE_ACCOUNT_ID", id),
+            (
+                "CLOUDFLARE_BASE_URL",
+                "http://127.0.0.1:9/accounts/{account_id}/ai/v1",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            kept.base_url(&FACTORY).unwrap(),
+            format!("http://127.0.0.1:9/accounts/{id}/ai/v1")
+        );
+        let full = with(&[
+            ("CLOUDFLARE_ACCOUNT_ID", id),
+            (
+                "CLOUDFLARE_BASE_URL",
+                "http://127.0.0.1:9/accounts/other/ai/v1",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            full.base_url(&FACTORY).unwrap(),
+            "http://127.0.0.1:9/accounts/other/ai/v1"
+        );
+        // Unset: the placeholder stays (the provider refuses it when it has a key).
+        let unset = with(&[]).unwrap();
+        assert!(unset.base_url(&FACTORY).unwrap().contains("{account_id}"));
+        let with_key_only = with(&[("CLOUDFLARE_API_TOKEN", "token-0123456789")]).unwrap();
+        let err = with_key_only
+            .provider_setups(&crate::registry().unwrap())
+            .unwrap_err();
+        assert!(err.to_string().contains("CLOUDFLARE_ACCOUNT_ID"), "{err}");
+        // A value that would change the path is refused, naming the variable.
+        let err = with(&[("CLOUDFLARE_ACCOUNT_ID", "../x")]).unwrap_err();
+        assert_eq!(err.key, "CLOUDFLARE_ACCOUNT_ID");
+    }
+
+    #[cfg(all(feature = "ovhcloud", feature = "kilo"))]
+    #[test]
+    fn keyless_providers_are_off_unless_opted_in() {
+        let clients = |toml: &str, vars: &[(&str, &str)]| {
+            let settings = Settings::from_toml("test", toml).unwrap();
+            let vars = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let config = Config::from_parts(settings, "test", vars).unwrap();
+            let setups = config.provider_setups(&crate::registry().unwrap()).unwrap();
+            ["ovhcloud", "kilo", "groq"].map(|id| {
+                setups
+                    .iter()
+                    .find(|s| s.factory.id == id)
+                    .unwrap()
+                    .clients
+                    .iter()
+                    .map(|c| c.key_label.clone())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let none: Vec<String> = Vec::new();
+        assert_eq!(clients("", &[]), [none.clone(), none.clone(), none.clone()]);
+        let opted = clients(
+            "[providers.ovhcloud]\nenabled = true\n[providers.groq]\nenabled = true\n",
+            &[],
+        );
+        assert_eq!(
+            opted,
+            [vec![ANONYMOUS_LABEL.to_owned()], none.clone(), none.clone()]
+        );
+        let off = clients("[providers.kilo]\nenabled = false\n", &[]);
+        assert_eq!(off[1], none);
+        // A key, when given, is used instead of the anonymous lane.
+        let keyed = clients(
+            "[providers.kilo]\nenabled = true\n",
+            &[("KILO_API_KEY", "kilo-key-0123456789")],
+        );
+        assert_eq!(keyed[1], vec!["***6789".to_owned()]);
+    }
 
     #[test]
     fn openrouter_attribution_uses_the_provider_crate_names() {

@@ -8,9 +8,10 @@
 //! [`Router`] directly.
 //!
 //! # Features
-//! One per provider (`groq`, `cerebras`, `gemini`, `openrouter`, `cohere`) and per
-//! persistent store (`sqlite`, `redis`); all are on by default. A provider compiled out is
-//! not registered: [`providers()`] lists exactly the enabled ones.
+//! One per provider (`groq`, `cerebras`, `gemini`, `openrouter`, `cohere`, `nvidia`,
+//! `mistral`, `cloudflare`, `zai`, `ovhcloud`, `huggingface`, `ollama-cloud`, `kilo`) and
+//! per persistent store (`sqlite`, `redis`); all are on by default. A provider compiled out
+//! is not registered: [`providers()`] lists exactly the enabled ones.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), llmpool::Error> {
@@ -40,14 +41,30 @@ pub use translate::BatchLimits;
 // xtask new-provider: re-exports
 #[cfg(feature = "cerebras")]
 pub use llmpool_provider_cerebras as cerebras;
+#[cfg(feature = "cloudflare")]
+pub use llmpool_provider_cloudflare as cloudflare;
 #[cfg(feature = "cohere")]
 pub use llmpool_provider_cohere as cohere;
 #[cfg(feature = "gemini")]
 pub use llmpool_provider_gemini as gemini;
 #[cfg(feature = "groq")]
 pub use llmpool_provider_groq as groq;
+#[cfg(feature = "huggingface")]
+pub use llmpool_provider_huggingface as huggingface;
+#[cfg(feature = "kilo")]
+pub use llmpool_provider_kilo as kilo;
+#[cfg(feature = "mistral")]
+pub use llmpool_provider_mistral as mistral;
+#[cfg(feature = "nvidia")]
+pub use llmpool_provider_nvidia as nvidia;
+#[cfg(feature = "ollama-cloud")]
+pub use llmpool_provider_ollama_cloud as ollama_cloud;
 #[cfg(feature = "openrouter")]
 pub use llmpool_provider_openrouter as openrouter;
+#[cfg(feature = "ovhcloud")]
+pub use llmpool_provider_ovhcloud as ovhcloud;
+#[cfg(feature = "zai")]
+pub use llmpool_provider_zai as zai;
 #[cfg(feature = "redis")]
 pub use llmpool_store_redis as redis_store;
 #[cfg(feature = "sqlite")]
@@ -57,6 +74,30 @@ pub use llmpool_store_sqlite as sqlite_store;
 pub fn enabled_provider_features() -> Vec<&'static str> {
     let mut features = Vec::new();
     // xtask new-provider: features
+    if cfg!(feature = "kilo") {
+        features.push("kilo");
+    }
+    if cfg!(feature = "ollama-cloud") {
+        features.push("ollama-cloud");
+    }
+    if cfg!(feature = "huggingface") {
+        features.push("huggingface");
+    }
+    if cfg!(feature = "ovhcloud") {
+        features.push("ovhcloud");
+    }
+    if cfg!(feature = "zai") {
+        features.push("zai");
+    }
+    if cfg!(feature = "cloudflare") {
+        features.push("cloudflare");
+    }
+    if cfg!(feature = "mistral") {
+        features.push("mistral");
+    }
+    if cfg!(feature = "nvidia") {
+        features.push("nvidia");
+    }
     if cfg!(feature = "groq") {
         features.push("groq");
     }

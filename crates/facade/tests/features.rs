@@ -30,8 +30,16 @@ fn every_factory_is_consistent() {
     for f in llmpool::providers() {
         let catalog = f.model_catalog().unwrap();
         assert_eq!(catalog.models[0].id, f.default_model, "{}", f.id);
-        assert_eq!(f.key_env, format!("{}_API_KEY", f.id.to_uppercase()));
-        assert_eq!(f.base_url_env, format!("{}_BASE_URL", f.id.to_uppercase()));
+        // Key variables follow each provider's own docs (`HF_TOKEN`, `CLOUDFLARE_API_TOKEN`,
+        // `OLLAMA_API_KEY`); base-URL overrides are the id upper-cased, `-` written `_`.
+        assert!(
+            f.key_env.ends_with("_API_KEY") || f.key_env.ends_with("_TOKEN"),
+            "{}: {}",
+            f.id,
+            f.key_env
+        );
+        let prefix = f.id.to_uppercase().replace('-', "_");
+        assert_eq!(f.base_url_env, format!("{prefix}_BASE_URL"));
         assert!(f.default_base_url.starts_with("https://"), "{}", f.id);
     }
 }

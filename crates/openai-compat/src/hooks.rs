@@ -15,7 +15,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use crate::transport::{Auth, fallback_kind, header_duration, header_u64, retry_after};
-use crate::wire::{ErrorBody, MaxTokensField};
+use crate::wire::{ChatCompletionRequest, ErrorBody, MaxTokensField};
 
 /// The points where an OpenAI-compatible provider departs from the generic protocol.
 /// Every field has a generic default in [`CompatHooks::DEFAULT`].
@@ -39,6 +39,19 @@ pub struct CompatHooks {
     /// The request field that carries [`ChatRequest::max_tokens`](llmpool_core::ChatRequest).
     /// Default: `max_tokens`.
     pub max_tokens_field: MaxTokensField,
+    /// Request fields the provider renames, drops or always needs, applied to every
+    /// outgoing body after it is built (Mistral's strict schema, Cloudflare's `max_tokens`,
+    /// Kilo's `response_format`). Default: [`RequestPolicy::NONE`], which changes nothing.
+    pub request_policy: RequestPolicy,
+    /// Whether the provider also answers without a key (OVHcloud's anonymous lane, Kilo's
+    /// free models). When true, an empty key is accepted and the request carries no
+    /// `Authorization` header; a key, when given, is sent as usual. Default: `false` (an
+    /// empty key is a configuration error).
+    pub key_optional: bool,
+    /// Whether a one-shot answer with no text is an `InvalidResponse` rather than a
+    /// success (NVIDIA's reasoning models can spend the whole output budget thinking and
+    /// return an empty `content`). Default: `false` (an empty answer is returned as is).
+    pub empty_answer_is_invalid: bool,
 }
 
 impl CompatHooks {
@@ -49,6 +62,9 @@ impl CompatHooks {
         classify: default_classify,
         embedded_error: default_embedded_error,
         max_tokens_field: MaxTokensField::MaxTokens,
+        request_policy: RequestPolicy::NONE,
+        key_optional: false,
+        empty_answer_is_invalid: false,
     };
 }
 
@@ -63,7 +79,129 @@ impl fmt::Debug for CompatHooks {
         f.debug_struct("CompatHooks")
             .field("auth", &self.auth)
             .field("max_tokens_field", &self.max_tokens_field)
+            .field("request_policy", &self.request_policy)
+            .field("key_optional", &self.key_optional)
+            .field("empty_answer_is_invalid", &self.empty_answer_is_invalid)
             .finish_non_exhaustive()
+    }
+}
+
+/// What a provider does to an outgoing request body, as data: fields renamed, fields
+/// dropped, and an output cap sent when the caller set none. Field names are the JSON
+/// names of the body's top level (`max_completion_tokens`, `stream_options`, `seed`,
+/// `response_format`, …), typed fields and pass-through extras alike.
+///
+/// Applied in this order: renames (a field is moved only when present, and replaces the
+/// target), drops, `default_max_tokens` (only when neither `max_tokens` nor
+/// `max_completion_tokens` is set), then additions (only where the field is absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestPolicy {
+    /// `(from, to)`: send the value of `from` under the name `to` (Mistral: `seed` →
+    /// `random_seed`).
+    pub rename: &'static [(&'static str, &'static str)],
+    /// Fields never sent (Mistral: `stream_options`, which its strict schema rejects).
+    pub drop: &'static [&'static str],
+    /// Output cap sent when the request has none (Cloudflare's default cap is small
+    /// enough to cut answers).
+    pub default_max_tokens: Option<u32>,
+    /// `(name, JSON value)`: extra top-level fields sent when the body has no field of
+    /// that name (Cloudflare: `options` = `{"rejectIfBusy":true}`; Z.ai: `thinking` =
+    /// `{"type":"disabled"}`). A value that is not JSON is not sent: a provider crate
+    /// checks its own values with [`RequestPolicy::invalid_additions`] in a test.
+    pub add: &'static [(&'static str, &'static str)],
+}
+
+impl RequestPolicy {
+    /// Changes nothing.
+    pub const NONE: RequestPolicy = RequestPolicy {
+        rename: &[],
+        drop: &[],
+        default_max_tokens: None,
+        add: &[],
+    };
+
+    /// The names of `add` entries whose value is not JSON (empty when all are usable).
+    pub fn invalid_additions(&self) -> Vec<&'static str> {
+        self.add
+            .iter()
+            .filter(|(_, json)| serde_json::from_str::<Value>(json).is_err())
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
+    /// Applies the policy to `body`.
+    pub fn apply(&self, body: &mut ChatCompletionRequest) {
+        for (from, to) in self.rename {
+            if let Some(value) = take_field(body, from) {
+                take_field(body, to);
+                put_field(body, to, value);
+            }
+        }
+        for name in self.drop {
+            take_field(body, name);
+        }
+        if let Some(cap) = self.default_max_tokens
+            && body.max_tokens.is_none()
+            && body.max_completion_tokens.is_none()
+        {
+            body.max_tokens = Some(cap);
+        }
+        for (name, json) in self.add {
+            if let Some(value) = take_field(body, name) {
+                put_field(body, name, value);
+            } else if let Ok(value) = serde_json::from_str::<Value>(json) {
+                put_field(body, name, value);
+            }
+        }
+    }
+}
+
+impl Default for RequestPolicy {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
+/// Removes the top-level field `name` (typed or extra) from `body`, returning its value.
+fn take_field(body: &mut ChatCompletionRequest, name: &str) -> Option<Value> {
+    match name {
+        "max_tokens" => body.max_tokens.take().map(Value::from),
+        "max_completion_tokens" => body.max_completion_tokens.take().map(Value::from),
+        "temperature" => body.temperature.take().map(Value::from),
+        "top_p" => body.top_p.take().map(Value::from),
+        "stop" => body.stop.take().and_then(|s| serde_json::to_value(s).ok()),
+        "stream_options" => body
+            .stream_options
+            .take()
+            .and_then(|s| serde_json::to_value(s).ok()),
+        _ => body.extra.remove(name),
+    }
+}
+
+/// Sets the top-level field `name` of `body` to `value`; a value of the wrong type for a
+/// typed field goes nowhere rather than into a misnamed extra.
+fn put_field(body: &mut ChatCompletionRequest, name: &str, value: Value) {
+    let as_u32 = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+    match name {
+        "max_tokens" => body.max_tokens = as_u32(&value),
+        "max_completion_tokens" => body.max_completion_tokens = as_u32(&value),
+        "temperature" | "top_p" => {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "sampling values are small floats"
+            )]
+            let f = value.as_f64().map(|f| f as f32);
+            if name == "temperature" {
+                body.temperature = f;
+            } else {
+                body.top_p = f;
+            }
+        }
+        "stop" => body.stop = serde_json::from_value(value).ok(),
+        "stream_options" => body.stream_options = serde_json::from_value(value).ok(),
+        _ => {
+            body.extra.insert(name.to_owned(), value);
+        }
     }
 }
 
@@ -375,6 +513,67 @@ mod tests {
         assert!(default_embedded_error(&ok).is_none());
         let null_error = serde_json::json!({"error":null,"choices":[]});
         assert!(default_embedded_error(&null_error).is_none());
+    }
+
+    #[test]
+    fn request_policy_renames_drops_and_caps() {
+        let mut body: ChatCompletionRequest = serde_json::from_str(
+            r#"{"model":"m","messages":[],"max_completion_tokens":9,"seed":7,
+                "stream":true,"stream_options":{"include_usage":true},"response_format":{"type":"json_object"}}"#,
+        )
+        .unwrap();
+        RequestPolicy {
+            rename: &[
+                ("max_completion_tokens", "max_tokens"),
+                ("seed", "random_seed"),
+            ],
+            drop: &["stream_options", "response_format"],
+            default_max_tokens: Some(4096),
+            add: &[
+                ("options", r#"{"rejectIfBusy":true}"#),
+                ("random_seed", "1"),
+                ("bad", "{"),
+            ],
+        }
+        .apply(&mut body);
+        let v = serde_json::to_value(&body).unwrap();
+        assert_eq!(v["max_tokens"], 9);
+        assert_eq!(v["random_seed"], 7);
+        assert_eq!(v["options"]["rejectIfBusy"], true);
+        for gone in [
+            "max_completion_tokens",
+            "seed",
+            "stream_options",
+            "response_format",
+            "bad",
+        ] {
+            assert!(v.get(gone).is_none(), "{gone} still sent: {v}");
+        }
+    }
+
+    #[test]
+    fn request_policy_default_cap_only_fills_a_missing_cap() {
+        let policy = RequestPolicy {
+            default_max_tokens: Some(4096),
+            ..RequestPolicy::NONE
+        };
+        let mut none: ChatCompletionRequest =
+            serde_json::from_str(r#"{"model":"m","messages":[]}"#).unwrap();
+        policy.apply(&mut none);
+        assert_eq!(none.max_tokens, Some(4096));
+        let mut set: ChatCompletionRequest =
+            serde_json::from_str(r#"{"model":"m","messages":[],"max_completion_tokens":5}"#)
+                .unwrap();
+        policy.apply(&mut set);
+        assert_eq!((set.max_tokens, set.max_completion_tokens), (None, Some(5)));
+        let mut untouched = set.clone();
+        RequestPolicy::NONE.apply(&mut untouched);
+        assert_eq!(untouched, set);
+        let bad = RequestPolicy {
+            add: &[("ok", "true"), ("broken", "{")],
+            ..RequestPolicy::NONE
+        };
+        assert_eq!(bad.invalid_additions(), vec!["broken"]);
     }
 
     #[test]

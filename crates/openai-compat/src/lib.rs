@@ -47,7 +47,7 @@ pub mod testkit;
 pub mod transport;
 pub mod wire;
 
-pub use hooks::{CompatHooks, ErrorContext};
+pub use hooks::{CompatHooks, ErrorContext, RequestPolicy};
 pub use provider::{CHAT_PATH, OpenAiCompatProvider};
 pub use reqwest::header::{HeaderMap, HeaderValue};
 pub use wire::{

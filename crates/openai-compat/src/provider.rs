@@ -13,7 +13,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 
 use crate::hooks::{CompatHooks, ErrorContext};
-use crate::transport::{self, Endpoint, Head, Opened, Reply, Scrubber, Upstream};
+use crate::transport::{self, Auth, Endpoint, Head, Opened, Reply, Scrubber, Upstream};
 use crate::wire::{ChatCompletion, ChatCompletionRequest, ErrorBody, finish_reason_from_wire};
 
 mod stream;
@@ -49,11 +49,25 @@ impl OpenAiCompatProvider {
     /// extra header cannot be used in an HTTP request (see [`Upstream::new`]); the error
     /// names the provider and never contains the key.
     pub fn new(cfg: &ProviderConfig, hooks: &'static CompatHooks) -> Result<Self, ConfigError> {
+        // A keyless lane (`CompatHooks::key_optional`) sends no key header at all.
+        // A configured `Authorization` is dropped there too: it would be a key the user did
+        // not mean to send to an anonymous lane.
+        let keyless = hooks.key_optional && cfg.expose_key().trim().is_empty();
+        let stripped;
+        let (cfg, auth) = if keyless {
+            let mut c = cfg.clone();
+            c.headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+            stripped = c;
+            (&stripped, Auth::None)
+        } else {
+            (cfg, hooks.auth)
+        };
         let upstream = Upstream::new(
             cfg,
             Endpoint {
                 path: CHAT_PATH,
-                auth: hooks.auth,
+                auth,
                 rate_limits: hooks.rate_limits,
             },
         )?;
@@ -70,7 +84,10 @@ impl OpenAiCompatProvider {
 
     fn wire_request(&self, req: &ChatRequest, stream: bool) -> ChatCompletionRequest {
         let model = req.model.as_deref().unwrap_or(&self.model);
-        ChatCompletionRequest::from_core(req, model, self.inner.hooks.max_tokens_field, stream)
+        let mut body =
+            ChatCompletionRequest::from_core(req, model, self.inner.hooks.max_tokens_field, stream);
+        self.inner.hooks.request_policy.apply(&mut body);
+        body
     }
 }
 
@@ -192,8 +209,16 @@ impl Provider for OpenAiCompatProvider {
                 .inner
                 .invalid(status, "the response has no choices", rate_limits));
         };
+        let text = choice.message.content.unwrap_or_default();
+        if self.inner.hooks.empty_answer_is_invalid && text.trim().is_empty() {
+            return Err(self.inner.invalid(
+                status,
+                "the answer is empty (the model may have spent its output budget reasoning)",
+                rate_limits,
+            ));
+        }
         Ok(ChatResponse {
-            text: choice.message.content.unwrap_or_default(),
+            text,
             finish_reason: choice.finish_reason.as_deref().map(finish_reason_from_wire),
             usage: completion.usage.map(Into::into),
             provider: self.inner.id,
@@ -448,6 +473,57 @@ mod tests {
         let in_text = br#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"no error here"},"finish_reason":"stop"}]}"#;
         assert!(typed_unless_error::<ChatCompletion>(in_text).is_none());
         assert!(typed_unless_error::<ChatCompletion>(b"not json").is_none());
+    }
+
+    /// `key_optional`: an empty key builds a client that sends no `Authorization` (not
+    /// even a configured one); a key is still sent. The request policy shapes the body.
+    #[tokio::test]
+    async fn keyless_lane_sends_no_authorization_and_the_policy_shapes_the_body() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        static KEYLESS: CompatHooks = CompatHooks {
+            key_optional: true,
+            request_policy: crate::hooks::RequestPolicy {
+                rename: &[],
+                drop: &["stream_options"],
+                default_max_tokens: Some(77),
+                add: &[],
+            },
+            ..CompatHooks::DEFAULT
+        };
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                r#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#,
+                "application/json",
+            ))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let base = format!("{}/v1", server.uri());
+        let mut empty = ProviderConfig::new(&F, "").with_base_url(&base);
+        empty
+            .headers
+            .push(("Authorization".into(), "Bearer smuggled".into()));
+        assert!(OpenAiCompatProvider::new(&empty, &HOOKS).is_err());
+        let req = ChatRequest::new(vec![llmpool_core::Message::user("hi")]);
+        let keyless = OpenAiCompatProvider::new(&empty, &KEYLESS).unwrap();
+        assert_eq!(keyless.chat(&req).await.unwrap().text, "hi");
+        let keyed = ProviderConfig::new(&F, "sk-test-0123456789").with_base_url(&base);
+        OpenAiCompatProvider::new(&keyed, &KEYLESS)
+            .unwrap()
+            .chat(&req)
+            .await
+            .unwrap();
+        let sent = server.received_requests().await.unwrap();
+        assert!(!sent[0].headers.contains_key("authorization"));
+        assert_eq!(
+            sent[1].headers.get("authorization").unwrap(),
+            "Bearer sk-test-0123456789"
+        );
+        let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(body["max_tokens"], 77);
     }
 
     #[test]

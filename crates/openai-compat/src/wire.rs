@@ -173,7 +173,11 @@ pub struct ResponseMessage {
     #[serde(default = "assistant_role")]
     pub role: String,
     /// The answer text; missing or `null` when a reasoning model was cut off (Cerebras).
-    #[serde(default)]
+    /// An array of typed chunks (Mistral's reasoning answers: `thinking` then `text`) is
+    /// read as the concatenation of its `text` chunks; a leading inline
+    /// `<think>…</think>` block (DeepSeek-R1 distills on Cloudflare) is reasoning, not
+    /// answer, and is left out.
+    #[serde(default, deserialize_with = "answer_text")]
     pub content: Option<String>,
     /// Chain of thought, where the provider returns it separately (Groq, Cerebras, OpenRouter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -291,12 +295,54 @@ pub struct Delta {
     /// `assistant` on the first chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    /// New answer text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// New answer text (from an array of typed chunks, its `text` chunks, as for
+    /// [`ResponseMessage::content`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "content_text"
+    )]
     pub content: Option<String>,
     /// New reasoning text, where the provider streams it separately.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
+}
+
+/// Reads a `content` that is a string, `null`, or an array of typed chunks
+/// (`{"type":"text","text":…}`, `{"type":"thinking","thinking":[…]}`): the text chunks
+/// concatenated, reasoning chunks left out. An array without text chunks is `None`.
+fn content_text<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<Value>::deserialize(de)?;
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Array(chunks)) => {
+            let texts: Vec<&str> = chunks
+                .iter()
+                .filter(|c| c.get("type").and_then(Value::as_str).unwrap_or("text") == "text")
+                .filter_map(|c| c.get("text").and_then(Value::as_str))
+                .collect();
+            Ok((!texts.is_empty()).then(|| texts.concat()))
+        }
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected text or an array of content chunks, found {other}"
+        ))),
+    }
+}
+
+/// [`content_text`] without a leading `<think>…</think>` block (and the blank lines after
+/// it). An unclosed block is kept: the answer was cut off while thinking.
+fn answer_text<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    Ok(content_text(de)?.map(|text| {
+        let trimmed = text.trim_start();
+        match trimmed
+            .strip_prefix("<think>")
+            .and_then(|rest| rest.split_once("</think>"))
+        {
+            Some((_, answer)) => answer.trim_start().to_owned(),
+            None => text,
+        }
+    }))
 }
 
 /// Accepts an integer, a float (Cerebras writes some times as floats), a numeric string or
@@ -372,6 +418,48 @@ mod tests {
         assert_eq!(c.choices[0].message.content, None);
         assert_eq!(c.usage.unwrap().total_tokens, 7);
         assert_eq!(c.object, "chat.completion");
+    }
+
+    #[test]
+    fn array_content_keeps_its_text_chunks_only() {
+        let c: ChatCompletion = serde_json::from_str(
+            r#"{"choices":[{"message":{"role":"assistant","content":[
+                {"type":"thinking","thinking":[{"type":"text","text":"The user asks"}]},
+                {"type":"text","text":"Par"},{"type":"text","text":"is."}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.choices[0].message.content.as_deref(), Some("Paris."));
+        let d: ChatCompletionChunk = serde_json::from_str(
+            r#"{"choices":[{"delta":{"content":[{"type":"thinking","thinking":[{"type":"text","text":"hm"}]}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(d.choices[0].delta.content, None);
+        let bad =
+            serde_json::from_str::<ChatCompletion>(r#"{"choices":[{"message":{"content":7}}]}"#);
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn a_leading_inline_think_block_is_not_answer_text() {
+        let c: ChatCompletion = serde_json::from_str(
+            r#"{"choices":[{"message":{"content":"<think>\nParis, surely.\n</think>\n\nParis."}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.choices[0].message.content.as_deref(), Some("Paris."));
+        let cut: ChatCompletion =
+            serde_json::from_str(r#"{"choices":[{"message":{"content":"<think>still going"}}]}"#)
+                .unwrap();
+        assert_eq!(
+            cut.choices[0].message.content.as_deref(),
+            Some("<think>still going")
+        );
+        let inner: ChatCompletion =
+            serde_json::from_str(r#"{"choices":[{"message":{"content":"Use <think> tags."}}]}"#)
+                .unwrap();
+        assert_eq!(
+            inner.choices[0].message.content.as_deref(),
+            Some("Use <think> tags.")
+        );
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl fmt::Display for ErrorCode {
 /// plain text). Every field is optional; `raw` always holds a short excerpt for logs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ErrorBody {
-    /// `message` (or `detail`).
+    /// `message` (or `detail`, `msg`, problem JSON's `title`).
     pub message: Option<String>,
     /// `type`.
     pub kind: Option<String>,
@@ -164,7 +164,19 @@ impl ErrorBody {
                     out.message = Some(message.clone());
                     out.fill_missing_from(obj);
                 }
-                _ => out.fill_from(obj),
+                _ => {
+                    out.fill_from(obj);
+                    // Cloudflare's v4 envelope: `{"success":false,"errors":[{"code","message"}]}`.
+                    if out.message.is_none()
+                        && out.code.is_none()
+                        && let Some(Value::Object(first)) = obj
+                            .get("errors")
+                            .and_then(Value::as_array)
+                            .and_then(|e| e.first())
+                    {
+                        out.fill_from(first);
+                    }
+                }
             },
             Value::String(s) => out.message = Some(s.clone()),
             _ => {}
@@ -177,7 +189,9 @@ impl ErrorBody {
             .get("message")
             .and_then(text_of)
             .or_else(|| obj.get("detail").and_then(text_of))
-            .or_else(|| obj.get("msg").and_then(text_of));
+            .or_else(|| obj.get("msg").and_then(text_of))
+            // RFC 7807 problem JSON without a `detail` (NVIDIA's bare 429).
+            .or_else(|| obj.get("title").and_then(text_of));
         self.kind = obj.get("type").and_then(text_of);
         self.code = obj.get("code").and_then(text_of);
         self.param = obj.get("param").and_then(text_of);
@@ -186,7 +200,11 @@ impl ErrorBody {
 
     fn fill_missing_from(&mut self, obj: &Map<String, Value>) {
         if self.kind.is_none() {
-            self.kind = obj.get("type").and_then(text_of);
+            // Kilo's gateway names the type `error_type`, beside a string or object `error`.
+            self.kind = obj
+                .get("type")
+                .or_else(|| obj.get("error_type"))
+                .and_then(text_of);
         }
         if self.code.is_none() {
             self.code = obj.get("code").and_then(text_of);
@@ -297,6 +315,31 @@ mod tests {
         let string = ErrorBody::parse(br#"{"error":"bad thing","code":"x"}"#);
         assert_eq!(string.message.as_deref(), Some("bad thing"));
         assert_eq!(string.code.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn reads_kilo_error_type_beside_the_error() {
+        let b = ErrorBody::parse(
+            br#"{"error":"Rate limit exceeded","error_type":"rate_limit_exceeded","message":"Free model usage limit reached."}"#,
+        );
+        assert!(b.code_is(&["rate_limit_exceeded"]));
+        assert_eq!(b.message.as_deref(), Some("Rate limit exceeded"));
+        let obj = ErrorBody::parse(
+            br#"{"error":{"code":"PAID_MODEL_AUTH_REQUIRED","message":"sign in"},"error_type":"paid_model_auth_required"}"#,
+        );
+        assert_eq!(obj.code.as_deref(), Some("PAID_MODEL_AUTH_REQUIRED"));
+        assert!(obj.code_is(&["paid_model_auth_required"]));
+    }
+
+    #[test]
+    fn reads_the_cloudflare_v4_envelope() {
+        let b = ErrorBody::parse(
+            br#"{"result":null,"success":false,"errors":[{"code":3036,"message":"Account limited"}],"messages":[]}"#,
+        );
+        assert_eq!(b.code.as_deref(), Some("3036"));
+        assert_eq!(b.message.as_deref(), Some("Account limited"));
+        let empty = ErrorBody::parse(br#"{"success":false,"errors":[]}"#);
+        assert_eq!((empty.code, empty.message), (None, None));
     }
 
     #[test]

@@ -1,0 +1,113 @@
+//! Kilo AI Gateway's `:free` models for llmpool, keyless, over its OpenRouter-like
+//! chat-completions API.
+//!
+//! - **id** `kilo` (crate suffix, facade feature, config key)
+//! - **env** none needed; `KILO_API_KEY` (optional: a Kilo account key),
+//!   `KILO_BASE_URL` (override of the base URL)
+//! - **opt-in**: keyless, so llmpool uses it only when the user sets
+//!   `[providers.kilo] enabled = true`. **Free-model prompts may be logged and used for
+//!   training**, and they go to a third party the user never signed up with.
+//! - **base URL** `https://api.kilo.ai/api/gateway` (**no `/v1`**); the crate appends
+//!   `/chat/completions`
+//! - **auth** none for free models: an empty key sends no `Authorization`; a key is sent
+//!   as `Authorization: Bearer <key>` (an invalid one is silently served as anonymous on
+//!   free models, so it never shows as an auth error there)
+//! - **default priority** 80 (a keyless fallback with modest per-IP limits)
+//! - **upstream docs** <https://kilo.ai/docs/gateway>
+//!
+//! # Free tier
+//!
+//! `:free` model ids and `kilo-auto/free` cost $0. Anonymous requests are limited per
+//! **egress IP**, all free models together: 200 per rolling hour and 10,000 per rolling
+//! 24 hours; upstream (OpenRouter) limits also apply. The free list rotates: a model whose
+//! free period ended answers 404 `discontinued_free_model`.
+//!
+//! # Quirks handled here
+//!
+//! - **`error_type` decides** (module `errors`); bodies are
+//!   `{"error": <string or object>, "error_type", "message"}`.
+//! - **401 is not always Auth**: `promotion_limit_reached` is the 24-hour quota
+//!   (`QuotaExhausted` for 24 h), `paid_model_auth_required` means the model is not free
+//!   (`ModelNotFound`); only `authentication_required` is `Unauthorized`.
+//! - **402 `usage_limit_exceeded`** ("Paid Model - Credits Required"): the model is not
+//!   free → `ModelNotFound` (park the route).
+//! - **404 `discontinued_free_model`** is permanent → `ModelNotFound`.
+//! - **Keyless**: `CompatHooks::key_optional`.
+//! - **`response_format` is dropped** (free routes answer 400 "Provider returned error");
+//!   the cap is sent as `max_tokens`; the gateway forces usage on streams.
+//! - Reasoning arrives in OpenRouter's `reasoning` (not answer text); `:` keep-alive
+//!   comments are ignored.
+
+mod errors;
+
+use std::sync::Arc;
+
+use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
+use llmpool_openai_compat::{CompatHooks, MaxTokensField, OpenAiCompatProvider, RequestPolicy};
+
+/// The provider id.
+pub(crate) const ID: &str = "kilo";
+
+/// Kilo's registration: constants and constructor, also submitted to the inventory.
+pub const FACTORY: ProviderFactory = ProviderFactory {
+    id: ID,
+    display_name: "Kilo Gateway",
+    key_env: "KILO_API_KEY",
+    base_url_env: "KILO_BASE_URL",
+    default_base_url: "https://api.kilo.ai/api/gateway",
+    default_model: "kilo-auto/free",
+    catalog: include_str!("../catalog.toml"),
+    default_priority: 80,
+    docs_url: "https://kilo.ai/docs/gateway",
+    build,
+};
+
+register_provider!(FACTORY);
+
+/// Where Kilo departs from the generic OpenAI protocol.
+static HOOKS: CompatHooks = CompatHooks {
+    classify: errors::classify,
+    max_tokens_field: MaxTokensField::MaxTokens,
+    request_policy: RequestPolicy {
+        rename: &[("max_completion_tokens", "max_tokens")],
+        drop: &["response_format"],
+        default_max_tokens: None,
+        add: &[],
+    },
+    key_optional: true,
+    ..CompatHooks::DEFAULT
+};
+
+fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
+    Ok(Arc::new(OpenAiCompatProvider::new(cfg, &HOOKS)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use llmpool_core::testkit::assert_factory_consistent;
+    use llmpool_openai_compat::ChatCompletionRequest;
+
+    use super::*;
+
+    #[test]
+    fn factory_is_consistent_and_registered() {
+        let catalog = assert_factory_consistent(&FACTORY);
+        assert_eq!(
+            (catalog.shared.rpm, catalog.shared.rpd),
+            (Some(3), Some(10_000))
+        );
+        assert!(build(&ProviderConfig::new(&FACTORY, "")).is_ok());
+    }
+
+    #[test]
+    fn response_format_is_never_sent() {
+        let mut body: ChatCompletionRequest = serde_json::from_str(
+            r#"{"model":"kilo-auto/free","messages":[],"response_format":{"type":"json_object"},"seed":1}"#,
+        )
+        .unwrap();
+        HOOKS.request_policy.apply(&mut body);
+        let sent = serde_json::to_value(&body).unwrap();
+        assert!(sent.get("response_format").is_none());
+        assert_eq!(sent["seed"], 1);
+    }
+}
