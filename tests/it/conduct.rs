@@ -5,8 +5,11 @@
 
 use serde_json::{Value, json};
 
+use std::time::Duration;
+
 use crate::harness::unruly::{
-    Act, CONTENT_FILTERED, CONTEXT_LENGTH_EXCEEDED, Call, INTERNAL, UNAVAILABLE, Unruly,
+    Act, CONTENT_FILTERED, CONTEXT_LENGTH_EXCEEDED, Call, INTERNAL, UNAVAILABLE, Unruly, down_for,
+    only,
 };
 use crate::harness::{Gateway, P, Resp, Setup, fixtures, hello};
 
@@ -165,12 +168,14 @@ fn assert_groq_answered(r: &Resp, stream: bool) {
     }
 }
 
-/// One request against a fresh gateway whose Groq always does `act`: the answer comes
-/// from Cerebras after exactly `groq_calls` calls to Groq.
-async fn fails_over(act: Act, groq_calls: usize) {
+/// One request (one-shot, then streamed) against a fresh gateway whose Groq follows
+/// `script`: the answer comes from Cerebras after exactly `groq_calls` calls to Groq.
+async fn fails_over<S>(script: impl Fn() -> S, groq_calls: usize)
+where
+    S: Fn(&Call) -> Act + Send + Sync + 'static,
+{
     for stream in [false, true] {
-        let act = act.clone();
-        let w = World::pair(move |_| act.clone()).await;
+        let w = World::pair(script()).await;
         let r = w.ask(stream).await;
         assert_cerebras_answered(&r, stream);
         assert_eq!(
@@ -196,41 +201,54 @@ async fn fails_over(act: Act, groq_calls: usize) {
 
 #[tokio::test]
 async fn a_timed_out_attempt_fails_over_after_one_call() {
-    fails_over(Act::Hang, 1).await;
+    fails_over(|| only(GROQ_MODEL, Act::Hang), 1).await;
 }
 
 #[tokio::test]
 async fn a_slow_first_token_fails_over_after_one_call() {
-    fails_over(Act::FirstTokenAfter(std::time::Duration::from_secs(8)), 1).await;
+    fails_over(
+        || only(GROQ_MODEL, Act::FirstTokenAfter(Duration::from_secs(8))),
+        1,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_context_length_refusal_fails_over_after_one_call() {
-    fails_over(Act::status(400, CONTEXT_LENGTH_EXCEEDED), 1).await;
+    fails_over(
+        || only(GROQ_MODEL, Act::status(400, CONTEXT_LENGTH_EXCEEDED)),
+        1,
+    )
+    .await;
 }
 
 /// A persistent 503: the first call and `retry_attempts` retries, then the fallback.
 #[tokio::test]
 async fn a_persistent_503_fails_over_after_bounded_retries() {
-    fails_over(Act::status(503, UNAVAILABLE), 3).await;
+    // An outage longer than the test.
+    fails_over(
+        || down_for(Duration::from_secs(600), Act::status(503, UNAVAILABLE)),
+        3,
+    )
+    .await;
 }
 
 /// A persistent 429 with a short `Retry-After`: waited out `retry_attempts` times on the
 /// same route, then the fallback.
 #[tokio::test]
 async fn a_persistent_short_429_fails_over_after_bounded_waits() {
-    fails_over(Act::rate_limited(1), 3).await;
+    fails_over(|| only(GROQ_MODEL, Act::rate_limited(1)), 3).await;
 }
 
 /// A 429 whose `Retry-After` is longer than `max_retry_wait_secs` is not waited for.
 #[tokio::test]
 async fn a_long_429_fails_over_at_once() {
-    fails_over(Act::rate_limited(30), 1).await;
+    fails_over(|| only(GROQ_MODEL, Act::rate_limited(30)), 1).await;
 }
 
 /// Groq fails every other call with `first`; each request is answered by Groq on its
 /// second call, and Cerebras is never asked.
-async fn retried_on_the_same_route(first: Act) {
+async fn retried_on_the_same_route(first: Act) -> World {
     let w = World::pair(move |c| if c.n % 2 == 0 { first.clone() } else { Act::Ok }).await;
     for (i, stream) in [false, true].into_iter().enumerate() {
         let r = w.ask(stream).await;
@@ -244,11 +262,19 @@ async fn retried_on_the_same_route(first: Act) {
         );
     }
     assert_eq!(w.cerebras_calls().await, 0);
+    w
 }
 
 #[tokio::test]
 async fn a_short_retry_after_is_waited_out_on_the_same_route() {
-    retried_on_the_same_route(Act::rate_limited(1)).await;
+    let w = retried_on_the_same_route(Act::rate_limited(1)).await;
+    // Waited out: each retry came no sooner than the 1 s the 429 asked for (a lower
+    // bound on the wait, which a slow machine cannot break).
+    let at: Vec<Duration> = w.groq.received().iter().map(|r| r.at).collect();
+    for pair in at.chunks(2) {
+        let gap = pair[1].checked_sub(pair[0]).unwrap_or_default();
+        assert!(gap >= Duration::from_secs(1), "{at:?}");
+    }
 }
 
 #[tokio::test]
@@ -313,7 +339,7 @@ async fn a_malformed_chunk_inside_a_stream_is_skipped() {
 /// nothing to continue it: the token, then an error event, and no `[DONE]`.
 #[tokio::test]
 async fn a_stream_cut_after_its_first_token_ends_with_an_error_event() {
-    let w = World::start(&[P::Groq], |_| Act::Cut).await;
+    let w = World::start(&[P::Groq], |c| if c.stream { Act::Cut } else { Act::Ok }).await;
     let r = w.ask(true).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.header("x-llmpool-provider"), Some("groq"));

@@ -7,6 +7,7 @@
 //! since the server started, whether it streams) that picks an [`Act`]. Every request is
 //! recorded, so that tests can count the calls per model.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -78,6 +79,33 @@ impl Act {
             status: 429,
             body: RATE_LIMITED.to_owned(),
             headers: vec![("retry-after".to_owned(), secs.to_string())],
+        }
+    }
+}
+
+/// A script that does `act` to every call for `model` and answers any other model.
+pub(crate) fn only(model: &str, act: Act) -> impl Fn(&Call) -> Act + Send + Sync + 'static {
+    let model = model.to_owned();
+    move |c: &Call| {
+        if c.model == model {
+            act.clone()
+        } else {
+            Act::Ok
+        }
+    }
+}
+
+/// A script that does `act` to every call in the first `outage` after the server
+/// started, and answers after that (an outage, then a recovery).
+pub(crate) fn down_for(
+    outage: Duration,
+    act: Act,
+) -> impl Fn(&Call) -> Act + Send + Sync + 'static {
+    move |c: &Call| {
+        if c.elapsed < outage {
+            act.clone()
+        } else {
+            Act::Ok
         }
     }
 }
@@ -156,14 +184,25 @@ impl Unruly {
         self.received.lock().unwrap().clone()
     }
 
-    /// How many chat requests named `model`.
+    /// How many chat requests named `model` (see [`Self::total`] for the checks).
     pub(crate) fn calls(&self, model: &str) -> usize {
-        self.received().iter().filter(|r| r.model == model).count()
+        self.checked().iter().filter(|r| r.model == model).count()
     }
 
     /// How many requests arrived, whatever their model.
     pub(crate) fn total(&self) -> usize {
-        self.received.lock().unwrap().len()
+        self.checked().len()
+    }
+
+    /// Every request so far; panics unless each was a chat request with Groq's key (so
+    /// that a count cannot include a misrouted call).
+    fn checked(&self) -> Vec<Received> {
+        let received = self.received();
+        for r in &received {
+            assert_eq!(r.path, format!("{PREFIX}/chat/completions"), "{r:?}");
+            assert!(r.authorized, "sent without Groq's key: {r:?}");
+        }
+        received
     }
 }
 
@@ -313,7 +352,7 @@ async fn act_on(socket: &mut TcpStream, act: &Act, stream: bool) -> std::io::Res
                 body.len()
             );
             for (k, v) in headers {
-                head.push_str(&format!("{k}: {v}\r\n"));
+                let _ = write!(head, "{k}: {v}\r\n");
             }
             head.push_str("\r\n");
             socket.write_all(head.as_bytes()).await?;
