@@ -46,13 +46,24 @@ struct World {
 
 impl World {
     async fn start(keyed: &[P], script: impl Fn(&Call) -> Act + Send + Sync + 'static) -> Self {
+        Self::with_toml(CONDUCT_TOML, keyed, script).await
+    }
+
+    /// The same with this `llmpool.toml`; every provider but Groq serves its fixtures.
+    async fn with_toml(
+        toml: &str,
+        keyed: &[P],
+        script: impl Fn(&Call) -> Act + Send + Sync + 'static,
+    ) -> Self {
         let groq = Unruly::start(script).await;
         let setup = Setup::new()
             .await
             .keyed(keyed)
             .var("GROQ_BASE_URL", &groq.base_url());
-        setup.write_toml(CONDUCT_TOML);
-        setup.up.serve_ok(P::Cerebras).await;
+        setup.write_toml(toml);
+        for p in [P::Cerebras, P::Gemini, P::OpenRouter, P::Cohere] {
+            setup.up.serve_ok(p).await;
+        }
         let gw = setup.serve().await;
         Self { groq, setup, gw }
     }
