@@ -4,6 +4,7 @@
 pub(crate) mod fixtures;
 pub(crate) mod redis;
 pub(crate) mod tmpfs;
+pub(crate) mod unruly;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

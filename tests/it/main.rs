@@ -15,6 +15,7 @@ mod harness;
 
 mod auth;
 mod cli;
+mod conduct;
 mod errors;
 mod lifecycle;
 mod openai_sdk;

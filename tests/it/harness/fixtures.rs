@@ -66,6 +66,8 @@ pub(crate) fn of(p: P) -> Fixtures {
 
 pub(crate) const GROQ_429_TPM: &str = fixture!("provider-groq", "error_429_tpm.json");
 pub(crate) const GROQ_429_TPM_HEADERS: &str = fixture!("provider-groq", "error_429_tpm.headers");
+pub(crate) const GROQ_STREAM_MALFORMED: &str =
+    fixture!("provider-groq", "chat_stream_malformed_event.sse");
 pub(crate) const CEREBRAS_401: &str = fixture!("provider-cerebras", "error_401.json");
 pub(crate) const GEMINI_SINGLE_CHUNK: &str = fixture!("provider-gemini", "stream_single_chunk.sse");
 pub(crate) const GEMINI_503: &str = fixture!("provider-gemini", "error_503.json");
