@@ -26,14 +26,17 @@
 mod auth;
 mod error;
 mod metrics;
+mod recorder;
 mod routes;
 mod serve;
 mod sse;
 mod state;
+mod trail;
 
 pub use auth::{key_matches, parse_client_keys};
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use recorder::Recorder;
 pub use routes::router;
 pub use serve::{Gateway, ServeError, ServeOptions, shutdown_signal};
 pub use state::AppState;
