@@ -14,7 +14,9 @@
 mod harness;
 
 mod auth;
+mod browser;
 mod cli;
+mod dashboard;
 mod errors;
 mod lifecycle;
 mod openai_sdk;
