@@ -35,6 +35,7 @@
 //! ```
 
 pub mod hooks;
+pub mod models;
 mod provider;
 pub mod sse;
 #[cfg(any(test, feature = "testkit"))]

@@ -19,6 +19,7 @@ use crate::hooks::{CompatHooks, ErrorContext};
 use crate::transport;
 use crate::wire::{ChatCompletion, ChatCompletionRequest, ErrorBody, finish_reason_from_wire};
 
+mod models;
 mod stream;
 
 /// The chat-completions endpoint, appended to the configured base URL.
@@ -216,6 +217,10 @@ impl fmt::Debug for OpenAiCompatProvider {
 impl Provider for OpenAiCompatProvider {
     fn id(&self) -> &'static str {
         self.inner.id
+    }
+
+    async fn list_models(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        self.model_ids().await.map(Some)
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {

@@ -67,6 +67,27 @@ impl CohereProvider {
             .json(body)
     }
 
+    /// A GET of the model list with the key (see [`crate::models`]).
+    pub(crate) fn list_request(&self) -> reqwest::RequestBuilder {
+        let mut request = self.http.get(crate::models::list_url(&self.cfg.base_url));
+        for (name, value) in &self.cfg.headers {
+            if !name.eq_ignore_ascii_case(AUTHORIZATION.as_str()) {
+                request = request.header(name, value);
+            }
+        }
+        request.bearer_auth(self.cfg.expose_key())
+    }
+
+    /// The one-shot request timeout.
+    pub(crate) fn timeout(&self) -> std::time::Duration {
+        self.cfg.timeout
+    }
+
+    /// The key, to redact it from error messages.
+    pub(crate) fn key(&self) -> &str {
+        self.cfg.expose_key()
+    }
+
     fn model<'a>(&'a self, req: &'a ChatRequest) -> &'a str {
         req.model.as_deref().unwrap_or(&self.cfg.model)
     }
@@ -76,6 +97,10 @@ impl CohereProvider {
 impl Provider for CohereProvider {
     fn id(&self) -> &'static str {
         ID
+    }
+
+    async fn list_models(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        self.model_ids().await.map(Some)
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {

@@ -72,6 +72,18 @@ impl GeminiProvider {
         model.strip_prefix("models/").unwrap_or(model)
     }
 
+    /// A GET of `path` under the base URL with the key header (the model list).
+    pub(crate) fn list_request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(self.cfg.endpoint(path))
+            .headers(self.headers.clone())
+    }
+
+    /// The one-shot request timeout.
+    pub(crate) fn timeout(&self) -> std::time::Duration {
+        self.cfg.timeout
+    }
+
     fn post(&self, path: &str, body: &wire::GenerateContentRequest) -> reqwest::RequestBuilder {
         self.http
             .post(self.cfg.endpoint(path))
@@ -89,7 +101,7 @@ impl GeminiProvider {
         }
     }
 
-    fn redact(&self, err: ProviderError) -> ProviderError {
+    pub(crate) fn redact(&self, err: ProviderError) -> ProviderError {
         errors::redact(err, self.cfg.expose_key())
     }
 
@@ -177,6 +189,10 @@ impl GeminiProvider {
 impl Provider for GeminiProvider {
     fn id(&self) -> &'static str {
         ID
+    }
+
+    async fn list_models(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        self.model_ids().await.map(Some)
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
