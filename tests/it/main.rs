@@ -20,5 +20,6 @@ mod dashboard;
 mod errors;
 mod lifecycle;
 mod openai_sdk;
+mod operator;
 mod routing;
 mod streaming;

@@ -101,7 +101,8 @@ mod tests {
         for key in &keys {
             let set = SETTINGS_TEMPLATE.contains(&format!("\n{key} = "));
             let commented = SETTINGS_TEMPLATE.contains(&format!("\n# {key} = "))
-                || SETTINGS_TEMPLATE.contains(&format!("\n[{key}]"));
+                || SETTINGS_TEMPLATE.contains(&format!("\n[{key}]"))
+                || SETTINGS_TEMPLATE.contains(&format!("\n# [{key}."));
             assert!(set || commented, "`{key}` is missing from the template");
         }
     }

@@ -205,3 +205,62 @@ fn configured_models(
         .map(|m| m.id)
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn models(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn verdicts_by_answer() {
+        let configured = models(&["a", "b"]);
+        assert_eq!(
+            verdict(Ok(Some(models(&["b", "c"]))), &configured),
+            Verdict::Valid {
+                usable: models(&["b"]),
+                missing: models(&["a"]),
+            }
+        );
+        assert_eq!(verdict(Ok(None), &configured), Verdict::NotCheckable);
+        let rejected = ProviderError::new("groq", ErrorKind::Unauthorized).with_status(401);
+        assert_eq!(
+            verdict(Err(rejected), &configured),
+            Verdict::Rejected("unauthorized (401)".to_owned())
+        );
+        let down = ProviderError::new("groq", ErrorKind::Timeout);
+        assert_eq!(
+            verdict(Err(down), &configured),
+            Verdict::Unknown("timeout".to_owned())
+        );
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let rows = [
+            Row {
+                provider: "groq",
+                key: "***aaaa".to_owned(),
+                verdict: Verdict::Valid {
+                    usable: models(&["m1"]),
+                    missing: Vec::new(),
+                },
+            },
+            Row {
+                provider: "openrouter",
+                key: "***".to_owned(),
+                verdict: Verdict::NotCheckable,
+            },
+        ];
+        let text = table(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].starts_with("groq        ***aaaa  valid"), "{text}");
+        assert!(
+            lines[2].contains("not checked  this provider has no free way"),
+            "{text}"
+        );
+    }
+}
