@@ -182,7 +182,8 @@ async fn status_watch_redraws_in_place() {
 async fn translate_piped_prints_no_progress_bar() {
     let s = Setup::new().await.keyed(&[P::Groq]);
     s.up.serve_ok(P::Groq).await;
-    let input: String = (0..30).map(|i| format!("text number {i}\n")).collect();
+    let lines: Vec<String> = (0..30).map(|i| format!("text number {i}")).collect();
+    let input = lines.join("\n") + "\n";
     let out = s.cli_stdin(&["translate", "--to", "French"], &input).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout.lines().count(), 30, "{}", out.stdout);

@@ -77,7 +77,7 @@ pub(crate) fn run(dir: &Path) -> anyhow::Result<()> {
         match write_new(&path, contents)? {
             Written::Created => println!("wrote {}", path.display()),
             Written::KeptExisting => {
-                println!("kept {} (it exists; not overwritten)", path.display())
+                println!("kept {} (it exists; not overwritten)", path.display());
             }
         }
     }

@@ -296,9 +296,9 @@ async fn watch_status(
         }
         let status = handler.get_quota_status().await?;
         let mut stdout = std::io::stdout().lock();
-        write!(
+        writeln!(
             stdout,
-            "{CLEAR_HOME}{}updated {} (every {:.1} s; ctrl-c stops)\n",
+            "{CLEAR_HOME}{}updated {} (every {:.1} s; ctrl-c stops)",
             status_table(&status),
             chrono_time(),
             interval.as_secs_f64()
