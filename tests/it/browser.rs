@@ -29,7 +29,7 @@ const CHROMIUM_ARGS: [&str; 9] = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=1400,1000",
+    "--window-size=1400,1500",
 ];
 
 /// `None` when the browser tests are told to skip; else the driver's path.

@@ -153,8 +153,16 @@ async fn dashboard_follows_requests_and_cooldowns_live() {
 
     // The playground streams an answer and shows its trail.
     browser
+        .wait_for(
+            "the playground's model list",
+            "return Array.from(document.getElementById('pg-model').options).some(o => o.value === 'cerebras');",
+        )
+        .await;
+    browser
         .eval(
-            "document.getElementById('pg-model').value = 'cerebras'; \
+            "const select = document.getElementById('pg-model'); \
+             select.value = 'cerebras'; \
+             if (select.value !== 'cerebras') throw new Error('no cerebras option'); \
              document.getElementById('pg-prompt').value = 'Say hello'; \
              document.getElementById('pg-send').click();",
             json!([]),

@@ -94,13 +94,15 @@ function fmtDuration(ms) {
   return `${r}s`;
 }
 
+// The reset in the provider's own zone, short ("06/12, 00:00 PST"); the full zone name
+// is the cell's tooltip.
 function fmtZoned(iso, zone) {
   if (!iso) return "–";
-  const opts = { dateStyle: "short", timeStyle: "short" };
+  const opts = { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
   try {
-    return new Date(iso).toLocaleString("en-GB", { ...opts, timeZone: zone || "UTC" }) + " " + (zone || "UTC");
+    return new Date(iso).toLocaleString("en-GB", { ...opts, timeZone: zone || "UTC" });
   } catch (e) {
-    return new Date(iso).toLocaleString("en-GB", { ...opts, timeZone: "UTC" }) + " UTC";
+    return new Date(iso).toLocaleString("en-GB", { ...opts, timeZone: "UTC" });
   }
 }
 
@@ -178,7 +180,7 @@ function renderProviders(providers) {
       el("td", { class: "day" }, bar(p.calls_today, p.max_daily)),
       el("td", {}, bar(p.tokens_today, p.max_tokens_daily)),
       el("td", {}, bar(p.calls_this_month, p.max_monthly)),
-      el("td", { class: "num" }, fmtZoned(p.resets_at, zone)),
+      el("td", { class: "num", title: zone || "UTC" }, fmtZoned(p.resets_at, zone)),
       el("td", { class: "num" }, latency),
       el("td", { class: "num" }, success)));
     for (const r of p.routes) {
@@ -192,7 +194,7 @@ function renderProviders(providers) {
         el("td", {}, bar(r.calls_today, r.max_daily)),
         el("td", {}, bar(r.tokens_today, r.max_tokens_daily)),
         el("td", {}, bar(r.calls_this_month, r.max_monthly)),
-        el("td", { class: "num" }, fmtZoned(r.resets_at, zone)),
+        el("td", { class: "num", title: zone || "UTC" }, fmtZoned(r.resets_at, zone)),
         el("td", {}), el("td", {})));
     }
   }
@@ -313,8 +315,11 @@ async function loadModels() {
     const resp = await fetch("/v1/models", { headers: authHeaders() });
     if (!resp.ok) return;
     const list = await resp.json();
-    const select = $("pg-model");
-    select.replaceChildren(...list.data.map((m) => el("option", { value: m.id }, m.id)));
+    // `auto`, then each provider (pins it), then each route (pins that model).
+    const ids = list.data.map((m) => m.id);
+    const providers = [...new Set(ids.filter((id) => id !== "auto").map((id) => id.split("/")[0]))];
+    $("pg-model").replaceChildren(...["auto", ...providers, ...ids.filter((id) => id !== "auto")]
+      .map((id) => el("option", { value: id }, id)));
   } catch (e) {
     // The state poll reports an unreachable gateway.
   }
