@@ -196,6 +196,23 @@ async fn translate_piped_prints_no_progress_bar() {
 }
 
 #[tokio::test]
+async fn translate_on_a_terminal_shows_a_progress_bar() {
+    // A terminal has a TERM (the child's environment is cleared otherwise).
+    let s = Setup::new().await.keyed(&[P::Groq]).var("TERM", "xterm");
+    s.up.serve_ok(P::Groq).await;
+    let texts: Vec<String> = (0..30).map(|i| format!("text {i}")).collect();
+    let mut args = vec!["translate", "--to", "French"];
+    args.extend(texts.iter().map(String::as_str));
+    let out = s.cli_pty(&args).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("/30 texts translated"),
+        "{:?}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
 async fn json_logs_are_one_object_a_line() {
     let s = Setup::new()
         .await

@@ -55,6 +55,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ids, ["gemini-2.5-flash", "gemma-3"]);
-        assert!(parse(b"[]").is_err());
+        assert!(parse(b"\"not a list\"").is_err());
     }
 }
