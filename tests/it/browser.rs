@@ -19,8 +19,9 @@ use serde_json::{Value, json};
 
 use crate::harness::BOUND;
 
-/// Chromium's flags: no sandbox (CI runs as root), no GPU, no network of its own.
-const CHROMIUM_ARGS: [&str; 9] = [
+/// Chromium's flags: no sandbox (CI runs as root), no GPU, no network of its own, and
+/// shared memory in /tmp (containers often have a tiny /dev/shm).
+const CHROMIUM_ARGS: [&str; 10] = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -29,6 +30,7 @@ const CHROMIUM_ARGS: [&str; 9] = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",
     "--window-size=1400,1500",
 ];
 

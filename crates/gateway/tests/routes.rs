@@ -1157,3 +1157,26 @@ async fn dashboard_page_is_open_and_its_data_needs_the_client_key() {
         .unwrap();
     assert_eq!(h.send(req).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_stream_the_client_leaves_is_still_listed() {
+    let h = harness(&["cerebras"]).await;
+    h.fake("cerebras").push(streamed(None));
+    let response = h
+        .app
+        .clone()
+        .oneshot(chat_request(&stream_body("auto", None).to_string(), None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // The client goes away without reading the answer.
+    drop(response);
+    let state = dashboard_state(&h).await;
+    let requests = state["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "{state}");
+    assert_eq!(requests[0]["outcome"], "client_closed");
+    assert_eq!(
+        requests[0]["trail"],
+        format!("cerebras/{}:ok", model_of(&CEREBRAS)).as_str()
+    );
+}

@@ -197,6 +197,47 @@ fn cut_stream_record(
     asked.finish(None, error_outcome(e), 200, full, n, None)
 }
 
+/// A streamed answer not yet recorded. Dropped before its end (the client went away), it
+/// records the request as `client_closed` with the trail known so far, so the
+/// dashboard's list never loses a request.
+struct PendingStream {
+    asked: Option<Asked>,
+    recorder: std::sync::Arc<crate::recorder::Recorder>,
+    head_trail: String,
+    head_attempts: usize,
+}
+
+impl PendingStream {
+    fn answered(
+        &mut self,
+        provider: &'static str,
+        attempts: &[Attempt],
+        usage: Option<llmpool::core::Usage>,
+    ) {
+        if let Some(asked) = self.asked.take() {
+            self.recorder
+                .record(asked.answered(provider, attempts, usage));
+        }
+    }
+
+    fn cut(&mut self, e: &llmpool::Error) {
+        if let Some(asked) = self.asked.take() {
+            let record = cut_stream_record(asked, &self.head_trail, self.head_attempts, e);
+            self.recorder.record(record);
+        }
+    }
+}
+
+impl Drop for PendingStream {
+    fn drop(&mut self) {
+        if let Some(asked) = self.asked.take() {
+            let trail = std::mem::take(&mut self.head_trail);
+            let record = asked.finish(None, "client_closed", 200, trail, self.head_attempts, None);
+            self.recorder.record(record);
+        }
+    }
+}
+
 /// The answer to a routed request that failed, with its trail, recorded.
 fn routed_error(state: &AppState, asked: Asked, e: llmpool::Error) -> ApiError {
     let trail = trail::from_error(&e);
@@ -315,8 +356,12 @@ async fn stream(
     // whole trail (continuations included) when the stream ends.
     let head_trail = trail::from_attempts(routed.attempts());
     let head_value = HeaderValue::from_str(&head_trail).ok();
-    let mut asked = Some(asked);
-    let recorder = state.recorder.clone();
+    let mut pending = PendingStream {
+        asked: Some(asked),
+        recorder: state.recorder.clone(),
+        head_trail,
+        head_attempts: attempts,
+    };
     let model = routed.model().to_owned();
     let id = completion_id();
     let created = unix_now();
@@ -342,9 +387,7 @@ async fn stream(
                         provider: done_provider,
                     }) => {
                         metrics.record(ENDPOINT, "ok", started.elapsed(), &attempts);
-                        if let Some(asked) = asked.take() {
-                            recorder.record(asked.answered(done_provider, &attempts, usage));
-                        }
+                        pending.answered(done_provider, &attempts, usage);
                         let mut out = vec![chunk_event(&ChatCompletionChunk::finish(
                             &id,
                             created,
@@ -379,9 +422,7 @@ async fn stream(
                             started.elapsed(),
                             &failed_attempts(&e),
                         );
-                        if let Some(asked) = asked.take() {
-                            recorder.record(cut_stream_record(asked, &head_trail, attempts, &e));
-                        }
+                        pending.cut(&e);
                         let api: ApiError = e.into();
                         *model = None;
                         vec![error_event(&api.body)]
