@@ -138,8 +138,10 @@ async fn dashboard_follows_requests_and_cooldowns_live() {
         .unwrap()
         .parse()
         .unwrap();
+    // From the 600 s retry-after, not the 60 s cooldown_secs (a loose lower bound: this is
+    // not a timing check).
     assert!(
-        (8..=10).contains(&minutes),
+        (2..=10).contains(&minutes),
         "retry-after 600 s: {countdown}"
     );
     browser
