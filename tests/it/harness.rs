@@ -393,6 +393,32 @@ impl Setup {
         CliOutput::from(out)
     }
 
+    /// Runs a CLI command to completion on a pseudo-terminal (util-linux `script`), so it
+    /// sees a terminal on stdin, stdout and stderr; returns what the terminal showed.
+    pub(crate) async fn cli_pty(&self, args: &[&str]) -> CliOutput {
+        let inner = self.command(args);
+        let mut line = shell_quote(&inner.get_program().to_string_lossy());
+        for arg in inner.get_args() {
+            line.push(' ');
+            line.push_str(&shell_quote(&arg.to_string_lossy()));
+        }
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"])
+            .env_clear()
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        for (k, v) in inner.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("join")
+            .expect("run script (util-linux)");
+        CliOutput::from(out)
+    }
+
     /// Runs a CLI command to completion with `input` on its stdin.
     pub(crate) async fn cli_stdin(&self, args: &[&str], input: &str) -> CliOutput {
         let mut cmd = self.command(args);
@@ -412,6 +438,11 @@ impl Setup {
         .expect("run llmpool");
         CliOutput::from(out)
     }
+}
+
+/// `s` quoted for `sh -c`.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// What a CLI run printed and how it ended.

@@ -14,11 +14,14 @@
 mod harness;
 
 mod auth;
+mod browser;
 mod cli;
 mod conduct;
+mod dashboard;
 mod errors;
 mod lifecycle;
 mod openai_sdk;
+mod operator;
 mod routing;
 mod store_faults;
 mod streaming;

@@ -1,6 +1,7 @@
 //! Makes a bare machine ready for the test suite: a `redis-server` binary for the Redis
-//! store tests (they start private servers on loopback) and a Python venv with the
-//! official `openai` client for the gateway's SDK test.
+//! store tests (they start private servers on loopback), a Python venv with the
+//! official `openai` client for the gateway's SDK test, and Debian's `chromium` and
+//! `chromium-driver` for the dashboard's browser tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,7 +24,36 @@ pub(crate) fn run(root: &Path) -> Result<Vec<(String, String)>> {
         let python = ensure_venv(root)?;
         env.push(("LLMPOOL_PYTHON".to_owned(), python.display().to_string()));
     }
+    if std::env::var("LLMPOOL_SKIP_BROWSER").as_deref() == Ok("1") {
+        println!("xtask: LLMPOOL_SKIP_BROWSER=1: the dashboard's browser tests will be skipped");
+    } else {
+        let (chromium, driver) = ensure_chromium()?;
+        env.push((
+            "LLMPOOL_CHROMIUM".to_owned(),
+            chromium.display().to_string(),
+        ));
+        env.push((
+            "LLMPOOL_CHROMEDRIVER".to_owned(),
+            driver.display().to_string(),
+        ));
+    }
     Ok(env)
+}
+
+/// Chromium and its WebDriver, from Debian's packages when missing.
+fn ensure_chromium() -> Result<(PathBuf, PathBuf)> {
+    let find = |bin: &str| {
+        on_path(bin).or_else(|| Some(Path::new("/usr/bin").join(bin)).filter(|p| p.is_file()))
+    };
+    if find("chromium").is_none() || find("chromedriver").is_none() {
+        apt_install(&["chromium", "chromium-driver", "fonts-liberation"])?;
+    }
+    match (find("chromium"), find("chromedriver")) {
+        (Some(chromium), Some(driver)) => Ok((chromium, driver)),
+        _ => bail!(
+            "chromium or chromedriver is still missing after installing chromium and chromium-driver"
+        ),
+    }
 }
 
 pub(crate) fn on_path(bin: &str) -> Option<PathBuf> {

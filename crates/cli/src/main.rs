@@ -1,8 +1,10 @@
-//! The `llmpool` binary: `serve` (OpenAI-compatible gateway), `chat`, `translate`, `status`.
+//! The `llmpool` binary: `serve` (OpenAI-compatible gateway and its dashboard), `chat`,
+//! `translate`, `status`, `keys check` and `init`.
 //!
 //! Every command reads the environment, `./.env` and `llmpool.toml` (`--config` or
-//! `LLMPOOL_CONFIG`). Exit codes: 0 ok, 1 all providers failed or none available (the
-//! message says which and why), 2 usage or configuration error.
+//! `LLMPOOL_CONFIG`); `init` writes the last two. Exit codes: 0 ok, 1 all providers
+//! failed or none available, or a key was rejected (the message says which and why),
+//! 2 usage or configuration error. `LLMPOOL_LOG_FORMAT=json` writes logs as JSON lines.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
@@ -15,6 +17,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use llmpool::{ChatHandler, Config, QuotaStatus};
 use llmpool_gateway::{Gateway, ServeOptions, shutdown_signal};
+
+mod init;
+mod keys;
+mod progress;
 
 /// The binary's allocator. A gateway allocates and frees many small buffers per request
 /// (headers, JSON, counter keys); glibc's malloc took ~11 % of its CPU under load,
@@ -69,9 +75,44 @@ enum Command {
     /// Show keys, health and quota per provider.
     Status {
         /// Print the seed-shaped JSON instead of a table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// Redraw the table in place until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between two redraws with --watch.
+        #[arg(long, default_value_t = 2.0, value_name = "SECS", value_parser = parse_interval)]
+        interval: f64,
+        /// Stop after this many redraws with --watch (default: until interrupted).
+        #[arg(long, value_name = "N", requires = "watch")]
+        count: Option<u64>,
     },
+    /// Check the configured API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Write a commented llmpool.toml and a .env template (existing files are kept).
+    Init {
+        /// Directory to write them in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Ask each provider, at no quota cost, whether each key is valid and which of the
+    /// configured models it may use; exit 1 if any key is rejected.
+    Check,
+}
+
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        Ok(_) => Err(format!("`{s}` is not between 0 and 86400 seconds")),
+        Err(e) => Err(format!("`{s}` is not a number of seconds: {e}")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -91,16 +132,26 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only on a terminal: a log file or pipe gets plain lines that tools
-        // (and the start line's `address=` parser) can read.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    match std::env::var("LLMPOOL_LOG_FORMAT").as_deref() {
+        Ok("json") => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        Ok("" | "text") | Err(_) => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            // Colour codes only on a terminal: a log file or pipe gets plain lines that
+            // tools (and the start line's `address=` parser) can read.
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
+        Ok(other) => {
+            eprintln!("error: LLMPOOL_LOG_FORMAT=`{other}`: expected `json` or `text`");
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,7 +171,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// 1 when providers failed or none was available, 2 for usage and config errors.
+/// 1 when providers failed or none was available or a key was rejected, 2 for usage and
+/// config errors.
 fn exit_code(e: &anyhow::Error) -> u8 {
     let routing = e.chain().any(|cause| {
         matches!(
@@ -133,10 +185,15 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             )
         )
     });
-    if routing { 1 } else { 2 }
+    let rejected = e.downcast_ref::<keys::KeysRejected>().is_some();
+    if routing || rejected { 1 } else { 2 }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // `init` makes the files the others read, so it must not need them to be valid.
+    if let Command::Init { dir } = &cli.command {
+        return init::run(dir);
+    }
     let config = Config::from_env_with_path(cli.config.as_deref())?;
     match cli.command {
         Command::Serve {
@@ -178,16 +235,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 texts
             };
             let handler = ChatHandler::builder().config(config).build().await?;
-            for line in handler
-                .translate_multiple_texts(&texts, to.as_deref())
-                .await
-            {
+            let bar = progress::bar(texts.len());
+            let mut out = Vec::with_capacity(texts.len());
+            for group in progress::groups(texts.len(), !bar.is_hidden()) {
+                let n = group.len();
+                out.extend(
+                    handler
+                        .translate_multiple_texts(&texts[group], to.as_deref())
+                        .await,
+                );
+                bar.inc(u64::try_from(n).unwrap_or(u64::MAX));
+            }
+            bar.finish_and_clear();
+            for line in out {
                 println!("{line}");
             }
             Ok(())
         }
-        Command::Status { json } => {
+        Command::Status {
+            json,
+            watch,
+            interval,
+            count,
+        } => {
             let handler = ChatHandler::builder().config(config).build().await?;
+            if watch {
+                return watch_status(&handler, Duration::from_secs_f64(interval), count).await;
+            }
             let status = handler.get_quota_status().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -196,7 +270,57 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keys {
+            command: KeysCommand::Check,
+        } => keys::check(&config).await,
+        Command::Init { .. } => Ok(()),
     }
+}
+
+/// ANSI: cursor home, then clear the screen, so each frame replaces the last.
+const CLEAR_HOME: &str = "\x1b[H\x1b[2J";
+
+/// `status --watch`: redraws the table every `interval`, `count` times or until ctrl-c.
+async fn watch_status(
+    handler: &ChatHandler,
+    interval: Duration,
+    count: Option<u64>,
+) -> anyhow::Result<()> {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut frames = 0u64;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = shutdown_signal() => return Ok(()),
+        }
+        let status = handler.get_quota_status().await?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(
+            stdout,
+            "{CLEAR_HOME}{}updated {} (every {:.1} s; ctrl-c stops)",
+            status_table(&status),
+            chrono_time(),
+            interval.as_secs_f64()
+        )?;
+        stdout.flush()?;
+        frames += 1;
+        if count.is_some_and(|c| frames >= c) {
+            return Ok(());
+        }
+    }
+}
+
+fn chrono_time() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
 }
 
 async fn interactive(handler: &ChatHandler, user: &str) -> anyhow::Result<()> {

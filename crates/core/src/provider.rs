@@ -29,6 +29,13 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// A streamed answer. Errors before the first event come back as `Err` here; errors
     /// after it come as `Err` items of the stream.
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError>;
+
+    /// The model ids this key may use, asked in a way that spends no quota (the
+    /// provider's model-list endpoint). `Ok(None)`: the provider has no such way, so the
+    /// key cannot be checked for free. A rejected key is an `Unauthorized` error.
+    async fn list_models(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        Ok(None)
+    }
 }
 
 /// Everything needed to build one provider client for one key.

@@ -6,6 +6,9 @@ use llmpool::Error;
 use llmpool::core::Unavailable;
 use llmpool_openai_compat::wire::ErrorResponse;
 
+/// The route trail header on every routed answer.
+pub(crate) const TRAIL_HEADER: &str = "x-llmpool-trail";
+
 /// An error answer: status, OpenAI error body, optional `retry-after` seconds.
 #[derive(Debug)]
 pub struct ApiError {
@@ -15,6 +18,9 @@ pub struct ApiError {
     pub body: Box<ErrorResponse>,
     /// Seconds until a retry makes sense, when known.
     pub retry_after: Option<u64>,
+    /// The route trail of a routed request (see the `x-llmpool-trail` header); answered
+    /// as that header and, on a 5xx, as `error.trail` in the body.
+    pub trail: Option<String>,
 }
 
 impl ApiError {
@@ -24,7 +30,15 @@ impl ApiError {
             status,
             body: Box::new(ErrorResponse::new(message, kind).with_code(code)),
             retry_after: None,
+            trail: None,
         }
+    }
+
+    /// The same error carrying a route trail (an empty trail is left out).
+    #[must_use]
+    pub fn with_trail(mut self, trail: String) -> Self {
+        self.trail = (!trail.is_empty()).then_some(trail);
+        self
     }
 
     /// 400 for a request the gateway cannot accept, naming the field.
@@ -133,12 +147,30 @@ fn chrono_now() -> chrono::DateTime<chrono::Utc> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let trail = self.trail.as_deref().unwrap_or_default();
         if self.status.is_server_error() || self.status == StatusCode::NOT_FOUND {
-            tracing::warn!(status = self.status.as_u16(), message = %self.body.error.message, "request failed");
+            tracing::warn!(status = self.status.as_u16(), message = %self.body.error.message, trail, "request failed");
         } else {
-            tracing::debug!(status = self.status.as_u16(), message = %self.body.error.message, "request rejected");
+            tracing::debug!(status = self.status.as_u16(), message = %self.body.error.message, trail, "request rejected");
         }
-        let mut response = (self.status, axum::Json(*self.body)).into_response();
+        let mut response = match &self.trail {
+            // OpenAI's clients ignore unknown fields of the error object.
+            Some(trail) if self.status.is_server_error() => {
+                let mut body = serde_json::to_value(&*self.body).unwrap_or_default();
+                if let Some(error) = body.get_mut("error").and_then(|e| e.as_object_mut()) {
+                    error.insert("trail".to_owned(), serde_json::Value::from(trail.as_str()));
+                }
+                (self.status, axum::Json(body)).into_response()
+            }
+            _ => (self.status, axum::Json(*self.body)).into_response(),
+        };
+        if let Some(value) = self
+            .trail
+            .as_deref()
+            .and_then(|t| HeaderValue::from_str(t).ok())
+        {
+            response.headers_mut().insert(TRAIL_HEADER, value);
+        }
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

@@ -95,6 +95,9 @@ impl Gateway {
                 n => format!("{}={n} keys found", f.id),
             })
             .collect();
+        let keep_prompts = config
+            .var("LLMPOOL_DASHBOARD_KEEP_PROMPTS")
+            .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
         let handler = ChatHandler::builder()
             .config(config)
             .store(store.clone())
@@ -118,7 +121,7 @@ impl Gateway {
             providers = %key_report.join(", "),
             "llmpool listening"
         );
-        let state = AppState::new(handler, &settings, client_keys);
+        let state = AppState::new(handler, &settings, client_keys).with_keep_prompts(keep_prompts);
         Ok(Self {
             listener,
             state,

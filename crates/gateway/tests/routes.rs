@@ -1007,3 +1007,176 @@ async fn the_overall_deadline_is_504() {
     assert_eq!(e["code"], "deadline_exceeded", "{e}");
     assert_eq!(h.fake("gemini").calls(), 0);
 }
+
+// ---------------------------------------------------------------------------------------
+// Route trails and the dashboard
+// ---------------------------------------------------------------------------------------
+
+/// The one model each provider has in these tests.
+fn model_of(f: &ProviderFactory) -> String {
+    f.model_catalog().unwrap().models[0].id.clone()
+}
+
+#[tokio::test]
+async fn trail_lists_every_attempt_of_a_fallback() {
+    let h = harness(&["groq", "cerebras"]).await;
+    h.fake("groq").push(rate_limited(60));
+    h.fake("cerebras").push(Reply::text("from cerebras"));
+    let a = h.chat(hello("auto")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let expected = format!(
+        "groq/{}:rate_limited,cerebras/{}:ok",
+        model_of(&GROQ),
+        model_of(&CEREBRAS)
+    );
+    assert_eq!(a.header("x-llmpool-trail"), Some(expected.as_str()));
+
+    // Streamed: the same trail on the event stream's headers.
+    let h = harness(&["groq", "cerebras"]).await;
+    h.fake("groq").push(Reply::error(ErrorKind::Timeout));
+    h.fake("cerebras").push(streamed(None));
+    let a = h.chat(stream_body("auto", None)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let expected = format!(
+        "groq/{}:timeout,cerebras/{}:ok",
+        model_of(&GROQ),
+        model_of(&CEREBRAS)
+    );
+    assert_eq!(a.header("x-llmpool-trail"), Some(expected.as_str()));
+}
+
+#[tokio::test]
+async fn trail_is_in_the_502_body_and_header() {
+    let h = harness(&["groq", "cerebras"]).await;
+    h.fake("groq").push(Reply::error(ErrorKind::Timeout));
+    h.fake("cerebras")
+        .push(Reply::error(ErrorKind::QuotaExhausted { until: None }));
+    let a = h.chat(hello("auto")).await;
+    let e = a.error(StatusCode::BAD_GATEWAY);
+    assert_eq!(e["trail"], "groq:timeout,cerebras:quota");
+    assert_eq!(
+        a.header("x-llmpool-trail"),
+        Some("groq:timeout,cerebras:quota")
+    );
+}
+
+#[tokio::test]
+async fn trail_of_a_503_names_each_skipped_route() {
+    let h = harness(&["groq"]).await;
+    h.fake("groq").push(rate_limited(120));
+    h.chat(hello("auto")).await.error(StatusCode::BAD_GATEWAY);
+    let a = h.chat(hello("auto")).await;
+    let e = a.error(StatusCode::SERVICE_UNAVAILABLE);
+    let expected = format!("groq/{}:skipped:rate_limited", model_of(&GROQ));
+    assert_eq!(e["trail"], expected.as_str());
+    assert_eq!(a.header("x-llmpool-trail"), Some(expected.as_str()));
+    assert_eq!(h.fake("groq").calls(), 1, "a skipped route is not called");
+}
+
+async fn dashboard_state(h: &Harness) -> Value {
+    let a = h.get("/dashboard/api/state").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    a.json()
+}
+
+#[tokio::test]
+async fn dashboard_lists_the_last_requests_with_their_trails() {
+    let h = harness(&["groq", "cerebras"]).await;
+    let before = dashboard_state(&h).await;
+    assert_eq!(before["requests"], json!([]));
+    assert_eq!(before["total"], 0);
+    assert_eq!(before["zones"]["gemini"], "America/Los_Angeles");
+    assert!(before["status"]["quota_status"]["groq"]["routes"].is_array());
+
+    h.fake("groq").push(rate_limited(60));
+    h.fake("cerebras")
+        .push(Reply::text("hi").usage(Usage::new(3, 4)));
+    assert_eq!(h.chat(hello("auto")).await.status, StatusCode::OK);
+    h.fake("cerebras").push(streamed(Some(Usage::new(2, 3))));
+    assert_eq!(
+        h.chat(stream_body("cerebras", None)).await.status,
+        StatusCode::OK
+    );
+
+    let after = dashboard_state(&h).await;
+    assert_eq!(after["total"], 2);
+    let requests = after["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 2);
+    // Newest first: the stream, then the fallback.
+    assert_eq!(requests[0]["model"], "cerebras");
+    assert_eq!(requests[0]["stream"], true);
+    assert_eq!(requests[0]["completion_tokens"], 3);
+    assert_eq!(requests[1]["model"], "auto");
+    assert_eq!(requests[1]["provider"], "cerebras");
+    assert_eq!(requests[1]["attempts"], 2);
+    assert_eq!(requests[1]["prompt_tokens"], 3);
+    assert_eq!(
+        requests[1]["trail"],
+        format!(
+            "groq/{}:rate_limited,cerebras/{}:ok",
+            model_of(&GROQ),
+            model_of(&CEREBRAS)
+        )
+        .as_str()
+    );
+    assert!(
+        requests[1].get("prompt").is_none(),
+        "prompts are not kept by default"
+    );
+    let minutes = after["minutes"].as_array().unwrap();
+    let failovers: u64 = minutes
+        .iter()
+        .map(|m| m["failovers"].as_u64().unwrap())
+        .sum();
+    assert_eq!(failovers, 1);
+}
+
+#[tokio::test]
+async fn dashboard_page_is_open_and_its_data_needs_the_client_key() {
+    let h = harness_with(settings(), &["groq"], "client-key-one").await;
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/dashboard/app.js", "text/javascript"),
+        ("/dashboard/app.css", "text/css"),
+    ] {
+        let a = h.get(path).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}");
+        assert!(
+            a.header("content-type").unwrap().starts_with(kind),
+            "{path}: {:?}",
+            a.header("content-type")
+        );
+    }
+    assert!(h.get("/").await.text().contains("/dashboard/app.js"));
+    h.get("/dashboard/api/state")
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    let req = Request::get("/dashboard/api/state")
+        .header(header::AUTHORIZATION, "Bearer client-key-one")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(h.send(req).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_stream_the_client_leaves_is_still_listed() {
+    let h = harness(&["cerebras"]).await;
+    h.fake("cerebras").push(streamed(None));
+    let response = h
+        .app
+        .clone()
+        .oneshot(chat_request(&stream_body("auto", None).to_string(), None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // The client goes away without reading the answer.
+    drop(response);
+    let state = dashboard_state(&h).await;
+    let requests = state["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "{state}");
+    assert_eq!(requests[0]["outcome"], "client_closed");
+    assert_eq!(
+        requests[0]["trail"],
+        format!("cerebras/{}:ok", model_of(&CEREBRAS)).as_str()
+    );
+}

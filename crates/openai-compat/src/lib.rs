@@ -40,6 +40,7 @@
 //! ```
 
 pub mod hooks;
+pub mod models;
 mod provider;
 pub mod sse;
 #[cfg(any(test, feature = "testkit"))]

@@ -16,6 +16,7 @@ use crate::hooks::{CompatHooks, ErrorContext};
 use crate::transport::{self, Auth, Endpoint, Head, Opened, Reply, Scrubber, Upstream};
 use crate::wire::{ChatCompletion, ChatCompletionRequest, ErrorBody, finish_reason_from_wire};
 
+mod models;
 mod stream;
 
 /// The chat-completions endpoint, appended to the configured base URL.
@@ -188,6 +189,10 @@ impl fmt::Debug for OpenAiCompatProvider {
 impl Provider for OpenAiCompatProvider {
     fn id(&self) -> &'static str {
         self.inner.id
+    }
+
+    async fn list_models(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        self.model_ids().await.map(Some)
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {

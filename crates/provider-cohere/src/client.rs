@@ -88,6 +88,10 @@ impl Provider for CohereProvider {
         ID
     }
 
+    async fn list_models(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        crate::models::model_ids(&self.upstream).await.map(Some)
+    }
+
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         self.chat_inner(req)
             .await

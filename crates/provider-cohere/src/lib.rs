@@ -60,6 +60,7 @@ mod client;
 mod convert;
 mod errors;
 mod limits;
+mod models;
 mod stream;
 mod wire;
 

@@ -59,6 +59,7 @@ mod client;
 mod convert;
 mod errors;
 mod limits;
+mod models;
 mod stream;
 mod wire;
 

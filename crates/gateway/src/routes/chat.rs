@@ -14,9 +14,11 @@ use llmpool_openai_compat::wire::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorResponse,
 };
 
-use crate::error::ApiError;
+use crate::error::{ApiError, TRAIL_HEADER};
+use crate::recorder::{RequestRecord, prompt_excerpt, unix_ms};
 use crate::sse;
 use crate::state::AppState;
+use crate::trail;
 
 const ENDPOINT: &str = "chat_completions";
 
@@ -103,11 +105,155 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn routing_headers(headers: &mut HeaderMap, provider: &str, attempts: usize) {
+fn routing_headers(
+    headers: &mut HeaderMap,
+    provider: &str,
+    attempts: usize,
+    trail: Option<HeaderValue>,
+) {
     if let Ok(v) = HeaderValue::from_str(provider) {
         headers.insert("x-llmpool-provider", v);
     }
     headers.insert("x-llmpool-attempts", HeaderValue::from(attempts));
+    if let Some(v) = trail {
+        headers.insert(TRAIL_HEADER, v);
+    }
+}
+
+/// What the dashboard keeps of a request before it is routed.
+struct Asked {
+    model: String,
+    prompt: Option<String>,
+    stream: bool,
+    started: Instant,
+}
+
+impl Asked {
+    fn new(state: &AppState, req: &llmpool::ChatRequest, started: Instant) -> Self {
+        Self {
+            model: req.model.clone().unwrap_or_else(|| "auto".to_owned()),
+            prompt: prompt_excerpt(&state.recorder, req),
+            stream: req.stream,
+            started,
+        }
+    }
+
+    fn answered(
+        self,
+        provider: &'static str,
+        attempts: &[Attempt],
+        usage: Option<llmpool::core::Usage>,
+    ) -> RequestRecord {
+        let trail = trail::from_attempts(attempts);
+        self.finish(Some(provider), "ok", 200, trail, attempts.len(), usage)
+    }
+
+    fn finish(
+        self,
+        provider: Option<&'static str>,
+        outcome: &'static str,
+        status: u16,
+        trail: String,
+        attempts: usize,
+        usage: Option<llmpool::core::Usage>,
+    ) -> RequestRecord {
+        let latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::debug!(model = %self.model, provider, outcome, status, trail = %trail, latency_ms, "chat request");
+        RequestRecord {
+            at_ms: unix_ms(),
+            model: self.model,
+            provider,
+            outcome,
+            status,
+            stream: self.stream,
+            trail,
+            attempts,
+            latency_ms,
+            prompt_tokens: usage.map(|u| u.prompt_tokens),
+            completion_tokens: usage.map(|u| u.completion_tokens),
+            prompt: self.prompt,
+        }
+    }
+}
+
+/// The record of a stream cut after its first delta: the attempts until the first delta,
+/// then the failures of the continuation.
+fn cut_stream_record(
+    asked: Asked,
+    head_trail: &str,
+    head_attempts: usize,
+    e: &llmpool::Error,
+) -> RequestRecord {
+    let mut full = head_trail.to_owned();
+    let tail = trail::from_error(e);
+    if !tail.is_empty() {
+        if !full.is_empty() {
+            full.push(',');
+        }
+        full.push_str(&tail);
+    }
+    let n = failed_attempts(e).len() + head_attempts;
+    // The status line (200) was sent before the stream was cut.
+    asked.finish(None, error_outcome(e), 200, full, n, None)
+}
+
+/// A streamed answer not yet recorded. Dropped before its end (the client went away), it
+/// records the request as `client_closed` with the trail known so far, so the
+/// dashboard's list never loses a request.
+struct PendingStream {
+    asked: Option<Asked>,
+    recorder: std::sync::Arc<crate::recorder::Recorder>,
+    head_trail: String,
+    head_attempts: usize,
+}
+
+impl PendingStream {
+    fn answered(
+        &mut self,
+        provider: &'static str,
+        attempts: &[Attempt],
+        usage: Option<llmpool::core::Usage>,
+    ) {
+        if let Some(asked) = self.asked.take() {
+            self.recorder
+                .record(asked.answered(provider, attempts, usage));
+        }
+    }
+
+    fn cut(&mut self, e: &llmpool::Error) {
+        if let Some(asked) = self.asked.take() {
+            let record = cut_stream_record(asked, &self.head_trail, self.head_attempts, e);
+            self.recorder.record(record);
+        }
+    }
+}
+
+impl Drop for PendingStream {
+    fn drop(&mut self) {
+        if let Some(asked) = self.asked.take() {
+            let trail = std::mem::take(&mut self.head_trail);
+            let record = asked.finish(None, "client_closed", 200, trail, self.head_attempts, None);
+            self.recorder.record(record);
+        }
+    }
+}
+
+/// The answer to a routed request that failed, with its trail, recorded.
+fn routed_error(state: &AppState, asked: Asked, e: llmpool::Error) -> ApiError {
+    let trail = trail::from_error(&e);
+    let attempts = failed_attempts(&e).len();
+    let outcome = error_outcome(&e);
+    let api = ApiError::from(e);
+    let record = asked.finish(
+        None,
+        outcome,
+        api.status.as_u16(),
+        trail.clone(),
+        attempts,
+        None,
+    );
+    state.recorder.record(record);
+    api.with_trail(trail)
 }
 
 async fn one_shot(
@@ -115,6 +261,7 @@ async fn one_shot(
     req: llmpool::ChatRequest,
     started: Instant,
 ) -> Result<Response, ApiError> {
+    let asked = Asked::new(state, &req, started);
     let outcome: Result<ChatResponse, llmpool::Error> = state.handler.chat(req).await;
     match outcome {
         Ok(resp) => {
@@ -123,7 +270,16 @@ async fn one_shot(
                 .record(ENDPOINT, "ok", started.elapsed(), &resp.attempts);
             let body = ChatCompletion::from_core(&resp, completion_id(), unix_now());
             let mut response = axum::Json(body).into_response();
-            routing_headers(response.headers_mut(), resp.provider, resp.attempts.len());
+            let trail = trail::from_attempts(&resp.attempts);
+            routing_headers(
+                response.headers_mut(),
+                resp.provider,
+                resp.attempts.len(),
+                HeaderValue::from_str(&trail).ok(),
+            );
+            let n = resp.attempts.len();
+            let record = asked.finish(Some(resp.provider), "ok", 200, trail, n, resp.usage);
+            state.recorder.record(record);
             Ok(response)
         }
         Err(e) => {
@@ -133,7 +289,7 @@ async fn one_shot(
                 started.elapsed(),
                 &failed_attempts(&e),
             );
-            Err(e.into())
+            Err(routed_error(state, asked, e))
         }
     }
 }
@@ -181,6 +337,7 @@ async fn stream(
     // they asked for it): the same estimate the ledger charges, from the text's length.
     let prompt_estimate = req.estimated_prompt_tokens();
     let mut completion_chars: u64 = 0;
+    let asked = Asked::new(state, &req, started);
     let routed = match state.handler.router().chat_stream(req).await {
         Ok(s) => s,
         Err(e) => {
@@ -190,11 +347,21 @@ async fn stream(
                 started.elapsed(),
                 &failed_attempts(&e),
             );
-            return Err(e.into());
+            return Err(routed_error(state, asked, e));
         }
     };
     let provider = routed.provider();
     let attempts = routed.attempts().len();
+    // The header carries the attempts until the first delta; the dashboard records the
+    // whole trail (continuations included) when the stream ends.
+    let head_trail = trail::from_attempts(routed.attempts());
+    let head_value = HeaderValue::from_str(&head_trail).ok();
+    let mut pending = PendingStream {
+        asked: Some(asked),
+        recorder: state.recorder.clone(),
+        head_trail,
+        head_attempts: attempts,
+    };
     let model = routed.model().to_owned();
     let id = completion_id();
     let created = unix_now();
@@ -217,9 +384,10 @@ async fn stream(
                         usage,
                         model: done_model,
                         attempts,
-                        ..
+                        provider: done_provider,
                     }) => {
                         metrics.record(ENDPOINT, "ok", started.elapsed(), &attempts);
+                        pending.answered(done_provider, &attempts, usage);
                         let mut out = vec![chunk_event(&ChatCompletionChunk::finish(
                             &id,
                             created,
@@ -254,6 +422,7 @@ async fn stream(
                             started.elapsed(),
                             &failed_attempts(&e),
                         );
+                        pending.cut(&e);
                         let api: ApiError = e.into();
                         *model = None;
                         vec![error_event(&api.body)]
@@ -264,7 +433,7 @@ async fn stream(
             .flatten(),
     );
     let mut response = sse::response(events.boxed());
-    routing_headers(response.headers_mut(), provider, attempts);
+    routing_headers(response.headers_mut(), provider, attempts, head_value);
     Ok(response)
 }
 

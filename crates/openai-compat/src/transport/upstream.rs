@@ -241,6 +241,24 @@ impl Upstream {
         Ok(Reply { head, body })
     }
 
+    /// Gets `url` with the key and the extra headers and reads the whole answer within
+    /// the timeout: for calls that spend no quota, such as a model list.
+    pub async fn get(&self, url: reqwest::Url) -> Result<Reply, ProviderError> {
+        let request = self
+            .client
+            .get(url)
+            .headers(self.headers.clone())
+            .timeout(self.timeout);
+        let response = send(self.id, request).await.map_err(|e| self.scrub(e))?;
+        let head = self.head(&response);
+        let body = read_body(self.id, response).await.map_err(|e| {
+            self.scrub(e)
+                .with_status(head.status)
+                .with_rate_limits(head.rate_limits)
+        })?;
+        Ok(Reply { head, body })
+    }
+
     /// Posts `body` as JSON to `url` for a streamed answer. Only the head is awaited under
     /// the timeout (the router times the stream itself); a non-2xx answer's body is read
     /// under the timeout too and returned as [`Opened::Failed`] for the provider to
