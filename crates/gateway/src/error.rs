@@ -128,7 +128,20 @@ impl From<Error> for ApiError {
                 )
             }
             Error::InvalidRequest(_) => Self::invalid_request(err.to_string(), None),
-            Error::Store(_) | Error::Config(_) => {
+            // The state store is out of reach (Redis down, a call past its time limit): the
+            // request may well succeed in a moment, and nothing was sent upstream.
+            Error::Store(_) => {
+                tracing::error!(error = %err, source = ?std::error::Error::source(&err), "state store unavailable");
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("state store unavailable: {}", error_chain(&err)),
+                    "service_unavailable",
+                    "store_unavailable",
+                );
+                e.retry_after = Some(1);
+                e
+            }
+            Error::Config(_) => {
                 tracing::error!(error = %err, source = ?std::error::Error::source(&err), "internal error");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -139,6 +152,18 @@ impl From<Error> for ApiError {
             }
         }
     }
+}
+
+/// `err` and its causes, `: `-separated (each layer names its own part only).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn chrono_now() -> chrono::DateTime<chrono::Utc> {
@@ -177,5 +202,26 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llmpool::core::StoreError;
+
+    #[test]
+    fn a_store_failure_is_a_503_naming_the_store() {
+        let err = Error::Store(StoreError::new("redis call", "connection refused"));
+        let api = ApiError::from(err);
+        assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.retry_after, Some(1));
+        let message = &api.body.error.message;
+        assert!(
+            message.starts_with(
+                "state store unavailable: state store failed: redis call failed: connection refused"
+            ),
+            "{message}"
+        );
     }
 }
