@@ -80,9 +80,12 @@ pub fn json_number() -> impl Strategy<Value = Value> {
     prop_oneof![
         any::<u64>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        prop::sample::select(vec![0_u64, 1, u64::MAX, u64::from(u32::MAX) + 1]).prop_map(Value::from),
+        prop::sample::select(vec![0_u64, 1, u64::MAX, u64::from(u32::MAX) + 1])
+            .prop_map(Value::from),
         prop::sample::select(vec![i64::MIN, -1]).prop_map(Value::from),
-        prop::num::f64::NORMAL.prop_filter_map("finite", Number::from_f64).prop_map(Value::Number),
+        prop::num::f64::NORMAL
+            .prop_filter_map("finite", Number::from_f64)
+            .prop_map(Value::Number),
         prop::sample::select(vec![1e308, -1e308, 5e-324, 0.5, -0.0, 1e19])
             .prop_filter_map("finite", Number::from_f64)
             .prop_map(Value::Number),
@@ -207,8 +210,9 @@ pub fn mutated_bytes(valid: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
-/// One HTTP answer an upstream might give.
-#[derive(Debug, Clone)]
+/// One HTTP answer an upstream might give. `Debug` shows the body as text (invalid UTF-8
+/// as U+FFFD), so that a failure's minimal input can be pasted into a regression test.
+#[derive(Clone)]
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
@@ -218,6 +222,17 @@ pub struct Answer {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("headers", &self.headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
 }
 
 /// A status: mostly the ones providers classify, sometimes any.
@@ -323,7 +338,10 @@ impl ProviderHarness {
             .build()
             .unwrap_or_else(|e| panic!("cannot build a runtime: {e}"));
         let server = runtime.block_on(wiremock::MockServer::start());
-        let cfg = super::config(factory, &format!("{}{prefix}", server.uri()));
+        let mut cfg = super::config(factory, &format!("{}{prefix}", server.uri()));
+        // The mock answers at once; a short timeout would only fail on a loaded machine.
+        cfg.timeout = std::time::Duration::from_secs(20);
+        cfg.connect_timeout = std::time::Duration::from_secs(20);
         let provider =
             (factory.build)(&cfg).unwrap_or_else(|e| panic!("cannot build the provider: {e}"));
         Self {
@@ -369,8 +387,9 @@ impl ProviderHarness {
     /// for the caller's own assertions. The promises:
     ///
     /// - no error shows the API key;
-    /// - an error status (4xx, 5xx) never becomes an answer or a complete stream; it is
-    ///   classified by status and body (never `InvalidResponse`) and the error carries it;
+    /// - a status outside 2xx never becomes an answer or a stream; an error status (4xx,
+    ///   5xx) is classified by status and body (never `InvalidResponse`) and the error
+    ///   carries it;
     /// - a 2xx body that is not JSON is `InvalidResponse` (one-shot);
     /// - a stream's items are `Started` at most once and first, deltas, then exactly one
     ///   end: `Done` or an error, last. A cut or garbled stream is never a truncated
@@ -378,28 +397,39 @@ impl ProviderHarness {
     pub fn check(&self, answer: &Answer, stream: bool) -> Outcome {
         let outcome = self.call(answer, stream);
         let failed = !(200..300).contains(&answer.status);
+        // JSON syntax, whatever the bytes inside strings: decoders skip the fields they do
+        // not read without checking their UTF-8, and that leniency is fine.
+        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_ok();
         let result = match &outcome {
             Outcome::Chat(result) => Some(result.as_ref()),
             Outcome::Stream(_) => None,
         };
         match (result, &outcome) {
             (Some(Ok(resp)), _) => {
-                assert!(!failed, "status {} became an answer: {resp:?}", answer.status);
                 assert!(
-                    serde_json::from_slice::<Value>(&answer.body).is_ok(),
+                    !failed,
+                    "status {} became an answer: {resp:?}",
+                    answer.status
+                );
+                assert!(
+                    is_json,
                     "a body that is not JSON became an answer: {resp:?}"
                 );
             }
             (Some(Err(e)), _) | (None, Outcome::Stream(Err(e))) => {
                 assert_error_clean(e);
-                if failed {
+                if answer.status >= 400 {
                     assert!(
                         !matches!(e.kind, ErrorKind::InvalidResponse),
                         "an error status must be classified (by status and body), got {e:?}"
                     );
-                    assert_eq!(e.status, Some(answer.status), "the error must carry the status");
+                    assert_eq!(
+                        e.status,
+                        Some(answer.status),
+                        "the error must carry the status"
+                    );
                 }
-                if !stream && !failed && serde_json::from_slice::<Value>(&answer.body).is_err() {
+                if !stream && !failed && !is_json {
                     assert!(
                         matches!(e.kind, ErrorKind::InvalidResponse),
                         "a 2xx body that is not JSON must be InvalidResponse, got {e:?}"
@@ -500,8 +530,8 @@ pub fn mutated_sse(seed: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
     )
         .prop_map(move |(which, at, replacement, remove)| {
             let mut lines = lines.clone();
-            if let Some((line, value)) = (!json_lines.is_empty())
-                .then(|| &json_lines[which.index(json_lines.len())])
+            if let Some((line, value)) =
+                (!json_lines.is_empty()).then(|| &json_lines[which.index(json_lines.len())])
             {
                 let mut value = value.clone();
                 let mut target = at.index(count_nodes(&value));
@@ -565,7 +595,11 @@ pub fn stream_answers(manifest_dir: &str) -> impl Strategy<Value = Answer> {
         headers,
         body,
     });
-    let other = (status(), prop::sample::select(json).prop_flat_map(mutated_bytes), headers())
+    let other = (
+        status(),
+        prop::sample::select(json).prop_flat_map(mutated_bytes),
+        headers(),
+    )
         .prop_map(|(status, body, headers)| Answer {
             status,
             content_type: Some("application/json".to_owned()),
