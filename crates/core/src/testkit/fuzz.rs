@@ -128,15 +128,33 @@ pub fn json_key() -> impl Strategy<Value = String> {
 /// `valid` with one node (chosen by the generator) replaced by an arbitrary value: fields
 /// of the wrong type, huge numbers, nulls, missing structure.
 pub fn mutated_json(valid: Value) -> impl Strategy<Value = Value> {
-    (any::<prop::sample::Index>(), json_value(), any::<bool>()).prop_map(
-        move |(at, replacement, remove)| {
+    (
+        any::<prop::sample::Index>(),
+        json_value(),
+        json_number(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(move |(at, any_value, number, remove, same_kind)| {
             let mut value = valid.clone();
             let count = count_nodes(&value);
             let mut target = at.index(count);
-            mutate_node(&mut value, &mut target, replacement, remove);
+            // A number is replaced by an edge number half the time: the type still
+            // matches, so the value reaches the checks beyond the parser.
+            let replacement = Replacement {
+                any_value,
+                number: same_kind.then_some(number),
+            };
+            mutate_node(&mut value, &mut target, &replacement, remove);
             value
-        },
-    )
+        })
+}
+
+/// What [`mutate_node`] puts in place of the node it picks.
+struct Replacement {
+    any_value: Value,
+    /// For a number node, this instead (when set).
+    number: Option<Value>,
 }
 
 fn count_nodes(value: &Value) -> usize {
@@ -148,16 +166,24 @@ fn count_nodes(value: &Value) -> usize {
 }
 
 /// Replaces the `target`-th node in preorder (or removes it from its parent object).
-fn mutate_node(value: &mut Value, target: &mut usize, replacement: Value, remove: bool) -> bool {
+fn mutate_node(
+    value: &mut Value,
+    target: &mut usize,
+    replacement: &Replacement,
+    remove: bool,
+) -> bool {
     if *target == 0 {
-        *value = replacement;
+        *value = match (&*value, &replacement.number) {
+            (Value::Number(_), Some(number)) => number.clone(),
+            _ => replacement.any_value.clone(),
+        };
         return true;
     }
     *target -= 1;
     match value {
         Value::Array(items) => {
             for item in items {
-                if mutate_node(item, target, replacement.clone(), remove) {
+                if mutate_node(item, target, replacement, remove) {
                     return true;
                 }
             }
@@ -170,7 +196,7 @@ fn mutate_node(value: &mut Value, target: &mut usize, replacement: Value, remove
                     return true;
                 }
                 if let Some(child) = map.get_mut(&key)
-                    && mutate_node(child, target, replacement.clone(), remove)
+                    && mutate_node(child, target, replacement, remove)
                 {
                     return true;
                 }
@@ -535,7 +561,11 @@ pub fn mutated_sse(seed: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
             {
                 let mut value = value.clone();
                 let mut target = at.index(count_nodes(&value));
-                mutate_node(&mut value, &mut target, replacement, remove);
+                let replacement = Replacement {
+                    any_value: replacement,
+                    number: None,
+                };
+                mutate_node(&mut value, &mut target, &replacement, remove);
                 lines[*line] = format!("data: {value}");
             }
             lines.join("\n").into_bytes()
@@ -660,4 +690,36 @@ pub fn provider_stream(
             extra(&answer, &result);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn mutations_reach_every_leaf() {
+        let valid = json!({"a": 1, "b": {"c": [2, 3], "d": "x"}, "e": true});
+        let strategy = mutated_json(valid.clone());
+        let mut runner = TestRunner::deterministic();
+        let mut changed = std::collections::BTreeSet::new();
+        for _ in 0..2000 {
+            let v = strategy.new_tree(&mut runner).unwrap().current();
+            for (path, original) in [
+                ("/a", &valid["a"]),
+                ("/b/c/0", &valid["b"]["c"][0]),
+                ("/b/c/1", &valid["b"]["c"][1]),
+                ("/b/d", &valid["b"]["d"]),
+                ("/e", &valid["e"]),
+            ] {
+                if v.pointer(path) != Some(original) {
+                    changed.insert(path);
+                }
+            }
+        }
+        assert_eq!(changed.len(), 5, "{changed:?}");
+    }
 }
