@@ -6,10 +6,6 @@
 //!
 //! Its own test binary: it changes the working directory, which no other test may see.
 //! Short bounded runs here; `cargo xtask fuzz --secs N` runs them longer.
-#![expect(
-    clippy::unwrap_used,
-    reason = "test set-up outside #[test] functions: a failed step is a failed test"
-)]
 
 use llmpool::Config;
 use llmpool_core::testkit::fuzz;
