@@ -7,7 +7,7 @@
 //! reproduces it (same seed, same case count); its minimized input belongs in a
 //! regression test.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -39,11 +39,7 @@ const MIN_ROUND: Duration = Duration::from_secs(3);
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
     let secs = parse_secs(args)?;
     util::step("fuzz: building the test binaries");
-    let mut build = vec!["test", "--no-run", "--tests"];
-    for p in PACKAGES {
-        build.extend(["-p", p]);
-    }
-    util::cargo(root, &build, &[])?;
+    let binaries = build(root)?;
 
     util::step(&format!("fuzz: {secs} s"));
     let budget = Duration::from_secs(secs);
@@ -56,8 +52,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
     let mut targets: Vec<String> = Vec::new();
     let mut round: u64 = 0;
     loop {
-        let left = budget.saturating_sub(started.elapsed());
-        if left < MIN_ROUND {
+        if budget.saturating_sub(started.elapsed()) < MIN_ROUND {
             break;
         }
         round += 1;
@@ -66,8 +61,8 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
             .wrapping_add(round);
         let round_start = Instant::now();
         let mut ran = Vec::new();
-        for package in PACKAGES {
-            ran.extend(run_package(root, package, seed, cases)?);
+        for binary in &binaries {
+            ran.extend(run_binary(binary, seed, cases)?);
         }
         let took = round_start.elapsed();
         let round_cases = cases * ran.len() as u64;
@@ -101,6 +96,70 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// One test executable of a fuzzed package.
+#[derive(Debug)]
+struct TestBinary {
+    package: String,
+    path: PathBuf,
+    /// The package's directory: cargo runs tests there, and so do we.
+    dir: PathBuf,
+}
+
+/// Builds the test executables of [`PACKAGES`] in one cargo call (one feature
+/// resolution, so nothing is rebuilt per package) and lists them.
+fn build(root: &Path) -> Result<Vec<TestBinary>> {
+    let mut args = vec!["test", "--no-run", "--tests", "--message-format=json"];
+    for p in PACKAGES {
+        args.extend(["-p", p]);
+    }
+    let output = Command::new(util::cargo_bin())
+        .args(&args)
+        .current_dir(root)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run cargo test --no-run")?;
+    if !output.status.success() {
+        bail!("building the fuzz targets failed");
+    }
+    let binaries = test_binaries(&String::from_utf8_lossy(&output.stdout));
+    if binaries.is_empty() {
+        bail!("cargo built no test executable for {PACKAGES:?}");
+    }
+    Ok(binaries)
+}
+
+/// The test executables named in cargo's JSON messages.
+fn test_binaries(messages: &str) -> Vec<TestBinary> {
+    messages
+        .lines()
+        .filter_map(|line| {
+            let msg: serde_json::Value = serde_json::from_str(line).ok()?;
+            if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
+                return None;
+            }
+            let path = PathBuf::from(msg["executable"].as_str()?);
+            let manifest = PathBuf::from(msg["manifest_path"].as_str()?);
+            let id = msg["package_id"].as_str()?;
+            // `path+file:///…/crates/core#llmpool-core@0.1.0`; without a name there (the
+            // directory is the package name: `…/xtask#0.1.0`), the directory's name.
+            let package = id
+                .rsplit_once('#')
+                .and_then(|(_, tail)| tail.split_once('@').map(|(name, _)| name.to_owned()))
+                .or_else(|| {
+                    manifest
+                        .parent()?
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                })?;
+            Some(TestBinary {
+                package,
+                path,
+                dir: manifest.parent()?.to_path_buf(),
+            })
+        })
+        .collect()
+}
+
 fn parse_secs(args: &[String]) -> Result<u64> {
     match args {
         [] => Ok(60),
@@ -132,25 +191,26 @@ fn next_round_cases(cases: u64, took: Duration, left: Duration) -> u64 {
     fit.min(MAX_ROUND_CASES).min(cases.saturating_mul(8))
 }
 
-/// Runs one package's fuzz targets; returns the names of the targets that ran.
-fn run_package(root: &Path, package: &str, seed: u64, cases: u64) -> Result<Vec<String>> {
-    let output = Command::new(util::cargo_bin())
-        .args(["test", "--tests", "-p", package, "--", "fuzz_"])
-        .current_dir(root)
+/// Runs one executable's fuzz targets; returns the names of those that ran.
+fn run_binary(binary: &TestBinary, seed: u64, cases: u64) -> Result<Vec<String>> {
+    let output = Command::new(&binary.path)
+        .arg("fuzz_")
+        .current_dir(&binary.dir)
         .env("LLMPOOL_FUZZ_SEED", seed.to_string())
         .env("LLMPOOL_FUZZ_CASES", cases.to_string())
         .env("RUST_BACKTRACE", "0")
         .output()
-        .with_context(|| format!("cannot run the fuzz targets of {package}"))?;
+        .with_context(|| format!("cannot run {}", binary.path.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         println!("{stdout}");
         eprintln!("{}", String::from_utf8_lossy(&output.stderr));
         bail!(
-            "a fuzz target of {package} failed; reproduce with\n  LLMPOOL_FUZZ_SEED={seed} LLMPOOL_FUZZ_CASES={cases} cargo test -p {package} --tests -- fuzz_"
+            "a fuzz target of {package} failed; reproduce with\n  LLMPOOL_FUZZ_SEED={seed} LLMPOOL_FUZZ_CASES={cases} cargo test -p {package} --tests -- fuzz_",
+            package = binary.package,
         );
     }
-    Ok(passed_targets(package, &stdout))
+    Ok(passed_targets(&binary.package, &stdout))
 }
 
 /// `package::name` of each `test fuzz_… ... ok` line of libtest's output.
@@ -178,6 +238,22 @@ mod tests {
             passed_targets("p", out),
             vec!["p::fuzz_a", "p::config::fuzz_tests::fuzz_b"]
         );
+    }
+
+    #[test]
+    fn test_binaries_are_read_from_cargo_messages() {
+        let messages = concat!(
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/crates/core#llmpool-core@0.1.0","manifest_path":"/w/crates/core/Cargo.toml","profile":{"test":true},"executable":"/w/target/debug/deps/fuzz-1"}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/crates/core#llmpool-core@0.1.0","manifest_path":"/w/crates/core/Cargo.toml","profile":{"test":false},"executable":null}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        let found = test_binaries(messages);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].package, "llmpool-core");
+        assert_eq!(found[0].path, PathBuf::from("/w/target/debug/deps/fuzz-1"));
+        assert_eq!(found[0].dir, PathBuf::from("/w/crates/core"));
     }
 
     #[test]
