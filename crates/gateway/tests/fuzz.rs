@@ -152,3 +152,36 @@ fn fuzz_chat_request_bodies() {
         }
     });
 }
+
+/// Found by `fuzz_chat_request_bodies` (`cargo xtask fuzz`): bytes after a valid request
+/// object were ignored and the request served, instead of a 400 for a broken body.
+#[test]
+fn bytes_after_the_request_are_refused() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = runtime.block_on(app());
+    let body = r#"{"model":"auto","messages":[{"role":"user","content":"2+2?"}]}}"#;
+    let request = Request::post("/v1/chat/completions")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let (status, answer) = runtime.block_on(async {
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status();
+        (
+            status,
+            response.into_body().collect().await.unwrap().to_bytes(),
+        )
+    });
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let value: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(value["error"]["type"], "invalid_request_error");
+    assert!(
+        value["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("trailing")),
+        "{value}"
+    );
+}
