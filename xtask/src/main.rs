@@ -6,10 +6,12 @@
 //! - `new-provider NAME`: scaffold a registered provider crate with contract tests;
 //! - `tidy`: README, crate docs and lint settings of every member;
 //! - `bench gateway`: the gateway's overhead against a mock upstream, nginx as reference;
-//! - `simulate`: a simulated day of free-tier traffic through the real router.
+//! - `simulate`: a simulated day of free-tier traffic through the real router;
+//! - `fuzz --secs N`: the fuzz targets (`fuzz_*` property tests) for N seconds.
 
 mod bench;
 mod contract;
+mod fuzz;
 mod provision;
 mod scaffold;
 mod simulate;
@@ -18,7 +20,7 @@ mod util;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <ci | test | contract | tidy | new-provider NAME | bench gateway | simulate [ARGS]>";
+const USAGE: &str = "usage: cargo xtask <ci | test | contract | tidy | new-provider NAME | bench gateway | simulate [ARGS] | fuzz [--secs N]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +32,7 @@ fn main() -> Result<()> {
         Some("tidy") => tidy::run(&root),
         Some("bench") => bench::run(&root, &args[1..]),
         Some("simulate") => simulate::run(&root, &args[1..]),
+        Some("fuzz") => fuzz::run(&root, &args[1..]),
         Some("new-provider") => match args.get(1) {
             Some(name) => scaffold::new_provider(&root, name),
             None => bail!("new-provider needs a NAME\n{USAGE}"),

@@ -244,6 +244,9 @@ impl ProviderSettings {
     }
 }
 
+/// The longest duration setting (one year): any more is a typo, and would overflow clocks.
+const MAX_SECS: u64 = 365 * 24 * 3600;
+
 /// A target written as `provider/model` (split at the first `/`).
 pub(crate) fn split_route(text: &str) -> Option<(&str, &str)> {
     let (provider, model) = text.split_once('/')?;
@@ -254,10 +257,12 @@ impl Settings {
     /// Parses `llmpool.toml` text; `origin` names the file in errors.
     pub fn from_toml(origin: &str, text: &str) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| {
+            // An empty name (`"" = 1`) is no key to point at: name the file instead.
             let key = e
                 .message()
                 .split('`')
                 .nth(1)
+                .filter(|k| !k.trim().is_empty())
                 .unwrap_or("llmpool.toml")
                 .to_owned();
             let line = e.span().map(|span| {
@@ -342,6 +347,24 @@ impl Settings {
         ] {
             if value == 0 {
                 return err(key, "must be at least 1 second".to_owned());
+            }
+        }
+        // Durations are added to clock readings; past any clock's range that would panic.
+        for (key, value) in [
+            ("timeout_secs", self.timeout_secs),
+            ("deadline_secs", self.deadline_secs),
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("ttft_timeout_secs", self.ttft_timeout_secs),
+            ("stall_timeout_secs", self.stall_timeout_secs),
+            ("cooldown_secs", self.cooldown_secs),
+            ("max_cooldown_secs", self.max_cooldown_secs),
+            ("max_retry_wait_secs", self.max_retry_wait_secs),
+        ] {
+            if value > MAX_SECS {
+                return err(
+                    key,
+                    format!("{value} s is too long; at most {MAX_SECS} s (one year)"),
+                );
             }
         }
         if self.deadline_secs < self.timeout_secs {

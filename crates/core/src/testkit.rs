@@ -7,6 +7,7 @@
 )]
 
 pub mod conformance;
+pub mod fuzz;
 
 mod fake;
 

@@ -44,6 +44,10 @@ impl SseDecoder {
 
     /// Feeds a chunk of the body; returns the items completed by it.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<SseItem> {
+        if chunk.is_empty() {
+            // Nothing arrived: a CR that ended the previous chunk may still meet its LF.
+            return Vec::new();
+        }
         let mut chunk = chunk;
         if self.pending_cr && chunk.first() == Some(&b'\n') {
             chunk = &chunk[1..];

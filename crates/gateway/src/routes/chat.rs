@@ -60,8 +60,8 @@ fn parse(
             )
         }
     })?;
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let wire: ChatCompletionRequest = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let wire: ChatCompletionRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let param = (path != ".").then_some(path);
@@ -71,6 +71,9 @@ fn parse(
         };
         ApiError::invalid_request(message, param.as_deref())
     })?;
+    // Bytes after the JSON value are a broken body, not something to ignore.
+    de.end()
+        .map_err(|e| ApiError::invalid_request(format!("invalid request body: {e}"), None))?;
     if let Some(n) = wire
         .extra
         .get("n")

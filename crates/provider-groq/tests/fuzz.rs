@@ -1,0 +1,26 @@
+//! Fuzz targets: Groq's answers, one-shot and streamed, from a loopback upstream that
+//! sends its recorded fixtures mutated (a JSON node of the wrong type, huge or missing; a
+//! truncated or damaged body; a garbled SSE event), arbitrary JSON or arbitrary bytes,
+//! under any status and rate-limit headers. This drives the crate's wire types, error
+//! classification, rate-limit header parsing and stream decoding through its public
+//! provider. Every answer must give a classified result and never a panic (the promises
+//! are listed at `llmpool_core::testkit::fuzz::ProviderHarness::check`).
+//!
+//! Short bounded runs here; `cargo xtask fuzz --secs N` runs them longer.
+
+use llmpool_core::testkit::fuzz;
+use llmpool_provider_groq::FACTORY;
+
+/// The API's version prefix, part of every base URL.
+const PREFIX: &str = "/openai/v1";
+const DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+#[test]
+fn fuzz_one_shot_answers() {
+    fuzz::provider_one_shot(&FACTORY, PREFIX, DIR, 64, |_, _| {});
+}
+
+#[test]
+fn fuzz_stream_answers() {
+    fuzz::provider_stream(&FACTORY, PREFIX, DIR, 64, |_, _| {});
+}
