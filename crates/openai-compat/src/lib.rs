@@ -14,8 +14,8 @@
 //!   headers, error classification, errors inside 200 payloads, the output-cap field);
 //! - [`sse`]: a tolerant server-sent-events decoder (and encoder for the gateway);
 //! - [`transport`]: client construction, transport-error mapping, header helpers;
-//! - `testkit` (feature `testkit`, dev-dependencies only): a mock upstream and snapshot
-//!   views shared by the provider crates' contract tests.
+//! - `testkit` (feature `testkit`, dev-dependencies only): helpers for the hooks' unit
+//!   tests (the contract-test harness is in the `llmpool-testkit` crate).
 //!
 //! A thin provider crate is a factory plus hooks:
 //!
