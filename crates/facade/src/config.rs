@@ -14,9 +14,8 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use llmpool_core::config::Settings;
 use llmpool_core::{
-    Clock, ConfigError, ProviderConfig, ProviderFactory, Registry, StateStore, mask_key,
+    Clock, ConfigError, ProviderConfig, ProviderFactory, Registry, Settings, StateStore, mask_key,
 };
 use llmpool_core::{KeyedClient, ProviderSetup};
 

@@ -3,8 +3,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use llmpool::Error;
-use llmpool::core::Unavailable;
-use llmpool_openai_compat::wire::ErrorResponse;
+use llmpool::Unavailable;
+use llmpool::openai::ErrorResponse;
 
 /// An error answer: status, OpenAI error body, optional `retry-after` seconds.
 #[derive(Debug)]

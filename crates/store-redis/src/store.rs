@@ -7,8 +7,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisResult, Script};
 
-use llmpool_core::store::{Acquire, CounterCheck, StateStore};
-use llmpool_core::{Message, StoreError};
+use llmpool_core::{Acquire, CounterCheck, Message, StateStore, StoreError};
 
 use crate::options::RedisOptions;
 use crate::scripts;

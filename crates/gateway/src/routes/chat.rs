@@ -8,11 +8,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use llmpool::core::router::RoutedEvent;
-use llmpool::core::{Attempt, ChatResponse};
-use llmpool_openai_compat::wire::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorResponse,
-};
+use llmpool::openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorResponse};
+use llmpool::{Attempt, ChatResponse, RoutedEvent};
 
 use crate::error::ApiError;
 use crate::sse;
@@ -140,7 +137,7 @@ async fn one_shot(
 
 /// Attempts of a failed request, for metrics.
 fn failed_attempts(e: &llmpool::Error) -> Vec<Attempt> {
-    let attempt = |pe: &llmpool::core::ProviderError| Attempt {
+    let attempt = |pe: &llmpool::ProviderError| Attempt {
         provider: pe.provider,
         model: String::new(),
         error: Some(pe.kind.label()),
@@ -228,9 +225,9 @@ async fn stream(
                         ))];
                         if include_usage {
                             let usage = usage.unwrap_or_else(|| {
-                                llmpool::core::Usage::new(
+                                llmpool::Usage::new(
                                     prompt_estimate,
-                                    llmpool::core::estimate_tokens(completion_chars),
+                                    llmpool::estimate_tokens(completion_chars),
                                 )
                             });
                             out.push(chunk_event(&ChatCompletionChunk::usage_only(
