@@ -17,6 +17,7 @@ mod auth;
 mod cli;
 mod errors;
 mod lifecycle;
+mod messages;
 mod openai_sdk;
 mod routing;
 mod streaming;
