@@ -419,6 +419,42 @@ mod tests {
         );
     }
 
+    /// The real provider crates read every canned answer, one-shot and streamed, as the
+    /// 20 words: the gateway benchmark measures real decoding, not errors.
+    #[tokio::test]
+    async fn the_real_providers_read_every_canned_answer() {
+        use futures::StreamExt;
+        use llmpool_core::{ChatRequest, Message, ProviderConfig, StreamEvent};
+
+        let (listener, addr) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let server = tokio::spawn(serve(listener));
+        for (factory, prefix) in [
+            (&llmpool_provider_groq::FACTORY, "/openai/v1"),
+            (&llmpool_provider_gemini::FACTORY, "/v1beta"),
+            (&llmpool_provider_cohere::FACTORY, "/v2"),
+        ] {
+            let cfg = ProviderConfig::new(factory, "bench-key-0123456789")
+                .with_base_url(format!("http://{addr}{prefix}"));
+            let provider = (factory.build)(&cfg).unwrap();
+            let req = ChatRequest::new(vec![Message::user("hello")]);
+            let answer = provider.chat(&req).await.unwrap();
+            assert_eq!(answer.text, text(), "{}", factory.id);
+            let mut streamed = String::new();
+            let mut done = false;
+            let mut stream = provider.chat_stream(&req).await.unwrap();
+            while let Some(event) = stream.next().await {
+                match event.unwrap() {
+                    StreamEvent::Delta(t) => streamed.push_str(&t),
+                    StreamEvent::Done(_) => done = true,
+                    StreamEvent::Started { .. } => {}
+                }
+            }
+            assert_eq!(streamed, text(), "{}", factory.id);
+            assert!(done, "{}: the stream ended without Done", factory.id);
+        }
+        server.abort();
+    }
+
     #[test]
     fn streams_have_twenty_text_chunks() {
         let c = Canned::new().unwrap();
