@@ -20,6 +20,7 @@ mod conduct;
 mod dashboard;
 mod errors;
 mod lifecycle;
+mod messages;
 mod openai_sdk;
 mod operator;
 mod routing;

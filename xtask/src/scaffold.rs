@@ -142,8 +142,13 @@ fn add_feature(text: &str, name: &str, feature_line: &str) -> Result<String> {
 
 fn wire_in(root: &Path, name: &str) -> Result<()> {
     edit(&root.join("Cargo.toml"), |t| {
-        insert_after_last(
+        let t = insert_after_last(
             t,
+            "    \"crates/provider-",
+            &format!("    \"crates/provider-{name}\","),
+        )?;
+        insert_after_last(
+            &t,
             "llmpool-provider-",
             &format!(
                 "llmpool-provider-{name} = {{ path = \"crates/provider-{name}\", version = \"0.1.0\" }}"
@@ -346,6 +351,11 @@ mod tests {
                 "--test",
                 "features",
             ],
+        );
+        let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains("    \"crates/provider-example\",\n"),
+            "not a default member: {manifest}"
         );
         let gateway = std::fs::read_to_string(ws.join("crates/gateway/Cargo.toml")).unwrap();
         assert!(

@@ -10,7 +10,8 @@
 //! - `POST …/chat` (Cohere v2): a v2 chat answer, or Cohere's typed events ending with
 //!   `message-end` and `data: [DONE]`.
 //!
-//! Every body is built once at start; a request costs a path match, a scan of its body
+//! Every body is built once at start from the recorded answers in `fixtures/` (copies of
+//! `shared/providers/fixtures/<id>/`), with the answer text set to 20 words; a request costs a path match, a scan of its body
 //! for `"stream":true` and a clone of `Bytes`. Stream chunks are separate body frames
 //! so the client sees a real first chunk, sent without delay.
 
@@ -18,6 +19,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
@@ -26,6 +28,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 /// Number of text chunks of every streamed answer.
@@ -96,165 +99,147 @@ fn text() -> String {
     WORDS.concat()
 }
 
-impl Default for Canned {
-    fn default() -> Self {
-        Self::new()
+/// The recorded answers the canned ones are built from (copies of
+/// `shared/providers/fixtures/<id>/`, see `fixtures/README.md`).
+mod fixtures {
+    pub(super) const OPENAI: &str = include_str!("../fixtures/groq/chat_ok.json");
+    pub(super) const OPENAI_STREAM: &str = include_str!("../fixtures/groq/chat_stream.sse");
+    pub(super) const GEMINI: &str = include_str!("../fixtures/gemini/generate_ok.json");
+    pub(super) const GEMINI_STREAM: &str = include_str!("../fixtures/gemini/stream.sse");
+    pub(super) const COHERE: &str = include_str!("../fixtures/cohere/chat_ok.json");
+    pub(super) const COHERE_STREAM: &str = include_str!("../fixtures/cohere/chat_stream.sse");
+}
+
+/// A fixture parsed as JSON.
+fn parse(name: &str, text: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(text).with_context(|| format!("fixture {name} is not JSON"))
+}
+
+/// `value` with `new` at `pointer` (which must exist).
+fn with(mut value: Value, pointer: &str, new: Value) -> anyhow::Result<Value> {
+    *value
+        .pointer_mut(pointer)
+        .with_context(|| format!("a fixture has nothing at {pointer}"))? = new;
+    Ok(value)
+}
+
+/// The events of a recorded stream, in order: each `data:` line's JSON with the
+/// `event:` line before it (empty when none); `data: [DONE]` is left out.
+fn events(name: &str, text: &str) -> anyhow::Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    let mut kind = String::new();
+    for line in text.lines() {
+        if let Some(k) = line.strip_prefix("event:") {
+            k.trim().clone_into(&mut kind);
+        } else if let Some(data) = line.strip_prefix("data:") {
+            let data = data.trim();
+            if data != "[DONE]" {
+                out.push((std::mem::take(&mut kind), parse(name, data)?));
+            }
+        }
     }
+    if out.is_empty() {
+        anyhow::bail!("fixture {name} holds no events");
+    }
+    Ok(out)
 }
 
 impl Canned {
-    /// Builds every body.
-    #[expect(clippy::too_many_lines, reason = "three formats' bodies, written out")]
-    pub fn new() -> Self {
-        let id = "chatcmpl-7eb08824-fb8d-47af-a1f0-3aa786f2d1f3";
-        let model = "openai/gpt-oss-120b";
-        let openai = serde_json::json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": 1_770_770_798,
-            "model": model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": text()},
-                "logprobs": null,
-                "finish_reason": "stop"
-            }],
-            "usage": {
-                "queue_time": 0.041_876_985,
-                "prompt_tokens": 45,
-                "prompt_time": 0.001_954_727,
-                "completion_tokens": 20,
-                "completion_time": 0.074_1,
-                "total_tokens": 65,
-                "total_time": 0.076_05
-            },
-            "system_fingerprint": "fp_f8b414701e",
-            "x_groq": {"id": "req_01kh52m3qqem4sw141xf026ehx"},
-            "service_tier": "on_demand"
-        });
-        let chunk = |delta: serde_json::Value, finish: serde_json::Value| {
-            serde_json::json!({
-                "id": id,
-                "object": "chat.completion.chunk",
-                "created": 1_770_770_839,
-                "model": model,
-                "system_fingerprint": "fp_f8b414701e",
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
-            })
+    /// Builds every body from the fixtures: one-shot answers as recorded with the text
+    /// replaced by the 20 words, streams as recorded with their text event repeated
+    /// once per word.
+    pub fn new() -> anyhow::Result<Self> {
+        let text = || Value::String(text());
+
+        let openai = with(
+            parse("groq/chat_ok.json", fixtures::OPENAI)?,
+            "/choices/0/message/content",
+            text(),
+        )?;
+        let recorded = events("groq/chat_stream.sse", fixtures::OPENAI_STREAM)?;
+        let has_text = |v: &Value| {
+            v.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty())
         };
-        let mut openai_stream = vec![sse(
-            &chunk(
-                serde_json::json!({"role": "assistant", "content": ""}),
-                serde_json::Value::Null,
-            ),
-            "\n\n",
-        )];
+        let (first, last) = (&recorded[0].1, &recorded[recorded.len() - 1].1);
+        let chunk = &recorded
+            .iter()
+            .find(|(_, v)| has_text(v))
+            .context("groq/chat_stream.sse has no text chunk")?
+            .1;
+        let mut openai_stream = vec![sse(first, "\n\n")];
         for word in WORDS {
-            openai_stream.push(sse(
-                &chunk(
-                    serde_json::json!({"content": word}),
-                    serde_json::Value::Null,
-                ),
-                "\n\n",
-            ));
+            let c = with(chunk.clone(), "/choices/0/delta/content", json!(word))?;
+            openai_stream.push(sse(&c, "\n\n"));
         }
-        let mut last = chunk(serde_json::json!({}), serde_json::json!("stop"));
-        last["usage"] =
-            serde_json::json!({"prompt_tokens": 45, "completion_tokens": 20, "total_tokens": 65});
-        openai_stream.push(sse(&last, "\n\n"));
+        openai_stream.push(sse(last, "\n\n"));
         openai_stream.push(Bytes::from_static(b"data: [DONE]\n\n"));
 
-        let gemini_body = |t: &str, finish: Option<&str>, n: usize| {
-            let mut candidate = serde_json::json!({
-                "content": {"parts": [{"text": t}], "role": "model"},
-                "index": 0
-            });
-            if let Some(f) = finish {
-                candidate["finishReason"] = serde_json::json!(f);
-            }
-            serde_json::json!({
-                "candidates": [candidate],
-                "usageMetadata": {
-                    "promptTokenCount": 45,
-                    "candidatesTokenCount": n,
-                    "totalTokenCount": 45 + n
-                },
-                "modelVersion": "gemini-3.1-flash-lite",
-                "responseId": "FugfaZasF6ra2roP_9i9KQ"
-            })
-        };
-        let gemini = Bytes::from(gemini_body(&text(), Some("STOP"), 20).to_string());
-        let gemini_stream = WORDS
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                let finish = (i + 1 == STREAM_CHUNKS).then_some("STOP");
-                sse(&gemini_body(w, finish, i + 1), "\r\n\r\n")
-            })
-            .collect();
-
-        let cohere = Bytes::from(
-            serde_json::json!({
-                "id": "e7592632-1e3d-424f-b129-bd5f9f980f7b",
-                "message": {"role": "assistant", "content": [{"type": "text", "text": text()}]},
-                "finish_reason": "COMPLETE",
-                "usage": {
-                    "billed_units": {"input_tokens": 45, "output_tokens": 20},
-                    "tokens": {"input_tokens": 507, "output_tokens": 20}
-                }
-            })
-            .to_string(),
-        );
-        let typed = |kind: &str, data: &serde_json::Value| {
-            Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))
-        };
-        let mut cohere_stream = vec![
-            typed(
-                "message-start",
-                &serde_json::json!({
-                    "id": "321d178c-2c12-44d3-ae42-2f5510f6b1cc",
-                    "type": "message-start",
-                    "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}
-                }),
-            ),
-            typed(
-                "content-start",
-                &serde_json::json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
-            ),
-        ];
-        for word in WORDS {
-            cohere_stream.push(typed(
-                "content-delta",
-                &serde_json::json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": word}}}}),
-            ));
+        let gemini = with(
+            parse("gemini/generate_ok.json", fixtures::GEMINI)?,
+            "/candidates/0/content/parts",
+            json!([{ "text": text() }]),
+        )?;
+        let recorded = events("gemini/stream.sse", fixtures::GEMINI_STREAM)?;
+        let (chunk, last) = (&recorded[0].1, &recorded[recorded.len() - 1].1);
+        let mut gemini_stream = Vec::with_capacity(STREAM_CHUNKS);
+        for (i, word) in WORDS.iter().enumerate() {
+            let base = if i + 1 == STREAM_CHUNKS { last } else { chunk };
+            let c = with(
+                base.clone(),
+                "/candidates/0/content/parts",
+                json!([{ "text": word }]),
+            )?;
+            gemini_stream.push(sse(&c, "\r\n\r\n"));
         }
-        cohere_stream.push(typed(
-            "content-end",
-            &serde_json::json!({"type": "content-end", "index": 0}),
-        ));
-        cohere_stream.push(typed(
-            "message-end",
-            &serde_json::json!({
-                "type": "message-end",
-                "delta": {
-                    "finish_reason": "COMPLETE",
-                    "usage": {
-                        "billed_units": {"input_tokens": 45, "output_tokens": 20},
-                        "tokens": {"input_tokens": 507, "output_tokens": 20}
-                    }
-                }
-            }),
-        ));
+
+        let cohere = with(
+            parse("cohere/chat_ok.json", fixtures::COHERE)?,
+            "/message/content/0/text",
+            text(),
+        )?;
+        let recorded = events("cohere/chat_stream.sse", fixtures::COHERE_STREAM)?;
+        let is_delta = |(kind, _): &&(String, Value)| kind == "content-delta";
+        let first_delta = recorded
+            .iter()
+            .position(|e| is_delta(&e))
+            .context("cohere/chat_stream.sse has no content-delta")?;
+        let after_deltas = recorded.len()
+            - recorded
+                .iter()
+                .rev()
+                .position(|e| is_delta(&e))
+                .unwrap_or_default();
+        let typed =
+            |kind: &str, data: &Value| Bytes::from(format!("event: {kind}\ndata: {data}\n\n"));
+        let mut cohere_stream: Vec<Bytes> = recorded[..first_delta]
+            .iter()
+            .map(|(kind, data)| typed(kind, data))
+            .collect();
+        for word in WORDS {
+            let c = with(
+                recorded[first_delta].1.clone(),
+                "/delta/message/content/text",
+                json!(word),
+            )?;
+            cohere_stream.push(typed("content-delta", &c));
+        }
+        cohere_stream.extend(
+            recorded[after_deltas..]
+                .iter()
+                .map(|(kind, data)| typed(kind, data)),
+        );
         cohere_stream.push(Bytes::from_static(b"data: [DONE]\n\n"));
 
-        Self {
+        Ok(Self {
             openai: Bytes::from(openai.to_string()),
             openai_stream,
-            gemini,
+            gemini: Bytes::from(gemini.to_string()),
             gemini_stream,
-            cohere,
+            cohere: Bytes::from(cohere.to_string()),
             cohere_stream,
-        }
+        })
     }
 
     /// The one-shot body of a format.
@@ -348,7 +333,7 @@ async fn answer(canned: Arc<Canned>, req: Request<Incoming>) -> Result<Response<
 /// Serves the canned answers on `listener` until the task is dropped; one task per
 /// connection, keep-alive on.
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
-    let canned = Arc::new(Canned::new());
+    let canned = Arc::new(Canned::new().map_err(|e| std::io::Error::other(format!("{e:#}")))?);
     loop {
         let (tcp, _) = listener.accept().await?;
         tcp.set_nodelay(true)?;
@@ -398,8 +383,81 @@ mod tests {
     }
 
     #[test]
+    fn bodies_are_the_recorded_answers_with_the_text_replaced() {
+        let c = Canned::new().unwrap();
+        let body = |f: Format| serde_json::from_slice::<Value>(c.body(f)).unwrap();
+        let openai = body(Format::OpenAi);
+        assert_eq!(openai["choices"][0]["message"]["content"], text());
+        assert_eq!(openai["system_fingerprint"], "fp_f8b414701e");
+        assert_eq!(openai["usage"]["prompt_tokens"], 45);
+        let gemini = body(Format::Gemini);
+        assert_eq!(
+            gemini["candidates"][0]["content"]["parts"][0]["text"],
+            text()
+        );
+        assert_eq!(gemini["responseId"], "FugfaZasF6ra2roP_9i9KQ");
+        let cohere = body(Format::Cohere);
+        assert_eq!(cohere["message"]["content"][0]["text"], text());
+        assert_eq!(cohere["finish_reason"], "COMPLETE");
+        let last =
+            |f: Format| String::from_utf8_lossy(&c.stream(f)[c.stream(f).len() - 2]).into_owned();
+        assert!(
+            last(Format::OpenAi).contains("\"finish_reason\":\"stop\""),
+            "{}",
+            last(Format::OpenAi)
+        );
+        assert!(
+            last(Format::Cohere).starts_with("event: message-end\n"),
+            "{}",
+            last(Format::Cohere)
+        );
+        let gemini_end =
+            String::from_utf8_lossy(&c.stream(Format::Gemini)[STREAM_CHUNKS - 1]).into_owned();
+        assert!(
+            gemini_end.contains("\"finishReason\":\"STOP\""),
+            "{gemini_end}"
+        );
+    }
+
+    /// The real provider crates read every canned answer, one-shot and streamed, as the
+    /// 20 words: the gateway benchmark measures real decoding, not errors.
+    #[tokio::test]
+    async fn the_real_providers_read_every_canned_answer() {
+        use futures::StreamExt;
+        use llmpool_core::{ChatRequest, Message, ProviderConfig, StreamEvent};
+
+        let (listener, addr) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let server = tokio::spawn(serve(listener));
+        for (factory, prefix) in [
+            (&llmpool_provider_groq::FACTORY, "/openai/v1"),
+            (&llmpool_provider_gemini::FACTORY, "/v1beta"),
+            (&llmpool_provider_cohere::FACTORY, "/v2"),
+        ] {
+            let cfg = ProviderConfig::new(factory, "bench-key-0123456789")
+                .with_base_url(format!("http://{addr}{prefix}"));
+            let provider = (factory.build)(&cfg).unwrap();
+            let req = ChatRequest::new(vec![Message::user("hello")]);
+            let answer = provider.chat(&req).await.unwrap();
+            assert_eq!(answer.text, text(), "{}", factory.id);
+            let mut streamed = String::new();
+            let mut done = false;
+            let mut stream = provider.chat_stream(&req).await.unwrap();
+            while let Some(event) = stream.next().await {
+                match event.unwrap() {
+                    StreamEvent::Delta(t) => streamed.push_str(&t),
+                    StreamEvent::Done(_) => done = true,
+                    StreamEvent::Started { .. } => {}
+                }
+            }
+            assert_eq!(streamed, text(), "{}", factory.id);
+            assert!(done, "{}: the stream ended without Done", factory.id);
+        }
+        server.abort();
+    }
+
+    #[test]
     fn streams_have_twenty_text_chunks() {
-        let c = Canned::new();
+        let c = Canned::new().unwrap();
         let count = |f: Format, needle: &str| {
             c.stream(f)
                 .iter()

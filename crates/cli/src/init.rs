@@ -28,7 +28,7 @@ pub(crate) enum Written {
 }
 
 /// The `.env` template: one commented line per provider key variable.
-pub(crate) fn env_template(factories: &[&llmpool::core::ProviderFactory]) -> String {
+pub(crate) fn env_template(factories: &[&llmpool::ProviderFactory]) -> String {
     let mut out = String::from(
         "# .env — llmpool reads this file from the working directory. One key per provider is\n\
          # enough; several keys (comma-separated) each get their own free quota.\n\

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::bail;
 use llmpool::Config;
-use llmpool::core::{ErrorKind, ProviderError};
+use llmpool::{ErrorKind, ProviderError};
 
 /// The verdict on one key.
 #[derive(Debug, PartialEq, Eq)]
@@ -188,7 +188,7 @@ impl std::error::Error for KeysRejected {}
 /// The models configured for a provider: its settings' list, else its catalog's.
 fn configured_models(
     config: &Config,
-    factory: &llmpool::core::ProviderFactory,
+    factory: &llmpool::ProviderFactory,
 ) -> anyhow::Result<Vec<String>> {
     if let Some(models) = config
         .settings

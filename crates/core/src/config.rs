@@ -247,6 +247,33 @@ impl ProviderSettings {
 /// The longest duration setting (one year): any more is a typo, and would overflow clocks.
 const MAX_SECS: u64 = 365 * 24 * 3600;
 
+/// A TOML error as a [`ConfigError`]: the key is `path` (where the deserializer was,
+/// dotted, an unknown field included), or for a syntax error the key its message names
+/// in backticks; the reason ends with the line.
+fn toml_error(origin: &str, text: &str, e: &toml::de::Error, path: String) -> ConfigError {
+    let message = e.message().trim();
+    let key = if path.is_empty() {
+        message
+            .split('`')
+            .nth(1)
+            // An empty name (`"" = 1`) is no key to point at: name the file instead.
+            .filter(|k| !k.trim().is_empty())
+            .unwrap_or("llmpool.toml")
+            .to_owned()
+    } else {
+        path
+    };
+    let line = e.span().map(|span| {
+        text.get(..span.start)
+            .map_or(0, |before| before.matches('\n').count() + 1)
+    });
+    let reason = match line {
+        Some(line) => format!("{message} (line {line})"),
+        None => message.to_owned(),
+    };
+    ConfigError::new(origin, key, reason)
+}
+
 /// A target written as `provider/model` (split at the first `/`).
 pub(crate) fn split_route(text: &str) -> Option<(&str, &str)> {
     let (provider, model) = text.split_once('/')?;
@@ -254,26 +281,15 @@ pub(crate) fn split_route(text: &str) -> Option<(&str, &str)> {
 }
 
 impl Settings {
-    /// Parses `llmpool.toml` text; `origin` names the file in errors.
+    /// Parses `llmpool.toml` text; `origin` names the file in errors, which also name the
+    /// key by its full path (`providers.groq.rpm`) and the line.
     pub fn from_toml(origin: &str, text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| {
-            // An empty name (`"" = 1`) is no key to point at: name the file instead.
-            let key = e
-                .message()
-                .split('`')
-                .nth(1)
-                .filter(|k| !k.trim().is_empty())
-                .unwrap_or("llmpool.toml")
-                .to_owned();
-            let line = e.span().map(|span| {
-                text.get(..span.start)
-                    .map_or(0, |before| before.matches('\n').count() + 1)
-            });
-            let reason = match line {
-                Some(line) => format!("{} (line {line})", e.message().trim()),
-                None => e.message().trim().to_owned(),
-            };
-            ConfigError::new(origin, key, reason)
+        let parsed = toml::Deserializer::parse(text)
+            .map_err(|e| toml_error(origin, text, &e, String::new()))?;
+        serde_path_to_error::deserialize(parsed).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            toml_error(origin, text, e.inner(), path)
         })
     }
 
@@ -578,7 +594,7 @@ rpd = 500
         // Unknown keys in the table are errors.
         let err =
             Settings::from_toml("f.toml", "[providers.openrouter.shared]\nrpx = 1\n").unwrap_err();
-        assert_eq!(err.key, "rpx");
+        assert_eq!(err.key, "providers.openrouter.shared.rpx");
 
         // The models of a bucket keep one set of limits.
         let check = |text: &str| {
@@ -613,7 +629,34 @@ rpd = 500
         assert_eq!(err.key, "retry_attempt");
         assert!(err.reason.contains("line 1"), "{err}");
         let err = Settings::from_toml("cfg.toml", "[providers.groq]\nrpx = 3\n").unwrap_err();
-        assert_eq!(err.key, "rpx");
+        assert_eq!(err.key, "providers.groq.rpx");
+        assert!(err.reason.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_file_key_path_and_line() {
+        let text = "timeout_secs = 20\n[providers.groq]\nrpm = \"three\"\n";
+        let err = Settings::from_toml("/etc/llmpool.toml", text).unwrap_err();
+        assert_eq!(err.location, "/etc/llmpool.toml");
+        assert_eq!(err.key, "providers.groq.rpm");
+        assert_eq!(
+            err.reason,
+            "invalid type: string \"three\", expected u64 (line 3)"
+        );
+        assert_eq!(
+            err.to_string(),
+            "/etc/llmpool.toml: `providers.groq.rpm`: invalid type: string \"three\", expected u64 (line 3)"
+        );
+        let err = Settings::from_toml("f.toml", "timeout_secs = \"x\"\n").unwrap_err();
+        assert_eq!(err.key, "timeout_secs");
+        assert!(err.reason.ends_with("(line 1)"), "{err}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_line() {
+        let err = Settings::from_toml("f.toml", "[providers.groq\nrpm = 3\n").unwrap_err();
+        assert_eq!(err.location, "f.toml");
+        assert!(err.reason.contains("line 1"), "{err}");
     }
 
     #[test]

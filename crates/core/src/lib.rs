@@ -15,21 +15,24 @@
 //!   every configured route, configured by [`Settings`] (`llmpool.toml`), reporting
 //!   [`QuotaStatus`].
 
-pub mod catalog;
-pub mod clock;
-pub mod config;
-pub mod error;
+// One public path per item: the modules are private and every public item is re-exported
+// here (`llmpool_core::Settings`, never `llmpool_core::config::Settings`). `testkit`
+// (feature-gated, tests only) is the one public module.
+mod catalog;
+mod clock;
+mod config;
+mod error;
 mod health;
 mod ledger;
 mod policy;
-pub mod provider;
-pub mod ratelimit;
-pub mod router;
-pub mod status;
-pub mod store;
+mod provider;
+mod ratelimit;
+mod router;
+mod status;
+mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
-pub mod types;
+mod types;
 
 pub use catalog::{DayWindow, Limits, ModelCatalog, ModelInfo};
 pub use clock::{Clock, SystemClock, TokioClock};
@@ -44,7 +47,7 @@ pub use provider::{ChatStream, Provider, ProviderConfig, ProviderFactory, Regist
 pub use ratelimit::{RateLimitSnapshot, Window, parse_duration};
 pub use router::{KeyedClient, ProviderSetup, RoutedEvent, RoutedStream, Router};
 pub use status::{HealthState, ProviderStatus, QuotaStatus, RouteStatus};
-pub use store::{Acquire, CounterCheck, MemoryStore, StateStore};
+pub use store::{Acquire, CounterCheck, MemoryStore, StateStore, weighted_use};
 pub use types::{
     Attempt, ChatRequest, ChatResponse, FinishReason, Message, Role, StreamEnd, StreamEvent, Usage,
     estimate_tokens,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use llmpool_core::parse_duration;
-use llmpool_core::testkit::fuzz;
+use llmpool_testkit::fuzz;
 use proptest::prelude::*;
 
 #[test]

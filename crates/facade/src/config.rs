@@ -17,10 +17,9 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use llmpool_core::config::Settings;
 use llmpool_core::{
-    Clock, ConfigError, ProviderConfig, ProviderFactory, Registry, StateStore, SystemClock,
-    mask_key,
+    Clock, ConfigError, ProviderConfig, ProviderFactory, Registry, Settings, StateStore,
+    SystemClock, mask_key,
 };
 use llmpool_core::{KeyedClient, ProviderSetup};
 

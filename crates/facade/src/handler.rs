@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use llmpool_core::config::Settings;
 use llmpool_core::{
-    ChatRequest, ChatResponse, Clock, Error, Message, QuotaStatus, Router, StateStore, SystemClock,
+    ChatRequest, ChatResponse, Clock, Error, Message, QuotaStatus, Router, Settings, StateStore,
+    SystemClock,
 };
 
 use crate::config::Config;

@@ -28,14 +28,28 @@ mod translate;
 
 pub use config::{Config, open_store};
 pub use handler::{ChatHandler, ChatHandlerBuilder};
-pub use llmpool_core as core;
-pub use llmpool_core::config::{Settings, Strategy};
-pub use llmpool_core::{
-    ChatRequest, ChatResponse, ConfigError, Error, FinishReason, Message, ProviderFactory, Role,
-    Usage,
-};
-pub use llmpool_core::{QuotaStatus, Router};
 pub use translate::BatchLimits;
+
+// The library's vocabulary, at the root (one path each): messages and answers, streams,
+// errors, the router and its setup, status reports, stores and clocks. The gateway and
+// the CLI use nothing else.
+pub use llmpool_core::{
+    Attempt, ChatRequest, ChatResponse, ChatStream, Clock, ConfigError, Error, ErrorKind,
+    ErrorKindLabel, FinishReason, HealthState, KeyedClient, MemoryStore, Message, ModelCatalog,
+    Provider, ProviderConfig, ProviderError, ProviderFactory, ProviderSettings, ProviderSetup,
+    ProviderStatus, QuotaStatus, RateLimitSnapshot, Registry, Role, RouteStatus, RoutedEvent,
+    RoutedStream, Router, Settings, StateStore, StoreError, Strategy, StreamEnd, StreamEvent,
+    SystemClock, TokioClock, Unavailable, Usage, estimate_tokens, mask_key,
+};
+
+/// The OpenAI chat-completions wire types (requests, answers, stream chunks, error bodies),
+/// as the gateway serves them.
+pub mod openai {
+    pub use llmpool_openai_compat::wire::{
+        ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorBody, ErrorResponse,
+        WireError,
+    };
+}
 
 // Naming each enabled provider crate is what links it (and its registration) in.
 // xtask new-provider: re-exports
@@ -126,6 +140,6 @@ pub fn providers() -> Vec<&'static ProviderFactory> {
 
 /// The registry of compiled-in providers; an error says which features to enable when
 /// there is none.
-pub fn registry() -> Result<llmpool_core::Registry, ConfigError> {
-    llmpool_core::Registry::from_inventory()
+pub fn registry() -> Result<Registry, ConfigError> {
+    Registry::from_inventory()
 }

@@ -97,7 +97,7 @@ fn the_committed_example_config_is_valid() {
 
 #[tokio::test]
 async fn store_urls_are_checked() {
-    let clock = std::sync::Arc::new(llmpool::core::SystemClock);
+    let clock = std::sync::Arc::new(llmpool::SystemClock);
     let err = llmpool::open_store("postgres://x", "llmpool.toml", clock.clone())
         .await
         .unwrap_err();

@@ -17,12 +17,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use llmpool::core::{
+use llmpool::{ChatRequest, Config, Settings};
+use llmpool::{
     KeyedClient, MemoryStore, Provider, ProviderSetup, Router, StateStore, SystemClock, mask_key,
 };
-use llmpool::{ChatRequest, Config, Settings};
 use llmpool_core::testkit::FakeProvider;
-use llmpool_core::testkit::fuzz;
+use llmpool_testkit::fuzz;
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -110,7 +110,7 @@ fn texts() -> impl Strategy<Value = String> {
 }
 
 /// A router over scripted providers for every configured provider that is enabled.
-fn router(settings: &Settings) -> Result<Router, llmpool::core::ConfigError> {
+fn router(settings: &Settings) -> Result<Router, llmpool::ConfigError> {
     let clock = Arc::new(SystemClock);
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
     let registry = llmpool::registry()?;

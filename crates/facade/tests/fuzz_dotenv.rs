@@ -8,7 +8,7 @@
 //! Short bounded runs here; `cargo xtask fuzz --secs N` runs them longer.
 
 use llmpool::Config;
-use llmpool_core::testkit::fuzz;
+use llmpool_testkit::fuzz;
 use proptest::prelude::*;
 
 /// Planted on every line; no error may show it.

@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use llmpool::core::testkit::{FakeProvider, Reply, fake_factory};
-use llmpool::core::{
-    ErrorKind, KeyedClient, MemoryStore, Provider, ProviderFactory, ProviderSetup, Role,
-    StateStore, SystemClock,
+use llmpool::{
+    BatchLimits, ChatHandler, Config, ErrorKind, KeyedClient, MemoryStore, Provider,
+    ProviderFactory, ProviderSetup, Role, Router, Settings, StateStore, SystemClock,
 };
-use llmpool::{BatchLimits, ChatHandler, Config, Router, Settings};
+use llmpool_core::testkit::{FakeProvider, Reply, fake_factory};
 
 static FAKE: ProviderFactory = fake_factory(
     "groq",

@@ -3,8 +3,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use llmpool::Error;
-use llmpool::core::Unavailable;
-use llmpool_openai_compat::wire::ErrorResponse;
+use llmpool::Unavailable;
+use llmpool::openai::ErrorResponse;
 
 /// The route trail header on every routed answer.
 pub(crate) const TRAIL_HEADER: &str = "x-llmpool-trail";
@@ -208,7 +208,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use llmpool::core::StoreError;
+    use llmpool::StoreError;
 
     #[test]
     fn a_store_failure_is_a_503_naming_the_store() {

@@ -176,7 +176,7 @@ pub(crate) fn prompt_excerpt(recorder: &Recorder, req: &llmpool::ChatRequest) ->
         .messages
         .iter()
         .rev()
-        .find(|m| m.role == llmpool::core::Role::User)
+        .find(|m| m.role == llmpool::Role::User)
         .map(|m| m.content.as_str())?;
     Some(text.chars().take(PROMPT_CHARS).collect())
 }

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use llmpool::core::{StateStore, SystemClock};
-use llmpool::{ChatHandler, Config};
+use llmpool::{ChatHandler, Config, StateStore, SystemClock};
 use tokio::net::TcpListener;
 
 use crate::auth::parse_client_keys;

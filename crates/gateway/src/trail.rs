@@ -19,7 +19,7 @@
 
 use std::fmt::Write as _;
 
-use llmpool::core::{Attempt, ErrorKindLabel, ProviderError, Unavailable};
+use llmpool::{Attempt, ErrorKindLabel, ProviderError, Unavailable};
 
 /// The outcome word for an attempt that ended with `error` (`None` = answered).
 pub(crate) fn outcome(error: Option<ErrorKindLabel>) -> &'static str {
@@ -123,7 +123,7 @@ fn skip_word(description: &str) -> &'static str {
 mod tests {
     use std::time::Duration;
 
-    use llmpool::core::ErrorKind;
+    use llmpool::ErrorKind;
 
     use super::*;
 

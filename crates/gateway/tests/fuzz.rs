@@ -18,15 +18,15 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use llmpool::core::{
+use llmpool::openai::ChatCompletionRequest;
+use llmpool::{ChatHandler, Config, Settings};
+use llmpool::{
     KeyedClient, MemoryStore, Provider, ProviderFactory, ProviderSettings, ProviderSetup, Router,
     StateStore, SystemClock, mask_key,
 };
-use llmpool::{ChatHandler, Config, Settings};
 use llmpool_core::testkit::FakeProvider;
-use llmpool_core::testkit::fuzz;
 use llmpool_gateway::{AppState, parse_client_keys};
-use llmpool_openai_compat::wire::ChatCompletionRequest;
+use llmpool_testkit::fuzz;
 use proptest::prelude::*;
 use serde_json::Value;
 use tower::ServiceExt;

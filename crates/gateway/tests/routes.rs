@@ -13,11 +13,11 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use llmpool::core::{
-    ErrorKind, FinishReason, KeyedClient, MemoryStore, Provider, ProviderError, ProviderFactory,
-    ProviderSettings, ProviderSetup, Router, StateStore, StreamEnd, SystemClock, Usage, mask_key,
+use llmpool::{
+    ChatHandler, Config, ErrorKind, FinishReason, KeyedClient, MemoryStore, Provider,
+    ProviderError, ProviderFactory, ProviderSettings, ProviderSetup, Router, Settings, StateStore,
+    StreamEnd, SystemClock, Usage, mask_key,
 };
-use llmpool::{ChatHandler, Config, Settings};
 use llmpool_core::testkit::{FakeProvider, Reply, StreamStep};
 use llmpool_gateway::{AppState, parse_client_keys};
 use serde_json::{Value, json};

@@ -19,8 +19,8 @@
 //!   sensitive auth header, extra headers checked at build, per-attempt timeout, clock,
 //!   key scrubbing, `post_json`, `open_stream`) and [`transport::fallback_kind`], the one
 //!   status-code table;
-//! - `testkit` (feature `testkit`, dev-dependencies only): a mock upstream and snapshot
-//!   views shared by the provider crates' contract tests.
+//! - `testkit` (feature `testkit`, dev-dependencies only): helpers for the hooks' unit
+//!   tests (the contract-test harness is in the `llmpool-testkit` crate).
 //!
 //! A thin provider crate is a factory plus hooks:
 //!

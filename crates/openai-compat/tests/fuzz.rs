@@ -9,13 +9,13 @@
 
 use std::time::Duration;
 
-use llmpool_core::testkit::fuzz;
 use llmpool_openai_compat::sse::{SseDecoder, SseItem, encode_data};
 use llmpool_openai_compat::transport::{body_excerpt, header_duration, header_u64, retry_after};
 use llmpool_openai_compat::wire::ChatCompletionRequest;
 use llmpool_openai_compat::{
     ChatCompletion, ChatCompletionChunk, ErrorBody, HeaderMap, HeaderValue,
 };
+use llmpool_testkit::fuzz;
 use proptest::prelude::*;
 use serde_json::Value;
 

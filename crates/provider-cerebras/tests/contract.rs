@@ -5,12 +5,10 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use llmpool_core::testkit::assert_quota_until;
 use llmpool_core::{ChatRequest, ErrorKind, FinishReason, Message, StreamEvent, Usage};
-use llmpool_openai_compat::testkit::{
-    Contract, Reply, collect, error_json, events_json, streamed_text,
-};
 use llmpool_provider_cerebras::FACTORY;
+use llmpool_testkit::assert_quota_until;
+use llmpool_testkit::compat::{Contract, Reply, collect, error_json, events_json, streamed_text};
 
 const SUITE: Contract = Contract {
     factory: &FACTORY,

@@ -16,15 +16,15 @@ use serde_json::{Value, json};
 use wiremock::matchers::{bearer_token, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use llmpool_core::testkit::{
-    TEST_KEY, assert_error_clean, assert_no_key, config, fixture, fixture_headers, fixture_json,
-    only_request, refused_base_url, request_snapshot, streamed_text,
-};
 use llmpool_core::{
     ChatRequest, ChatResponse, ErrorKind, FinishReason, Message, Provider, ProviderError,
     StreamEvent, Usage,
 };
 use llmpool_provider_cohere::{CohereProvider, FACTORY};
+use llmpool_testkit::{
+    TEST_KEY, assert_error_clean, assert_no_key, config, fixture, fixture_headers, fixture_json,
+    only_request, refused_base_url, request_snapshot, streamed_text,
+};
 
 const DIR: &str = env!("CARGO_MANIFEST_DIR");
 

@@ -13,15 +13,15 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use llmpool_core::testkit::{
-    TEST_KEY, assert_error_clean, assert_no_key, config, fixture, fixture_headers, fixture_json,
-    refused_base_url, request_snapshot,
-};
 use llmpool_core::{
     ChatRequest, ChatResponse, Clock, ErrorKind, ErrorKindLabel, Message, Provider, ProviderError,
     RateLimitSnapshot, StreamEvent,
 };
 use llmpool_provider_gemini::{FACTORY, GeminiProvider};
+use llmpool_testkit::{
+    TEST_KEY, assert_error_clean, assert_no_key, config, fixture, fixture_headers, fixture_json,
+    refused_base_url, request_snapshot,
+};
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 /// The API's version prefix, part of every base URL.
@@ -103,7 +103,7 @@ fn example_request(model: &str) -> ChatRequest {
 /// The one request the server received, with the key checked to be nowhere but in
 /// its header.
 async fn only_request(server: &MockServer) -> Value {
-    let req = llmpool_core::testkit::only_request(server).await;
+    let req = llmpool_testkit::only_request(server).await;
     assert_no_key(req.url.as_str());
     assert_no_key(&String::from_utf8_lossy(&req.body));
     request_snapshot(&req)

@@ -13,15 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use llmpool_core::testkit::{
-    assert_error_clean, assert_quota_until, fixture, fixture_json, refused_base_url,
-    request_snapshot,
-};
 use llmpool_core::{
     ChatRequest, ErrorKind, Message, Provider, ProviderConfig, ProviderError, StreamEvent, Usage,
 };
-use llmpool_openai_compat::testkit::{Reply, collect, error_json, events_json, streamed_text};
 use llmpool_provider_kilo::FACTORY;
+use llmpool_testkit::compat::{Reply, collect, error_json, events_json, streamed_text};
+use llmpool_testkit::{
+    assert_error_clean, assert_quota_until, fixture, fixture_json, refused_base_url,
+    request_snapshot,
+};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -169,8 +169,7 @@ async fn keyless_stream_ignores_keep_alive_comments_and_reasoning() {
 #[tokio::test]
 async fn a_configured_key_is_sent() {
     let up = Gateway::serving(Reply::json(200, CHAT_OK)).await;
-    let cfg =
-        ProviderConfig::new(&FACTORY, llmpool_core::testkit::TEST_KEY).with_base_url(up.base_url());
+    let cfg = ProviderConfig::new(&FACTORY, llmpool_testkit::TEST_KEY).with_base_url(up.base_url());
     (FACTORY.build)(&cfg)
         .unwrap()
         .chat(&documented_request())

@@ -9,12 +9,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use llmpool_core::testkit::{self, assert_no_key};
 use llmpool_core::{ChatRequest, ErrorKind, FinishReason, Message, StreamEvent, Usage};
-use llmpool_openai_compat::testkit::{
-    Contract, Reply, collect, error_json, events_json, streamed_text,
-};
 use llmpool_provider_openrouter::{FACTORY, attribution_headers};
+use llmpool_testkit::compat::{Contract, Reply, collect, error_json, events_json, streamed_text};
+use llmpool_testkit::{self as testkit, assert_no_key};
 
 const SUITE: Contract = Contract {
     factory: &FACTORY,

@@ -4,12 +4,12 @@
 //! under any status and rate-limit headers. This drives the crate's wire types, error
 //! classification, rate-limit header parsing and stream decoding through its public
 //! provider. Every answer must give a classified result and never a panic (the promises
-//! are listed at `llmpool_core::testkit::fuzz::ProviderHarness::check`).
+//! are listed at `llmpool_testkit::fuzz::ProviderHarness::check`).
 //!
 //! Short bounded runs here; `cargo xtask fuzz --secs N` runs them longer.
 
-use llmpool_core::testkit::fuzz;
 use llmpool_provider_openrouter::FACTORY;
+use llmpool_testkit::fuzz;
 
 /// The API's version prefix, part of every base URL.
 const PREFIX: &str = "/api/v1";

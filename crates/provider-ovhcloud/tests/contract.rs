@@ -12,14 +12,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use llmpool_core::testkit::{assert_error_clean, fixture, fixture_json, request_snapshot};
 use llmpool_core::{
     ChatRequest, ErrorKind, Message, Provider, ProviderConfig, ProviderError, StreamEvent, Usage,
 };
-use llmpool_openai_compat::testkit::{
-    Contract, Reply, collect, error_json, events_json, streamed_text,
-};
 use llmpool_provider_ovhcloud::FACTORY;
+use llmpool_testkit::compat::{Contract, Reply, collect, error_json, events_json, streamed_text};
+use llmpool_testkit::{assert_error_clean, fixture, fixture_json, request_snapshot};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -171,7 +169,7 @@ async fn draft_rate_limit_headers_are_read_on_success() {
 
 #[tokio::test]
 async fn rate_limited_429_waits_ratelimit_reset() {
-    let (_, headers) = llmpool_core::testkit::fixture_headers(DIR, "error_429.headers");
+    let (_, headers) = llmpool_testkit::fixture_headers(DIR, "error_429.headers");
     let err = anonymous_error(Reply::json(429, "").headers(headers)).await;
     assert!(
         matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(37)),

@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Timelike, Utc};
 use llmpool_core::{ChatRequest, ErrorKind, Message, StreamEvent, Usage};
-use llmpool_openai_compat::testkit::{
-    Contract, Reply, collect, error_json, events_json, streamed_text,
-};
 use llmpool_provider_zai::FACTORY;
+use llmpool_testkit::compat::{Contract, Reply, collect, error_json, events_json, streamed_text};
 
 const SUITE: Contract = Contract {
     factory: &FACTORY,

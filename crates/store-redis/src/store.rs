@@ -7,8 +7,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisResult, Script};
 
-use llmpool_core::store::{Acquire, CounterCheck, StateStore};
-use llmpool_core::{Message, StoreError};
+use llmpool_core::{Acquire, CounterCheck, Message, StateStore, StoreError};
 
 use crate::options::RedisOptions;
 use crate::scripts;
@@ -50,14 +49,18 @@ impl RedisStore {
     /// Connects to the server at `url`; fails if it cannot be reached now.
     pub async fn connect_with(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         const OPERATION: &str = "redis connect";
-        let client = redis::Client::open(url).map_err(|e| StoreError::new(OPERATION, e))?;
+        let client = redis::Client::open(url).map_err(|e| {
+            StoreError::new(OPERATION, Failure(format!("{}: {e}", masked_url(url))))
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connection_timeout))
             .set_response_timeout(Some(options.response_timeout))
             .set_number_of_retries(options.reconnect_attempts);
         let connection = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|e| StoreError::new(OPERATION, e))?;
+            .map_err(|e| {
+                StoreError::new(OPERATION, Failure(format!("{}: {e}", masked_url(url))))
+            })?;
         Ok(Self {
             connection,
             prefix: options.prefix,
@@ -98,8 +101,8 @@ impl RedisStore {
                 Ok(value) => Ok(value),
                 Err(e) if connection_lost(&e) => call(self.connection.clone())
                     .await
-                    .map_err(|e| StoreError::new(operation, e)),
-                Err(e) => Err(StoreError::new(operation, e)),
+                    .map_err(|e| failure(operation, &e)),
+                Err(e) => Err(failure(operation, &e)),
             }
         };
         tokio::time::timeout(self.call_timeout, attempts)
@@ -113,6 +116,40 @@ impl RedisStore {
                     ),
                 ))
             })
+    }
+}
+
+/// A Redis failure told in one message. The redis crate's error displays its I/O cause and
+/// also returns it as its `source`, so an error chain printed in full (`{:#}`) said the
+/// cause twice; this error has the text and no source.
+#[derive(Debug)]
+struct Failure(String);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// `operation` failed with `e`, the cause said once.
+fn failure(operation: &'static str, e: &RedisError) -> StoreError {
+    StoreError::new(operation, Failure(e.to_string()))
+}
+
+/// `url` fit for an error message: the password replaced by `***` (the user name and the
+/// rest kept). A URL that does not parse as a Redis URL is not shown, since where its
+/// password is cannot be told.
+pub(crate) fn masked_url(url: &str) -> String {
+    match redis::parse_redis_url(url) {
+        Some(mut parsed) => {
+            if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
+                return "the Redis URL (not shown: it holds a password)".to_owned();
+            }
+            parsed.to_string()
+        }
+        None => "the Redis URL (not shown: it does not parse as redis://…)".to_owned(),
     }
 }
 
@@ -370,6 +407,77 @@ impl StateStore for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole chain of `e`, as `anyhow`'s `{:#}` prints it.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
+
+    #[test]
+    fn masked_urls_hide_the_password_only() {
+        assert_eq!(
+            masked_url("redis://:hunter2@cache.internal:6390/0"),
+            "redis://:***@cache.internal:6390/0"
+        );
+        assert_eq!(
+            masked_url("rediss://app:hunter2@cache.internal/1"),
+            "rediss://app:***@cache.internal/1"
+        );
+        assert_eq!(
+            masked_url("redis://127.0.0.1:6390/0"),
+            "redis://127.0.0.1:6390/0"
+        );
+        let odd = masked_url("http://:hunter2@cache.internal");
+        assert!(!odd.contains("hunter2"), "{odd}");
+        assert!(odd.contains("does not parse"), "{odd}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_names_the_masked_url_and_says_the_cause_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let url = format!("redis://:hunter2@127.0.0.1:{port}/0");
+        let options = RedisOptions::default()
+            .connection_timeout(Duration::from_secs(2))
+            .reconnect_attempts(0);
+        let Err(err) = RedisStore::connect_with(&url, options).await else {
+            panic!("nothing listens on port {port}, yet the connection succeeded");
+        };
+        let text = chain(&err);
+        assert!(
+            text.starts_with(&format!(
+                "redis connect failed: redis://:***@127.0.0.1:{port}/0: "
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(text.matches("refused").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn an_unparseable_url_is_refused_without_showing_it() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let Err(err) = runtime.block_on(RedisStore::connect("redis//:hunter2@host")) else {
+            panic!("a URL without `://` was accepted");
+        };
+        let text = chain(&err);
+        assert!(
+            text.starts_with("redis connect failed: the Redis URL (not shown"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+    }
 
     #[test]
     fn ttls_round_up_and_are_capped() {

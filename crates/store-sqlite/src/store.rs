@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use llmpool_core::store::{Acquire, CounterCheck, StateStore};
-use llmpool_core::{Message, StoreError};
+use llmpool_core::{Acquire, CounterCheck, Message, StateStore, StoreError};
 
 use crate::options::SqliteOptions;
 use ops::{Op, Output};

@@ -11,6 +11,11 @@
 //! | openrouter | the account, across every `:free` model | RPM 20 rolling, RPD 50 per UTC day | daily: `QuotaExhausted{X-RateLimit-Reset}` + requests-day window; per minute: `RateLimited{Retry-After}` |
 //! | cohere (trial key) | RPM 20 per model; 1,000 calls a month per key | rolling minute, UTC month | monthly: `QuotaExhausted{next month}`; per minute: `RateLimited{60 s}`; success headers: monthly limit, per-minute limit/remaining |
 //!
+//! The error handed to the router is written out here, beside the wire it comes from; a
+//! test replays every 429 the simulator writes (each provider, each window) through the
+//! real provider crate over loopback and fails when the crate reads anything else, so this
+//! copy cannot drift from the crates unnoticed.
+//!
 //! Every call also fails at random (1 % `Transient{503}`, 0.5 % never answered, which the
 //! caller's timeout turns into `Timeout`) and takes a per-provider log-normal latency.
 
@@ -572,6 +577,7 @@ impl SimProvider {
                 )
             }
             Style::Cerebras => {
+                let hourly = kind == Kind::Tph;
                 let (message, code) = match kind {
                     Kind::Tpd => (
                         "Tokens per day limit exceeded - too many tokens processed.",
@@ -622,10 +628,19 @@ impl SimProvider {
                             .as_secs_f64()
                     ),
                 )];
+                let mut rl = snapshot;
                 if kind_is_day(&kind) {
                     headers.push(("retry-after".into(), wait.as_secs().to_string()));
+                    rl.retry_after = Some(Duration::from_secs(wait.as_secs()));
                 }
-                (headers, body, kind, snapshot, message.to_owned())
+                if hourly {
+                    // What the crate reads the hour's wait from (no `retry-after` then).
+                    headers.push((
+                        "x-ratelimit-reset-tokens-hour".into(),
+                        format!("{:.6}", wait.as_secs_f64()),
+                    ));
+                }
+                (headers, body, kind, rl, message.to_owned())
             }
             Style::Gemini => {
                 let quota_id = if kind == Kind::Rpd {
@@ -925,4 +940,113 @@ mod tests {
     }
 
     const DEFAULT_START_T: &str = crate::sim::DEFAULT_START;
+
+    /// Every 429 the simulator writes (each provider, each window), replayed through the
+    /// real provider crate over loopback: the crate must read from the wire exactly the
+    /// error the simulator hands the router, so the simulator's copy cannot drift from
+    /// the crates. Waits are taken from the real clock, since the crates date with it.
+    #[tokio::test]
+    async fn every_simulated_429_is_what_the_real_crate_reads_from_its_wire() {
+        use wiremock::matchers::any;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let mut checked = 0;
+        let mut mismatched = Vec::new();
+        for spec in providers() {
+            let clock: Arc<dyn Clock> = Arc::new(llmpool_core::SystemClock);
+            let p = SimProvider::new(spec.clone(), clock, 7);
+            for (b, bucket) in spec.buckets.iter().enumerate() {
+                let model = if bucket.models[0] == "*" {
+                    spec.factory.default_model
+                } else {
+                    bucket.models[0]
+                };
+                for limit in &bucket.limits {
+                    let now = Utc::now();
+                    let wait = match limit.span {
+                        Span::Rolling(_) => Duration::from_millis(37_250),
+                        Span::Day(_) | Span::Month => Counter::new(*limit).reset_after(now),
+                    };
+                    let snapshot = {
+                        let mut state = p.lock();
+                        p.snapshot(&mut state, &[b], now)
+                    };
+                    let sim = p.reject(limit.kind, wait, now, snapshot);
+                    let (status, headers, body) = sim.wire.clone();
+                    let server = MockServer::start().await;
+                    let mut reply = ResponseTemplate::new(status)
+                        .set_body_raw(body.clone(), "application/json");
+                    for (name, value) in &headers {
+                        reply = reply.insert_header(name.as_str(), value.as_str());
+                    }
+                    Mock::given(any()).respond_with(reply).mount(&server).await;
+                    let cfg = llmpool_core::ProviderConfig::new(spec.factory, "sim-key-0123456789")
+                        .with_base_url(format!("{}/v1", server.uri()));
+                    let real_provider = (spec.factory.build)(&cfg).unwrap();
+                    let before = Utc::now();
+                    let real = real_provider
+                        .chat(&req(model))
+                        .await
+                        .expect_err("a 429 must fail the call");
+                    let after = Utc::now();
+                    let what = format!("{} {:?} ({body})", spec.factory.id, limit.kind);
+                    assert_eq!(real.status, Some(429), "{what}");
+                    assert_eq!(
+                        real.kind.label(),
+                        sim.error.kind.label(),
+                        "{what}: {real:?}"
+                    );
+                    assert_eq!(real.message, sim.error.message, "{what}");
+                    match (&real.kind, &sim.error.kind) {
+                        (
+                            ErrorKind::RateLimited { retry_after: r },
+                            ErrorKind::RateLimited { retry_after: s },
+                        ) => assert_eq!(r, s, "{what}"),
+                        (
+                            ErrorKind::QuotaExhausted { until: r },
+                            ErrorKind::QuotaExhausted { until: s },
+                        ) => {
+                            let (Some(r), Some(s)) = (r, s) else {
+                                panic!("{what}: an end is known to one only: {r:?} {s:?}");
+                            };
+                            // The crate dates from its own reading of the clock, taken
+                            // between `before` and `after`; the simulator's from `now`.
+                            let slack = (after - now) + chrono::Duration::seconds(1);
+                            assert!(
+                                *r >= *s - slack && *r <= *s + slack,
+                                "{what}: crate says {r}, simulator {s} (before {before})"
+                            );
+                        }
+                        _ => panic!("{what}: {real:?} vs {:?}", sim.error),
+                    }
+                    // The simulator's error also carries the windows of its answers'
+                    // headers, which its 429 wire leaves out; what the crate did read
+                    // from the wire must agree.
+                    let (r, s) = (&real.rate_limits, &sim.error.rate_limits);
+                    assert_eq!(r.retry_after, s.retry_after, "{what}");
+                    for (name, rw, sw) in [
+                        ("requests_minute", r.requests_minute, s.requests_minute),
+                        ("requests_day", r.requests_day, s.requests_day),
+                        ("requests_month", r.requests_month, s.requests_month),
+                        ("tokens_minute", r.tokens_minute, s.tokens_minute),
+                        ("tokens_day", r.tokens_day, s.tokens_day),
+                    ] {
+                        let agree = rw.limit.is_none_or(|l| sw.limit == Some(l))
+                            && rw.remaining.is_none_or(|n| sw.remaining == Some(n))
+                            && rw.reset_after.is_none_or(|d| {
+                                sw.reset_after
+                                    .is_some_and(|e| d.abs_diff(e) <= Duration::from_secs(1))
+                            });
+                        if !agree {
+                            mismatched
+                                .push(format!("{what} {name}: crate {rw:?}, simulator {sw:?}"));
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 20, "only {checked} 429s checked");
+        assert!(mismatched.is_empty(), "{}", mismatched.join("\n"));
+    }
 }

@@ -8,11 +8,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use llmpool::core::router::RoutedEvent;
-use llmpool::core::{Attempt, ChatResponse};
-use llmpool_openai_compat::wire::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorResponse,
-};
+use llmpool::openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorResponse};
+use llmpool::{Attempt, ChatResponse, RoutedEvent};
 
 use crate::error::{ApiError, TRAIL_HEADER};
 use crate::recorder::{RequestRecord, prompt_excerpt, unix_ms};
@@ -145,7 +142,7 @@ impl Asked {
         self,
         provider: &'static str,
         attempts: &[Attempt],
-        usage: Option<llmpool::core::Usage>,
+        usage: Option<llmpool::Usage>,
     ) -> RequestRecord {
         let trail = trail::from_attempts(attempts);
         self.finish(Some(provider), "ok", 200, trail, attempts.len(), usage)
@@ -158,7 +155,7 @@ impl Asked {
         status: u16,
         trail: String,
         attempts: usize,
-        usage: Option<llmpool::core::Usage>,
+        usage: Option<llmpool::Usage>,
     ) -> RequestRecord {
         let latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::debug!(model = %self.model, provider, outcome, status, trail = %trail, latency_ms, "chat request");
@@ -215,7 +212,7 @@ impl PendingStream {
         &mut self,
         provider: &'static str,
         attempts: &[Attempt],
-        usage: Option<llmpool::core::Usage>,
+        usage: Option<llmpool::Usage>,
     ) {
         if let Some(asked) = self.asked.take() {
             self.recorder
@@ -299,7 +296,7 @@ async fn one_shot(
 
 /// Attempts of a failed request, for metrics.
 fn failed_attempts(e: &llmpool::Error) -> Vec<Attempt> {
-    let attempt = |pe: &llmpool::core::ProviderError| Attempt {
+    let attempt = |pe: &llmpool::ProviderError| Attempt {
         provider: pe.provider,
         model: String::new(),
         error: Some(pe.kind.label()),
@@ -399,9 +396,9 @@ async fn stream(
                         ))];
                         if include_usage {
                             let usage = usage.unwrap_or_else(|| {
-                                llmpool::core::Usage::new(
+                                llmpool::Usage::new(
                                     prompt_estimate,
-                                    llmpool::core::estimate_tokens(completion_chars),
+                                    llmpool::estimate_tokens(completion_chars),
                                 )
                             });
                             out.push(chunk_event(&ChatCompletionChunk::usage_only(

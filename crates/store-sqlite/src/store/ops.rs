@@ -5,8 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::cache::Counters;
 use super::fallback;
 
-use llmpool_core::store::{Acquire, CounterCheck, weighted_use};
-use llmpool_core::{Message, Role};
+use llmpool_core::{Acquire, CounterCheck, Message, Role, weighted_use};
 
 /// A [`StateStore`](llmpool_core::StateStore) call. Times are Unix milliseconds.
 #[derive(Debug)]

@@ -21,11 +21,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use serde_json::{Map, Number, Value};
 
-use crate::error::{ErrorKind, ProviderError};
-use crate::provider::{Provider, ProviderFactory};
-use crate::types::{ChatRequest, StreamEvent};
+use llmpool_core::{ChatRequest, ErrorKind, Provider, ProviderError, ProviderFactory, StreamEvent};
 
-use super::{TEST_KEY, assert_error_clean};
+use crate::{TEST_KEY, assert_error_clean};
 
 /// The seed of the short runs inside `cargo test`.
 const DEFAULT_SEED: u64 = 0x6c6c_6d70_6f6f_6c21;
@@ -338,7 +336,7 @@ pub fn header_value() -> impl Strategy<Value = String> {
 #[derive(Debug)]
 pub enum Outcome {
     /// A one-shot call's result.
-    Chat(Box<Result<crate::types::ChatResponse, ProviderError>>),
+    Chat(Box<Result<llmpool_core::ChatResponse, ProviderError>>),
     /// A stream call's items (or the error that refused to open it).
     Stream(Result<Vec<Result<StreamEvent, ProviderError>>, ProviderError>),
 }
@@ -364,7 +362,7 @@ impl ProviderHarness {
             .build()
             .unwrap_or_else(|e| panic!("cannot build a runtime: {e}"));
         let server = runtime.block_on(wiremock::MockServer::start());
-        let mut cfg = super::config(factory, &format!("{}{prefix}", server.uri()));
+        let mut cfg = crate::config(factory, &format!("{}{prefix}", server.uri()));
         // The mock answers at once; a short timeout would only fail on a loaded machine.
         cfg.timeout = std::time::Duration::from_secs(20);
         cfg.connect_timeout = std::time::Duration::from_secs(20);
@@ -665,7 +663,7 @@ pub fn provider_one_shot(
     prefix: &str,
     manifest_dir: &str,
     default_cases: u32,
-    extra: impl Fn(&Answer, &Result<crate::types::ChatResponse, ProviderError>),
+    extra: impl Fn(&Answer, &Result<llmpool_core::ChatResponse, ProviderError>),
 ) {
     let harness = ProviderHarness::new(factory, prefix);
     run(default_cases, &one_shot_answers(manifest_dir), |answer| {
