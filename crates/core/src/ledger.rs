@@ -474,6 +474,24 @@ impl Ledger {
         Ok(())
     }
 
+    /// How many ids have learned limits in memory.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.learned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Drops the learned limits of `id` held in memory (a one-off route leaving its
+    /// cache); the store keeps them.
+    pub(crate) fn forget(&self, id: &str) {
+        self.learned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+
     fn learned(&self, id: &str) -> Limits {
         self.learned
             .lock()

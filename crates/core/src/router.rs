@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use hashlink::LruCache;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::OnceCell;
@@ -24,7 +25,7 @@ use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::config::{Settings, Strategy, split_route};
-use crate::error::{ConfigError, Error, Unavailable};
+use crate::error::{ConfigError, Error, StoreError, Unavailable};
 use crate::health::{Health, HealthSettings, Skip};
 use crate::ledger::{DayRule, Ledger, Scope};
 use crate::policy::{Inputs, Policy};
@@ -36,6 +37,18 @@ use crate::types::{ChatRequest, ChatResponse};
 use self::attempt::Ctx;
 use self::route::{KeyEntry, ProviderEntry, Route, Target};
 pub use self::stream::{RoutedEvent, RoutedStream};
+
+/// How many one-off routes (client-pinned models that neither the catalog nor the settings
+/// list, served because the provider sets `allow_unknown_models`) are kept per provider.
+/// One more evicts the least recently used one with its in-memory state (health, learned
+/// limits); its counters in the store keep their own expiry, and a later request for it
+/// builds it again from the store. So a client sending ever new names cannot grow the
+/// router's memory, and `/v1/quota` lists configured routes only.
+pub const ONE_OFF_ROUTES_PER_PROVIDER: usize = 64;
+
+/// One-off routes of one provider by model name (one route per key), least recently
+/// used first out.
+type OneOff = Mutex<LruCache<String, Vec<Arc<Route>>>>;
 
 /// One provider client for one key.
 #[derive(Debug, Clone)]
@@ -71,7 +84,11 @@ pub(crate) struct Inner {
     pub(crate) providers: Vec<ProviderEntry>,
     /// Every configured route, in base order (priority, model order, key order).
     pub(crate) routes: Vec<Arc<Route>>,
-    pub(crate) adhoc: Mutex<HashMap<String, Arc<Route>>>,
+    /// Routes of models that `routes` or `aliases` name and the provider's model list does
+    /// not hold: configured too, though outside the provider's own rotation and report.
+    pub(crate) named: Vec<Arc<Route>>,
+    /// One-off routes of each provider that sets `allow_unknown_models`, by provider id.
+    pub(crate) one_off: HashMap<&'static str, OneOff>,
     pub(crate) store: Arc<dyn StateStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ledger: Ledger,
@@ -153,6 +170,34 @@ impl Router {
                 }
             }
         }
+        let mut named: Vec<Arc<Route>> = Vec::new();
+        for target in settings
+            .routes
+            .iter()
+            .flatten()
+            .chain(settings.aliases.values())
+        {
+            if let Some((provider, model)) = split_route(target)
+                && let Some(p) = providers.iter().find(|p| p.enabled && p.id() == provider)
+                && !p.models.iter().any(|m| m.id == model)
+                && !named
+                    .iter()
+                    .any(|r| r.provider == p.id() && r.model == model)
+            {
+                let info = p.model_info(model);
+                for key in &p.keys {
+                    named.push(Arc::new(Route::new(p, &info, key)));
+                }
+            }
+        }
+        let one_off = providers
+            .iter()
+            .filter(|p| p.enabled && p.settings.allow_unknown_models)
+            .map(|p| {
+                let cache = LruCache::new(ONE_OFF_ROUTES_PER_PROVIDER);
+                (p.id(), Mutex::new(cache))
+            })
+            .collect();
         let health = Health::new(
             Arc::clone(&store),
             Arc::clone(&clock),
@@ -167,7 +212,8 @@ impl Router {
                 settings: settings.clone(),
                 providers,
                 routes,
-                adhoc: Mutex::new(HashMap::new()),
+                named,
+                one_off,
                 ledger: Ledger::new(Arc::clone(&store), Arc::clone(&clock)),
                 health,
                 store,
@@ -178,6 +224,26 @@ impl Router {
                 loaded: OnceCell::new(),
             }),
         })
+    }
+
+    /// A router over these providers with the persisted state of every configured route
+    /// (health, learned limits) loaded from the store: the constructor of the product. A
+    /// store that cannot be read fails here, at start-up, not on the first request.
+    pub async fn build(
+        settings: &Settings,
+        setups: Vec<ProviderSetup>,
+        store: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        let router = Self::new(settings, setups, store, clock)?;
+        router.load().await?;
+        Ok(router)
+    }
+
+    /// Loads the persisted state now, once; a router made by [`new`](Self::new) loads it
+    /// on its first request otherwise.
+    pub async fn load(&self) -> Result<(), Error> {
+        self.inner.ensure_loaded().await
     }
 
     /// Makes random choices (backoff jitter, power-of-two-choices) reproducible.
@@ -257,14 +323,20 @@ impl Router {
 }
 
 impl Inner {
-    /// Loads persisted health and learned limits of every configured route, once.
+    /// Loads persisted health of every provider and health and learned limits of every
+    /// configured route, once.
     pub(crate) async fn ensure_loaded(&self) -> Result<(), Error> {
+        let startup =
+            |e: StoreError| Error::Store(StoreError::new("loading the persisted state", e));
         self.loaded
             .get_or_try_init(|| async {
-                for r in &self.routes {
-                    self.health.load(r.href()).await;
-                    self.ledger.load(&r.quota_id).await?;
-                    self.ledger.load(&r.key_id).await?;
+                for p in &self.providers {
+                    self.health.load_provider(p.id()).await.map_err(startup)?;
+                }
+                for r in self.routes.iter().chain(&self.named) {
+                    self.health.load(r.href()).await.map_err(startup)?;
+                    self.ledger.load(&r.quota_id).await.map_err(startup)?;
+                    self.ledger.load(&r.key_id).await.map_err(startup)?;
                 }
                 self.raise_shared_counters().await?;
                 Ok::<(), Error>(())
@@ -321,18 +393,23 @@ impl Inner {
         Target::Model(name.to_owned())
     }
 
-    /// Ids of the routes (configured and ad hoc) counting in the same windows of `scope`
+    /// Ids of the routes (configured and one-off) counting in the same windows of `scope`
     /// as `route`, itself included.
     pub(crate) fn sharing(&self, route: &Route, scope: Scope) -> Vec<String> {
         let mut ids = vec![route.id.clone()];
-        let adhoc: Vec<Arc<Route>> = self
-            .adhoc
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        for other in self.routes.iter().chain(&adhoc) {
+        let one_off: Vec<Arc<Route>> = self
+            .one_off
+            .get(route.provider)
+            .map(|cache| {
+                cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .flat_map(|(_, routes)| routes.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for other in self.routes.iter().chain(&self.named).chain(&one_off) {
             if route.shares(other, scope) && !ids.contains(&other.id) {
                 ids.push(other.id.clone());
             }
@@ -346,45 +423,81 @@ impl Inner {
         })
     }
 
-    /// The routes of `provider` for `model`, created ad hoc when not configured.
-    async fn routes_for(&self, provider: &'static str, model: &str) -> Vec<Arc<Route>> {
-        let found: Vec<_> = self
-            .routes
+    /// The routes of `provider` for a model it was pinned to: the configured ones, else
+    /// one-off routes when the provider allows unknown models, else `UnknownModel`.
+    async fn routes_for(
+        &self,
+        entry: &ProviderEntry,
+        model: &str,
+        requested: &str,
+    ) -> Result<Vec<Arc<Route>>, Error> {
+        let provider = entry.id();
+        if entry.models.iter().any(|m| m.id == model) {
+            return Ok(self
+                .routes
+                .iter()
+                .filter(|r| r.provider == provider && r.model == model)
+                .cloned()
+                .collect());
+        }
+        let named: Vec<Arc<Route>> = self
+            .named
             .iter()
             .filter(|r| r.provider == provider && r.model == model)
             .cloned()
             .collect();
-        if !found.is_empty() {
-            return found;
+        if !named.is_empty() {
+            return Ok(named);
         }
-        let Some(entry) = self.providers.iter().find(|p| p.id() == provider) else {
-            return Vec::new();
+        let Some(cache) = self.one_off.get(provider) else {
+            return Err(Error::NoAvailableProviders(Unavailable::UnknownModel {
+                requested: requested.to_owned(),
+                provider,
+                known: entry.models.iter().map(|m| m.id.clone()).collect(),
+            }));
         };
-        let mut out = Vec::new();
-        let info = entry.model_info(model);
-        for key in &entry.keys {
-            let route = Route::new(entry, &info, key);
-            let (route, fresh) = {
-                let mut adhoc = self.adhoc.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(existing) = adhoc.get(&route.id) {
-                    (Arc::clone(existing), false)
-                } else {
-                    let route = Arc::new(route);
-                    adhoc.insert(route.id.clone(), Arc::clone(&route));
-                    (route, true)
-                }
-            };
-            if fresh {
-                self.health.load(route.href()).await;
-                for id in [&route.quota_id, &route.key_id] {
-                    if let Err(e) = self.ledger.load(id).await {
-                        tracing::warn!(error = %e, "cannot load learned limits");
-                    }
-                }
-            }
-            out.push(route);
+        if let Some(routes) = cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(model)
+        {
+            return Ok(routes.clone());
         }
-        out
+        let info = entry.model_info(model);
+        let routes: Vec<Arc<Route>> = entry
+            .keys
+            .iter()
+            .map(|key| Arc::new(Route::new(entry, &info, key)))
+            .collect();
+        for route in &routes {
+            // The state of a one-off route is read when it is made; a store failing then
+            // costs that state, not the request.
+            if let Err(e) = self.health.load(route.href()).await {
+                tracing::warn!(error = %e, "cannot load health state");
+            }
+            if let Err(e) = self.ledger.load(&route.quota_id).await {
+                tracing::warn!(error = %e, "cannot load learned limits");
+            }
+        }
+        let evicted = {
+            let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(raced) = cache.get(model) {
+                // Another request made it while this one read the store.
+                return Ok(raced.clone());
+            }
+            let evicted = if cache.len() >= cache.capacity() {
+                cache.remove_lru()
+            } else {
+                None
+            };
+            cache.insert(model.to_owned(), routes.clone());
+            evicted
+        };
+        for route in evicted.iter().flat_map(|(_, routes)| routes) {
+            self.health.forget(&route.id);
+            self.ledger.forget(&route.quota_id);
+        }
+        Ok(routes)
     }
 
     /// The routes a request targets, before health and quota are looked at; `true` when
@@ -460,7 +573,7 @@ impl Inner {
                         .filter(|r| r.provider == p.id() && r.model == model)
                         .cloned(),
                 ),
-                (_, Some(model)) => out.extend(self.routes_for(p.id(), model).await),
+                (_, Some(model)) => out.extend(self.routes_for(p, model, requested).await?),
                 (_, None) => {
                     out.extend(self.routes.iter().filter(|r| r.provider == p.id()).cloned());
                 }

@@ -43,6 +43,15 @@ pub enum ServeError {
     /// Configuration or store problem.
     #[error(transparent)]
     Llmpool(#[from] llmpool::Error),
+    /// The state store opened but its persisted state cannot be read.
+    #[error("cannot read the persisted state from the state store `{store}`")]
+    Store {
+        /// The store (its kind, or a SQLite path; never a password).
+        store: String,
+        /// The cause.
+        #[source]
+        source: llmpool::Error,
+    },
     /// Refused: public address without client keys.
     #[error(
         "refusing to serve on {0} without client authentication: set LLMPOOL_API_KEYS, bind a loopback address, or pass --insecure-no-auth"
@@ -100,7 +109,14 @@ impl Gateway {
             .store(store.clone())
             .clock(clock)
             .build()
-            .await?;
+            .await
+            .map_err(|e| match e {
+                llmpool::Error::Store(_) => ServeError::Store {
+                    store: store_kind(&store_url),
+                    source: e,
+                },
+                other => other.into(),
+            })?;
         let listener = TcpListener::bind(opts.addr)
             .await
             .map_err(|source| ServeError::Io {

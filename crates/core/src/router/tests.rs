@@ -1,5 +1,6 @@
 //! Router behaviour with scripted providers on paused tokio time.
 
+mod bounded;
 mod shared;
 
 use std::collections::HashMap;
@@ -613,6 +614,11 @@ async fn targets_are_resolved_before_keys_are_checked() {
 async fn targeting_by_provider_route_model_and_alias() {
     let mut s = settings();
     s.aliases.insert("fast".into(), "cerebras".into());
+    // `groq/brand-new` below is a model the catalog does not list.
+    s.providers
+        .entry("groq".into())
+        .or_default()
+        .allow_unknown_models = true;
     let h = harness(&s, &["groq", "cerebras", "openrouter"]);
     let r = h.router.chat(req().with_model("openrouter")).await.unwrap();
     assert_eq!(r.provider, "openrouter");
