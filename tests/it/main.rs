@@ -14,6 +14,7 @@
 mod harness;
 
 mod auth;
+mod bounded;
 mod cli;
 mod errors;
 mod lifecycle;

@@ -43,8 +43,8 @@ pub enum ServeError {
     /// Configuration or store problem.
     #[error(transparent)]
     Llmpool(#[from] llmpool::Error),
-    /// The state store opened but its persisted state cannot be read.
-    #[error("cannot read the persisted state from the state store `{store}`")]
+    /// The state store cannot be opened, or its persisted state cannot be read.
+    #[error("state store `{store}` failed at start-up")]
     Store {
         /// The store (its kind, or a SQLite path; never a password).
         store: String,
@@ -92,7 +92,16 @@ impl Gateway {
             config.origin.clone()
         };
         let clock = Arc::new(SystemClock);
-        let store = llmpool::open_store(&store_url, &store_origin, clock.clone()).await?;
+        let store_failed = |e: llmpool::Error| match e {
+            llmpool::Error::Store(_) => ServeError::Store {
+                store: store_kind(&store_url),
+                source: e,
+            },
+            other => other.into(),
+        };
+        let store = llmpool::open_store(&store_url, &store_origin, clock.clone())
+            .await
+            .map_err(store_failed)?;
         let settings = config.settings.clone();
         let registry = llmpool::registry().map_err(llmpool::Error::from)?;
         let key_report: Vec<String> = registry
@@ -110,13 +119,7 @@ impl Gateway {
             .clock(clock)
             .build()
             .await
-            .map_err(|e| match e {
-                llmpool::Error::Store(_) => ServeError::Store {
-                    store: store_kind(&store_url),
-                    source: e,
-                },
-                other => other.into(),
-            })?;
+            .map_err(store_failed)?;
         let listener = TcpListener::bind(opts.addr)
             .await
             .map_err(|source| ServeError::Io {
