@@ -170,26 +170,7 @@ impl Router {
                 }
             }
         }
-        let mut named: Vec<Arc<Route>> = Vec::new();
-        for target in settings
-            .routes
-            .iter()
-            .flatten()
-            .chain(settings.aliases.values())
-        {
-            if let Some((provider, model)) = split_route(target)
-                && let Some(p) = providers.iter().find(|p| p.enabled && p.id() == provider)
-                && !p.models.iter().any(|m| m.id == model)
-                && !named
-                    .iter()
-                    .any(|r| r.provider == p.id() && r.model == model)
-            {
-                let info = p.model_info(model);
-                for key in &p.keys {
-                    named.push(Arc::new(Route::new(p, &info, key)));
-                }
-            }
-        }
+        let named = named_routes(settings, &providers);
         let one_off = providers
             .iter()
             .filter(|p| p.enabled && p.settings.allow_unknown_models)
@@ -320,6 +301,32 @@ impl Router {
         self.inner.ensure_loaded().await?;
         crate::status::build(&self.inner).await
     }
+}
+
+/// Routes of the models `routes` and `aliases` name that their provider's model list does
+/// not hold.
+fn named_routes(settings: &Settings, providers: &[ProviderEntry]) -> Vec<Arc<Route>> {
+    let mut named: Vec<Arc<Route>> = Vec::new();
+    for target in settings
+        .routes
+        .iter()
+        .flatten()
+        .chain(settings.aliases.values())
+    {
+        if let Some((provider, model)) = split_route(target)
+            && let Some(p) = providers.iter().find(|p| p.enabled && p.id() == provider)
+            && !p.models.iter().any(|m| m.id == model)
+            && !named
+                .iter()
+                .any(|r| r.provider == p.id() && r.model == model)
+        {
+            let info = p.model_info(model);
+            for key in &p.keys {
+                named.push(Arc::new(Route::new(p, &info, key)));
+            }
+        }
+    }
+    named
 }
 
 impl Inner {
