@@ -84,8 +84,9 @@ pub(crate) struct Inner {
     pub(crate) providers: Vec<ProviderEntry>,
     /// Every configured route, in base order (priority, model order, key order).
     pub(crate) routes: Vec<Arc<Route>>,
-    /// Routes of models that `routes` or `aliases` name and the provider's model list does
-    /// not hold: configured too, though outside the provider's own rotation and report.
+    /// Routes of models of the catalog that `models` leaves out, or that `routes` or
+    /// `aliases` name: a client may pin them, though they are outside the provider's own
+    /// rotation and report.
     pub(crate) named: Vec<Arc<Route>>,
     /// One-off routes of each provider that sets `allow_unknown_models`, by provider id.
     pub(crate) one_off: HashMap<&'static str, OneOff>,
@@ -116,12 +117,17 @@ impl Router {
         for setup in setups {
             let factory = setup.factory;
             let origin = format!("{} catalog", factory.id);
-            let catalog = factory.model_catalog()?;
+            let full = factory.model_catalog()?;
             let ps = settings.provider(factory.id);
             let catalog = match &ps.models {
-                Some(models) => catalog.select(models),
-                None => catalog,
+                Some(models) => full.select(models),
+                None => full.clone(),
             };
+            let outside: Vec<_> = full
+                .models
+                .into_iter()
+                .filter(|m| !catalog.models.iter().any(|c| c.id == m.id))
+                .collect();
             let day = crate::ledger::DayRule {
                 tz: catalog.day_reset_zone(&origin)?,
                 rolling: catalog.day_window == crate::catalog::DayWindow::Rolling,
@@ -155,6 +161,7 @@ impl Router {
                 keys,
                 shared_catalog: catalog.shared,
                 models: catalog.models,
+                outside,
                 settings: ps,
             });
         }
@@ -303,10 +310,17 @@ impl Router {
     }
 }
 
-/// Routes of the models `routes` and `aliases` name that their provider's model list does
-/// not hold.
+/// Routes of the catalog's models that the `models` setting leaves out, and of the models
+/// `routes` and `aliases` name that the provider's model list does not hold.
 fn named_routes(settings: &Settings, providers: &[ProviderEntry]) -> Vec<Arc<Route>> {
     let mut named: Vec<Arc<Route>> = Vec::new();
+    for p in providers.iter().filter(|p| p.enabled) {
+        for model in &p.outside {
+            for key in &p.keys {
+                named.push(Arc::new(Route::new(p, model, key)));
+            }
+        }
+    }
     for target in settings
         .routes
         .iter()
@@ -424,6 +438,24 @@ impl Inner {
         ids
     }
 
+    /// Every model of `entry` a client may pin: its rotation, then the rest of its
+    /// catalog, then models the settings name.
+    fn known_models(&self, entry: &ProviderEntry) -> Vec<String> {
+        let mut known: Vec<String> = entry.models.iter().map(|m| m.id.clone()).collect();
+        let named = self.named.iter().filter(|r| r.provider == entry.id());
+        for model in entry
+            .outside
+            .iter()
+            .map(|m| &m.id)
+            .chain(named.map(|r| &r.model))
+        {
+            if !known.contains(model) {
+                known.push(model.clone());
+            }
+        }
+        known
+    }
+
     fn no_keys(providers: &[&ProviderEntry]) -> Error {
         Error::NoAvailableProviders(Unavailable::NoKeys {
             env_vars: providers.iter().map(|p| p.factory.key_env).collect(),
@@ -460,7 +492,7 @@ impl Inner {
             return Err(Error::NoAvailableProviders(Unavailable::UnknownModel {
                 requested: requested.to_owned(),
                 provider,
-                known: entry.models.iter().map(|m| m.id.clone()).collect(),
+                known: self.known_models(entry),
             }));
         };
         if let Some(routes) = cache

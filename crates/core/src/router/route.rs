@@ -19,6 +19,8 @@ pub(crate) struct ProviderEntry {
     pub(crate) keys: Vec<KeyEntry>,
     /// Models with their catalog limits, flags and buckets, in order.
     pub(crate) models: Vec<ModelInfo>,
+    /// Models of the catalog that the `models` setting leaves out: a client may pin them.
+    pub(crate) outside: Vec<ModelInfo>,
     /// Limits shared by all models of one key: the catalog's `[shared]`.
     pub(crate) shared_catalog: Limits,
     /// Explicit limits for a model (settings), provider level then `model_limits`.

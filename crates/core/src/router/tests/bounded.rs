@@ -45,8 +45,8 @@ async fn an_unknown_pinned_model_is_refused_naming_the_known_ones() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn models_named_by_routes_and_aliases_are_configured() {
-    let mut s = settings();
+async fn models_of_the_catalog_routes_and_aliases_can_be_pinned() {
+    let mut s = with_provider(settings(), "groq", |p| p.models = Some(vec!["g1".into()]));
     s.aliases.insert("ghost".into(), "groq/g9".into());
     s.routes = Some(vec!["cerebras/c7".into()]);
     let h = harness(&s, &["groq", "cerebras"]);
@@ -60,13 +60,21 @@ async fn models_named_by_routes_and_aliases_are_configured() {
         .await
         .unwrap();
     assert_eq!(r.model, "c7");
-    // Still no model outside the configuration.
+    // A model of the catalog that `models` leaves out can be pinned, not chosen.
+    let r = h.router.chat(req().with_model("groq/g2")).await.unwrap();
+    assert_eq!(r.model, "g2");
+    let r = h.router.chat(req().with_model("groq")).await.unwrap();
+    assert_eq!(r.model, "g1");
+    // Still no model outside the catalog and the settings; all of those are named.
     let e = h
         .router
         .chat(req().with_model("groq/g8"))
         .await
         .unwrap_err();
-    assert!(matches!(unavailable(e), Unavailable::UnknownModel { .. }));
+    match unavailable(e) {
+        Unavailable::UnknownModel { known, .. } => assert_eq!(known, ["g1", "g2", "g9"]),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test(start_paused = true)]
