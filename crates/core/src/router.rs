@@ -9,6 +9,7 @@
 
 mod attempt;
 pub(crate) mod route;
+mod status;
 mod stream;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -306,7 +307,7 @@ impl Router {
     /// The quota and health report of every compiled-in provider.
     pub async fn quota_status(&self) -> Result<QuotaStatus, Error> {
         self.inner.ensure_loaded().await?;
-        crate::status::build(&self.inner).await
+        status::build(&self.inner).await
     }
 }
 
