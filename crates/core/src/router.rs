@@ -140,19 +140,7 @@ impl Router {
                     (a, b) => a.or(b),
                 };
             }
-            let mut keys: Vec<KeyEntry> = Vec::with_capacity(setup.clients.len());
-            for client in setup.clients {
-                let mut label = client.key_label.clone();
-                let mut n = 1;
-                while keys.iter().any(|k| k.label == label) {
-                    n += 1;
-                    label = format!("{}#{n}", client.key_label);
-                }
-                keys.push(KeyEntry {
-                    label,
-                    client: client.provider,
-                });
-            }
+            let keys = key_entries(setup.clients);
             providers.push(ProviderEntry {
                 factory,
                 enabled: ps.enabled,
@@ -309,6 +297,25 @@ impl Router {
         self.inner.ensure_loaded().await?;
         status::build(&self.inner).await
     }
+}
+
+/// One entry per client, labels made unique (`label#2` for a second key with the same
+/// masked form).
+fn key_entries(clients: Vec<KeyedClient>) -> Vec<KeyEntry> {
+    let mut keys: Vec<KeyEntry> = Vec::with_capacity(clients.len());
+    for client in clients {
+        let mut label = client.key_label.clone();
+        let mut n = 1;
+        while keys.iter().any(|k| k.label == label) {
+            n += 1;
+            label = format!("{}#{n}", client.key_label);
+        }
+        keys.push(KeyEntry {
+            label,
+            client: client.provider,
+        });
+    }
+    keys
 }
 
 /// Routes of the catalog's models that the `models` setting leaves out, and of the models
