@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, ProviderError};
 use crate::health::{Disabled, ProbeGuard, Skip, SkipReason};
-use crate::ledger::{Grant, Ledger, Reservation, Scope};
+use crate::ledger::settle::{Grant, Reservation};
+use crate::ledger::{Ledger, Scope};
 use crate::ratelimit::RateLimitSnapshot;
 use crate::router::Inner;
 use crate::router::route::Route;

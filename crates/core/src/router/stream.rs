@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{Error, ErrorKind, ProviderError};
-use crate::ledger::Reservation;
+use crate::ledger::settle::Reservation;
 use crate::provider::ChatStream;
 use crate::ratelimit::RateLimitSnapshot;
 use crate::router::Inner;
