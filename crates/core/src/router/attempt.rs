@@ -13,7 +13,7 @@ use crate::health::{Disabled, ProbeGuard, Skip, SkipReason};
 use crate::ledger::settle::{Grant, Reservation};
 use crate::ledger::{Ledger, Scope};
 use crate::ratelimit::RateLimitSnapshot;
-use crate::router::Inner;
+use crate::router::inner::{Ctx, Inner};
 use crate::router::route::Route;
 use crate::types::{Attempt, ChatRequest, ChatResponse};
 
@@ -23,42 +23,6 @@ const DEFAULT_RATE_LIMIT_COOLDOWN: Duration = Duration::from_secs(60);
 const MODEL_NOT_FOUND_PARK: Duration = Duration::from_secs(24 * 3600);
 /// First backoff after a transient failure; doubles per retry, plus up to 50 % jitter.
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
-
-/// The state of one request across its attempts.
-#[derive(Debug)]
-pub(crate) struct Ctx {
-    pub(crate) deadline: Instant,
-    pub(crate) errors: Vec<ProviderError>,
-    pub(crate) attempts: Vec<Attempt>,
-    pub(crate) skipped: Vec<(Arc<Route>, Skip)>,
-    /// Text already delivered: attempts send it as an assistant prefill.
-    pub(crate) prefill: String,
-}
-
-impl Ctx {
-    pub(crate) fn new(deadline: Instant) -> Self {
-        Self {
-            deadline,
-            errors: Vec::new(),
-            attempts: Vec::new(),
-            skipped: Vec::new(),
-            prefill: String::new(),
-        }
-    }
-
-    /// The error for a request that got no answer.
-    pub(crate) fn take_error(&mut self) -> Error {
-        if self.errors.is_empty() {
-            Inner::busy(&std::mem::take(&mut self.skipped))
-        } else if Instant::now() >= self.deadline {
-            // The last attempt ran out of time with the request's deadline (its budget
-            // was what was left of it): that is the deadline, not one more failure.
-            Error::DeadlineExceeded(std::mem::take(&mut self.errors))
-        } else {
-            Error::AllProvidersFailed(std::mem::take(&mut self.errors))
-        }
-    }
-}
 
 /// What a walk calls on each route: a one-shot chat ([`Chat`]) or a stream until its
 /// first delta (`router::stream::FirstDelta`).

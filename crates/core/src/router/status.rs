@@ -9,7 +9,7 @@ use crate::catalog::Limits;
 use crate::error::Error;
 use crate::health::{Circuit, Disabled, SkipReason};
 use crate::ledger::{RouteUsage, WindowKind};
-use crate::router::Inner;
+use crate::router::inner::Inner;
 use crate::status::{HealthState, ProviderStatus, QuotaStatus, RouteStatus};
 
 fn rfc3339(t: DateTime<Utc>) -> String {

@@ -26,8 +26,8 @@ use crate::error::{Error, ErrorKind, ProviderError};
 use crate::ledger::settle::Reservation;
 use crate::provider::ChatStream;
 use crate::ratelimit::RateLimitSnapshot;
-use crate::router::Inner;
-use crate::router::attempt::{Call, Ctx, Flow, Won, latency_ms};
+use crate::router::attempt::{Call, Flow, Won, latency_ms};
+use crate::router::inner::{Ctx, Inner};
 use crate::router::route::Route;
 use crate::types::{Attempt, ChatRequest, FinishReason, StreamEnd, StreamEvent, Usage};
 

@@ -12,8 +12,8 @@ use futures::StreamExt;
 
 use super::*;
 use crate::clock::TokioClock;
-use crate::config::ProviderSettings;
-use crate::error::{ErrorKind, ErrorKindLabel, ProviderError};
+use crate::config::{ProviderSettings, Strategy};
+use crate::error::{ErrorKind, ErrorKindLabel, ProviderError, Unavailable};
 use crate::provider::mask_key;
 use crate::ratelimit::{RateLimitSnapshot, Window};
 use crate::store::MemoryStore;
