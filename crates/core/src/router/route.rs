@@ -160,7 +160,8 @@ pub(crate) enum Target {
     Auto,
     /// Any route of this provider.
     Provider(&'static str),
-    /// This provider's route for this model (created ad hoc when not configured).
+    /// This provider's route for this model (a one-off route when neither catalog nor
+    /// settings list it and the provider allows unknown models).
     Route(&'static str, String),
     /// Any route whose model id is this.
     Model(String),

@@ -656,7 +656,7 @@ async fn targeting_by_provider_route_model_and_alias() {
             .provider,
         "groq"
     );
-    // An ad-hoc route: a model the catalog does not list.
+    // A one-off route: a model the catalog does not list (allow_unknown_models).
     let r = h
         .router
         .chat(req().with_model("groq/brand-new"))
