@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, ProviderError};
 use crate::health::{Disabled, ProbeGuard, Skip, SkipReason};
-use crate::ledger::settle::{Grant, Reservation};
+use crate::ledger::settle::{Grant, Reservation, never_reached_upstream};
 use crate::ledger::{Ledger, Scope};
 use crate::ratelimit::RateLimitSnapshot;
 use crate::router::inner::{Ctx, Inner};
@@ -204,6 +204,9 @@ impl Inner {
                                 tokio::time::sleep(pause).await;
                             }
                             Flow::Next => {
+                                if provider_in_trouble(&error) {
+                                    demote(routes, route.provider);
+                                }
                                 ctx.errors.push(error);
                                 break;
                             }
@@ -410,6 +413,20 @@ impl Inner {
         response.attempts = ctx.attempts;
         Ok(response)
     }
+}
+
+/// Whether a failure says the provider, not one model, is in trouble: no answer in time
+/// (a whole attempt, a first token) or a refused connection. The rest of the request then
+/// tries the other providers first.
+fn provider_in_trouble(error: &ProviderError) -> bool {
+    matches!(error.kind, ErrorKind::Timeout) || never_reached_upstream(error)
+}
+
+/// Moves the routes of `provider` behind every other route, keeping both orders.
+fn demote(routes: &mut std::collections::VecDeque<Arc<Route>>, provider: &str) {
+    let (same, others): (Vec<_>, Vec<_>) = routes.drain(..).partition(|r| r.provider == provider);
+    routes.extend(others);
+    routes.extend(same);
 }
 
 fn after(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
