@@ -598,6 +598,11 @@ impl Gateway {
         }
     }
 
+    /// The process id (to read its `/proc/<pid>/status`).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn client(&self) -> &reqwest::Client {
         &self.client
     }

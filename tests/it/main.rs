@@ -14,6 +14,7 @@
 mod harness;
 
 mod auth;
+mod bounded;
 mod browser;
 mod cli;
 mod conduct;

@@ -183,6 +183,11 @@ pub struct ProviderSettings {
     pub base_url: Option<String>,
     /// Whether this provider's models continue an assistant prefill; default: the catalog.
     pub prefill: Option<bool>,
+    /// Whether a client may pin a model that neither the catalog nor `models` lists
+    /// (`<id>/<model>`): served as a one-off route, at most
+    /// [`ONE_OFF_ROUTES_PER_PROVIDER`](crate::router::ONE_OFF_ROUTES_PER_PROVIDER) kept at
+    /// a time. Default false: such a request is refused (404) naming the known models.
+    pub allow_unknown_models: bool,
 }
 
 impl Default for ProviderSettings {
@@ -201,6 +206,7 @@ impl Default for ProviderSettings {
             shared: Limits::default(),
             base_url: None,
             prefill: None,
+            allow_unknown_models: false,
         }
     }
 }

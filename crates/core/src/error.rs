@@ -259,6 +259,17 @@ pub enum Unavailable {
         /// What the caller asked for.
         requested: String,
     },
+    /// The request pinned a model of a provider (`<provider>/<model>`) that neither its
+    /// catalog nor its `models` setting lists, and the provider does not set
+    /// `allow_unknown_models`.
+    UnknownModel {
+        /// What the caller asked for.
+        requested: String,
+        /// The provider it names.
+        provider: &'static str,
+        /// The provider's known models, in order.
+        known: Vec<String>,
+    },
 }
 
 impl fmt::Display for Unavailable {
@@ -280,7 +291,30 @@ impl fmt::Display for Unavailable {
             Self::NoMatchingRoute { requested } => {
                 write!(f, "no configured route matches `{requested}`")
             }
+            Self::UnknownModel {
+                requested,
+                provider,
+                known,
+            } => write!(
+                f,
+                "`{requested}`: provider `{provider}` has no such model; its models are {} \
+                 (set `allow_unknown_models = true` under `[providers.{provider}]` to pass \
+                 other names through)",
+                known_list(known)
+            ),
         }
+    }
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

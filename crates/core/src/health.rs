@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::error::StoreError;
 use crate::store::StateStore;
 
 /// Attempts remembered for the success rate.
@@ -244,17 +245,6 @@ impl Health {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Option<T> {
-        match self.store.get(key).await {
-            Ok(Some(text)) => serde_json::from_str(&text).ok(),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, key, "cannot read health state");
-                None
-            }
-        }
-    }
-
     async fn put_json<T: Serialize>(&self, key: &str, value: &T, ttl: Option<Duration>) {
         let Ok(text) = serde_json::to_string(value) else {
             return;
@@ -264,50 +254,81 @@ impl Health {
         }
     }
 
-    /// Loads what a previous process stored about this route, its key and its provider
-    /// (once each per process).
-    pub(crate) async fn load(&self, r: RouteRef<'_>) {
-        let wanted: Vec<String> = [
-            provider_key(r.provider),
-            key_key(r.key_id),
-            route_key(r.route_id),
-        ]
-        .into_iter()
-        .filter(|k| !self.lock().loaded.contains(k))
-        .collect();
-        for key in wanted {
-            if key.starts_with("llmpool:health:provider:") {
-                let stored: Option<StoredProvider> = self.get_json(&key).await;
-                let mut state = self.lock();
-                if state.loaded.insert(key)
-                    && let Some(s) = stored
-                {
-                    let p = state.providers.entry(r.provider).or_default();
-                    p.opens = s.opens;
-                    p.last_error = s.last_error;
-                    p.last_error_at = s.last_error_at;
-                    if let Some(until) = s.open_until {
-                        p.circuit = Circuit::Open { until };
-                    }
-                }
-            } else if key.starts_with("llmpool:health:key:") {
-                let stored: Option<KeyHealth> = self.get_json(&key).await;
-                let mut state = self.lock();
-                if state.loaded.insert(key)
-                    && let Some(s) = stored
-                {
-                    state.keys.insert(r.key_id.to_owned(), s);
-                }
-            } else {
-                let stored: Option<RouteHealth> = self.get_json(&key).await;
-                let mut state = self.lock();
-                if state.loaded.insert(key)
-                    && let Some(s) = stored
-                {
-                    state.routes.insert(r.route_id.to_owned(), s);
-                }
+    async fn read_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        // Text that does not parse (an older format) is as good as nothing stored; a
+        // store that cannot be read is an error.
+        Ok(self
+            .store
+            .get(key)
+            .await?
+            .and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    /// Loads what a previous process stored about this provider (once per process).
+    pub(crate) async fn load_provider(&self, provider: &'static str) -> Result<(), StoreError> {
+        let key = provider_key(provider);
+        if self.lock().loaded.contains(&key) {
+            return Ok(());
+        }
+        let stored: Option<StoredProvider> = self.read_json(&key).await?;
+        let mut state = self.lock();
+        if state.loaded.insert(key)
+            && let Some(s) = stored
+        {
+            let p = state.providers.entry(provider).or_default();
+            p.opens = s.opens;
+            p.last_error = s.last_error;
+            p.last_error_at = s.last_error_at;
+            if let Some(until) = s.open_until {
+                p.circuit = Circuit::Open { until };
             }
         }
+        Ok(())
+    }
+
+    /// Loads what a previous process stored about this route, its key and its provider
+    /// (once each per process).
+    pub(crate) async fn load(&self, r: RouteRef<'_>) -> Result<(), StoreError> {
+        self.load_provider(r.provider).await?;
+        let key = key_key(r.key_id);
+        if !self.lock().loaded.contains(&key) {
+            let stored: Option<KeyHealth> = self.read_json(&key).await?;
+            let mut state = self.lock();
+            if state.loaded.insert(key)
+                && let Some(s) = stored
+            {
+                state.keys.insert(r.key_id.to_owned(), s);
+            }
+        }
+        let key = route_key(r.route_id);
+        if !self.lock().loaded.contains(&key) {
+            let stored: Option<RouteHealth> = self.read_json(&key).await?;
+            let mut state = self.lock();
+            if state.loaded.insert(key)
+                && let Some(s) = stored
+            {
+                state.routes.insert(r.route_id.to_owned(), s);
+            }
+        }
+        Ok(())
+    }
+
+    /// How many entries the in-memory state holds (loaded markers and route states).
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        let state = self.lock();
+        state.loaded.len() + state.routes.len()
+    }
+
+    /// Drops what is held in memory about a route (a one-off route leaving its cache);
+    /// the store keeps its own copy, with its own expiry.
+    pub(crate) fn forget(&self, route_id: &str) {
+        let mut state = self.lock();
+        state.loaded.remove(&route_key(route_id));
+        state.routes.remove(route_id);
     }
 
     /// A guard that claims no probe, for failures reported after an attempt succeeded
@@ -616,7 +637,7 @@ mod tests {
         assert_eq!(h.admit(R).unwrap_err().reason, SkipReason::CircuitOpen);
         // A second process sees the open circuit.
         let h2 = health(clock.clone(), store.clone());
-        h2.load(R).await;
+        h2.load(R).await.unwrap();
         assert_eq!(h2.peek(R).unwrap().reason, SkipReason::CircuitOpen);
         tokio::time::advance(Duration::from_secs(5)).await;
         let mut probe = h.admit(R).unwrap();
@@ -659,7 +680,7 @@ mod tests {
         let until = clock.now() + chrono::Duration::seconds(30);
         h.rate_limit("p/m@k", until).await;
         let h2 = health(clock.clone(), store);
-        h2.load(R).await;
+        h2.load(R).await.unwrap();
         assert_eq!(
             h2.peek(R).unwrap().reason,
             SkipReason::KeyDisabled(Disabled::BadKey)

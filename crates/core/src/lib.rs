@@ -45,7 +45,9 @@ pub use error::{
 pub use provider::__private;
 pub use provider::{ChatStream, Provider, ProviderConfig, ProviderFactory, Registry, mask_key};
 pub use ratelimit::{RateLimitSnapshot, Window, parse_duration};
-pub use router::{KeyedClient, ProviderSetup, RoutedEvent, RoutedStream, Router};
+pub use router::{
+    KeyedClient, ONE_OFF_ROUTES_PER_PROVIDER, ProviderSetup, RoutedEvent, RoutedStream, Router,
+};
 pub use status::{HealthState, ProviderStatus, QuotaStatus, RouteStatus};
 pub use store::{Acquire, CounterCheck, MemoryStore, StateStore, weighted_use};
 pub use types::{

@@ -8,34 +8,44 @@
 //! after a cut gets a fresh deadline.
 
 mod attempt;
+pub(crate) mod inner;
 pub(crate) mod route;
+mod status;
 mod stream;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use hashlink::LruCache;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
 use crate::clock::Clock;
-use crate::config::{Settings, Strategy, split_route};
-use crate::error::{ConfigError, Error, Unavailable};
-use crate::health::{Health, HealthSettings, Skip};
-use crate::ledger::{DayRule, Ledger, Scope};
-use crate::policy::{Inputs, Policy};
+use crate::config::{Settings, split_route};
+use crate::error::{ConfigError, Error};
+use crate::health::{Health, HealthSettings};
+use crate::ledger::Ledger;
+use crate::policy::Policy;
 use crate::provider::{Provider, ProviderFactory, Registry};
 use crate::status::QuotaStatus;
 use crate::store::StateStore;
 use crate::types::{ChatRequest, ChatResponse};
 
-use self::attempt::Ctx;
-use self::route::{KeyEntry, ProviderEntry, Route, Target};
+use self::inner::Inner;
+use self::route::{KeyEntry, ProviderEntry, Route};
 pub use self::stream::{RoutedEvent, RoutedStream};
+
+/// How many one-off routes (client-pinned models that neither the catalog nor the settings
+/// list, served because the provider sets `allow_unknown_models`) are kept per provider.
+/// One more evicts the least recently used one with its in-memory state (health, learned
+/// limits); its counters in the store keep their own expiry, and a later request for it
+/// builds it again from the store. So a client sending ever new names cannot grow the
+/// router's memory, and `/v1/quota` lists configured routes only.
+pub const ONE_OFF_ROUTES_PER_PROVIDER: usize = 64;
 
 /// One provider client for one key.
 #[derive(Debug, Clone)]
@@ -64,25 +74,6 @@ pub struct Router {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) settings: Settings,
-    /// Every compiled-in provider, in priority order.
-    pub(crate) providers: Vec<ProviderEntry>,
-    /// Every configured route, in base order (priority, model order, key order).
-    pub(crate) routes: Vec<Arc<Route>>,
-    pub(crate) adhoc: Mutex<HashMap<String, Arc<Route>>>,
-    pub(crate) store: Arc<dyn StateStore>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) ledger: Ledger,
-    pub(crate) health: Health,
-    pub(crate) policy: Policy,
-    pub(crate) rng: Mutex<StdRng>,
-    /// Smallest known context window among routes that can be used (enabled, keyed).
-    min_context: Option<u64>,
-    loaded: OnceCell<()>,
-}
-
 impl Router {
     /// A router over these providers. Validates the settings (origin `settings`: the
     /// facade validates the file itself with its path first) and every catalog.
@@ -99,12 +90,17 @@ impl Router {
         for setup in setups {
             let factory = setup.factory;
             let origin = format!("{} catalog", factory.id);
-            let catalog = factory.model_catalog()?;
+            let full = factory.model_catalog()?;
             let ps = settings.provider(factory.id);
             let catalog = match &ps.models {
-                Some(models) => catalog.select(models),
-                None => catalog,
+                Some(models) => full.select(models),
+                None => full.clone(),
             };
+            let outside: Vec<_> = full
+                .models
+                .into_iter()
+                .filter(|m| !catalog.models.iter().any(|c| c.id == m.id))
+                .collect();
             let day = crate::ledger::DayRule {
                 tz: catalog.day_reset_zone(&origin)?,
                 rolling: catalog.day_window == crate::catalog::DayWindow::Rolling,
@@ -116,19 +112,7 @@ impl Router {
                     (a, b) => a.or(b),
                 };
             }
-            let mut keys: Vec<KeyEntry> = Vec::with_capacity(setup.clients.len());
-            for client in setup.clients {
-                let mut label = client.key_label.clone();
-                let mut n = 1;
-                while keys.iter().any(|k| k.label == label) {
-                    n += 1;
-                    label = format!("{}#{n}", client.key_label);
-                }
-                keys.push(KeyEntry {
-                    label,
-                    client: client.provider,
-                });
-            }
+            let keys = key_entries(setup.clients);
             providers.push(ProviderEntry {
                 factory,
                 enabled: ps.enabled,
@@ -138,6 +122,7 @@ impl Router {
                 keys,
                 shared_catalog: catalog.shared,
                 models: catalog.models,
+                outside,
                 settings: ps,
             });
         }
@@ -153,6 +138,15 @@ impl Router {
                 }
             }
         }
+        let named = named_routes(settings, &providers);
+        let one_off = providers
+            .iter()
+            .filter(|p| p.enabled && p.settings.allow_unknown_models)
+            .map(|p| {
+                let cache = LruCache::new(ONE_OFF_ROUTES_PER_PROVIDER);
+                (p.id(), Mutex::new(cache))
+            })
+            .collect();
         let health = Health::new(
             Arc::clone(&store),
             Arc::clone(&clock),
@@ -167,7 +161,8 @@ impl Router {
                 settings: settings.clone(),
                 providers,
                 routes,
-                adhoc: Mutex::new(HashMap::new()),
+                named,
+                one_off,
                 ledger: Ledger::new(Arc::clone(&store), Arc::clone(&clock)),
                 health,
                 store,
@@ -178,6 +173,26 @@ impl Router {
                 loaded: OnceCell::new(),
             }),
         })
+    }
+
+    /// A router over these providers with the persisted state of every configured route
+    /// (health, learned limits) loaded from the store: the constructor of the product. A
+    /// store that cannot be read fails here, at start-up, not on the first request.
+    pub async fn build(
+        settings: &Settings,
+        setups: Vec<ProviderSetup>,
+        store: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        let router = Self::new(settings, setups, store, clock)?;
+        router.load().await?;
+        Ok(router)
+    }
+
+    /// Loads the persisted state now, once; a router made by [`new`](Self::new) loads it
+    /// on its first request otherwise.
+    pub async fn load(&self) -> Result<(), Error> {
+        self.inner.ensure_loaded().await
     }
 
     /// Makes random choices (backoff jitter, power-of-two-choices) reproducible.
@@ -252,298 +267,58 @@ impl Router {
     /// The quota and health report of every compiled-in provider.
     pub async fn quota_status(&self) -> Result<QuotaStatus, Error> {
         self.inner.ensure_loaded().await?;
-        crate::status::build(&self.inner).await
+        status::build(&self.inner).await
     }
 }
 
-impl Inner {
-    /// Loads persisted health and learned limits of every configured route, once.
-    pub(crate) async fn ensure_loaded(&self) -> Result<(), Error> {
-        self.loaded
-            .get_or_try_init(|| async {
-                for r in &self.routes {
-                    self.health.load(r.href()).await;
-                    self.ledger.load(&r.quota_id).await?;
-                    self.ledger.load(&r.key_id).await?;
-                }
-                self.raise_shared_counters().await?;
-                Ok::<(), Error>(())
-            })
-            .await?;
-        Ok(())
+/// One entry per client, labels made unique (`label#2` for a second key with the same
+/// masked form).
+fn key_entries(clients: Vec<KeyedClient>) -> Vec<KeyEntry> {
+    let mut keys: Vec<KeyEntry> = Vec::with_capacity(clients.len());
+    for client in clients {
+        let mut label = client.key_label.clone();
+        let mut n = 1;
+        while keys.iter().any(|k| k.label == label) {
+            n += 1;
+            label = format!("{}#{n}", client.key_label);
+        }
+        keys.push(KeyEntry {
+            label,
+            client: client.provider,
+        });
     }
+    keys
+}
 
-    /// Makes every bucket's counters hold at least its models' per-route counts, then
-    /// every key's shared counters at least its routes' own counts (see
-    /// [`Ledger::raise_to_sum`]): after an upgrade that introduced them, the calls already
-    /// made today are not spent a second time.
-    async fn raise_shared_counters(&self) -> Result<(), Error> {
-        let mut buckets: Vec<(&str, Vec<&str>, DayRule)> = Vec::new();
-        let mut keys: Vec<(&str, Vec<&str>, DayRule)> = Vec::new();
-        for r in &self.routes {
-            if r.quota_id != r.id {
-                match buckets.iter_mut().find(|b| b.0 == r.quota_id) {
-                    Some(b) => b.1.push(&r.id),
-                    None => buckets.push((&r.quota_id, vec![&r.id], r.day)),
-                }
-            }
-            if self.ledger.shared_limits(&r.quota()).is_empty() {
-                continue;
-            }
-            match keys.iter_mut().find(|k| k.0 == r.key_id) {
-                Some(k) if !k.1.contains(&r.quota_id.as_str()) => k.1.push(&r.quota_id),
-                Some(_) => {}
-                None => keys.push((&r.key_id, vec![&r.quota_id], r.day)),
+/// Routes of the catalog's models that the `models` setting leaves out, and of the models
+/// `routes` and `aliases` name that the provider's model list does not hold.
+fn named_routes(settings: &Settings, providers: &[ProviderEntry]) -> Vec<Arc<Route>> {
+    let mut named: Vec<Arc<Route>> = Vec::new();
+    for p in providers.iter().filter(|p| p.enabled) {
+        for model in &p.outside {
+            for key in &p.keys {
+                named.push(Arc::new(Route::new(p, model, key)));
             }
         }
-        for (target, sources, day) in buckets.iter().chain(&keys) {
-            self.ledger.raise_to_sum(target, sources, *day).await?;
-        }
-        Ok(())
     }
-
-    fn resolve_target(&self, requested: Option<&str>) -> Target {
-        let mut name = requested.map(str::trim).unwrap_or_default();
-        if let Some(alias) = self.settings.aliases.get(name) {
-            name = alias.as_str();
-        }
-        if name.is_empty() || name == "auto" {
-            return Target::Auto;
-        }
-        if let Some(p) = self.providers.iter().find(|p| p.id() == name) {
-            return Target::Provider(p.id());
-        }
-        if let Some((provider, model)) = split_route(name)
-            && let Some(p) = self.providers.iter().find(|p| p.id() == provider)
-        {
-            return Target::Route(p.id(), model.to_owned());
-        }
-        Target::Model(name.to_owned())
-    }
-
-    /// Ids of the routes (configured and ad hoc) counting in the same windows of `scope`
-    /// as `route`, itself included.
-    pub(crate) fn sharing(&self, route: &Route, scope: Scope) -> Vec<String> {
-        let mut ids = vec![route.id.clone()];
-        let adhoc: Vec<Arc<Route>> = self
-            .adhoc
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        for other in self.routes.iter().chain(&adhoc) {
-            if route.shares(other, scope) && !ids.contains(&other.id) {
-                ids.push(other.id.clone());
-            }
-        }
-        ids
-    }
-
-    fn no_keys(providers: &[&ProviderEntry]) -> Error {
-        Error::NoAvailableProviders(Unavailable::NoKeys {
-            env_vars: providers.iter().map(|p| p.factory.key_env).collect(),
-        })
-    }
-
-    /// The routes of `provider` for `model`, created ad hoc when not configured.
-    async fn routes_for(&self, provider: &'static str, model: &str) -> Vec<Arc<Route>> {
-        let found: Vec<_> = self
-            .routes
-            .iter()
-            .filter(|r| r.provider == provider && r.model == model)
-            .cloned()
-            .collect();
-        if !found.is_empty() {
-            return found;
-        }
-        let Some(entry) = self.providers.iter().find(|p| p.id() == provider) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        let info = entry.model_info(model);
-        for key in &entry.keys {
-            let route = Route::new(entry, &info, key);
-            let (route, fresh) = {
-                let mut adhoc = self.adhoc.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(existing) = adhoc.get(&route.id) {
-                    (Arc::clone(existing), false)
-                } else {
-                    let route = Arc::new(route);
-                    adhoc.insert(route.id.clone(), Arc::clone(&route));
-                    (route, true)
-                }
-            };
-            if fresh {
-                self.health.load(route.href()).await;
-                for id in [&route.quota_id, &route.key_id] {
-                    if let Err(e) = self.ledger.load(id).await {
-                        tracing::warn!(error = %e, "cannot load learned limits");
-                    }
-                }
-            }
-            out.push(route);
-        }
-        out
-    }
-
-    /// The routes a request targets, before health and quota are looked at; `true` when
-    /// they come from the explicit `routes` chain.
-    ///
-    /// The target is resolved against every compiled-in provider and its catalog first, keys
-    /// or not: a name nothing could ever serve is `NoMatchingRoute` (the gateway's 404),
-    /// and only a target that some enabled provider does serve reports the keys missing for
-    /// it (`NoKeys`, naming exactly those providers' variables).
-    async fn candidates(&self, requested: &str) -> Result<(Vec<Arc<Route>>, bool), Error> {
-        let no_route = |requested: &str| {
-            Error::NoAvailableProviders(Unavailable::NoMatchingRoute {
-                requested: requested.to_owned(),
-            })
-        };
-        let enabled = |id: &str| self.providers.iter().find(|p| p.id() == id && p.enabled);
-        // Every target ends up as (provider, model) pairs of enabled providers, `None` for
-        // "any model of the provider's configured list".
-        let target = self.resolve_target(Some(requested));
-        let mut explicit_chain = false;
-        let wanted: Vec<(&ProviderEntry, Option<&str>)> = match &target {
-            Target::Auto => {
-                if let Some(chain) = &self.settings.routes {
-                    explicit_chain = true;
-                    chain
-                        .iter()
-                        .filter_map(|entry| split_route(entry))
-                        .filter_map(|(provider, model)| Some((enabled(provider)?, Some(model))))
-                        .collect()
-                } else {
-                    let all: Vec<_> = self
-                        .providers
-                        .iter()
-                        .filter(|p| p.enabled)
-                        .map(|p| (p, None))
-                        .collect();
-                    if all.is_empty() {
-                        // Nothing is enabled: say which keys would make something work.
-                        let every: Vec<&ProviderEntry> = self.providers.iter().collect();
-                        return Err(Self::no_keys(&every));
-                    }
-                    all
-                }
-            }
-            Target::Provider(id) => enabled(id).map(|p| (p, None)).into_iter().collect(),
-            Target::Route(id, model) => enabled(id)
-                .map(|p| (p, Some(model.as_str())))
-                .into_iter()
-                .collect(),
-            Target::Model(model) => self
-                .providers
+    for target in settings
+        .routes
+        .iter()
+        .flatten()
+        .chain(settings.aliases.values())
+    {
+        if let Some((provider, model)) = split_route(target)
+            && let Some(p) = providers.iter().find(|p| p.enabled && p.id() == provider)
+            && !p.models.iter().any(|m| m.id == model)
+            && !named
                 .iter()
-                .filter(|p| p.enabled && p.models.iter().any(|m| &m.id == model))
-                .map(|p| (p, Some(model.as_str())))
-                .collect(),
-        };
-        if wanted.is_empty() {
-            return Err(no_route(requested));
-        }
-        let mut unkeyed: Vec<&ProviderEntry> = Vec::new();
-        let mut out = Vec::new();
-        for (p, model) in wanted {
-            if p.keys.is_empty() {
-                if !unkeyed.iter().any(|u| u.id() == p.id()) {
-                    unkeyed.push(p);
-                }
-                continue;
-            }
-            match (&target, model) {
-                (Target::Model(_), Some(model)) => out.extend(
-                    self.routes
-                        .iter()
-                        .filter(|r| r.provider == p.id() && r.model == model)
-                        .cloned(),
-                ),
-                (_, Some(model)) => out.extend(self.routes_for(p.id(), model).await),
-                (_, None) => {
-                    out.extend(self.routes.iter().filter(|r| r.provider == p.id()).cloned());
-                }
+                .any(|r| r.provider == p.id() && r.model == model)
+        {
+            let info = p.model_info(model);
+            for key in &p.keys {
+                named.push(Arc::new(Route::new(p, &info, key)));
             }
         }
-        if out.is_empty() && !unkeyed.is_empty() {
-            return Err(Self::no_keys(&unkeyed));
-        }
-        if out.is_empty() {
-            return Err(no_route(requested));
-        }
-        Ok((out, explicit_chain))
     }
-
-    /// The candidate routes of a request, ordered by the policy; routes that cannot be
-    /// tried now go to `ctx.skipped`.
-    pub(crate) async fn plan(
-        &self,
-        req: &ChatRequest,
-        ctx: &mut Ctx,
-    ) -> Result<Vec<Arc<Route>>, Error> {
-        self.ensure_loaded().await?;
-        let requested = req.model.as_deref().unwrap_or("auto");
-        let (candidates, explicit_chain) = self.candidates(requested).await?;
-        let mut available = Vec::with_capacity(candidates.len());
-        for route in candidates {
-            match self.health.peek(route.href()) {
-                Some(skip) => ctx.skipped.push((Arc::clone(&route), skip)),
-                None => available.push(route),
-            }
-        }
-        if explicit_chain {
-            return Ok(self.policy.chain(available));
-        }
-        let strategy = self.settings.strategy;
-        let mut inputs = Inputs::default();
-        match strategy {
-            Strategy::Priority => {}
-            Strategy::RoundRobin => {
-                for p in &self.providers {
-                    inputs.weights.insert(p.id(), p.weight);
-                }
-            }
-            Strategy::LeastUsed => {
-                for r in &available {
-                    let share = self.ledger.remaining_share(&r.quota()).await?;
-                    inputs.remaining_share.insert(r.id.clone(), share);
-                }
-            }
-            Strategy::Latency => {
-                for p in &self.providers {
-                    inputs.latency.insert(p.id(), self.health.latency(p.id()));
-                }
-            }
-        }
-        let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(self.policy.order(strategy, available, &inputs, &mut rng))
-    }
-
-    /// `NoAvailableProviders` saying why each skipped route was skipped.
-    pub(crate) fn busy(skipped: &[(Arc<Route>, Skip)]) -> Error {
-        let mut per_provider: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        let mut until = None;
-        for (route, skip) in skipped {
-            if let Some(u) = skip.until
-                && until.is_none_or(|old| u < old)
-            {
-                until = Some(u);
-            }
-            let mut line = format!("{}: {}", route.model, skip.reason.describe());
-            if let Some(u) = skip.until {
-                line.push_str(" until ");
-                line.push_str(&u.to_rfc3339());
-            }
-            let lines = per_provider.entry(route.provider).or_default();
-            if !lines.contains(&line) {
-                lines.push(line);
-            }
-        }
-        let details = per_provider
-            .into_iter()
-            .map(|(p, lines)| format!("{p}: {}", lines.join(", ")))
-            .collect();
-        Error::NoAvailableProviders(Unavailable::AllBusy { until, details })
-    }
+    named
 }

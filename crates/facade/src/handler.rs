@@ -239,7 +239,8 @@ impl ChatHandlerBuilder {
         self
     }
 
-    /// Opens the store and builds the router.
+    /// Opens the store, builds the router and loads its persisted state (a store that
+    /// cannot be read is an error here).
     pub async fn build(self) -> Result<ChatHandler, Error> {
         let mut config = match self.config {
             Some(c) => c,
@@ -253,12 +254,15 @@ impl ChatHandlerBuilder {
             Some(s) => s,
             None => config.open_store(clock.clone()).await?,
         };
+        // Persisted state (health, learned limits) is read here, so a store that cannot
+        // be read stops the start rather than the first request.
         let router = if let Some(r) = self.router {
+            r.load().await?;
             r
         } else {
             let registry = crate::registry()?;
             let setups = config.provider_setups_with_clock(&registry, &clock)?;
-            Router::new(&config.settings, setups, store.clone(), clock)?
+            Router::build(&config.settings, setups, store.clone(), clock).await?
         };
         Ok(ChatHandler {
             router,

@@ -87,6 +87,12 @@ impl From<Error> for ApiError {
                 "invalid_request_error",
                 "model_not_found",
             ),
+            Error::NoAvailableProviders(why @ Unavailable::UnknownModel { .. }) => Self::new(
+                StatusCode::NOT_FOUND,
+                why.to_string(),
+                "invalid_request_error",
+                "model_not_found",
+            ),
             Error::NoAvailableProviders(why) => {
                 let mut e = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

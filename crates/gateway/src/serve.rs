@@ -42,6 +42,15 @@ pub enum ServeError {
     /// Configuration or store problem.
     #[error(transparent)]
     Llmpool(#[from] llmpool::Error),
+    /// The state store cannot be opened, or its persisted state cannot be read.
+    #[error("state store `{store}` failed at start-up")]
+    Store {
+        /// The store (its kind, or a SQLite path; never a password).
+        store: String,
+        /// The cause.
+        #[source]
+        source: llmpool::Error,
+    },
     /// Refused: public address without client keys.
     #[error(
         "refusing to serve on {0} without client authentication: set LLMPOOL_API_KEYS, bind a loopback address, or pass --insecure-no-auth"
@@ -82,7 +91,16 @@ impl Gateway {
             config.origin.clone()
         };
         let clock = Arc::new(SystemClock);
-        let store = llmpool::open_store(&store_url, &store_origin, clock.clone()).await?;
+        let store_failed = |e: llmpool::Error| match e {
+            llmpool::Error::Store(_) => ServeError::Store {
+                store: store_kind(&store_url),
+                source: e,
+            },
+            other => other.into(),
+        };
+        let store = llmpool::open_store(&store_url, &store_origin, clock.clone())
+            .await
+            .map_err(store_failed)?;
         let settings = config.settings.clone();
         let registry = llmpool::registry().map_err(llmpool::Error::from)?;
         let key_report: Vec<String> = registry
@@ -102,7 +120,8 @@ impl Gateway {
             .store(store.clone())
             .clock(clock)
             .build()
-            .await?;
+            .await
+            .map_err(store_failed)?;
         let listener = TcpListener::bind(opts.addr)
             .await
             .map_err(|source| ServeError::Io {

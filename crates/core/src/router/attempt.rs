@@ -10,11 +10,11 @@ use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, ProviderError};
 use crate::health::{Disabled, ProbeGuard, Skip, SkipReason};
-use crate::ledger::{Grant, Ledger, Reservation, Scope};
+use crate::ledger::settle::{Grant, Reservation, never_reached_upstream};
+use crate::ledger::{Ledger, Scope};
 use crate::ratelimit::RateLimitSnapshot;
-use crate::router::Inner;
+use crate::router::inner::{Ctx, Inner};
 use crate::router::route::Route;
-use crate::router::stream::{Opened, first_delta};
 use crate::types::{Attempt, ChatRequest, ChatResponse};
 
 /// How long a route whose rate limit gave no retry-after is left alone.
@@ -24,71 +24,55 @@ const MODEL_NOT_FOUND_PARK: Duration = Duration::from_secs(24 * 3600);
 /// First backoff after a transient failure; doubles per retry, plus up to 50 % jitter.
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 
-/// The state of one request across its attempts.
-#[derive(Debug)]
-pub(crate) struct Ctx {
-    pub(crate) deadline: Instant,
-    pub(crate) errors: Vec<ProviderError>,
-    pub(crate) attempts: Vec<Attempt>,
-    pub(crate) skipped: Vec<(Arc<Route>, Skip)>,
-    /// Text already delivered: attempts send it as an assistant prefill.
-    pub(crate) prefill: String,
+/// What a walk calls on each route: a one-shot chat ([`Chat`]) or a stream until its
+/// first delta (`router::stream::FirstDelta`).
+pub(crate) trait Call {
+    /// What a successful call gives.
+    type Output;
+    /// Whether the upstream request asks for a stream.
+    const STREAM: bool;
+    /// Calls `route` with `upstream`, within `budget` (what is left of the attempt's
+    /// timeout and the request's deadline).
+    fn call(
+        &self,
+        route: &Route,
+        upstream: &ChatRequest,
+        budget: Duration,
+    ) -> impl Future<Output = Result<Self::Output, ProviderError>> + Send;
+    /// What the answer's headers said about rate limits.
+    fn rate_limits(output: &Self::Output) -> &RateLimitSnapshot;
 }
 
-impl Ctx {
-    pub(crate) fn new(deadline: Instant) -> Self {
-        Self {
-            deadline,
-            errors: Vec::new(),
-            attempts: Vec::new(),
-            skipped: Vec::new(),
-            prefill: String::new(),
-        }
-    }
-
-    /// The error for a request that got no answer.
-    pub(crate) fn take_error(&mut self) -> Error {
-        if self.errors.is_empty() {
-            Inner::busy(&std::mem::take(&mut self.skipped))
-        } else if Instant::now() >= self.deadline {
-            // The last attempt ran out of time with the request's deadline (its budget
-            // was what was left of it): that is the deadline, not one more failure.
-            Error::DeadlineExceeded(std::mem::take(&mut self.errors))
-        } else {
-            Error::AllProvidersFailed(std::mem::take(&mut self.errors))
-        }
-    }
-}
-
-/// What a walk calls on each route.
+/// `Provider::chat` under the attempt's timeout.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Call {
-    /// `Provider::chat` under the attempt's timeout.
-    Chat,
-    /// `Provider::chat_stream` until its first delta, within this first-token timeout.
-    Stream { ttft: Duration },
-}
+pub(crate) struct Chat;
 
-/// A successful call.
-#[derive(Debug)]
-pub(crate) enum Answer {
-    Chat(ChatResponse),
-    Stream(Opened),
-}
+impl Call for Chat {
+    type Output = ChatResponse;
+    const STREAM: bool = false;
 
-impl Answer {
-    fn rate_limits(&self) -> RateLimitSnapshot {
-        match self {
-            Self::Chat(r) => r.rate_limits,
-            Self::Stream(o) => o.rate_limits,
+    async fn call(
+        &self,
+        route: &Route,
+        upstream: &ChatRequest,
+        budget: Duration,
+    ) -> Result<ChatResponse, ProviderError> {
+        match tokio::time::timeout(budget, route.client.chat(upstream)).await {
+            Ok(result) => result,
+            Err(_) => Err(ProviderError::new(route.provider, ErrorKind::Timeout)
+                .with_message(format!("no answer within {} s", budget.as_secs()))),
         }
+    }
+
+    fn rate_limits(output: &ChatResponse) -> &RateLimitSnapshot {
+        &output.rate_limits
     }
 }
 
 /// The answering attempt.
 #[derive(Debug)]
-pub(crate) struct Won {
-    pub(crate) value: Answer,
+pub(crate) struct Won<T> {
+    pub(crate) value: T,
     pub(crate) route: Arc<Route>,
     pub(crate) reservation: Reservation,
 }
@@ -120,17 +104,16 @@ impl Inner {
         clippy::too_many_lines,
         reason = "one loop that reads best in one piece"
     )]
-    pub(crate) async fn walk(
+    pub(crate) async fn walk<C: Call>(
         &self,
         req: &ChatRequest,
         routes: &mut std::collections::VecDeque<Arc<Route>>,
         ctx: &mut Ctx,
-        call: Call,
-    ) -> Result<Option<Won>, Error> {
-        let stream = matches!(call, Call::Stream { .. });
+        call: &C,
+    ) -> Result<Option<Won<C::Output>>, Error> {
         let tokens = Ledger::token_cost(req);
         while let Some(route) = routes.pop_front() {
-            let upstream = route.request(req, &ctx.prefill, stream);
+            let upstream = route.request(req, &ctx.prefill, C::STREAM);
             let mut retries = 0_u32;
             let mut waits = 0_u32;
             loop {
@@ -175,25 +158,11 @@ impl Inner {
                 };
                 let budget = self.settings.timeout().min(ctx.deadline - now);
                 let started = Instant::now();
-                let result = match call {
-                    Call::Chat => {
-                        match tokio::time::timeout(budget, route.client.chat(&upstream)).await {
-                            Ok(result) => result.map(Answer::Chat),
-                            Err(_) => Err(ProviderError::new(route.provider, ErrorKind::Timeout)
-                                .with_message(format!("no answer within {} s", budget.as_secs()))),
-                        }
-                    }
-                    Call::Stream { ttft } => {
-                        first_delta(&route, upstream.clone(), budget.min(ttft))
-                            .await
-                            .map(Answer::Stream)
-                    }
-                };
+                let result = call.call(&route, &upstream, budget).await;
                 let latency = started.elapsed();
                 match result {
                     Ok(value) => {
-                        let rate_limits = value.rate_limits();
-                        self.observe(&route, &rate_limits).await?;
+                        self.observe(&route, C::rate_limits(&value)).await?;
                         self.health.success(route.href(), latency, &mut guard).await;
                         // Debug, not info: a line per answered request costs more CPU
                         // than routing it (see the Performance section of the README);
@@ -235,6 +204,9 @@ impl Inner {
                                 tokio::time::sleep(pause).await;
                             }
                             Flow::Next => {
+                                if provider_in_trouble(&error) {
+                                    demote(routes, route.provider);
+                                }
                                 ctx.errors.push(error);
                                 break;
                             }
@@ -426,15 +398,11 @@ impl Inner {
         }
         let mut ctx = Ctx::new(Instant::now() + self.settings.deadline());
         let mut routes: std::collections::VecDeque<_> = self.plan(&req, &mut ctx).await?.into();
-        let won = self.walk(&req, &mut routes, &mut ctx, Call::Chat).await?;
+        let won = self.walk(&req, &mut routes, &mut ctx, &Chat).await?;
         let Some(won) = won else {
             return Err(ctx.take_error());
         };
-        let Answer::Chat(mut response) = won.value else {
-            return Err(Error::InvalidRequest(
-                "internal: a chat call answered with a stream".to_owned(),
-            ));
-        };
+        let mut response = won.value;
         self.ledger
             .reconcile(&won.reservation, response.usage.as_ref())
             .await?;
@@ -445,6 +413,20 @@ impl Inner {
         response.attempts = ctx.attempts;
         Ok(response)
     }
+}
+
+/// Whether a failure says the provider, not one model, is in trouble: no answer in time
+/// (a whole attempt, a first token) or a refused connection. The rest of the request then
+/// tries the other providers first.
+fn provider_in_trouble(error: &ProviderError) -> bool {
+    matches!(error.kind, ErrorKind::Timeout) || never_reached_upstream(error)
+}
+
+/// Moves the routes of `provider` behind every other route, keeping both orders.
+fn demote(routes: &mut std::collections::VecDeque<Arc<Route>>, provider: &str) {
+    let (same, others): (Vec<_>, Vec<_>) = routes.drain(..).partition(|r| r.provider == provider);
+    routes.extend(others);
+    routes.extend(same);
 }
 
 fn after(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {

@@ -19,6 +19,8 @@ pub(crate) struct ProviderEntry {
     pub(crate) keys: Vec<KeyEntry>,
     /// Models with their catalog limits, flags and buckets, in order.
     pub(crate) models: Vec<ModelInfo>,
+    /// Models of the catalog that the `models` setting leaves out: a client may pin them.
+    pub(crate) outside: Vec<ModelInfo>,
     /// Limits shared by all models of one key: the catalog's `[shared]`.
     pub(crate) shared_catalog: Limits,
     /// Explicit limits for a model (settings), provider level then `model_limits`.
@@ -158,7 +160,8 @@ pub(crate) enum Target {
     Auto,
     /// Any route of this provider.
     Provider(&'static str),
-    /// This provider's route for this model (created ad hoc when not configured).
+    /// This provider's route for this model (a one-off route when neither catalog nor
+    /// settings list it and the provider allows unknown models).
     Route(&'static str, String),
     /// Any route whose model id is this.
     Model(String),

@@ -23,11 +23,11 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{Error, ErrorKind, ProviderError};
-use crate::ledger::Reservation;
+use crate::ledger::settle::Reservation;
 use crate::provider::ChatStream;
 use crate::ratelimit::RateLimitSnapshot;
-use crate::router::Inner;
-use crate::router::attempt::{Answer, Call, Ctx, Flow, Won, latency_ms};
+use crate::router::attempt::{Call, Flow, Won, latency_ms};
+use crate::router::inner::{Ctx, Inner};
 use crate::router::route::Route;
 use crate::types::{Attempt, ChatRequest, FinishReason, StreamEnd, StreamEvent, Usage};
 
@@ -113,8 +113,33 @@ impl fmt::Debug for Opened {
     }
 }
 
+/// `Provider::chat_stream` until its first delta, within this first-token timeout (and the
+/// attempt's budget).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FirstDelta {
+    pub(crate) ttft: Duration,
+}
+
+impl Call for FirstDelta {
+    type Output = Opened;
+    const STREAM: bool = true;
+
+    async fn call(
+        &self,
+        route: &Route,
+        upstream: &ChatRequest,
+        budget: Duration,
+    ) -> Result<Opened, ProviderError> {
+        first_delta(route, upstream.clone(), budget.min(self.ttft)).await
+    }
+
+    fn rate_limits(output: &Opened) -> &RateLimitSnapshot {
+        &output.rate_limits
+    }
+}
+
 /// Opens `route`'s stream and waits for its first delta within `budget`.
-pub(crate) async fn first_delta(
+async fn first_delta(
     route: &Route,
     req: ChatRequest,
     budget: Duration,
@@ -235,17 +260,12 @@ impl Driver {
     }
 
     /// Takes over a freshly opened stream.
-    async fn adopt(&mut self, won: Won) -> Result<(), Error> {
+    async fn adopt(&mut self, won: Won<Opened>) -> Result<(), Error> {
         let Won {
             value,
             route,
             reservation,
         } = won;
-        let Answer::Stream(value) = value else {
-            return Err(Error::InvalidRequest(
-                "internal: a stream call answered without a stream".to_owned(),
-            ));
-        };
         let mut current = Current {
             route,
             stream: value.stream,
@@ -391,9 +411,9 @@ impl Driver {
             .into_iter()
             .filter(|r| r.prefill && inner.health.supports_prefill(&r.id))
             .collect();
-        let call = Call::Stream { ttft: self.ttft() };
+        let call = FirstDelta { ttft: self.ttft() };
         let won = inner
-            .walk(&self.req, &mut candidates, &mut self.ctx, call)
+            .walk(&self.req, &mut candidates, &mut self.ctx, &call)
             .await;
         self.queue = candidates;
         match won {
@@ -418,19 +438,19 @@ pub(crate) async fn open(
     }
     let mut ctx = Ctx::new(Instant::now() + inner.settings.deadline());
     let mut queue: VecDeque<Arc<Route>> = inner.plan(&req, &mut ctx).await?.into();
-    let call = Call::Stream {
+    let call = FirstDelta {
         ttft: Duration::from_secs(inner.settings.ttft_timeout_secs),
     };
-    let won = inner.walk(&req, &mut queue, &mut ctx, call).await?;
+    let won = inner.walk(&req, &mut queue, &mut ctx, &call).await?;
     let Some(won) = won else {
         return Err(ctx.take_error());
     };
     let provider = won.route.provider;
-    let model = match &won.value {
-        Answer::Stream(opened) => opened.model.clone(),
-        Answer::Chat(response) => Some(response.model.clone()),
-    }
-    .unwrap_or_else(|| won.route.model.clone());
+    let model = won
+        .value
+        .model
+        .clone()
+        .unwrap_or_else(|| won.route.model.clone());
     let attempts = ctx.attempts.clone();
     let stall = Duration::from_secs(inner.settings.stall_timeout_secs);
     let last = Instant::now();

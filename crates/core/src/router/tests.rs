@@ -1,5 +1,6 @@
 //! Router behaviour with scripted providers on paused tokio time.
 
+mod bounded;
 mod shared;
 
 use std::collections::HashMap;
@@ -11,8 +12,8 @@ use futures::StreamExt;
 
 use super::*;
 use crate::clock::TokioClock;
-use crate::config::ProviderSettings;
-use crate::error::{ErrorKind, ErrorKindLabel, ProviderError};
+use crate::config::{ProviderSettings, Strategy};
+use crate::error::{ErrorKind, ErrorKindLabel, ProviderError, Unavailable};
 use crate::provider::mask_key;
 use crate::ratelimit::{RateLimitSnapshot, Window};
 use crate::store::MemoryStore;
@@ -384,6 +385,66 @@ async fn timeouts_move_on_without_retry() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_provider_that_does_not_answer_is_left_for_the_rest_of_the_request() {
+    use ErrorKindLabel::{Network, Timeout, Unauthorized};
+    // groq has two models (g1, g2); after g1 times out, cerebras comes next.
+    let h = harness(&settings(), &["groq", "cerebras"]);
+    h.fake("groq")
+        .push(Reply::text("late").delay(Duration::from_secs(45)));
+    let r = h.router.chat(req()).await.unwrap();
+    assert_eq!(r.provider, "cerebras");
+    assert_eq!(
+        tried(&r.attempts),
+        vec![("groq", Some(Timeout)), ("cerebras", G)]
+    );
+    assert_eq!(h.calls("groq"), 1);
+
+    // Its other models come last, when no other provider can serve.
+    let h = harness(&settings(), &["groq", "cerebras"]);
+    h.fake("groq")
+        .push(Reply::text("late").delay(Duration::from_secs(45)));
+    h.fake("cerebras")
+        .push(Reply::error(ErrorKind::Unauthorized));
+    let r = h.router.chat(req()).await.unwrap();
+    assert_eq!((r.provider, r.model.as_str()), ("groq", "g2"));
+    assert_eq!(
+        tried(&r.attempts),
+        vec![
+            ("groq", Some(Timeout)),
+            ("cerebras", Some(Unauthorized)),
+            ("groq", G)
+        ]
+    );
+
+    // The same after a refused connection (retries exhausted).
+    let s = Settings {
+        retry_attempts: 0,
+        ..settings()
+    };
+    let h = harness(&s, &["groq", "cerebras"]);
+    h.fake("groq").push(Reply::error(refused()));
+    let r = h.router.chat(req()).await.unwrap();
+    assert_eq!(
+        tried(&r.attempts),
+        vec![("groq", Some(Network)), ("cerebras", G)]
+    );
+
+    // An error that names one model still moves to the provider's next model.
+    let h = harness(&settings(), &["groq", "cerebras"]);
+    h.fake("groq").push(Reply::error(ErrorKind::ModelNotFound));
+    let r = h.router.chat(req()).await.unwrap();
+    assert_eq!((r.provider, r.model.as_str()), ("groq", "g2"));
+
+    // And for streams: a first token that does not come in time.
+    let h = harness(&settings(), &["groq", "cerebras"]);
+    h.fake("groq")
+        .push(Reply::text("late").delay(Duration::from_secs(45)));
+    let stream = h.router.chat_stream(req()).await.unwrap();
+    assert_eq!(stream.provider(), "cerebras");
+    assert_eq!(h.calls("groq"), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn refused_connections_are_retried_and_give_the_slot_back() {
     let s = Settings {
         retry_attempts: 1,
@@ -425,9 +486,10 @@ async fn deadline_bounds_the_whole_request() {
         other => panic!("expected the deadline, got {other:?}"),
     }
     assert_eq!(start.elapsed(), Duration::from_secs(40));
-    // groq/g1 took its 30 s; groq/g2 got the 10 s left; nothing else was tried.
-    assert_eq!(h.calls("groq"), 2);
-    assert_eq!(h.calls("cerebras"), 0);
+    // groq/g1 took its 30 s; a provider that does not answer is left, so cerebras got
+    // the 10 s left (not groq/g2); nothing else was tried.
+    assert_eq!(h.calls("groq"), 1);
+    assert_eq!(h.calls("cerebras"), 1);
 }
 
 /// The deadline running out inside the last route's attempt is still the deadline (504),
@@ -613,6 +675,11 @@ async fn targets_are_resolved_before_keys_are_checked() {
 async fn targeting_by_provider_route_model_and_alias() {
     let mut s = settings();
     s.aliases.insert("fast".into(), "cerebras".into());
+    // `groq/brand-new` below is a model the catalog does not list.
+    s.providers
+        .entry("groq".into())
+        .or_default()
+        .allow_unknown_models = true;
     let h = harness(&s, &["groq", "cerebras", "openrouter"]);
     let r = h.router.chat(req().with_model("openrouter")).await.unwrap();
     assert_eq!(r.provider, "openrouter");
@@ -650,7 +717,7 @@ async fn targeting_by_provider_route_model_and_alias() {
             .provider,
         "groq"
     );
-    // An ad-hoc route: a model the catalog does not list.
+    // A one-off route: a model the catalog does not list (allow_unknown_models).
     let r = h
         .router
         .chat(req().with_model("groq/brand-new"))

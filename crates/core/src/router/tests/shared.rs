@@ -128,6 +128,8 @@ fn pool(
 
 #[tokio::test(start_paused = true)]
 async fn concurrent_requests_over_several_models_never_pass_a_shared_limit() {
+    // `openrouter/unlisted` is a model the catalog does not list.
+    let settings = || with_provider(settings(), "openrouter", |p| p.allow_unknown_models = true);
     // Daily: 3 models, no limit of their own, 50 a day for the key together.
     let p = pool(&settings(), &[(&SHARED_RPD, 1)], false);
     for f in &p.fakes {
