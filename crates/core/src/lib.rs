@@ -46,6 +46,7 @@ pub use router::{KeyedClient, ProviderSetup, RoutedEvent, RoutedStream, Router};
 pub use status::{HealthState, ProviderStatus, QuotaStatus, RouteStatus};
 pub use store::{Acquire, CounterCheck, MemoryStore, StateStore};
 pub use types::{
-    Attempt, ChatRequest, ChatResponse, FinishReason, Message, Role, StreamEnd, StreamEvent, Usage,
-    estimate_tokens,
+    Attempt, ChatRequest, ChatResponse, Content, ContentPart, FinishReason, ImageUrl, JsonSchema,
+    Message, Missing, Needs, ResponseFormat, Role, StreamEnd, StreamEvent, Tool, ToolCall,
+    ToolCallDelta, ToolChoice, Usage, estimate_tokens,
 };
