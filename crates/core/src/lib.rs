@@ -48,5 +48,5 @@ pub use store::{Acquire, CounterCheck, MemoryStore, StateStore};
 pub use types::{
     Attempt, ChatRequest, ChatResponse, Content, ContentPart, FinishReason, ImageUrl, JsonSchema,
     Message, Missing, Needs, ResponseFormat, Role, StreamEnd, StreamEvent, Tool, ToolCall,
-    ToolCallDelta, ToolChoice, Usage, estimate_tokens,
+    ToolCallDelta, ToolChoice, Usage, estimate_tokens, is_droppable,
 };

@@ -10,10 +10,12 @@ use crate::ratelimit::RateLimitSnapshot;
 
 mod content;
 mod needs;
+mod params;
 mod tools;
 
 pub use content::{Content, ContentPart, ImageUrl};
 pub use needs::{Missing, Needs};
+pub use params::is_droppable;
 pub use tools::{JsonSchema, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice};
 
 /// Who wrote a message.
@@ -114,7 +116,6 @@ impl Message {
         Self::new(Role::Assistant, content)
     }
 }
-
 
 /// A chat request in provider-neutral form.
 ///

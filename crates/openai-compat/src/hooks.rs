@@ -15,7 +15,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use crate::transport::{header_duration, header_u64, retry_after};
-use crate::wire::{ErrorBody, MaxTokensField};
+use crate::wire::{ErrorBody, MaxTokensField, RequestPolicy};
 
 /// The points where an OpenAI-compatible provider departs from the generic protocol.
 /// Every field has a generic default in [`CompatHooks::DEFAULT`].
@@ -35,6 +35,9 @@ pub struct CompatHooks {
     /// The request field that carries [`ChatRequest::max_tokens`](llmpool_core::ChatRequest).
     /// Default: `max_tokens`.
     pub max_tokens_field: MaxTokensField,
+    /// The request fields the upstream rejects (left out and reported, or refused by
+    /// name). Default: [`RequestPolicy::PASS_THROUGH`].
+    pub request_policy: RequestPolicy,
 }
 
 impl CompatHooks {
@@ -44,6 +47,7 @@ impl CompatHooks {
         classify: default_classify,
         embedded_error: default_embedded_error,
         max_tokens_field: MaxTokensField::MaxTokens,
+        request_policy: RequestPolicy::PASS_THROUGH,
     };
 }
 
@@ -57,6 +61,7 @@ impl fmt::Debug for CompatHooks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CompatHooks")
             .field("max_tokens_field", &self.max_tokens_field)
+            .field("request_policy", &self.request_policy)
             .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use llmpool_core::{
     ChatRequest, ChatResponse, ChatStream, ConfigError, ErrorKind, Provider, ProviderConfig,
-    ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent, mask_key,
+    ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent, ToolCallDelta, mask_key,
 };
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -101,9 +101,27 @@ impl OpenAiCompatProvider {
             .json(body)
     }
 
-    fn wire_request(&self, req: &ChatRequest, stream: bool) -> ChatCompletionRequest {
+    /// The upstream body for `req`, and the fields left out of it (see
+    /// [`RequestPolicy`](crate::wire::RequestPolicy)); a field the upstream cannot honour
+    /// fails here, before any call.
+    fn wire_request(
+        &self,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> Result<(ChatCompletionRequest, Vec<String>), ProviderError> {
         let model = req.model.as_deref().unwrap_or(&self.model);
-        ChatCompletionRequest::from_core(req, model, self.inner.hooks.max_tokens_field, stream)
+        let hooks = self.inner.hooks;
+        let mut dropped = Vec::new();
+        let body = ChatCompletionRequest::from_core_checked(
+            req,
+            model,
+            hooks.max_tokens_field,
+            stream,
+            &hooks.request_policy,
+            self.inner.id,
+            &mut dropped,
+        )?;
+        Ok((body, dropped))
     }
 
     /// Reads the body of a response within the remaining time.
@@ -220,7 +238,7 @@ impl Provider for OpenAiCompatProvider {
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let started = tokio::time::Instant::now();
-        let body = self.wire_request(req, false);
+        let (body, dropped_params) = self.wire_request(req, false)?;
         let response =
             transport::send(self.inner.id, self.post(&body).timeout(self.timeout)).await?;
         let status = response.status().as_u16();
@@ -244,8 +262,12 @@ impl Provider for OpenAiCompatProvider {
                 .inner
                 .invalid(status, "the response has no choices", rate_limits));
         };
+        let (text, reasoning, tool_calls) = choice.message.into_core();
         Ok(ChatResponse {
-            text: choice.message.content.unwrap_or_default(),
+            text,
+            reasoning,
+            tool_calls,
+            dropped_params,
             finish_reason: choice.finish_reason.as_deref().map(finish_reason_from_wire),
             usage: completion.usage.map(Into::into),
             provider: self.inner.id,
@@ -261,7 +283,7 @@ impl Provider for OpenAiCompatProvider {
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let body = self.wire_request(req, true);
+        let (body, dropped) = self.wire_request(req, true)?;
         let send = transport::send(self.inner.id, self.post(&body));
         let response = match tokio::time::timeout(self.timeout, send).await {
             Ok(result) => result?,
@@ -287,7 +309,7 @@ impl Provider for OpenAiCompatProvider {
             let bytes = self.body_within(response, status, rate_limits).await?;
             let completion =
                 parse_completion(&self.inner, status, &bytes, &headers, rate_limits, now)?;
-            return replay(&self.inner, status, completion, rate_limits);
+            return replay(&self.inner, status, completion, rate_limits, dropped);
         }
         let items = transport::sse_items(self.inner.id, response);
         Ok(stream::events(
@@ -297,6 +319,7 @@ impl Provider for OpenAiCompatProvider {
             headers,
             rate_limits,
             now,
+            dropped,
         ))
     }
 }
@@ -354,6 +377,7 @@ fn replay(
     status: u16,
     completion: ChatCompletion,
     rate_limits: RateLimitSnapshot,
+    dropped: Vec<String>,
 ) -> Result<ChatStream, ProviderError> {
     let model = (!completion.model.is_empty()).then_some(completion.model);
     let Some(choice) = completion.choices.into_iter().next() else {
@@ -363,9 +387,23 @@ fn replay(
         rate_limits,
         model: model.clone(),
     })];
-    let text = choice.message.content.unwrap_or_default();
+    if !dropped.is_empty() {
+        events.push(Ok(StreamEvent::Dropped(dropped)));
+    }
+    let (text, reasoning, tool_calls) = choice.message.into_core();
+    if let Some(reasoning) = reasoning.filter(|r| !r.is_empty()) {
+        events.push(Ok(StreamEvent::Reasoning(reasoning)));
+    }
     if !text.is_empty() {
         events.push(Ok(StreamEvent::Delta(text)));
+    }
+    for (index, call) in (0_u32..).zip(tool_calls) {
+        events.push(Ok(StreamEvent::ToolCall(ToolCallDelta {
+            index,
+            id: Some(call.id),
+            name: Some(call.name),
+            arguments: call.arguments,
+        })));
     }
     events.push(Ok(StreamEvent::Done(StreamEnd {
         finish_reason: choice.finish_reason.as_deref().map(finish_reason_from_wire),

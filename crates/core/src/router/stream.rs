@@ -444,9 +444,7 @@ impl Driver {
         self.ctx.deadline = Instant::now() + inner.settings.deadline();
         let mut candidates: VecDeque<Arc<Route>> = std::mem::take(&mut self.queue)
             .into_iter()
-            .filter(|r| {
-                !self.tool_call_sent && r.prefill && inner.health.supports_prefill(&r.id)
-            })
+            .filter(|r| !self.tool_call_sent && r.prefill && inner.health.supports_prefill(&r.id))
             .collect();
         let call = Call::Stream { ttft: self.ttft() };
         let won = inner

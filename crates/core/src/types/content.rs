@@ -262,7 +262,20 @@ mod tests {
 
     #[test]
     fn remote_urls_are_recognised() {
-        assert!(ImageUrl { url: "HTTPS://a/b".into(), detail: None }.is_remote());
-        assert!(ImageUrl { url: "https://a/b".into(), detail: None }.data().is_none());
+        assert!(
+            ImageUrl {
+                url: "HTTPS://a/b".into(),
+                detail: None
+            }
+            .is_remote()
+        );
+        assert!(
+            ImageUrl {
+                url: "https://a/b".into(),
+                detail: None
+            }
+            .data()
+            .is_none()
+        );
     }
 }

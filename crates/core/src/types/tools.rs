@@ -82,7 +82,11 @@ pub struct ToolCall {
 
 impl ToolCall {
     /// A call of `name` with `arguments` (a JSON text), known by `id`.
-    pub fn new(id: impl Into<String>, name: impl Into<String>, arguments: impl Into<String>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> Self {
         Self {
             id: id.into(),
             name: name.into(),
@@ -172,8 +176,7 @@ mod tests {
             serde_json::to_value(&f).unwrap(),
             json!({"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object"}, "strict": true}})
         );
-        let back: ResponseFormat =
-            serde_json::from_value(json!({"type": "json_object"})).unwrap();
+        let back: ResponseFormat = serde_json::from_value(json!({"type": "json_object"})).unwrap();
         assert_eq!(back, ResponseFormat::JsonObject);
         assert_eq!(f.as_str(), "json_schema");
     }
