@@ -185,6 +185,29 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
+    /// The message-level fields a provider without OpenAI's message shape cannot carry
+    /// (`name`, earlier `reasoning`, verbatim extras), as `messages[].<field>` names for
+    /// its dropped params. Tool calls and results are not listed: they are never dropped.
+    pub fn dropped_message_fields(&self, dropped: &mut Vec<String>) {
+        let mut push = |name: &str| {
+            let name = format!("messages[].{name}");
+            if !dropped.contains(&name) {
+                dropped.push(name);
+            }
+        };
+        for m in &self.messages {
+            if m.name.is_some() {
+                push("name");
+            }
+            if m.reasoning.is_some() {
+                push("reasoning_content");
+            }
+            for key in m.extra.keys() {
+                push(key);
+            }
+        }
+    }
+
     /// A request with these messages and default parameters.
     pub fn new(messages: Vec<Message>) -> Self {
         Self {
@@ -390,7 +413,7 @@ pub enum StreamEvent {
     /// A piece of a tool call.
     ToolCall(ToolCallDelta),
     /// Request fields this route left out because they do not change the answer's meaning;
-    /// sent at most once, right after `Started`.
+    /// sent at most once, before the first delta.
     Dropped(Vec<String>),
     /// The stream finished cleanly; always the last event of a complete stream.
     Done(StreamEnd),

@@ -89,6 +89,32 @@ impl From<Error> for ApiError {
                 }
                 e
             }
+            // Every route refused the request itself (a field it cannot honour, a body it
+            // rejects): the client's request is at fault, and each route says why.
+            Error::AllProvidersFailed(errors)
+                if !errors.is_empty()
+                    && errors
+                        .iter()
+                        .all(|e| matches!(e.kind, llmpool::core::ErrorKind::BadRequest)) =>
+            {
+                let reasons: Vec<String> = errors
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            e.provider,
+                            e.message.as_deref().unwrap_or("bad request")
+                        )
+                    })
+                    .collect();
+                Self::invalid_request(
+                    format!(
+                        "no configured route can serve this request ({})",
+                        reasons.join("; ")
+                    ),
+                    None,
+                )
+            }
             Error::AllProvidersFailed(_) => Self::new(
                 StatusCode::BAD_GATEWAY,
                 err.to_string(),

@@ -81,7 +81,8 @@ impl Provider for CohereProvider {
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let key = self.cfg.api_key.clone();
         let model = self.model(req);
-        let body = convert::request_body(req, model, false)?;
+        let mut dropped = Vec::new();
+        let body = convert::request_body(req, model, false, &mut dropped)?;
         let started = tokio::time::Instant::now();
         let request = self
             .post(&body, "application/json")
@@ -101,6 +102,10 @@ impl Provider for CohereProvider {
                     .with_rate_limits(rate_limits)
             })?;
             convert::response(parsed, model, started.elapsed(), rate_limits)
+                .map(|resp| ChatResponse {
+                    dropped_params: dropped,
+                    ..resp
+                })
                 .map_err(|e| e.with_rate_limits(rate_limits))
         }
         .await;
@@ -109,7 +114,8 @@ impl Provider for CohereProvider {
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
         let key = self.cfg.api_key.clone();
-        let body = convert::request_body(req, self.model(req), true)?;
+        let mut dropped = Vec::new();
+        let body = convert::request_body(req, self.model(req), true, &mut dropped)?;
         let request = self.post(&body, "text/event-stream");
         // Only the wait for the answer's head is bounded here; the router times the body.
         let head = async {
@@ -128,7 +134,7 @@ impl Provider for CohereProvider {
             Err(_elapsed) => return Err(ProviderError::new(ID, ErrorKind::Timeout)),
         };
         let rate_limits = limits::parse(response.headers());
-        let events = stream::events(transport::sse_items(ID, response), rate_limits);
+        let events = stream::events(transport::sse_items(ID, response), rate_limits, dropped);
         Ok(events
             .map(move |item| item.map_err(|e| scrub(&key, e)))
             .boxed())

@@ -3,12 +3,30 @@
 use std::time::Duration;
 
 use llmpool_core::{
-    ChatRequest, ChatResponse, ErrorKind, FinishReason, ProviderError, RateLimitSnapshot, Usage,
+    ChatRequest, ChatResponse, ContentPart, ErrorKind, FinishReason, Message, ProviderError,
+    RateLimitSnapshot, ResponseFormat, Role, Usage,
 };
 
 use crate::ID;
 use crate::errors;
-use crate::wire::{ChatBody, ChatResponseBody, TokenCounts, WireMessage, WireUsage};
+use crate::wire::{
+    ChatBody, ChatResponseBody, ResponseFormatV2, TokenCounts, WireMessage, WireUsage,
+};
+
+/// The optional request fields this crate maps to Cohere today. Every other field a
+/// request sets is left out and reported when droppable (Cohere rejects unknown fields
+/// with 422), else refused by name (tools, `tool_choice`, `reasoning_effort`,
+/// `logit_bias`, … until they are mapped).
+const MAPPED_PARAMS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "response_format",
+];
 
 /// Cohere accepts at most this many stop sequences.
 pub(crate) const MAX_STOP_SEQUENCES: usize = 5;
@@ -27,11 +45,20 @@ const P_RANGE: (f32, f32) = (0.01, 0.99);
 ///   dropped (Cohere's default applies);
 /// - more than five stop sequences, or no message at all, cannot be expressed without
 ///   changing what the caller asked for, so they are a `BadRequest` and nothing is sent.
+/// - fields Cohere cannot take are refused by name, or, when they do not change the
+///   answer's meaning (`user`, `logprobs`, message `name`, …), left out and pushed to
+///   `dropped`.
 pub(crate) fn request_body<'a>(
     req: &'a ChatRequest,
     model: &'a str,
     stream: bool,
+    dropped: &mut Vec<String>,
 ) -> Result<ChatBody<'a>, ProviderError> {
+    req.check_params(ID, |f| MAPPED_PARAMS.contains(&f), dropped)?;
+    req.dropped_message_fields(dropped);
+    for (i, m) in req.messages.iter().enumerate() {
+        check_message(i, m)?;
+    }
     if req.messages.is_empty() {
         return Err(bad_request("the request has no messages"));
     }
@@ -56,7 +83,49 @@ pub(crate) fn request_body<'a>(
         p: clamp(req.top_p, P_RANGE),
         stop_sequences: &req.stop,
         stream,
+        seed: req.seed,
+        frequency_penalty: req.frequency_penalty,
+        presence_penalty: req.presence_penalty,
+        response_format: match &req.response_format {
+            None | Some(ResponseFormat::Text) => None,
+            Some(ResponseFormat::JsonObject) => Some(ResponseFormatV2 {
+                kind: "json_object",
+                json_schema: None,
+            }),
+            // Cohere has no `name`/`strict`: the schema alone constrains the answer.
+            Some(ResponseFormat::JsonSchema { json_schema }) => Some(ResponseFormatV2 {
+                kind: "json_object",
+                json_schema: json_schema.schema.as_ref(),
+            }),
+        },
     })
+}
+
+/// Refuses by name what this crate does not map to Cohere yet: tool calls and results,
+/// and parts other than text and images (Cohere takes OpenAI's `image_url` parts as they
+/// are, `https:` URLs included: Cohere fetches them itself).
+fn check_message(i: usize, m: &Message) -> Result<(), ProviderError> {
+    if m.role == Role::Tool {
+        return Err(ProviderError::unsupported(
+            ID,
+            &format!("messages[{i}] (role `tool`)"),
+        ));
+    }
+    if !m.tool_calls.is_empty() {
+        return Err(ProviderError::unsupported(
+            ID,
+            &format!("messages[{i}].tool_calls"),
+        ));
+    }
+    for (j, part) in m.content.parts().iter().enumerate() {
+        if let ContentPart::Other(_) = part {
+            return Err(ProviderError::unsupported(
+                ID,
+                &format!("messages[{i}].content[{j}] (type `{}`)", part.kind()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A parsed one-shot answer as a [`ChatResponse`]: the text of every `text` block
@@ -96,7 +165,7 @@ pub(crate) fn response(
         model: model.to_owned(),
         latency,
         rate_limits,
-        attempts: Vec::new(),
+        ..ChatResponse::default()
     })
 }
 
@@ -152,17 +221,17 @@ mod tests {
         let mut req = ChatRequest::from_user("hi");
         req.temperature = Some(1.7);
         req.top_p = Some(1.0);
-        let body = request_body(&req, "m", false).unwrap();
+        let body = request_body(&req, "m", false, &mut Vec::new()).unwrap();
         assert_eq!(body.temperature, Some(1.0));
         assert_eq!(body.p, Some(0.99));
         req.temperature = Some(-0.5);
         req.top_p = Some(0.0);
-        let body = request_body(&req, "m", false).unwrap();
+        let body = request_body(&req, "m", false, &mut Vec::new()).unwrap();
         assert_eq!(body.temperature, Some(0.0));
         assert_eq!(body.p, Some(0.01));
         req.temperature = Some(0.3);
         req.top_p = Some(f32::NAN);
-        let body = request_body(&req, "m", true).unwrap();
+        let body = request_body(&req, "m", true, &mut Vec::new()).unwrap();
         assert_eq!(body.temperature, Some(0.3));
         assert_eq!(body.p, None);
         assert!(body.stream);
@@ -172,12 +241,12 @@ mod tests {
     fn unsendable_requests_are_refused_locally() {
         let mut req = ChatRequest::from_user("hi");
         req.stop = (0..6).map(|i| i.to_string()).collect();
-        let err = request_body(&req, "m", false).unwrap_err();
+        let err = request_body(&req, "m", false, &mut Vec::new()).unwrap_err();
         assert!(matches!(err.kind, ErrorKind::BadRequest));
         assert!(err.message.unwrap().contains("at most 5"));
         req.stop.truncate(5);
-        assert!(request_body(&req, "m", false).is_ok());
-        let err = request_body(&ChatRequest::default(), "m", false).unwrap_err();
+        assert!(request_body(&req, "m", false, &mut Vec::new()).is_ok());
+        let err = request_body(&ChatRequest::default(), "m", false, &mut Vec::new()).unwrap_err();
         assert!(matches!(err.kind, ErrorKind::BadRequest));
     }
 
@@ -188,7 +257,7 @@ mod tests {
             Message::user("u"),
             Message::assistant("a"),
         ]);
-        let body = request_body(&req, "m", false).unwrap();
+        let body = request_body(&req, "m", false, &mut Vec::new()).unwrap();
         let roles: Vec<_> = body.messages.iter().map(|m| m.role).collect();
         assert_eq!(roles, ["system", "user", "assistant"]);
     }
@@ -246,5 +315,40 @@ mod tests {
         let err = response(body, "m", Duration::ZERO, RateLimitSnapshot::default()).unwrap_err();
         assert!(matches!(err.kind, ErrorKind::InvalidResponse));
         assert!(err.message.unwrap().contains("MAX_TOKENS"));
+    }
+
+    #[test]
+    fn formats_and_images_map_and_tools_are_refused_by_name() {
+        use llmpool_core::{ContentPart, Message, Tool};
+        use serde_json::json;
+
+        let mut req = ChatRequest::new(vec![Message::user(vec![
+            ContentPart::text("what is it?"),
+            ContentPart::image_url("https://cohere.com/favicon-32x32.png"),
+        ])])
+        .with_json_schema("thing", json!({"type": "object", "required": ["name"]}));
+        req.user = Some("u".into());
+        req.parallel_tool_calls = Some(true);
+        let mut dropped = Vec::new();
+        let body =
+            serde_json::to_value(request_body(&req, "m", false, &mut dropped).unwrap()).unwrap();
+        assert_eq!(
+            body["response_format"],
+            json!({"type": "json_object", "json_schema": {"type": "object", "required": ["name"]}})
+        );
+        assert_eq!(
+            body["messages"][0]["content"][1],
+            json!({"type": "image_url", "image_url": {"url": "https://cohere.com/favicon-32x32.png"}})
+        );
+        assert_eq!(dropped, vec!["parallel_tool_calls", "user"]);
+
+        let tools = ChatRequest::from_user("x").with_tool(Tool::function("f", "f", json!({})));
+        let err = request_body(&tools, "m", false, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+        assert!(err.message.unwrap().contains("`tools`"));
+        let mut bias = ChatRequest::from_user("x");
+        bias.extra.insert("logit_bias".into(), json!({"1": 2}));
+        let err = request_body(&bias, "m", false, &mut Vec::new()).unwrap_err();
+        assert!(err.message.unwrap().contains("`logit_bias`"));
     }
 }

@@ -29,17 +29,24 @@ use llmpool_openai_compat::sse::SseItem;
 use crate::wire::{MessageEndDelta, StreamEventBody};
 use crate::{ID, convert, errors};
 
-/// The events of a streamed answer, from the decoded SSE items of its body.
-pub(crate) fn events<S>(items: S, rate_limits: RateLimitSnapshot) -> ChatStream
+/// The events of a streamed answer, from the decoded SSE items of its body; `dropped`
+/// (request fields left out) is reported right after `Started`.
+pub(crate) fn events<S>(
+    items: S,
+    rate_limits: RateLimitSnapshot,
+    dropped: Vec<String>,
+) -> ChatStream
 where
     S: Stream<Item = Result<SseItem, ProviderError>> + Send + 'static,
 {
-    let started = futures::stream::once(async move {
-        Ok(StreamEvent::Started {
-            rate_limits,
-            model: None,
-        })
-    });
+    let mut head = vec![Ok(StreamEvent::Started {
+        rate_limits,
+        model: None,
+    })];
+    if !dropped.is_empty() {
+        head.push(Ok(StreamEvent::Dropped(dropped)));
+    }
+    let started = futures::stream::iter(head);
     let decoder = Decoder {
         items: items.boxed(),
         finished: false,
@@ -169,7 +176,14 @@ mod tests {
     fn run_items(
         items: Vec<Result<SseItem, ProviderError>>,
     ) -> Vec<Result<StreamEvent, ProviderError>> {
-        block_on(events(futures::stream::iter(items), RateLimitSnapshot::default()).collect())
+        block_on(
+            events(
+                futures::stream::iter(items),
+                RateLimitSnapshot::default(),
+                Vec::new(),
+            )
+            .collect(),
+        )
     }
 
     fn run(items: Vec<SseItem>) -> Vec<Result<StreamEvent, ProviderError>> {

@@ -4,7 +4,9 @@
 //! (the crate decides what a missing field means), and token counts accept floats because
 //! the OpenAPI spec types them as `number`.
 
+use llmpool_core::Content;
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 /// The body of `POST {base}/chat`.
 #[derive(Debug, Serialize)]
@@ -21,13 +23,31 @@ pub(crate) struct ChatBody<'a> {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub(crate) stop_sequences: &'a [String],
     pub(crate) stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) frequency_penalty: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) presence_penalty: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) response_format: Option<ResponseFormatV2<'a>>,
+}
+
+/// Cohere's `response_format`: `{"type": "json_object"}`, with `json_schema` for a schema.
+#[derive(Debug, Serialize)]
+pub(crate) struct ResponseFormatV2<'a> {
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) json_schema: Option<&'a Value>,
 }
 
 /// One message of the request; the system prompt is an ordinary `system` message.
 #[derive(Debug, Serialize)]
 pub(crate) struct WireMessage<'a> {
     pub(crate) role: &'static str,
-    pub(crate) content: &'a str,
+    /// Text, or OpenAI-identical `text` / `image_url` parts.
+    pub(crate) content: &'a Content,
 }
 
 /// A non-streaming answer.
@@ -185,17 +205,22 @@ mod tests {
 
     #[test]
     fn request_omits_unset_fields() {
+        let hi = Content::from("hi");
         let body = ChatBody {
             model: "m",
             messages: vec![WireMessage {
                 role: "user",
-                content: "hi",
+                content: &hi,
             }],
             temperature: None,
             max_tokens: None,
             p: None,
             stop_sequences: &[],
             stream: false,
+            seed: None,
+            frequency_penalty: None,
+            presence_penalty: None,
+            response_format: None,
         };
         assert_eq!(
             serde_json::to_string(&body).unwrap(),

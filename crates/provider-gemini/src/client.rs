@@ -96,7 +96,8 @@ impl GeminiProvider {
     async fn chat_inner(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let started = tokio::time::Instant::now();
         let model = self.model(req);
-        let body = convert::build_request(req, model)?;
+        let mut dropped_params = Vec::new();
+        let body = convert::build_request(req, model, &mut dropped_params)?;
         let request = self
             .post(&format!("/models/{model}:generateContent"), &body)
             .timeout(self.cfg.timeout);
@@ -134,13 +135,15 @@ impl GeminiProvider {
             model: answer.model,
             latency: started.elapsed(),
             rate_limits: limits::parse(&headers),
-            attempts: Vec::new(),
+            dropped_params,
+            ..ChatResponse::default()
         })
     }
 
     async fn chat_stream_inner(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
         let model = self.model(req);
-        let body = convert::build_request(req, model)?;
+        let mut dropped = Vec::new();
+        let body = convert::build_request(req, model, &mut dropped)?;
         // The timeout bounds the wait for the response headers (and an error body), not
         // the stream: an answer streams as long as it takes, and the router times chunks.
         let request = self.post(
@@ -162,7 +165,8 @@ impl GeminiProvider {
                 self.clock.now(),
             ));
         }
-        let decoder = Decoder::new(model, limits::parse(&headers), Arc::clone(&self.clock));
+        let decoder = Decoder::new(model, limits::parse(&headers), Arc::clone(&self.clock))
+            .with_dropped(dropped);
         let key = self.cfg.api_key.clone();
         let events = stream::events(transport::sse_items(ID, response), decoder);
         Ok(events

@@ -1,6 +1,11 @@
 //! Core requests to Gemini's wire shape, and Gemini answers back to core terms.
 
-use llmpool_core::{ChatRequest, ErrorKind, FinishReason, ProviderError, Role, Usage};
+use std::borrow::Cow;
+
+use llmpool_core::{
+    ChatRequest, ContentPart, ErrorKind, FinishReason, Message, ProviderError, ResponseFormat,
+    Role, Usage,
+};
 
 use crate::ID;
 use crate::wire::{
@@ -10,6 +15,18 @@ use crate::wire::{
 
 /// Gemini accepts at most this many `stopSequences`.
 pub(crate) const MAX_STOP_SEQUENCES: usize = 5;
+
+/// The optional request fields this crate maps to Gemini today. Every other field a
+/// request sets is left out and reported when droppable, else refused by name (tools,
+/// `tool_choice`, `reasoning_effort`, penalties, `logit_bias`, … until they are mapped).
+const MAPPED_PARAMS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "response_format",
+];
 
 /// What a successful `generateContent` body says, in core terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,10 +54,17 @@ pub(crate) fn is_gemma(model: &str) -> bool {
 /// - More than five stop sequences is refused here as a bad request, not truncated:
 ///   Gemini would answer 400, and dropping some would let output run past a stop the
 ///   caller asked for.
+///
+/// Fields Gemini cannot take are refused by name before any call, or, when they do not
+/// change the answer's meaning (`user`, `logprobs`, message `name`, …), left out and
+/// pushed to `dropped`.
 pub(crate) fn build_request(
     req: &ChatRequest,
     model: &str,
+    dropped: &mut Vec<String>,
 ) -> Result<GenerateContentRequest, ProviderError> {
+    req.check_params(ID, |f| MAPPED_PARAMS.contains(&f), dropped)?;
+    req.dropped_message_fields(dropped);
     if req.stop.len() > MAX_STOP_SEQUENCES {
         return Err(
             ProviderError::new(ID, ErrorKind::BadRequest).with_message(format!(
@@ -51,24 +75,30 @@ pub(crate) fn build_request(
     }
     let mut system: Vec<&str> = Vec::new();
     let mut contents: Vec<Content> = Vec::new();
-    for message in &req.messages {
-        if message.content.trim().is_empty() {
+    let mut texts: Vec<Cow<'_, str>> = Vec::with_capacity(req.messages.len());
+    for (i, message) in req.messages.iter().enumerate() {
+        texts.push(message_text(i, message)?);
+    }
+    for (message, text) in req.messages.iter().zip(&texts) {
+        if text.trim().is_empty() {
             continue;
         }
         let role = match message.role {
             Role::System => {
-                system.push(&message.content);
+                system.push(text);
                 continue;
             }
             Role::User => "user",
             Role::Assistant => "model",
+            // Refused by `message_text` until tool calling is mapped for Gemini.
+            Role::Tool => return Err(ProviderError::unsupported(ID, "tools")),
         };
         match contents.last_mut() {
-            Some(last) if last.role == role => append_text(last, &message.content),
+            Some(last) if last.role == role => append_text(last, text),
             _ => contents.push(Content {
                 role,
                 parts: vec![TextPart {
-                    text: message.content.clone(),
+                    text: text.clone().into_owned(),
                 }],
             }),
         }
@@ -88,17 +118,62 @@ pub(crate) fn build_request(
         return Err(ProviderError::new(ID, ErrorKind::BadRequest)
             .with_message("the request has no user or assistant message with text"));
     }
+    let (response_mime_type, response_json_schema) = match &req.response_format {
+        None | Some(ResponseFormat::Text) => (None, None),
+        Some(ResponseFormat::JsonObject) => (Some("application/json"), None),
+        Some(ResponseFormat::JsonSchema { json_schema }) => (
+            Some("application/json"),
+            json_schema.schema.clone().map(strip_schema_keyword),
+        ),
+    };
     let config = GenerationConfig {
         temperature: req.temperature,
         max_output_tokens: req.max_tokens,
         top_p: req.top_p,
         stop_sequences: req.stop.clone(),
+        seed: req.seed,
+        response_mime_type,
+        response_json_schema,
     };
     Ok(GenerateContentRequest {
         system_instruction,
         contents,
         generation_config: (!config.is_empty()).then_some(config),
     })
+}
+
+/// The text of a message, refusing by name what this crate does not map to Gemini yet:
+/// tool calls and results, images and other non-text parts.
+fn message_text(i: usize, message: &Message) -> Result<Cow<'_, str>, ProviderError> {
+    if message.role == Role::Tool {
+        return Err(ProviderError::unsupported(
+            ID,
+            &format!("messages[{i}] (role `tool`)"),
+        ));
+    }
+    if !message.tool_calls.is_empty() {
+        return Err(ProviderError::unsupported(
+            ID,
+            &format!("messages[{i}].tool_calls"),
+        ));
+    }
+    for (j, part) in message.content.parts().iter().enumerate() {
+        if !matches!(part, ContentPart::Text { .. }) {
+            return Err(ProviderError::unsupported(
+                ID,
+                &format!("messages[{i}].content[{j}] (type `{}`)", part.kind()),
+            ));
+        }
+    }
+    Ok(message.content.text())
+}
+
+/// A schema for `responseJsonSchema`: Gemini rejects the root `$schema` keyword.
+fn strip_schema_keyword(mut schema: serde_json::Value) -> serde_json::Value {
+    if let Some(obj) = schema.as_object_mut() {
+        obj.remove("$schema");
+    }
+    schema
 }
 
 fn append_text(content: &mut Content, text: &str) {
@@ -235,7 +310,7 @@ mod tests {
     use super::*;
 
     fn body(req: &ChatRequest, model: &str) -> Value {
-        let wire = build_request(req, model).unwrap();
+        let wire = build_request(req, model, &mut Vec::new()).unwrap();
         serde_json::from_str(&serde_json::to_string(&wire).unwrap()).unwrap()
     }
 
@@ -294,7 +369,7 @@ mod tests {
             5
         );
         req.stop.push("5".into());
-        let err = build_request(&req, "m").unwrap_err();
+        let err = build_request(&req, "m", &mut Vec::new()).unwrap_err();
         assert!(matches!(err.kind, ErrorKind::BadRequest));
         assert!(err.message.unwrap().contains("at most 5"));
     }
@@ -303,7 +378,7 @@ mod tests {
     fn a_request_without_text_is_refused() {
         let req = ChatRequest::new(vec![Message::user("  ")]);
         assert!(matches!(
-            build_request(&req, "m").unwrap_err().kind,
+            build_request(&req, "m", &mut Vec::new()).unwrap_err().kind,
             ErrorKind::BadRequest
         ));
     }
@@ -379,5 +454,41 @@ mod tests {
             finish_reason("MALFORMED_FUNCTION_CALL"),
             FinishReason::Other("MALFORMED_FUNCTION_CALL".into())
         );
+    }
+
+    #[test]
+    fn json_formats_map_and_unmapped_features_are_refused_by_name() {
+        use llmpool_core::{ContentPart, Message, Tool};
+        use serde_json::json;
+
+        let mut req = ChatRequest::from_user("where?")
+            .with_json_schema("place", json!({"$schema": "x", "type": "object"}));
+        req.seed = Some(7);
+        req.user = Some("u".into());
+        req.logprobs = Some(true);
+        let mut dropped = Vec::new();
+        let wire = build_request(&req, "gemini-2.5-flash", &mut dropped).unwrap();
+        let body = serde_json::to_value(&wire).unwrap();
+        assert_eq!(
+            body["generationConfig"],
+            json!({"seed": 7, "responseMimeType": "application/json", "responseJsonSchema": {"type": "object"}})
+        );
+        assert_eq!(dropped, vec!["logprobs", "user"]);
+
+        let tools = ChatRequest::from_user("x").with_tool(Tool::function("f", "f", json!({})));
+        let err = build_request(&tools, "m", &mut Vec::new()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+        assert!(err.message.unwrap().contains("`tools`"));
+
+        let image = ChatRequest::new(vec![Message::user(vec![ContentPart::image_url(
+            "data:image/png;base64,AA",
+        )])]);
+        let err = build_request(&image, "m", &mut Vec::new()).unwrap_err();
+        assert!(err.message.unwrap().contains("messages[0].content[0]"));
+
+        let mut penalty = ChatRequest::from_user("x");
+        penalty.frequency_penalty = Some(0.5);
+        let err = build_request(&penalty, "m", &mut Vec::new()).unwrap_err();
+        assert!(err.message.unwrap().contains("`frequency_penalty`"));
     }
 }

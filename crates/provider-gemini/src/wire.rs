@@ -54,6 +54,14 @@ pub(crate) struct GenerationConfig {
     pub(crate) top_p: Option<f32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) stop_sequences: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) seed: Option<i64>,
+    /// `application/json` for OpenAI's `json_object` and `json_schema` formats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) response_mime_type: Option<&'static str>,
+    /// The JSON Schema of a `json_schema` format (JSON Schema, not the OpenAPI subset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) response_json_schema: Option<Value>,
 }
 
 impl GenerationConfig {

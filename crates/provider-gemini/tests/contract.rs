@@ -156,6 +156,11 @@ fn event_view(item: &Result<StreamEvent, ProviderError>) -> Value {
             json!({ "started": { "rate_limits": limits_view(rate_limits), "model": model } })
         }
         Ok(StreamEvent::Delta(text)) => json!({ "delta": text }),
+        Ok(StreamEvent::Reasoning(text)) => json!({ "reasoning": text }),
+        Ok(StreamEvent::ToolCall(call)) => json!({ "tool_call": {
+            "index": call.index, "id": call.id, "name": call.name, "arguments": call.arguments
+        } }),
+        Ok(StreamEvent::Dropped(names)) => json!({ "dropped": names }),
         Ok(StreamEvent::Done(end)) => json!({
             "done": {
                 "finish_reason": end.finish_reason,

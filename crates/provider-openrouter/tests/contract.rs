@@ -37,6 +37,7 @@ fn documented_request() -> ChatRequest {
         top_p: None,
         stop: vec!["\n\n\n".into()],
         stream: false,
+        ..ChatRequest::default()
     }
 }
 

@@ -206,10 +206,11 @@ impl ImageUrl {
         Some((mime, data))
     }
 
-    /// Whether the URL is `https:` (or `http:`), i.e. the upstream must fetch it.
+    /// Whether the URL is `https:`, i.e. the upstream must fetch it.
     pub fn is_remote(&self) -> bool {
-        let lower = self.url.get(..8).unwrap_or(&self.url).to_ascii_lowercase();
-        lower.starts_with("https://") || lower.starts_with("http://")
+        self.url
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     }
 }
 

@@ -21,14 +21,17 @@ const DROPPABLE: &[&str] = &[
     "prompt_cache_key",
     "safety_identifier",
     "stream_options",
-    "messages[].name",
-    "messages[].reasoning_content",
 ];
 
 /// Whether a route may leave `field` out (and name it in `x-llmpool-dropped-params`).
 /// Tools, tool choice, response format, images, stop sequences, token limits and every
 /// unknown field change the answer and are never dropped.
+/// Message-level extras (`messages[].refusal`, `messages[].reasoning_details`, …) echo an
+/// earlier answer and are droppable too; a message's content and tool protocol are not.
 pub fn is_droppable(field: &str) -> bool {
+    if let Some(key) = field.strip_prefix("messages[].") {
+        return !matches!(key, "content" | "tool_calls" | "tool_call_id" | "role");
+    }
     DROPPABLE.contains(&field)
 }
 
@@ -133,5 +136,7 @@ mod tests {
         assert!(matches!(err.kind, ErrorKind::BadRequest));
         assert!(err.message.unwrap().contains("`response_format`"));
         assert!(!is_droppable("tools") && !is_droppable("logit_bias"));
+        assert!(is_droppable("messages[].name") && is_droppable("messages[].refusal"));
+        assert!(!is_droppable("messages[].tool_calls"));
     }
 }

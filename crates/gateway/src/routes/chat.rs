@@ -69,17 +69,6 @@ fn parse(
         };
         ApiError::invalid_request(message, param.as_deref())
     })?;
-    if let Some(n) = wire
-        .extra
-        .get("n")
-        .and_then(serde_json::Value::as_u64)
-        .filter(|n| *n != 1)
-    {
-        return Err(ApiError::invalid_request(
-            format!("`n` = {n} is not supported; llmpool returns one choice"),
-            Some("n"),
-        ));
-    }
     let req = wire.to_core().map_err(|e| {
         ApiError::invalid_request(
             format!("invalid request body at `{}`: {}", e.param, e.reason),
@@ -110,6 +99,17 @@ fn routing_headers(headers: &mut HeaderMap, provider: &str, attempts: usize) {
     headers.insert("x-llmpool-attempts", HeaderValue::from(attempts));
 }
 
+/// `x-llmpool-dropped-params`: the request fields the answering route left out because
+/// they do not change the answer's meaning (see `llmpool::core::is_droppable`).
+fn dropped_header(headers: &mut HeaderMap, dropped: &[String]) {
+    if dropped.is_empty() {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(&dropped.join(", ")) {
+        headers.insert("x-llmpool-dropped-params", v);
+    }
+}
+
 async fn one_shot(
     state: &AppState,
     req: llmpool::ChatRequest,
@@ -124,6 +124,7 @@ async fn one_shot(
             let body = ChatCompletion::from_core(&resp, completion_id(), unix_now());
             let mut response = axum::Json(body).into_response();
             routing_headers(response.headers_mut(), resp.provider, resp.attempts.len());
+            dropped_header(response.headers_mut(), &resp.dropped_params);
             Ok(response)
         }
         Err(e) => {
@@ -195,6 +196,7 @@ async fn stream(
     };
     let provider = routed.provider();
     let attempts = routed.attempts().len();
+    let dropped = routed.dropped_params().to_vec();
     let model = routed.model().to_owned();
     let id = completion_id();
     let created = unix_now();
@@ -210,6 +212,22 @@ async fn stream(
                         let m = model.as_deref().unwrap_or_default();
                         vec![chunk_event(&ChatCompletionChunk::text(
                             &id, created, m, text,
+                        ))]
+                    }
+                    Ok(RoutedEvent::Reasoning(text)) => {
+                        completion_chars = completion_chars
+                            .saturating_add(u64::try_from(text.chars().count()).unwrap_or(0));
+                        let m = model.as_deref().unwrap_or_default();
+                        vec![chunk_event(&ChatCompletionChunk::reasoning(
+                            &id, created, m, text,
+                        ))]
+                    }
+                    Ok(RoutedEvent::ToolCall(call)) => {
+                        completion_chars = completion_chars
+                            .saturating_add(u64::try_from(call.arguments.len()).unwrap_or(0));
+                        let m = model.as_deref().unwrap_or_default();
+                        vec![chunk_event(&ChatCompletionChunk::tool_call(
+                            &id, created, m, &call,
                         ))]
                     }
                     Ok(RoutedEvent::Done {
@@ -265,6 +283,7 @@ async fn stream(
     );
     let mut response = sse::response(events.boxed());
     routing_headers(response.headers_mut(), provider, attempts);
+    dropped_header(response.headers_mut(), &dropped);
     Ok(response)
 }
 
