@@ -6,6 +6,10 @@ use crate::types::{ChatRequest, ResponseFormat};
 
 /// The capabilities a request needs from the model that serves it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one flag per catalog capability, compared field by field with a model's"
+)]
 pub struct Needs {
     /// It offers tools or carries tool calls / results.
     pub tools: bool,
@@ -71,9 +75,8 @@ impl Missing {
         match self {
             Self::Tools => "tools",
             Self::JsonSchema | Self::JsonObject => "response_format",
-            Self::Vision => "messages",
+            Self::Vision | Self::ContextWindow { .. } => "messages",
             Self::Reasoning => "reasoning_effort",
-            Self::ContextWindow { .. } => "messages",
             Self::MaxOutputTokens { .. } => "max_completion_tokens",
         }
     }

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use llmpool::core::router::RoutedEvent;
-use llmpool::core::{Attempt, ChatResponse};
+use llmpool::core::{Attempt, ChatResponse, ToolCallDelta};
 use llmpool_openai_compat::wire::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorResponse,
 };
@@ -92,20 +92,17 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn routing_headers(headers: &mut HeaderMap, provider: &str, attempts: usize) {
+/// `x-llmpool-provider`, `x-llmpool-attempts`, and `x-llmpool-dropped-params` when the
+/// answering route left out request fields that do not change the answer's meaning (see
+/// `llmpool::core::is_droppable`).
+fn routing_headers(headers: &mut HeaderMap, provider: &str, attempts: usize, dropped: &[String]) {
     if let Ok(v) = HeaderValue::from_str(provider) {
         headers.insert("x-llmpool-provider", v);
     }
     headers.insert("x-llmpool-attempts", HeaderValue::from(attempts));
-}
-
-/// `x-llmpool-dropped-params`: the request fields the answering route left out because
-/// they do not change the answer's meaning (see `llmpool::core::is_droppable`).
-fn dropped_header(headers: &mut HeaderMap, dropped: &[String]) {
-    if dropped.is_empty() {
-        return;
-    }
-    if let Ok(v) = HeaderValue::from_str(&dropped.join(", ")) {
+    if !dropped.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&dropped.join(", "))
+    {
         headers.insert("x-llmpool-dropped-params", v);
     }
 }
@@ -123,8 +120,12 @@ async fn one_shot(
                 .record(ENDPOINT, "ok", started.elapsed(), &resp.attempts);
             let body = ChatCompletion::from_core(&resp, completion_id(), unix_now());
             let mut response = axum::Json(body).into_response();
-            routing_headers(response.headers_mut(), resp.provider, resp.attempts.len());
-            dropped_header(response.headers_mut(), &resp.dropped_params);
+            routing_headers(
+                response.headers_mut(),
+                resp.provider,
+                resp.attempts.len(),
+                &resp.dropped_params,
+            );
             Ok(response)
         }
         Err(e) => {
@@ -181,7 +182,6 @@ async fn stream(
     // For a usage chunk when the upstream reports none (OpenAI's clients read it whenever
     // they asked for it): the same estimate the ledger charges, from the text's length.
     let prompt_estimate = req.estimated_prompt_tokens();
-    let mut completion_chars: u64 = 0;
     let routed = match state.handler.router().chat_stream(req).await {
         Ok(s) => s,
         Err(e) => {
@@ -194,41 +194,27 @@ async fn stream(
             return Err(e.into());
         }
     };
-    let provider = routed.provider();
-    let attempts = routed.attempts().len();
-    let dropped = routed.dropped_params().to_vec();
+    let mut headers = HeaderMap::new();
+    let (attempts, dropped) = (routed.attempts().len(), routed.dropped_params());
+    routing_headers(&mut headers, routed.provider(), attempts, dropped);
     let model = routed.model().to_owned();
-    let id = completion_id();
-    let created = unix_now();
+    let mut pieces = Pieces {
+        id: completion_id(),
+        created: unix_now(),
+        chars: 0,
+    };
     let metrics = state.metrics.clone();
-    let first = ChatCompletionChunk::role(&id, created, &model);
+    let first = ChatCompletionChunk::role(&pieces.id, pieces.created, &model);
     let events = futures::stream::once(async move { chunk_event(&first) }).chain(
         routed
             .scan(Some(model), move |model, item| {
                 let out = match item {
-                    Ok(RoutedEvent::Delta(text)) => {
-                        completion_chars = completion_chars
-                            .saturating_add(u64::try_from(text.chars().count()).unwrap_or(0));
-                        let m = model.as_deref().unwrap_or_default();
-                        vec![chunk_event(&ChatCompletionChunk::text(
-                            &id, created, m, text,
-                        ))]
-                    }
+                    Ok(RoutedEvent::Delta(text)) => vec![pieces.text(model.as_deref(), text)],
                     Ok(RoutedEvent::Reasoning(text)) => {
-                        completion_chars = completion_chars
-                            .saturating_add(u64::try_from(text.chars().count()).unwrap_or(0));
-                        let m = model.as_deref().unwrap_or_default();
-                        vec![chunk_event(&ChatCompletionChunk::reasoning(
-                            &id, created, m, text,
-                        ))]
+                        vec![pieces.reasoning(model.as_deref(), text)]
                     }
                     Ok(RoutedEvent::ToolCall(call)) => {
-                        completion_chars = completion_chars
-                            .saturating_add(u64::try_from(call.arguments.len()).unwrap_or(0));
-                        let m = model.as_deref().unwrap_or_default();
-                        vec![chunk_event(&ChatCompletionChunk::tool_call(
-                            &id, created, m, &call,
-                        ))]
+                        vec![pieces.tool_call(model.as_deref(), &call)]
                     }
                     Ok(RoutedEvent::Done {
                         finish_reason,
@@ -238,8 +224,9 @@ async fn stream(
                         ..
                     }) => {
                         metrics.record(ENDPOINT, "ok", started.elapsed(), &attempts);
+                        let (id, created) = (&pieces.id, pieces.created);
                         let mut out = vec![chunk_event(&ChatCompletionChunk::finish(
-                            &id,
+                            id,
                             created,
                             &done_model,
                             finish_reason.as_ref(),
@@ -248,11 +235,11 @@ async fn stream(
                             let usage = usage.unwrap_or_else(|| {
                                 llmpool::core::Usage::new(
                                     prompt_estimate,
-                                    llmpool::core::estimate_tokens(completion_chars),
+                                    llmpool::core::estimate_tokens(pieces.chars),
                                 )
                             });
                             out.push(chunk_event(&ChatCompletionChunk::usage_only(
-                                &id,
+                                id,
                                 created,
                                 &done_model,
                                 usage,
@@ -282,9 +269,51 @@ async fn stream(
             .flatten(),
     );
     let mut response = sse::response(events.boxed());
-    routing_headers(response.headers_mut(), provider, attempts);
-    dropped_header(response.headers_mut(), &dropped);
+    response.headers_mut().extend(headers);
     Ok(response)
+}
+
+/// The chunks of one streamed answer: its id and time, and the characters sent so far
+/// (for the usage estimate when the upstream reports none).
+struct Pieces {
+    id: String,
+    created: u64,
+    chars: u64,
+}
+
+impl Pieces {
+    fn count(&mut self, text: &str) {
+        let n = u64::try_from(text.chars().count()).unwrap_or(0);
+        self.chars = self.chars.saturating_add(n);
+    }
+
+    fn text(&mut self, model: Option<&str>, text: String) -> Bytes {
+        self.count(&text);
+        let m = model.unwrap_or_default();
+        chunk_event(&ChatCompletionChunk::text(&self.id, self.created, m, text))
+    }
+
+    fn reasoning(&mut self, model: Option<&str>, text: String) -> Bytes {
+        self.count(&text);
+        let m = model.unwrap_or_default();
+        chunk_event(&ChatCompletionChunk::reasoning(
+            &self.id,
+            self.created,
+            m,
+            text,
+        ))
+    }
+
+    fn tool_call(&mut self, model: Option<&str>, call: &ToolCallDelta) -> Bytes {
+        self.count(&call.arguments);
+        let m = model.unwrap_or_default();
+        chunk_event(&ChatCompletionChunk::tool_call(
+            &self.id,
+            self.created,
+            m,
+            call,
+        ))
+    }
 }
 
 fn chunk_event(chunk: &ChatCompletionChunk) -> Bytes {
