@@ -411,6 +411,10 @@ async fn stream_malformed_event_is_skipped() {
 
 /// A client's OpenAI request fixture (its `_source` note removed) in core terms, and the
 /// body Groq must receive for it.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a failed setup fails the test"
+)]
 fn surface_request(name: &str) -> (ChatRequest, serde_json::Value) {
     let mut body = SUITE.fixture_json(name);
     body.as_object_mut().unwrap().remove("_source");
