@@ -39,6 +39,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
+use crate::types::{Missing, Needs};
 
 /// Limits of one route. `None` means "no limit known" (not "zero").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +84,10 @@ impl Limits {
 /// One model of a provider's catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one flag per capability, spelled in catalog.toml exactly as here"
+)]
 pub struct ModelInfo {
     /// Upstream model id, exactly as sent on the wire.
     pub id: String,
@@ -107,6 +112,24 @@ pub struct ModelInfo {
     /// Whether the route continues an assistant prefill (a trailing assistant message).
     #[serde(default)]
     pub prefill: bool,
+    /// Most tokens one answer may have, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
+    /// The model calls tools. Unstated means no: a catalog says yes only where it is known.
+    #[serde(default)]
+    pub tools: bool,
+    /// The model answers in JSON matching a schema (`response_format: json_schema`).
+    #[serde(default)]
+    pub json_schema: bool,
+    /// The model answers with a JSON object (`response_format: json_object`).
+    #[serde(default)]
+    pub json_object: bool,
+    /// The model reads images.
+    #[serde(default)]
+    pub vision: bool,
+    /// The model takes a reasoning effort and returns its reasoning apart.
+    #[serde(default)]
+    pub reasoning: bool,
     /// Quota bucket: models naming the same bucket share their model-level windows (one
     /// counter per window for all of them), and must declare the same limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,9 +151,48 @@ impl ModelInfo {
             rpmonth: None,
             context_window: None,
             prefill: false,
+            max_output_tokens: None,
+            tools: false,
+            json_schema: false,
+            json_object: false,
+            vision: false,
+            reasoning: false,
             bucket: None,
             note: None,
         }
+    }
+
+    /// Whether this model can serve a request with `needs`; else the first capability it
+    /// lacks (in the order tools, JSON schema, JSON object, images, reasoning, context
+    /// window, output cap). Unknown windows and caps never refuse.
+    pub fn can_serve(&self, needs: &Needs) -> Result<(), Missing> {
+        let flags = [
+            (needs.tools, self.tools, Missing::Tools),
+            (needs.json_schema, self.json_schema, Missing::JsonSchema),
+            (needs.json_object, self.json_object, Missing::JsonObject),
+            (needs.vision, self.vision, Missing::Vision),
+            (needs.reasoning, self.reasoning, Missing::Reasoning),
+        ];
+        if let Some((_, _, missing)) = flags.into_iter().find(|(need, has, _)| *need && !*has) {
+            return Err(missing);
+        }
+        if let Some(window) = self.context_window
+            && needs.prompt_tokens > window
+        {
+            return Err(Missing::ContextWindow {
+                needed: needs.prompt_tokens,
+                window,
+            });
+        }
+        if let (Some(requested), Some(max)) = (needs.max_output_tokens, self.max_output_tokens)
+            && u64::from(requested) > max
+        {
+            return Err(Missing::MaxOutputTokens {
+                requested,
+                max: u32::try_from(max).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(())
     }
 
     /// The model's limits.
@@ -322,6 +384,22 @@ fn describe(limits: &Limits) -> String {
     }
 }
 
+/// The client's message when no configured route can serve a request: the capability
+/// that is missing and the configured models that have it (`provider/model`), so that
+/// the caller can pin one.
+pub fn unservable_message(missing: &Missing, capable: &[String]) -> String {
+    let field = missing.field();
+    if capable.is_empty() {
+        format!("no configured model can serve `{field}`: it needs {missing}")
+    } else {
+        format!(
+            "no route that could be used can serve `{field}`: it needs {missing}; models with `{}`: {}",
+            missing.capability(),
+            capable.join(", ")
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,5 +538,51 @@ id = "c"
         let merged = base.overridden_by(&over);
         assert_eq!(merged.rpm, Some(30));
         assert_eq!(merged.rpd, Some(50));
+    }
+
+    #[test]
+    fn can_serve_names_the_first_missing_capability() {
+        use crate::types::{ChatRequest, Tool};
+        let mut model = ModelInfo::new("m");
+        model.context_window = Some(100);
+        model.json_object = true;
+        let plain = ChatRequest::from_user("hi").needs();
+        assert_eq!(model.can_serve(&plain), Ok(()));
+        let tools = ChatRequest::from_user("hi")
+            .with_tool(Tool::function("f", "f", serde_json::json!({})))
+            .needs();
+        assert_eq!(model.can_serve(&tools), Err(Missing::Tools));
+        model.tools = true;
+        assert_eq!(model.can_serve(&tools), Ok(()));
+        let long = ChatRequest::from_user("word ".repeat(200)).needs();
+        assert!(matches!(
+            model.can_serve(&long),
+            Err(Missing::ContextWindow { window: 100, .. })
+        ));
+        let mut capped = ChatRequest::from_user("hi");
+        capped.max_tokens = Some(9000);
+        model.max_output_tokens = Some(8000);
+        assert!(matches!(
+            model.can_serve(&capped.needs()),
+            Err(Missing::MaxOutputTokens {
+                requested: 9000,
+                max: 8000
+            })
+        ));
+        let msg = unservable_message(&Missing::Tools, &["groq/openai/gpt-oss-120b".to_owned()]);
+        assert!(
+            msg.contains("`tools`") && msg.contains("groq/openai/gpt-oss-120b"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn capabilities_default_to_no() {
+        let m: ModelInfo = toml::from_str("id = \"m\"").unwrap();
+        assert!(!m.tools && !m.vision && !m.json_schema && !m.json_object && !m.reasoning);
+        let m: ModelInfo =
+            toml::from_str("id = \"m\"\ntools = true\nmax_output_tokens = 8000").unwrap();
+        assert!(m.tools);
+        assert_eq!(m.max_output_tokens, Some(8000));
     }
 }
