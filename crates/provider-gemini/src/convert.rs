@@ -9,8 +9,8 @@ use llmpool_core::{
 
 use crate::ID;
 use crate::wire::{
-    Content, GenerateContentRequest, GenerateContentResponse, GenerationConfig, SystemInstruction,
-    TextPart, UsageMetadata,
+    Blob, Content, FileData, GenerateContentRequest, GenerateContentResponse, GenerationConfig,
+    Part, SystemInstruction, TextPart, UsageMetadata,
 };
 
 /// Gemini accepts at most this many `stopSequences`.
@@ -80,6 +80,23 @@ pub(crate) fn build_request(
         texts.push(message_text(i, message)?);
     }
     for (message, text) in req.messages.iter().zip(&texts) {
+        if message.content.has_image() {
+            if message.role != Role::User {
+                return Err(ProviderError::unsupported(
+                    ID,
+                    "images outside user messages",
+                ));
+            }
+            let parts = image_message_parts(message.content.parts())?;
+            match contents.last_mut() {
+                Some(last) if last.role == "user" => last.parts.extend(parts),
+                _ => contents.push(Content {
+                    role: "user",
+                    parts,
+                }),
+            }
+            continue;
+        }
         if text.trim().is_empty() {
             continue;
         }
@@ -97,9 +114,7 @@ pub(crate) fn build_request(
             Some(last) if last.role == role => append_text(last, text),
             _ => contents.push(Content {
                 role,
-                parts: vec![TextPart {
-                    text: text.clone().into_owned(),
-                }],
+                parts: vec![Part::text(text.clone().into_owned())],
             }),
         }
     }
@@ -158,7 +173,11 @@ fn message_text(i: usize, message: &Message) -> Result<Cow<'_, str>, ProviderErr
         ));
     }
     for (j, part) in message.content.parts().iter().enumerate() {
-        if !matches!(part, ContentPart::Text { .. }) {
+        if let ContentPart::Image { image_url } = part {
+            image_part(image_url).map_err(|why| {
+                ProviderError::unsupported(ID, &format!("messages[{i}].content[{j}] ({why})"))
+            })?;
+        } else if !matches!(part, ContentPart::Text { .. }) {
             return Err(ProviderError::unsupported(
                 ID,
                 &format!("messages[{i}].content[{j}] (type `{}`)", part.kind()),
@@ -176,15 +195,76 @@ fn strip_schema_keyword(mut schema: serde_json::Value) -> serde_json::Value {
     schema
 }
 
+/// The parts of a user message with images, in order; text parts are kept as they are.
+fn image_message_parts(parts: &[ContentPart]) -> Result<Vec<Part>, ProviderError> {
+    parts
+        .iter()
+        .filter_map(|part| match part {
+            ContentPart::Text { text } if text.trim().is_empty() => None,
+            ContentPart::Text { text } => Some(Ok(Part::text(text.clone()))),
+            ContentPart::Image { image_url } => Some(
+                image_part(image_url)
+                    .map_err(|why| ProviderError::unsupported(ID, &format!("image ({why})"))),
+            ),
+            // Refused by `message_text` before this is called.
+            ContentPart::Other(_) => None,
+        })
+        .collect()
+}
+
+/// An image as Gemini takes it: a `data:` URL's payload inline, an `https:` URL as
+/// `fileData` (Gemini fetches it; llmpool never downloads a client's URL). Gemini takes
+/// PNG, JPEG, WebP, HEIC and HEIF, not GIF (capabilities.md §3.1).
+fn image_part(image: &llmpool_core::ImageUrl) -> Result<Part, &'static str> {
+    const TYPES: &[&str] = &[
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "image/heic",
+        "image/heif",
+    ];
+    if let Some((mime, data)) = image.data() {
+        if !TYPES.contains(&mime) {
+            return Err("gemini takes png, jpeg, webp, heic or heif images");
+        }
+        return Ok(Part::Inline {
+            inline_data: Blob {
+                mime_type: mime.to_owned(),
+                data: data.to_owned(),
+            },
+        });
+    }
+    if image.is_remote() {
+        let path = image.url.split(['?', '#']).next().unwrap_or_default();
+        let ext = std::path::Path::new(path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let mime = match ext.as_str() {
+            "png" => "image/png",
+            "webp" => "image/webp",
+            "gif" => return Err("gemini takes png, jpeg, webp, heic or heif images"),
+            // What Google's own clients assume for an image URL without a known suffix.
+            _ => "image/jpeg",
+        };
+        return Ok(Part::File {
+            file_data: FileData {
+                mime_type: mime.to_owned(),
+                file_uri: image.url.clone(),
+            },
+        });
+    }
+    Err("an image must be a base64 data: URL or an https: URL")
+}
+
 fn append_text(content: &mut Content, text: &str) {
     match content.parts.last_mut() {
-        Some(part) => {
+        Some(Part::Text(part)) => {
             part.text.push_str("\n\n");
             part.text.push_str(text);
         }
-        None => content.parts.push(TextPart {
-            text: text.to_owned(),
-        }),
+        _ => content.parts.push(Part::text(text)),
     }
 }
 
@@ -192,16 +272,15 @@ fn append_text(content: &mut Content, text: &str) {
 /// user turn of its own before everything (a conversation must start with the user).
 fn fold_into_first_user_turn(contents: &mut Vec<Content>, system: String) {
     match contents.first_mut() {
-        Some(first) if first.role == "user" => {
-            if let Some(part) = first.parts.first_mut() {
-                part.text = format!("{system}\n\n{}", part.text);
-            }
-        }
+        Some(first) if first.role == "user" => match first.parts.first_mut() {
+            Some(Part::Text(part)) => part.text = format!("{system}\n\n{}", part.text),
+            _ => first.parts.insert(0, Part::text(system)),
+        },
         _ => contents.insert(
             0,
             Content {
                 role: "user",
-                parts: vec![TextPart { text: system }],
+                parts: vec![Part::text(system)],
             },
         ),
     }
@@ -480,10 +559,23 @@ mod tests {
         assert!(matches!(err.kind, ErrorKind::BadRequest));
         assert!(err.message.unwrap().contains("`tools`"));
 
-        let image = ChatRequest::new(vec![Message::user(vec![ContentPart::image_url(
-            "data:image/png;base64,AA",
+        let image = ChatRequest::new(vec![Message::user(vec![
+            ContentPart::text("what is it?"),
+            ContentPart::image_url("data:image/png;base64,AA"),
+            ContentPart::image_url("https://example.com/cat.webp?x=1"),
+        ])]);
+        let body =
+            serde_json::to_value(build_request(&image, "m", &mut Vec::new()).unwrap()).unwrap();
+        assert_eq!(
+            body["contents"][0]["parts"],
+            json!([{"text": "what is it?"},
+                   {"inlineData": {"mimeType": "image/png", "data": "AA"}},
+                   {"fileData": {"mimeType": "image/webp", "fileUri": "https://example.com/cat.webp?x=1"}}])
+        );
+        let gif = ChatRequest::new(vec![Message::user(vec![ContentPart::image_url(
+            "data:image/gif;base64,AA",
         )])]);
-        let err = build_request(&image, "m", &mut Vec::new()).unwrap_err();
+        let err = build_request(&gif, "m", &mut Vec::new()).unwrap_err();
         assert!(err.message.unwrap().contains("messages[0].content[0]"));
 
         let mut penalty = ChatRequest::from_user("x");
