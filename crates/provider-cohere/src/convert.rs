@@ -129,7 +129,7 @@ fn check_message(i: usize, m: &Message) -> Result<(), ProviderError> {
 }
 
 /// A parsed one-shot answer as a [`ChatResponse`]: the text of every `text` block
-/// (`thinking` blocks dropped), the finish reason, and the usage.
+/// (`thinking` blocks become the reasoning), the finish reason, and the usage.
 pub(crate) fn response(
     body: ChatResponseBody,
     model: &str,
@@ -145,12 +145,15 @@ pub(crate) fn response(
         Some(raw) => Some(finish_reason(raw, None)?),
         None => None,
     };
-    let text: String = message
-        .into_iter()
-        .flat_map(|m| m.content)
-        .filter(|block| block.kind == "text")
-        .filter_map(|block| block.text)
-        .collect();
+    let mut text = String::new();
+    let mut reasoning: Option<String> = None;
+    for block in message.into_iter().flat_map(|m| m.content) {
+        match (block.kind.as_str(), block.text, block.thinking) {
+            ("text", Some(t), _) => text.push_str(&t),
+            ("thinking", _, Some(t)) => reasoning.get_or_insert_with(String::new).push_str(&t),
+            _ => {}
+        }
+    }
     if text.is_empty() {
         return Err(errors::invalid_response(format!(
             "the answer has no text content (finish_reason {})",
@@ -159,6 +162,7 @@ pub(crate) fn response(
     }
     Ok(ChatResponse {
         text,
+        reasoning,
         finish_reason: finish,
         usage: wire_usage.as_ref().and_then(usage),
         provider: ID,
@@ -302,12 +306,13 @@ mod tests {
     }
 
     #[test]
-    fn thinking_blocks_are_dropped_and_empty_answers_fail() {
+    fn thinking_blocks_are_reasoning_and_empty_answers_fail() {
         let body = parse(
             r#"{"message":{"content":[{"type":"thinking","thinking":"hmm"},{"type":"text","text":"4"}]},"finish_reason":"COMPLETE"}"#,
         );
         let r = response(body, "m", Duration::ZERO, RateLimitSnapshot::default()).unwrap();
         assert_eq!(r.text, "4");
+        assert_eq!(r.reasoning.as_deref(), Some("hmm"));
         assert_eq!(r.usage, None);
         let body = parse(
             r#"{"message":{"content":[{"type":"thinking","thinking":"hmm"}]},"finish_reason":"MAX_TOKENS"}"#,

@@ -27,7 +27,7 @@
 //! | `top_p` | `p`, clamped to 0.01..=0.99 |
 //! | `max_tokens` | `max_tokens` |
 //! | `stop` | `stop_sequences`, at most 5 |
-//! | answer text | every `message.content[*]` block of type `text`; `thinking` blocks are dropped |
+//! | answer text | every `message.content[*]` block of type `text`; `thinking` blocks become the answer's reasoning (one-shot and streamed) |
 //! | finish reason | `COMPLETE`/`STOP_SEQUENCE` → stop, `MAX_TOKENS` → length, `TOOL_CALL` → tool calls |
 //! | usage | `usage.tokens` (what the model processed), else `usage.billed_units` |
 //!

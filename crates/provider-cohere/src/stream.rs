@@ -81,7 +81,7 @@ impl Decoder {
                     None => continue,
                 },
             };
-            self.finished = !matches!(out, Ok(StreamEvent::Delta(_)));
+            self.finished = matches!(out, Ok(StreamEvent::Done(_)) | Err(_));
             return Some(out);
         }
     }
@@ -107,7 +107,11 @@ impl Decoder {
         }
         match serde_json::from_str::<StreamEventBody>(data) {
             Ok(StreamEventBody::ContentDelta { delta }) => {
-                let text = delta.message.content.text.filter(|t| !t.is_empty())?;
+                let content = delta.message.content;
+                if let Some(thinking) = content.thinking.filter(|t| !t.is_empty()) {
+                    return Some(Ok(StreamEvent::Reasoning(thinking)));
+                }
+                let text = content.text.filter(|t| !t.is_empty())?;
                 self.saw_text = true;
                 Some(Ok(StreamEvent::Delta(text)))
             }
@@ -231,8 +235,10 @@ mod tests {
         ]);
         assert!(matches!(out[0], Ok(StreamEvent::Started { .. })));
         assert_eq!(texts(&out), ["Hi", " there"]);
-        assert_eq!(out.len(), 4);
-        match &out[3] {
+        // The reasoning model's thinking comes as reasoning, never as answer text.
+        assert!(matches!(&out[2], Ok(StreamEvent::Reasoning(t)) if t == "hmm"));
+        assert_eq!(out.len(), 5);
+        match &out[4] {
             Ok(StreamEvent::Done(end)) => {
                 assert_eq!(end.finish_reason, Some(FinishReason::Stop));
                 assert_eq!(end.usage, Some(Usage::new(5, 2)));

@@ -75,6 +75,9 @@ pub(crate) struct ContentBlock {
     pub(crate) kind: String,
     #[serde(default)]
     pub(crate) text: Option<String>,
+    /// The reasoning of a `thinking` block.
+    #[serde(default)]
+    pub(crate) thinking: Option<String>,
 }
 
 /// `usage`: what was billed and what the model processed.
@@ -131,6 +134,9 @@ pub(crate) struct ContentDeltaMessage {
 pub(crate) struct ContentDeltaContent {
     #[serde(default)]
     pub(crate) text: Option<String>,
+    /// Reasoning text, on a `thinking` block of a reasoning model.
+    #[serde(default)]
+    pub(crate) thinking: Option<String>,
 }
 
 /// `message-end`: why the answer ended, the usage, and an error text on `ERROR`.

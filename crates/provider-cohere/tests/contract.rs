@@ -208,7 +208,7 @@ async fn chat_sends_the_documented_request_and_parses_the_answer() {
 }
 
 #[tokio::test]
-async fn reasoning_answers_drop_the_thinking_block() {
+async fn reasoning_answers_carry_the_thinking_block_as_reasoning() {
     let server = expect_call(respond(
         200,
         &fx("chat_ok_reasoning.json"),
@@ -218,6 +218,12 @@ async fn reasoning_answers_drop_the_thinking_block() {
     .await;
     let response = provider(&server).chat(&request()).await.unwrap();
     assert_eq!(response.text, "2 + 2 = 4");
+    assert!(
+        response
+            .reasoning
+            .as_deref()
+            .is_some_and(|r| r.starts_with("Okay"))
+    );
     assert!(
         response.rate_limits.is_empty(),
         "production keys get no trial headers"
@@ -695,4 +701,41 @@ async fn stream_head_timeout_is_timeout() {
     .await;
     let err = stream_error(&provider(&server), &request()).await;
     assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_reasoning_stream_sends_thinking_as_reasoning_then_the_answer() {
+    let server = expect_call(respond(
+        200,
+        &fx("reasoning-stream.txt"),
+        "text/event-stream",
+        None,
+    ))
+    .await;
+    let items = stream_events(&provider(&server)).await;
+    let reasoning: String = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(StreamEvent::Reasoning(t)) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let text: String = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(StreamEvent::Delta(t)) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(!reasoning.is_empty(), "{items:?}");
+    assert!(!text.is_empty(), "{items:?}");
+    assert!(!text.contains(&reasoning));
+    assert!(
+        matches!(items.last(), Some(Ok(StreamEvent::Done(_)))),
+        "{items:?}"
+    );
+    assert_json_snapshot!(
+        "reasoning_stream_events",
+        items.iter().map(event_json).collect::<Vec<_>>()
+    );
 }
