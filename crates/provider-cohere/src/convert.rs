@@ -10,14 +10,19 @@ use llmpool_core::{
 use crate::ID;
 use crate::errors;
 use crate::wire::{
-    ChatBody, ChatResponseBody, ResponseFormatV2, TokenCounts, WireMessage, WireUsage,
+    ChatBody, ChatResponseBody, CohereFunction, CohereTool, ResponseFormatV2, TokenCounts,
+    WireMessage, WireUsage,
 };
+use llmpool_core::{ToolCall, ToolChoice};
+use llmpool_openai_compat::wire::WireToolCall;
 
 /// The optional request fields this crate maps to Cohere today. Every other field a
 /// request sets is left out and reported when droppable (Cohere rejects unknown fields
 /// with 422), else refused by name (tools, `tool_choice`, `reasoning_effort`,
 /// `logit_bias`, … until they are mapped).
 const MAPPED_PARAMS: &[&str] = &[
+    "tools",
+    "tool_choice",
     "temperature",
     "top_p",
     "max_completion_tokens",
@@ -59,6 +64,20 @@ pub(crate) fn request_body<'a>(
     for (i, m) in req.messages.iter().enumerate() {
         check_message(i, m)?;
     }
+    if !req.tools.is_empty()
+        && req
+            .response_format
+            .as_ref()
+            .is_some_and(|f| *f != ResponseFormat::Text)
+    {
+        // "not supported when used in combinations with the documents or tools
+        // parameters" (Cohere's OpenAPI spec).
+        return Err(ProviderError::unsupported(
+            ID,
+            "response_format (with tools)",
+        ));
+    }
+    let (tools, tool_choice) = tools(req)?;
     if req.messages.is_empty() {
         return Err(bad_request("the request has no messages"));
     }
@@ -75,7 +94,9 @@ pub(crate) fn request_body<'a>(
             .iter()
             .map(|m| WireMessage {
                 role: m.role.as_str(),
-                content: &m.content,
+                content: (!m.content.is_empty() || m.tool_calls.is_empty()).then_some(&m.content),
+                tool_calls: m.tool_calls.iter().map(WireToolCall::from).collect(),
+                tool_call_id: m.tool_call_id.as_deref(),
             })
             .collect(),
         temperature: clamp(req.temperature, TEMPERATURE_RANGE),
@@ -98,23 +119,56 @@ pub(crate) fn request_body<'a>(
                 json_schema: json_schema.schema.as_ref(),
             }),
         },
+        strict_tools: req
+            .tools
+            .iter()
+            .any(|t| t.strict == Some(true))
+            .then_some(true),
+        tools,
+        tool_choice,
     })
 }
 
-/// Refuses by name what this crate does not map to Cohere yet: tool calls and results,
-/// and parts other than text and images (Cohere takes OpenAI's `image_url` parts as they
-/// are, `https:` URLs included: Cohere fetches them itself).
-fn check_message(i: usize, m: &Message) -> Result<(), ProviderError> {
-    if m.role == Role::Tool {
-        return Err(ProviderError::unsupported(
-            ID,
-            &format!("messages[{i}] (role `tool`)"),
-        ));
+fn cohere_tool(t: &llmpool_core::Tool) -> CohereTool<'_> {
+    CohereTool {
+        kind: "function",
+        function: CohereFunction {
+            name: &t.name,
+            description: t.description.as_deref(),
+            parameters: t.parameters.as_ref(),
+        },
     }
-    if !m.tool_calls.is_empty() {
+}
+
+/// Cohere's `tools` and `tool_choice`: no `auto` word (absent means auto), and no named
+/// choice, which is sent as that one tool, required (as Vercel's provider does).
+fn tools(req: &ChatRequest) -> Result<(Vec<CohereTool<'_>>, Option<&'static str>), ProviderError> {
+    let wire = cohere_tool;
+    Ok(match &req.tool_choice {
+        None | Some(ToolChoice::Auto) => (req.tools.iter().map(wire).collect(), None),
+        Some(ToolChoice::None) => (req.tools.iter().map(wire).collect(), Some("NONE")),
+        Some(ToolChoice::Required) => (req.tools.iter().map(wire).collect(), Some("REQUIRED")),
+        Some(ToolChoice::Function(name)) => {
+            let Some(tool) = req.tools.iter().find(|t| t.name == *name) else {
+                return Err(
+                    ProviderError::new(ID, ErrorKind::BadRequest).with_message(format!(
+                        "`tool_choice` names `{name}`, which is not among `tools`"
+                    )),
+                );
+            };
+            (vec![wire(tool)], Some("REQUIRED"))
+        }
+    })
+}
+
+/// Refuses by name parts other than text and images (Cohere takes OpenAI's `image_url`
+/// parts as they are, `https:` URLs included: Cohere fetches them itself) and images
+/// outside user messages.
+fn check_message(i: usize, m: &Message) -> Result<(), ProviderError> {
+    if m.role != Role::User && m.content.has_image() {
         return Err(ProviderError::unsupported(
             ID,
-            &format!("messages[{i}].tool_calls"),
+            &format!("messages[{i}].content (images outside user messages)"),
         ));
     }
     for (j, part) in m.content.parts().iter().enumerate() {
@@ -147,14 +201,22 @@ pub(crate) fn response(
     };
     let mut text = String::new();
     let mut reasoning: Option<String> = None;
-    for block in message.into_iter().flat_map(|m| m.content) {
-        match (block.kind.as_str(), block.text, block.thinking) {
-            ("text", Some(t), _) => text.push_str(&t),
-            ("thinking", _, Some(t)) => reasoning.get_or_insert_with(String::new).push_str(&t),
-            _ => {}
+    let mut tool_calls: Vec<ToolCall> = Vec::new();
+    if let Some(m) = message {
+        // The plan before the calls has no OpenAI slot; it is the model's reasoning.
+        if let Some(plan) = m.tool_plan.filter(|p| !p.is_empty()) {
+            reasoning.get_or_insert_with(String::new).push_str(&plan);
+        }
+        tool_calls.extend(m.tool_calls.into_iter().map(ToolCall::from));
+        for block in m.content {
+            match (block.kind.as_str(), block.text, block.thinking) {
+                ("text", Some(t), _) => text.push_str(&t),
+                ("thinking", _, Some(t)) => reasoning.get_or_insert_with(String::new).push_str(&t),
+                _ => {}
+            }
         }
     }
-    if text.is_empty() {
+    if text.is_empty() && tool_calls.is_empty() {
         return Err(errors::invalid_response(format!(
             "the answer has no text content (finish_reason {})",
             raw_finish.as_deref().unwrap_or("absent")
@@ -163,6 +225,7 @@ pub(crate) fn response(
     Ok(ChatResponse {
         text,
         reasoning,
+        tool_calls,
         finish_reason: finish,
         usage: wire_usage.as_ref().and_then(usage),
         provider: ID,
@@ -323,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn formats_and_images_map_and_tools_are_refused_by_name() {
+    fn formats_images_and_tools_map_and_what_cohere_cannot_is_refused_by_name() {
         use llmpool_core::{ContentPart, Message, Tool};
         use serde_json::json;
 
@@ -347,10 +410,28 @@ mod tests {
         );
         assert_eq!(dropped, vec!["parallel_tool_calls", "user"]);
 
-        let tools = ChatRequest::from_user("x").with_tool(Tool::function("f", "f", json!({})));
-        let err = request_body(&tools, "m", false, &mut Vec::new()).unwrap_err();
+        let tools = ChatRequest::from_user("x")
+            .with_tool(Tool::function("f", "f", json!({"type": "object"})).strict(true))
+            .with_tool(Tool::function("g", "g", json!({"type": "object"})))
+            .with_tool_choice(llmpool_core::ToolChoice::Function("g".into()));
+        let body = serde_json::to_value(request_body(&tools, "m", false, &mut Vec::new()).unwrap())
+            .unwrap();
+        assert_eq!(
+            (&body["tools"], &body["tool_choice"], &body["strict_tools"]),
+            (
+                &json!([{"type": "function", "function": {"name": "g", "description": "g", "parameters": {"type": "object"}}}]),
+                &json!("REQUIRED"),
+                &json!(true)
+            )
+        );
+        let both = tools.with_json_schema("x", json!({"type": "object"}));
+        let err = request_body(&both, "m", false, &mut Vec::new()).unwrap_err();
         assert!(matches!(err.kind, ErrorKind::BadRequest));
-        assert!(err.message.unwrap().contains("`tools`"));
+        assert!(
+            err.message
+                .unwrap()
+                .contains("`response_format (with tools)`")
+        );
         let mut bias = ChatRequest::from_user("x");
         bias.extra.insert("logit_bias".into(), json!({"1": 2}));
         let err = request_body(&bias, "m", false, &mut Vec::new()).unwrap_err();

@@ -22,7 +22,7 @@
 use futures::{Stream, StreamExt};
 
 use llmpool_core::{
-    ChatStream, ErrorKind, ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent,
+    ChatStream, ErrorKind, ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent, ToolCallDelta,
 };
 use llmpool_openai_compat::sse::SseItem;
 
@@ -51,6 +51,7 @@ where
         items: items.boxed(),
         finished: false,
         saw_text: false,
+        tool_args: Vec::new(),
     };
     let rest = futures::stream::unfold(decoder, |mut decoder| async move {
         let event = decoder.next().await?;
@@ -63,9 +64,15 @@ struct Decoder {
     items: futures::stream::BoxStream<'static, Result<SseItem, ProviderError>>,
     /// `Done` or an `Err` was yielded; nothing follows.
     finished: bool,
-    /// At least one non-empty text delta was yielded.
+    /// At least one non-empty text delta (or a tool call) was yielded.
     saw_text: bool,
+    /// Per tool-call index: whether an arguments fragment arrived; a call that ends
+    /// without one (a tool without arguments) gets `{}`. Indexes past
+    /// [`MAX_TOOL_CALLS`] skip this rule, so an upstream cannot grow it without bound.
+    tool_args: Vec<bool>,
 }
+
+const MAX_TOOL_CALLS: usize = 256;
 
 impl Decoder {
     async fn next(&mut self) -> Option<Result<StreamEvent, ProviderError>> {
@@ -116,6 +123,53 @@ impl Decoder {
                 Some(Ok(StreamEvent::Delta(text)))
             }
             Ok(StreamEventBody::MessageEnd { delta }) => Some(self.end(&delta)),
+            Ok(StreamEventBody::ToolCallStart { index, delta }) => {
+                self.saw_text = true;
+                let piece = delta.message.tool_calls;
+                let (name, arguments) = piece
+                    .function
+                    .map(|f| (f.name, f.arguments.unwrap_or_default()))
+                    .unwrap_or_default();
+                self.note_args(index, !arguments.is_empty());
+                Some(Ok(StreamEvent::ToolCall(ToolCallDelta {
+                    index,
+                    id: piece.id,
+                    name,
+                    arguments,
+                })))
+            }
+            Ok(StreamEventBody::ToolCallDelta { index, delta }) => {
+                let arguments = delta
+                    .message
+                    .tool_calls
+                    .function
+                    .and_then(|f| f.arguments)
+                    .filter(|a| !a.is_empty())?;
+                self.note_args(index, true);
+                Some(Ok(StreamEvent::ToolCall(ToolCallDelta {
+                    index,
+                    arguments,
+                    ..ToolCallDelta::default()
+                })))
+            }
+            Ok(StreamEventBody::ToolCallEnd { index }) => {
+                let i = usize::try_from(index).ok()?;
+                if self.tool_args.get(i).copied() == Some(false) {
+                    self.tool_args[i] = true;
+                    return Some(Ok(StreamEvent::ToolCall(ToolCallDelta {
+                        index,
+                        arguments: "{}".to_owned(),
+                        ..ToolCallDelta::default()
+                    })));
+                }
+                None
+            }
+            // The plan before the calls has no OpenAI slot; it is the model's reasoning.
+            Ok(StreamEventBody::ToolPlanDelta { delta }) => delta
+                .message
+                .tool_plan
+                .filter(|p| !p.is_empty())
+                .map(|p| Ok(StreamEvent::Reasoning(p))),
             Ok(StreamEventBody::Ignored) => None,
             Err(e) => {
                 if let Some(message) = error_message(data) {
@@ -133,6 +187,19 @@ impl Decoder {
                 );
                 None
             }
+        }
+    }
+
+    fn note_args(&mut self, index: u32, seen: bool) {
+        let Ok(i) = usize::try_from(index) else {
+            return;
+        };
+        if i >= self.tool_args.len() && i < MAX_TOOL_CALLS {
+            self.tool_args.resize(i + 1, true);
+            self.tool_args[i] = false;
+        }
+        if let Some(flag) = self.tool_args.get_mut(i) {
+            *flag |= seen;
         }
     }
 
