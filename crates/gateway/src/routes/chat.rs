@@ -194,9 +194,8 @@ async fn stream(
             return Err(e.into());
         }
     };
-    let mut headers = HeaderMap::new();
-    let (attempts, dropped) = (routed.attempts().len(), routed.dropped_params());
-    routing_headers(&mut headers, routed.provider(), attempts, dropped);
+    let (provider, attempts) = (routed.provider(), routed.attempts().len());
+    let dropped = routed.dropped_params().to_vec();
     let model = routed.model().to_owned();
     let mut pieces = Pieces {
         id: completion_id(),
@@ -269,7 +268,7 @@ async fn stream(
             .flatten(),
     );
     let mut response = sse::response(events.boxed());
-    response.headers_mut().extend(headers);
+    routing_headers(response.headers_mut(), provider, attempts, &dropped);
     Ok(response)
 }
 
