@@ -271,6 +271,9 @@ impl StreamState {
             usage: self.usage.take(),
             model: self.model.take(),
         };
+        if self.tool_args_seen.is_empty() {
+            return self.end_with(Ok(StreamEvent::Done(end)));
+        }
         let mut out: Vec<Item> = (0_u32..)
             .zip(std::mem::take(&mut self.tool_args_seen))
             .filter(|(_, seen)| !seen)
