@@ -73,13 +73,10 @@ pub(crate) fn build_request(
             )),
         );
     }
-    let mut system: Vec<&str> = Vec::new();
+    let mut system: Vec<Cow<'_, str>> = Vec::new();
     let mut contents: Vec<Content> = Vec::new();
-    let mut texts: Vec<Cow<'_, str>> = Vec::with_capacity(req.messages.len());
     for (i, message) in req.messages.iter().enumerate() {
-        texts.push(message_text(i, message)?);
-    }
-    for (message, text) in req.messages.iter().zip(&texts) {
+        let text = message_text(i, message)?;
         if message.content.has_image() {
             if message.role != Role::User {
                 return Err(ProviderError::unsupported(
@@ -111,10 +108,10 @@ pub(crate) fn build_request(
             Role::Tool => return Err(ProviderError::unsupported(ID, "tools")),
         };
         match contents.last_mut() {
-            Some(last) if last.role == role => append_text(last, text),
+            Some(last) if last.role == role => append_text(last, &text),
             _ => contents.push(Content {
                 role,
-                parts: vec![Part::text(text.clone().into_owned())],
+                parts: vec![Part::text(text.into_owned())],
             }),
         }
     }
