@@ -157,7 +157,7 @@ fn documented_fields() -> Vec<(&'static str, Value, &'static [&'static str])> {
             json!({"type": "json_object"}),
             &["application/json"],
         ),
-        ("reasoning_effort", json!("low"), &[]),
+        ("reasoning_effort", json!("low"), &["LOW"]),
         ("logit_bias", json!({"50256": -100}), &[]),
         ("service_tier", json!("flex"), &[]),
         ("store", json!(false), &[]),

@@ -129,6 +129,7 @@ impl GeminiProvider {
         let answer = convert::answer(&parsed, model).map_err(|e| e.with_status(status.as_u16()))?;
         Ok(ChatResponse {
             text: answer.text,
+            reasoning: answer.reasoning,
             finish_reason: answer.finish_reason,
             usage: answer.usage,
             provider: ID,

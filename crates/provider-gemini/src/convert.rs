@@ -10,7 +10,7 @@ use llmpool_core::{
 use crate::ID;
 use crate::wire::{
     Blob, Content, FileData, GenerateContentRequest, GenerateContentResponse, GenerationConfig,
-    Part, SystemInstruction, TextPart, UsageMetadata,
+    Part, SystemInstruction, TextPart, ThinkingConfig, UsageMetadata,
 };
 
 /// Gemini accepts at most this many `stopSequences`.
@@ -26,12 +26,15 @@ const MAPPED_PARAMS: &[&str] = &[
     "stop",
     "seed",
     "response_format",
+    "reasoning_effort",
 ];
 
 /// What a successful `generateContent` body says, in core terms.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Answer {
     pub(crate) text: String,
+    /// Thought summaries (only sent when the request set a reasoning effort).
+    pub(crate) reasoning: Option<String>,
     pub(crate) finish_reason: Option<FinishReason>,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: String,
@@ -146,6 +149,11 @@ pub(crate) fn build_request(
         seed: req.seed,
         response_mime_type,
         response_json_schema,
+        thinking_config: req
+            .reasoning_effort
+            .as_deref()
+            .map(|effort| thinking_config(model, effort))
+            .transpose()?,
     };
     Ok(GenerateContentRequest {
         system_instruction,
@@ -295,6 +303,53 @@ pub(crate) fn candidate_text(resp: &GenerateContentResponse) -> String {
         .collect()
 }
 
+/// The thought summaries of a response: every thought text part of the first candidate.
+pub(crate) fn candidate_thoughts(resp: &GenerateContentResponse) -> String {
+    resp.first_candidate()
+        .and_then(|c| c.content.as_ref())
+        .and_then(|c| c.parts.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p.thought == Some(true))
+        .filter_map(|p| p.text.as_deref())
+        .collect()
+}
+
+/// `thinkingConfig` for an OpenAI `reasoning_effort` (capabilities.md §6.1): Gemini 3
+/// takes a level (it cannot turn thinking off, and 3.7 rejects `MINIMAL`, so `none` and
+/// `minimal` ask for `LOW`), Gemini 2.5 a token budget (0 = off, 24,576 the flash
+/// maximum); thought summaries are asked for so they come back as reasoning. Other
+/// models (Gemma) refuse the field by name.
+fn thinking_config(model: &str, effort: &str) -> Result<ThinkingConfig, ProviderError> {
+    let effort = effort.to_ascii_lowercase();
+    if model.starts_with("gemini-2.5") {
+        let budget = match effort.as_str() {
+            "none" => 0,
+            "minimal" | "low" => 1024,
+            "medium" => 8192,
+            _ => 24576,
+        };
+        return Ok(ThinkingConfig {
+            include_thoughts: budget > 0,
+            thinking_budget: Some(budget),
+            thinking_level: None,
+        });
+    }
+    if model.starts_with("gemini-3") || model.starts_with("gemini-flash") {
+        let level = match effort.as_str() {
+            "none" | "minimal" | "low" => "LOW",
+            "medium" => "MEDIUM",
+            _ => "HIGH",
+        };
+        return Ok(ThinkingConfig {
+            include_thoughts: true,
+            thinking_budget: None,
+            thinking_level: Some(level),
+        });
+    }
+    Err(ProviderError::unsupported(ID, "reasoning_effort"))
+}
+
 /// Gemini's `finishReason` in core terms. Every block reason maps to `ContentFilter`;
 /// anything unknown keeps Gemini's own word.
 pub(crate) fn finish_reason(raw: &str) -> FinishReason {
@@ -369,6 +424,7 @@ pub(crate) fn answer(
     }
     Ok(Answer {
         text,
+        reasoning: Some(candidate_thoughts(resp)).filter(|t| !t.is_empty()),
         finish_reason: finish,
         usage: resp.usage_metadata.as_ref().map(usage),
         model: resp
@@ -460,13 +516,14 @@ mod tests {
     }
 
     #[test]
-    fn thoughts_are_skipped_and_usage_adds_them() {
+    fn thoughts_are_reasoning_not_text_and_usage_adds_them() {
         let resp = parse(
             r#"{"candidates":[{"content":{"parts":[{"text":"think","thought":true},{"text":"Hel"},{"text":"lo","thoughtSignature":"x"}]},"finishReason":"MAX_TOKENS"}],
                "usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"thoughtsTokenCount":17,"totalTokenCount":22}}"#,
         );
         let a = answer(&resp, "asked").unwrap();
         assert_eq!(a.text, "Hello");
+        assert_eq!(a.reasoning.as_deref(), Some("think"));
         assert_eq!(a.finish_reason, Some(FinishReason::Length));
         assert_eq!(
             a.usage,
@@ -579,5 +636,26 @@ mod tests {
         penalty.frequency_penalty = Some(0.5);
         let err = build_request(&penalty, "m", &mut Vec::new()).unwrap_err();
         assert!(err.message.unwrap().contains("`frequency_penalty`"));
+    }
+
+    #[test]
+    fn reasoning_effort_becomes_a_level_or_a_budget() {
+        let mut req = ChatRequest::from_user("x");
+        req.reasoning_effort = Some("high".into());
+        let config = |model: &str| {
+            serde_json::to_value(build_request(&req, model, &mut Vec::new()).unwrap()).unwrap()
+                ["generationConfig"]["thinkingConfig"]
+                .clone()
+        };
+        assert_eq!(
+            config("gemini-2.5-flash"),
+            serde_json::json!({"includeThoughts": true, "thinkingBudget": 24576})
+        );
+        assert_eq!(
+            config("gemini-3.1-flash-lite"),
+            serde_json::json!({"includeThoughts": true, "thinkingLevel": "HIGH"})
+        );
+        let err = build_request(&req, "gemma-3-27b-it", &mut Vec::new()).unwrap_err();
+        assert!(err.message.unwrap().contains("`reasoning_effort`"));
     }
 }

@@ -139,6 +139,11 @@ impl Decoder {
         {
             return self.fail(convert::content_filtered("prompt", reason));
         }
+        let thoughts = convert::candidate_thoughts(&chunk);
+        if !thoughts.is_empty() {
+            self.start(&mut out);
+            out.push(Ok(StreamEvent::Reasoning(thoughts)));
+        }
         if !text.is_empty() {
             self.start(&mut out);
             out.push(Ok(StreamEvent::Delta(text)));

@@ -102,6 +102,20 @@ pub(crate) struct GenerationConfig {
     /// The JSON Schema of a `json_schema` format (JSON Schema, not the OpenAPI subset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) response_json_schema: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) thinking_config: Option<ThinkingConfig>,
+}
+
+/// `thinkingConfig`: a level (Gemini 3) or a budget (Gemini 2.5), and whether thought
+/// summaries come back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ThinkingConfig {
+    pub(crate) include_thoughts: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) thinking_budget: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) thinking_level: Option<&'static str>,
 }
 
 impl GenerationConfig {
