@@ -384,6 +384,58 @@ fn describe(limits: &Limits) -> String {
     }
 }
 
+/// Capability routing in one call, for the router: keeps the routes whose model can
+/// serve `needs` (in their order) and returns the others with what they lack, for the
+/// attempts header. When none is left, the `Err` is the client's 400 message naming the
+/// missing capability and the configured models that have it. `describe` gives a route's
+/// `provider/model` name and its (settings-merged) catalog entry.
+pub fn servable_routes<T>(
+    routes: Vec<T>,
+    needs: &Needs,
+    describe: impl Fn(&T) -> (String, &ModelInfo),
+) -> Result<(Vec<T>, Vec<(T, Missing)>), String> {
+    let mut servable = Vec::with_capacity(routes.len());
+    let mut skipped = Vec::new();
+    for route in routes {
+        let result = describe(&route).1.can_serve(needs);
+        match result {
+            Ok(()) => servable.push(route),
+            Err(missing) => skipped.push((route, missing)),
+        }
+    }
+    if servable.is_empty()
+        && let Some((_, missing)) = skipped.first()
+    {
+        // Models that have the first missing capability (they lack something else).
+        let capable: Vec<String> = skipped
+            .iter()
+            .map(|(route, _)| describe(route))
+            .filter(|(_, info)| {
+                let mut alone = Needs {
+                    prompt_tokens: 0,
+                    max_output_tokens: None,
+                    ..Needs::default()
+                };
+                match missing {
+                    Missing::Tools => alone.tools = true,
+                    Missing::JsonSchema => alone.json_schema = true,
+                    Missing::JsonObject => alone.json_object = true,
+                    Missing::Vision => alone.vision = true,
+                    Missing::Reasoning => alone.reasoning = true,
+                    Missing::ContextWindow { needed, .. } => alone.prompt_tokens = *needed,
+                    Missing::MaxOutputTokens { requested, .. } => {
+                        alone.max_output_tokens = Some(*requested);
+                    }
+                }
+                info.can_serve(&alone).is_ok()
+            })
+            .map(|(name, _)| name)
+            .collect();
+        return Err(unservable_message(missing, &capable));
+    }
+    Ok((servable, skipped))
+}
+
 /// The client's message when no configured route can serve a request: the capability
 /// that is missing and the configured models that have it (`provider/model`), so that
 /// the caller can pin one.
@@ -584,5 +636,31 @@ id = "c"
             toml::from_str("id = \"m\"\ntools = true\nmax_output_tokens = 8000").unwrap();
         assert!(m.tools);
         assert_eq!(m.max_output_tokens, Some(8000));
+    }
+
+    #[test]
+    fn servable_routes_keep_order_and_explain_the_rest() {
+        use crate::types::{ChatRequest, Tool};
+        let mut with_tools = ModelInfo::new("a");
+        with_tools.tools = true;
+        with_tools.context_window = Some(10);
+        let plain = ModelInfo::new("b");
+        let routes = vec![("p/b", &plain), ("p/a", &with_tools)];
+        fn describe<'r>(r: &'r (&str, &ModelInfo)) -> (String, &'r ModelInfo) {
+            (r.0.to_owned(), r.1)
+        }
+        let tools = ChatRequest::from_user("hi")
+            .with_tool(Tool::function("f", "f", serde_json::json!({})))
+            .needs();
+        let (ok, skipped) = servable_routes(routes.clone(), &tools, describe).unwrap();
+        assert_eq!(ok.iter().map(|r| r.0).collect::<Vec<_>>(), vec!["p/a"]);
+        assert_eq!(skipped[0].1, Missing::Tools);
+        // Only the tool model, and the prompt is too long for it: the 400 names the window.
+        let long = ChatRequest::from_user("word ".repeat(100))
+            .with_tool(Tool::function("f", "f", serde_json::json!({})))
+            .needs();
+        let err = servable_routes(routes, &long, describe).unwrap_err();
+        assert!(err.contains("`tools`"), "{err}");
+        assert!(err.contains("p/a"), "{err}");
     }
 }

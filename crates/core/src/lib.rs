@@ -31,7 +31,9 @@ pub mod store;
 pub mod testkit;
 pub mod types;
 
-pub use catalog::{DayWindow, Limits, ModelCatalog, ModelInfo, unservable_message};
+pub use catalog::{
+    DayWindow, Limits, ModelCatalog, ModelInfo, servable_routes, unservable_message,
+};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use config::{ProviderSettings, Settings, Strategy};
 pub use error::{
