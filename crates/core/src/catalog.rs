@@ -393,7 +393,7 @@ pub fn servable_routes<T>(
     routes: Vec<T>,
     needs: &Needs,
     describe: impl Fn(&T) -> (String, &ModelInfo),
-) -> Result<(Vec<T>, Vec<(T, Missing)>), String> {
+) -> Result<Servable<T>, String> {
     let mut servable = Vec::with_capacity(routes.len());
     let mut skipped = Vec::new();
     for route in routes {
@@ -433,7 +433,19 @@ pub fn servable_routes<T>(
             .collect();
         return Err(unservable_message(missing, &capable));
     }
-    Ok((servable, skipped))
+    Ok(Servable {
+        routes: servable,
+        skipped,
+    })
+}
+
+/// The outcome of [`servable_routes`].
+#[derive(Debug)]
+pub struct Servable<T> {
+    /// Routes that can serve the request, in their order.
+    pub routes: Vec<T>,
+    /// Routes skipped without an upstream call, with what each lacks.
+    pub skipped: Vec<(T, Missing)>,
 }
 
 /// The client's message when no configured route can serve a request: the capability
@@ -640,21 +652,24 @@ id = "c"
 
     #[test]
     fn servable_routes_keep_order_and_explain_the_rest() {
+        fn describe<'r>(r: &'r (&str, &ModelInfo)) -> (String, &'r ModelInfo) {
+            (r.0.to_owned(), r.1)
+        }
         use crate::types::{ChatRequest, Tool};
         let mut with_tools = ModelInfo::new("a");
         with_tools.tools = true;
         with_tools.context_window = Some(10);
         let plain = ModelInfo::new("b");
         let routes = vec![("p/b", &plain), ("p/a", &with_tools)];
-        fn describe<'r>(r: &'r (&str, &ModelInfo)) -> (String, &'r ModelInfo) {
-            (r.0.to_owned(), r.1)
-        }
         let tools = ChatRequest::from_user("hi")
             .with_tool(Tool::function("f", "f", serde_json::json!({})))
             .needs();
-        let (ok, skipped) = servable_routes(routes.clone(), &tools, describe).unwrap();
-        assert_eq!(ok.iter().map(|r| r.0).collect::<Vec<_>>(), vec!["p/a"]);
-        assert_eq!(skipped[0].1, Missing::Tools);
+        let s = servable_routes(routes.clone(), &tools, describe).unwrap();
+        assert_eq!(
+            s.routes.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec!["p/a"]
+        );
+        assert_eq!(s.skipped[0].1, Missing::Tools);
         // Only the tool model, and the prompt is too long for it: the 400 names the window.
         let long = ChatRequest::from_user("word ".repeat(100))
             .with_tool(Tool::function("f", "f", serde_json::json!({})))

@@ -32,7 +32,7 @@ pub mod testkit;
 pub mod types;
 
 pub use catalog::{
-    DayWindow, Limits, ModelCatalog, ModelInfo, servable_routes, unservable_message,
+    DayWindow, Limits, ModelCatalog, ModelInfo, Servable, servable_routes, unservable_message,
 };
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use config::{ProviderSettings, Settings, Strategy};
