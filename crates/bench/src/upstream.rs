@@ -446,7 +446,10 @@ mod tests {
                 match event.unwrap() {
                     StreamEvent::Delta(t) => streamed.push_str(&t),
                     StreamEvent::Done(_) => done = true,
-                    StreamEvent::Started { .. } => {}
+                    StreamEvent::Started { .. }
+                    | StreamEvent::Reasoning(_)
+                    | StreamEvent::ToolCall(_)
+                    | StreamEvent::Dropped(_) => {}
                 }
             }
             assert_eq!(streamed, text(), "{}", factory.id);

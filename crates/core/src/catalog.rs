@@ -39,6 +39,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
+use crate::types::{Missing, Needs};
 
 /// Limits of one route. `None` means "no limit known" (not "zero").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +84,10 @@ impl Limits {
 /// One model of a provider's catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one flag per capability, spelled in catalog.toml exactly as here"
+)]
 pub struct ModelInfo {
     /// Upstream model id, exactly as sent on the wire.
     pub id: String,
@@ -107,6 +112,24 @@ pub struct ModelInfo {
     /// Whether the route continues an assistant prefill (a trailing assistant message).
     #[serde(default)]
     pub prefill: bool,
+    /// Most tokens one answer may have, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
+    /// The model calls tools. Unstated means no: a catalog says yes only where it is known.
+    #[serde(default)]
+    pub tools: bool,
+    /// The model answers in JSON matching a schema (`response_format: json_schema`).
+    #[serde(default)]
+    pub json_schema: bool,
+    /// The model answers with a JSON object (`response_format: json_object`).
+    #[serde(default)]
+    pub json_object: bool,
+    /// The model reads images.
+    #[serde(default)]
+    pub vision: bool,
+    /// The model takes a reasoning effort and returns its reasoning apart.
+    #[serde(default)]
+    pub reasoning: bool,
     /// Quota bucket: models naming the same bucket share their model-level windows (one
     /// counter per window for all of them), and must declare the same limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,9 +151,48 @@ impl ModelInfo {
             rpmonth: None,
             context_window: None,
             prefill: false,
+            max_output_tokens: None,
+            tools: false,
+            json_schema: false,
+            json_object: false,
+            vision: false,
+            reasoning: false,
             bucket: None,
             note: None,
         }
+    }
+
+    /// Whether this model can serve a request with `needs`; else the first capability it
+    /// lacks (in the order tools, JSON schema, JSON object, images, reasoning, context
+    /// window, output cap). Unknown windows and caps never refuse.
+    pub fn can_serve(&self, needs: &Needs) -> Result<(), Missing> {
+        let flags = [
+            (needs.tools, self.tools, Missing::Tools),
+            (needs.json_schema, self.json_schema, Missing::JsonSchema),
+            (needs.json_object, self.json_object, Missing::JsonObject),
+            (needs.vision, self.vision, Missing::Vision),
+            (needs.reasoning, self.reasoning, Missing::Reasoning),
+        ];
+        if let Some((_, _, missing)) = flags.into_iter().find(|(need, has, _)| *need && !*has) {
+            return Err(missing);
+        }
+        if let Some(window) = self.context_window
+            && needs.prompt_tokens > window
+        {
+            return Err(Missing::ContextWindow {
+                needed: needs.prompt_tokens,
+                window,
+            });
+        }
+        if let (Some(requested), Some(max)) = (needs.max_output_tokens, self.max_output_tokens)
+            && u64::from(requested) > max
+        {
+            return Err(Missing::MaxOutputTokens {
+                requested,
+                max: u32::try_from(max).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(())
     }
 
     /// The model's limits.
@@ -322,6 +384,86 @@ fn describe(limits: &Limits) -> String {
     }
 }
 
+/// Capability routing in one call, for the router: keeps the routes whose model can
+/// serve `needs` (in their order) and returns the others with what they lack, for the
+/// attempts header. When none is left, the `Err` is the client's 400 message naming the
+/// missing capability and the configured models that have it. `describe` gives a route's
+/// `provider/model` name and its (settings-merged) catalog entry.
+pub fn servable_routes<T>(
+    routes: Vec<T>,
+    needs: &Needs,
+    describe: impl Fn(&T) -> (String, &ModelInfo),
+) -> Result<Servable<T>, String> {
+    let mut servable = Vec::with_capacity(routes.len());
+    let mut skipped = Vec::new();
+    for route in routes {
+        let result = describe(&route).1.can_serve(needs);
+        match result {
+            Ok(()) => servable.push(route),
+            Err(missing) => skipped.push((route, missing)),
+        }
+    }
+    if servable.is_empty()
+        && let Some((_, missing)) = skipped.first()
+    {
+        // Models that have the first missing capability (they lack something else).
+        let capable: Vec<String> = skipped
+            .iter()
+            .map(|(route, _)| describe(route))
+            .filter(|(_, info)| {
+                let mut alone = Needs {
+                    prompt_tokens: 0,
+                    max_output_tokens: None,
+                    ..Needs::default()
+                };
+                match missing {
+                    Missing::Tools => alone.tools = true,
+                    Missing::JsonSchema => alone.json_schema = true,
+                    Missing::JsonObject => alone.json_object = true,
+                    Missing::Vision => alone.vision = true,
+                    Missing::Reasoning => alone.reasoning = true,
+                    Missing::ContextWindow { needed, .. } => alone.prompt_tokens = *needed,
+                    Missing::MaxOutputTokens { requested, .. } => {
+                        alone.max_output_tokens = Some(*requested);
+                    }
+                }
+                info.can_serve(&alone).is_ok()
+            })
+            .map(|(name, _)| name)
+            .collect();
+        return Err(unservable_message(missing, &capable));
+    }
+    Ok(Servable {
+        routes: servable,
+        skipped,
+    })
+}
+
+/// The outcome of [`servable_routes`].
+#[derive(Debug)]
+pub struct Servable<T> {
+    /// Routes that can serve the request, in their order.
+    pub routes: Vec<T>,
+    /// Routes skipped without an upstream call, with what each lacks.
+    pub skipped: Vec<(T, Missing)>,
+}
+
+/// The client's message when no configured route can serve a request: the capability
+/// that is missing and the configured models that have it (`provider/model`), so that
+/// the caller can pin one.
+pub fn unservable_message(missing: &Missing, capable: &[String]) -> String {
+    let field = missing.field();
+    if capable.is_empty() {
+        format!("no configured model can serve `{field}`: it needs {missing}")
+    } else {
+        format!(
+            "no route that could be used can serve `{field}`: it needs {missing}; models with `{}`: {}",
+            missing.capability(),
+            capable.join(", ")
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,5 +602,80 @@ id = "c"
         let merged = base.overridden_by(&over);
         assert_eq!(merged.rpm, Some(30));
         assert_eq!(merged.rpd, Some(50));
+    }
+
+    #[test]
+    fn can_serve_names_the_first_missing_capability() {
+        use crate::types::{ChatRequest, Tool};
+        let mut model = ModelInfo::new("m");
+        model.context_window = Some(100);
+        model.json_object = true;
+        let plain = ChatRequest::from_user("hi").needs();
+        assert_eq!(model.can_serve(&plain), Ok(()));
+        let tools = ChatRequest::from_user("hi")
+            .with_tool(Tool::function("f", "f", serde_json::json!({})))
+            .needs();
+        assert_eq!(model.can_serve(&tools), Err(Missing::Tools));
+        model.tools = true;
+        assert_eq!(model.can_serve(&tools), Ok(()));
+        let long = ChatRequest::from_user("word ".repeat(200)).needs();
+        assert!(matches!(
+            model.can_serve(&long),
+            Err(Missing::ContextWindow { window: 100, .. })
+        ));
+        let mut capped = ChatRequest::from_user("hi");
+        capped.max_tokens = Some(9000);
+        model.max_output_tokens = Some(8000);
+        assert!(matches!(
+            model.can_serve(&capped.needs()),
+            Err(Missing::MaxOutputTokens {
+                requested: 9000,
+                max: 8000
+            })
+        ));
+        let msg = unservable_message(&Missing::Tools, &["groq/openai/gpt-oss-120b".to_owned()]);
+        assert!(
+            msg.contains("`tools`") && msg.contains("groq/openai/gpt-oss-120b"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn capabilities_default_to_no() {
+        let m: ModelInfo = toml::from_str("id = \"m\"").unwrap();
+        assert!(!m.tools && !m.vision && !m.json_schema && !m.json_object && !m.reasoning);
+        let m: ModelInfo =
+            toml::from_str("id = \"m\"\ntools = true\nmax_output_tokens = 8000").unwrap();
+        assert!(m.tools);
+        assert_eq!(m.max_output_tokens, Some(8000));
+    }
+
+    #[test]
+    fn servable_routes_keep_order_and_explain_the_rest() {
+        fn describe<'r>(r: &'r (&str, &ModelInfo)) -> (String, &'r ModelInfo) {
+            (r.0.to_owned(), r.1)
+        }
+        use crate::types::{ChatRequest, Tool};
+        let mut with_tools = ModelInfo::new("a");
+        with_tools.tools = true;
+        with_tools.context_window = Some(10);
+        let plain = ModelInfo::new("b");
+        let routes = vec![("p/b", &plain), ("p/a", &with_tools)];
+        let tools = ChatRequest::from_user("hi")
+            .with_tool(Tool::function("f", "f", serde_json::json!({})))
+            .needs();
+        let s = servable_routes(routes.clone(), &tools, describe).unwrap();
+        assert_eq!(
+            s.routes.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec!["p/a"]
+        );
+        assert_eq!(s.skipped[0].1, Missing::Tools);
+        // Only the tool model, and the prompt is too long for it: the 400 names the window.
+        let long = ChatRequest::from_user("word ".repeat(100))
+            .with_tool(Tool::function("f", "f", serde_json::json!({})))
+            .needs();
+        let err = servable_routes(routes, &long, describe).unwrap_err();
+        assert!(err.contains("`tools`"), "{err}");
+        assert!(err.contains("p/a"), "{err}");
     }
 }

@@ -34,7 +34,9 @@ mod store;
 pub mod testkit;
 mod types;
 
-pub use catalog::{DayWindow, Limits, ModelCatalog, ModelInfo};
+pub use catalog::{
+    DayWindow, Limits, ModelCatalog, ModelInfo, Servable, servable_routes, unservable_message,
+};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use config::{ProviderSettings, Settings, Strategy};
 pub use error::{
@@ -51,6 +53,7 @@ pub use router::{
 pub use status::{HealthState, ProviderStatus, QuotaStatus, RouteStatus};
 pub use store::{Acquire, CounterCheck, MemoryStore, StateStore, weighted_use};
 pub use types::{
-    Attempt, ChatRequest, ChatResponse, FinishReason, Message, Role, StreamEnd, StreamEvent, Usage,
-    estimate_tokens,
+    Attempt, ChatRequest, ChatResponse, Content, ContentPart, FinishReason, ImageUrl, JsonSchema,
+    Message, Missing, Needs, ResponseFormat, Role, StreamEnd, StreamEvent, Tool, ToolCall,
+    ToolCallDelta, ToolChoice, Usage, estimate_tokens, is_droppable,
 };

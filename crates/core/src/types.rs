@@ -3,63 +3,116 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::error::ErrorKindLabel;
 use crate::ratelimit::RateLimitSnapshot;
 
+mod content;
+mod needs;
+mod params;
+mod tools;
+
+pub use content::{Content, ContentPart, ImageUrl};
+pub use needs::{Missing, Needs};
+pub use params::is_droppable;
+pub use tools::{JsonSchema, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice};
+
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Instructions for the model; providers without a system role get it their own way.
     System,
     /// The person (or program) talking to the model.
+    #[default]
     User,
     /// The model's own earlier turns.
     Assistant,
+    /// The result of a tool call, answering an assistant's [`ToolCall`] by its id.
+    Tool,
 }
 
 impl Role {
-    /// The lowercase wire name (`system`, `user`, `assistant`).
+    /// The lowercase wire name (`system`, `user`, `assistant`, `tool`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::System => "system",
             Self::User => "user",
             Self::Assistant => "assistant",
+            Self::Tool => "tool",
         }
     }
 }
 
 /// One turn of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The fields beyond `role` and `content` are empty for plain chat, so a plain message
+/// costs no more than its text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
-    /// Plain text content.
-    pub content: String,
+    /// Text, or parts (text and images).
+    #[serde(default)]
+    pub content: Content,
+    /// The calls an assistant turn made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// For a [`Role::Tool`] message: the id of the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// The participant's name (OpenAI `name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The reasoning text of an earlier assistant turn, as the client sent it back
+    /// (`reasoning_content` or `reasoning`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    /// Other message fields (`refusal`, `reasoning_details`, …), kept verbatim for
+    /// OpenAI-compatible upstreams.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
 }
 
 impl Message {
-    /// A message with the given role and text.
-    pub fn new(role: Role, content: impl Into<String>) -> Self {
+    /// A message with the given role and content.
+    pub fn new(role: Role, content: impl Into<Content>) -> Self {
         Self {
             role,
             content: content.into(),
+            ..Self::default()
+        }
+    }
+
+    /// An assistant turn that calls tools (and may say something too).
+    pub fn assistant_tool_calls(content: impl Into<Content>, calls: Vec<ToolCall>) -> Self {
+        Self {
+            tool_calls: calls,
+            ..Self::new(Role::Assistant, content)
+        }
+    }
+
+    /// The result of the tool call `call_id`.
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<Content>) -> Self {
+        Self {
+            tool_call_id: Some(call_id.into()),
+            ..Self::new(Role::Tool, content)
         }
     }
 
     /// A system message.
-    pub fn system(content: impl Into<String>) -> Self {
+    pub fn system(content: impl Into<Content>) -> Self {
         Self::new(Role::System, content)
     }
 
     /// A user message.
-    pub fn user(content: impl Into<String>) -> Self {
+    pub fn user(content: impl Into<Content>) -> Self {
         Self::new(Role::User, content)
     }
 
     /// An assistant message.
-    pub fn assistant(content: impl Into<String>) -> Self {
+    pub fn assistant(content: impl Into<Content>) -> Self {
         Self::new(Role::Assistant, content)
     }
 }
@@ -91,9 +144,70 @@ pub struct ChatRequest {
     /// Whether the caller wants a stream; the router then calls `chat_stream`.
     #[serde(default)]
     pub stream: bool,
+    /// Functions the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
+    /// Whether and which tool the model must call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    /// Whether the model may make several calls in one turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    /// The form the answer must take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// How hard a reasoning model thinks (`none`, `minimal`, `low`, `medium`, `high`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+    /// Seed for reproducible sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Penalty on tokens by how often they appeared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    /// Penalty on tokens that appeared at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
+    /// Return log probabilities of the output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<bool>,
+    /// How many alternatives per token `logprobs` lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u8>,
+    /// An id of the end user, for the provider's abuse monitoring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Every other request field the client sent (`logit_bias`, `service_tier`,
+    /// `metadata`, …), verbatim: passed through to OpenAI-compatible upstreams; any other
+    /// provider refuses or names it as dropped.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
 }
 
 impl ChatRequest {
+    /// The message-level fields a provider without OpenAI's message shape cannot carry
+    /// (`name`, earlier `reasoning`, verbatim extras), as `messages[].<field>` names for
+    /// its dropped params. Tool calls and results are not listed: they are never dropped.
+    pub fn dropped_message_fields(&self, dropped: &mut Vec<String>) {
+        let mut push = |name: &str| {
+            let name = format!("messages[].{name}");
+            if !dropped.contains(&name) {
+                dropped.push(name);
+            }
+        };
+        for m in &self.messages {
+            if m.name.is_some() {
+                push("name");
+            }
+            if m.reasoning.is_some() {
+                push("reasoning_content");
+            }
+            for key in m.extra.keys() {
+                push(key);
+            }
+        }
+    }
+
     /// A request with these messages and default parameters.
     pub fn new(messages: Vec<Message>) -> Self {
         Self {
@@ -104,7 +218,7 @@ impl ChatRequest {
 
     /// A request holding a single user message.
     pub fn from_user(text: impl Into<String>) -> Self {
-        Self::new(vec![Message::user(text)])
+        Self::new(vec![Message::user(text.into())])
     }
 
     /// The same request pinned to `model`.
@@ -114,13 +228,58 @@ impl ChatRequest {
         self
     }
 
+    /// The same request offering `tool` to the model.
+    #[must_use]
+    pub fn with_tool(mut self, tool: Tool) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// The same request with `tool_choice` set.
+    #[must_use]
+    pub fn with_tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
+        self
+    }
+
+    /// The same request asking for an answer in `format`.
+    #[must_use]
+    pub fn with_response_format(mut self, format: ResponseFormat) -> Self {
+        self.response_format = Some(format);
+        self
+    }
+
+    /// The same request asking for JSON matching `schema` (strict), named `name`.
+    #[must_use]
+    pub fn with_json_schema(self, name: impl Into<String>, schema: Value) -> Self {
+        self.with_response_format(ResponseFormat::json_schema(name, schema))
+    }
+
+    /// Whether any message carries an image part.
+    pub fn has_images(&self) -> bool {
+        self.messages.iter().any(|m| m.content.has_image())
+    }
+
+    /// Whether the conversation holds tool calls or tool results.
+    pub fn has_tool_messages(&self) -> bool {
+        self.messages
+            .iter()
+            .any(|m| m.role == Role::Tool || !m.tool_calls.is_empty())
+    }
+
     /// A rough token estimate of the prompt ([`estimate_tokens`] of its text, plus a few
     /// tokens of framing per message); the ledger reconciles it with reported usage.
     pub fn estimated_prompt_tokens(&self) -> u64 {
         let chars: usize = self
             .messages
             .iter()
-            .map(|m| m.content.chars().count())
+            .map(|m| {
+                m.content.text_chars()
+                    + m.tool_calls
+                        .iter()
+                        .map(|c| c.name.len() + c.arguments.len())
+                        .sum::<usize>()
+            })
             .sum();
         let per_message = 4 * self.messages.len();
         estimate_tokens(u64::try_from(chars).unwrap_or(u64::MAX))
@@ -186,10 +345,21 @@ impl FinishReason {
 }
 
 /// A completed chat answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ChatResponse {
-    /// The answer text.
+    /// The answer text (empty when the model only called tools).
     pub text: String,
+    /// The model's reasoning, where the provider returns it apart from the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    /// The tool calls the model made.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// Request fields the answering route could not honour and left out because they do
+    /// not change the answer's meaning (`user`, `logprobs`, …); the gateway names them in
+    /// `x-llmpool-dropped-params`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped_params: Vec<String>,
     /// Why it stopped.
     pub finish_reason: Option<FinishReason>,
     /// Token usage, when the upstream reported it.
@@ -238,6 +408,13 @@ pub enum StreamEvent {
     },
     /// A piece of answer text.
     Delta(String),
+    /// A piece of reasoning text (never part of the answer).
+    Reasoning(String),
+    /// A piece of a tool call.
+    ToolCall(ToolCallDelta),
+    /// Request fields this route left out because they do not change the answer's meaning;
+    /// sent at most once, before the first delta.
+    Dropped(Vec<String>),
     /// The stream finished cleanly; always the last event of a complete stream.
     Done(StreamEnd),
 }

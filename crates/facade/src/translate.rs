@@ -164,7 +164,7 @@ mod tests {
     fn batch_request_numbers_items() {
         let req = batch_request(&["hello", "world"], "Persian");
         assert_eq!(req.messages[1].content, r#"{"1":"hello","2":"world"}"#);
-        assert!(req.messages[0].content.contains("Persian"));
+        assert!(req.messages[0].content.text().contains("Persian"));
     }
 
     #[test]

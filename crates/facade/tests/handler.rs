@@ -92,7 +92,7 @@ async fn history_is_sent_trimmed_to_turns_and_stored() {
     let shown: Vec<(Role, &str)> = last
         .messages
         .iter()
-        .map(|m| (m.role, m.content.as_str()))
+        .map(|m| (m.role, m.content.as_text().unwrap_or_default()))
         .collect();
     assert_eq!(
         shown,
@@ -165,7 +165,7 @@ async fn a_batch_that_fits_is_one_upstream_call() {
     assert_eq!(h.fake.calls(), 1);
     let req = &h.fake.requests()[0];
     assert!(
-        req.messages[0].content.contains("Persian"),
+        req.messages[0].content.text().contains("Persian"),
         "default target language"
     );
     assert_eq!(
@@ -193,7 +193,12 @@ async fn batches_are_chunked_when_too_long() {
         .await;
     assert_eq!(out, texts(&["A", "B", "C"]));
     assert_eq!(h.fake.calls(), 2);
-    assert!(h.fake.requests()[1].messages[0].content.contains("German"));
+    assert!(
+        h.fake.requests()[1].messages[0]
+            .content
+            .text()
+            .contains("German")
+    );
 }
 
 #[tokio::test]

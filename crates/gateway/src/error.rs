@@ -76,6 +76,22 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// 503 for a state store out of reach (Redis down, a call past its time limit): the
+    /// request may well succeed in a moment, and nothing was sent upstream.
+    fn store_unavailable(err: &Error) -> Self {
+        tracing::error!(error = %err, source = ?std::error::Error::source(err), "state store unavailable");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("state store unavailable: {}", error_chain(err)),
+            "service_unavailable",
+            "store_unavailable",
+        );
+        e.retry_after = Some(1);
+        e
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         match &err {
@@ -109,6 +125,32 @@ impl From<Error> for ApiError {
                 }
                 e
             }
+            // Every route refused the request itself (a field it cannot honour, a body it
+            // rejects): the client's request is at fault, and each route says why.
+            Error::AllProvidersFailed(errors)
+                if !errors.is_empty()
+                    && errors
+                        .iter()
+                        .all(|e| matches!(e.kind, llmpool::ErrorKind::BadRequest)) =>
+            {
+                let reasons: Vec<String> = errors
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            e.provider,
+                            e.message.as_deref().unwrap_or("bad request")
+                        )
+                    })
+                    .collect();
+                Self::invalid_request(
+                    format!(
+                        "no configured route can serve this request ({})",
+                        reasons.join("; ")
+                    ),
+                    None,
+                )
+            }
             Error::AllProvidersFailed(_) => Self::new(
                 StatusCode::BAD_GATEWAY,
                 err.to_string(),
@@ -136,17 +178,7 @@ impl From<Error> for ApiError {
             Error::InvalidRequest(_) => Self::invalid_request(err.to_string(), None),
             // The state store is out of reach (Redis down, a call past its time limit): the
             // request may well succeed in a moment, and nothing was sent upstream.
-            Error::Store(_) => {
-                tracing::error!(error = %err, source = ?std::error::Error::source(&err), "state store unavailable");
-                let mut e = Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("state store unavailable: {}", error_chain(&err)),
-                    "service_unavailable",
-                    "store_unavailable",
-                );
-                e.retry_after = Some(1);
-                e
-            }
+            Error::Store(_) => Self::store_unavailable(&err),
             Error::Config(_) => {
                 tracing::error!(error = %err, source = ?std::error::Error::source(&err), "internal error");
                 Self::new(

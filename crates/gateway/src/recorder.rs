@@ -177,7 +177,7 @@ pub(crate) fn prompt_excerpt(recorder: &Recorder, req: &llmpool::ChatRequest) ->
         .iter()
         .rev()
         .find(|m| m.role == llmpool::Role::User)
-        .map(|m| m.content.as_str())?;
+        .map(|m| m.content.text())?;
     Some(text.chars().take(PROMPT_CHARS).collect())
 }
 

@@ -566,12 +566,24 @@ async fn wrong_schema_is_400_naming_the_field() {
         ),
         (json!({"messages": []}), "messages"),
         (
-            json!({"messages": [{"role": "tool", "content": "x"}]}),
+            json!({"messages": [{"role": "function", "content": "x"}]}),
             "messages[0].role",
         ),
         (
+            json!({"messages": [{"role": "tool", "content": "x"}]}),
+            "messages[0].tool_call_id",
+        ),
+        (
             json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x"}}]}]}),
-            "messages[0].content[0]",
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "custom", "custom": {}}]}),
+            "tools[0].type",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "tool_choice": "sometimes"}),
+            "tool_choice",
         ),
         (
             json!({"messages": [{"role": "user", "content": "x"}], "n": 3}),

@@ -15,7 +15,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use crate::transport::{Auth, fallback_kind, header_duration, header_u64, retry_after};
-use crate::wire::{ChatCompletionRequest, ErrorBody, MaxTokensField};
+use crate::wire::{ChatCompletionRequest, ErrorBody, MaxTokensField, RequestPolicy};
 
 /// The points where an OpenAI-compatible provider departs from the generic protocol.
 /// Every field has a generic default in [`CompatHooks::DEFAULT`].
@@ -39,9 +39,14 @@ pub struct CompatHooks {
     /// The request field that carries [`ChatRequest::max_tokens`](llmpool_core::ChatRequest).
     /// Default: `max_tokens`.
     pub max_tokens_field: MaxTokensField,
-    /// Request fields the provider renames, drops or always needs, applied to every
-    /// outgoing body after it is built (Mistral's strict schema, Cloudflare's `max_tokens`,
-    /// Kilo's `response_format`). Default: [`RequestPolicy::NONE`], which changes nothing.
+    /// Request fields the provider renames or always needs, or llmpool-internal fields it
+    /// must not get, applied to every outgoing body after it is built (Mistral's strict
+    /// schema, Cloudflare's `max_tokens`). Never a field the client set that changes the
+    /// answer: those go in [`CompatHooks::request_policy`], which reports or refuses them.
+    /// Default: [`BodyRewrite::NONE`], which changes nothing.
+    pub body_rewrite: BodyRewrite,
+    /// The request fields the upstream rejects (left out and reported, or refused by
+    /// name). Default: [`RequestPolicy::PASS_THROUGH`].
     pub request_policy: RequestPolicy,
     /// Whether the provider also answers without a key (OVHcloud's anonymous lane, Kilo's
     /// free models). When true, an empty key is accepted and the request carries no
@@ -62,7 +67,8 @@ impl CompatHooks {
         classify: default_classify,
         embedded_error: default_embedded_error,
         max_tokens_field: MaxTokensField::MaxTokens,
-        request_policy: RequestPolicy::NONE,
+        body_rewrite: BodyRewrite::NONE,
+        request_policy: RequestPolicy::PASS_THROUGH,
         key_optional: false,
         empty_answer_is_invalid: false,
     };
@@ -80,6 +86,7 @@ impl fmt::Debug for CompatHooks {
             .field("auth", &self.auth)
             .field("max_tokens_field", &self.max_tokens_field)
             .field("request_policy", &self.request_policy)
+            .field("body_rewrite", &self.body_rewrite)
             .field("key_optional", &self.key_optional)
             .field("empty_answer_is_invalid", &self.empty_answer_is_invalid)
             .finish_non_exhaustive()
@@ -95,7 +102,7 @@ impl fmt::Debug for CompatHooks {
 /// target), drops, `default_max_tokens` (only when neither `max_tokens` nor
 /// `max_completion_tokens` is set), then additions (only where the field is absent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestPolicy {
+pub struct BodyRewrite {
     /// `(from, to)`: send the value of `from` under the name `to` (Mistral: `seed` →
     /// `random_seed`).
     pub rename: &'static [(&'static str, &'static str)],
@@ -107,13 +114,13 @@ pub struct RequestPolicy {
     /// `(name, JSON value)`: extra top-level fields sent when the body has no field of
     /// that name (Cloudflare: `options` = `{"rejectIfBusy":true}`; Z.ai: `thinking` =
     /// `{"type":"disabled"}`). A value that is not JSON is not sent: a provider crate
-    /// checks its own values with [`RequestPolicy::invalid_additions`] in a test.
+    /// checks its own values with [`BodyRewrite::invalid_additions`] in a test.
     pub add: &'static [(&'static str, &'static str)],
 }
 
-impl RequestPolicy {
+impl BodyRewrite {
     /// Changes nothing.
-    pub const NONE: RequestPolicy = RequestPolicy {
+    pub const NONE: BodyRewrite = BodyRewrite {
         rename: &[],
         drop: &[],
         default_max_tokens: None,
@@ -156,7 +163,7 @@ impl RequestPolicy {
     }
 }
 
-impl Default for RequestPolicy {
+impl Default for BodyRewrite {
     fn default() -> Self {
         Self::NONE
     }
@@ -164,16 +171,26 @@ impl Default for RequestPolicy {
 
 /// Removes the top-level field `name` (typed or extra) from `body`, returning its value.
 fn take_field(body: &mut ChatCompletionRequest, name: &str) -> Option<Value> {
+    fn take<T: serde::Serialize>(field: &mut Option<T>) -> Option<Value> {
+        field.take().and_then(|v| serde_json::to_value(v).ok())
+    }
     match name {
-        "max_tokens" => body.max_tokens.take().map(Value::from),
-        "max_completion_tokens" => body.max_completion_tokens.take().map(Value::from),
-        "temperature" => body.temperature.take().map(Value::from),
-        "top_p" => body.top_p.take().map(Value::from),
-        "stop" => body.stop.take().and_then(|s| serde_json::to_value(s).ok()),
-        "stream_options" => body
-            .stream_options
-            .take()
-            .and_then(|s| serde_json::to_value(s).ok()),
+        "max_tokens" => take(&mut body.max_tokens),
+        "max_completion_tokens" => take(&mut body.max_completion_tokens),
+        "temperature" => take(&mut body.temperature),
+        "top_p" => take(&mut body.top_p),
+        "stop" => take(&mut body.stop),
+        "stream_options" => take(&mut body.stream_options),
+        "seed" => take(&mut body.seed),
+        "response_format" => take(&mut body.response_format),
+        "reasoning_effort" => take(&mut body.reasoning_effort),
+        "frequency_penalty" => take(&mut body.frequency_penalty),
+        "presence_penalty" => take(&mut body.presence_penalty),
+        "parallel_tool_calls" => take(&mut body.parallel_tool_calls),
+        "tool_choice" => take(&mut body.tool_choice),
+        "user" => take(&mut body.user),
+        "logprobs" => take(&mut body.logprobs),
+        "top_logprobs" => take(&mut body.top_logprobs),
         _ => body.extra.remove(name),
     }
 }
@@ -181,24 +198,26 @@ fn take_field(body: &mut ChatCompletionRequest, name: &str) -> Option<Value> {
 /// Sets the top-level field `name` of `body` to `value`; a value of the wrong type for a
 /// typed field goes nowhere rather than into a misnamed extra.
 fn put_field(body: &mut ChatCompletionRequest, name: &str, value: Value) {
-    let as_u32 = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+    fn put<T: serde::de::DeserializeOwned>(field: &mut Option<T>, value: Value) {
+        *field = serde_json::from_value(value).ok();
+    }
     match name {
-        "max_tokens" => body.max_tokens = as_u32(&value),
-        "max_completion_tokens" => body.max_completion_tokens = as_u32(&value),
-        "temperature" | "top_p" => {
-            #[expect(
-                clippy::cast_possible_truncation,
-                reason = "sampling values are small floats"
-            )]
-            let f = value.as_f64().map(|f| f as f32);
-            if name == "temperature" {
-                body.temperature = f;
-            } else {
-                body.top_p = f;
-            }
-        }
-        "stop" => body.stop = serde_json::from_value(value).ok(),
-        "stream_options" => body.stream_options = serde_json::from_value(value).ok(),
+        "max_tokens" => put(&mut body.max_tokens, value),
+        "max_completion_tokens" => put(&mut body.max_completion_tokens, value),
+        "temperature" => put(&mut body.temperature, value),
+        "top_p" => put(&mut body.top_p, value),
+        "stop" => put(&mut body.stop, value),
+        "stream_options" => put(&mut body.stream_options, value),
+        "seed" => put(&mut body.seed, value),
+        "response_format" => put(&mut body.response_format, value),
+        "reasoning_effort" => put(&mut body.reasoning_effort, value),
+        "frequency_penalty" => put(&mut body.frequency_penalty, value),
+        "presence_penalty" => put(&mut body.presence_penalty, value),
+        "parallel_tool_calls" => put(&mut body.parallel_tool_calls, value),
+        "tool_choice" => put(&mut body.tool_choice, value),
+        "user" => put(&mut body.user, value),
+        "logprobs" => put(&mut body.logprobs, value),
+        "top_logprobs" => put(&mut body.top_logprobs, value),
         _ => {
             body.extra.insert(name.to_owned(), value);
         }
@@ -516,13 +535,13 @@ mod tests {
     }
 
     #[test]
-    fn request_policy_renames_drops_and_caps() {
+    fn body_rewrite_renames_drops_and_caps() {
         let mut body: ChatCompletionRequest = serde_json::from_str(
             r#"{"model":"m","messages":[],"max_completion_tokens":9,"seed":7,
                 "stream":true,"stream_options":{"include_usage":true},"response_format":{"type":"json_object"}}"#,
         )
         .unwrap();
-        RequestPolicy {
+        BodyRewrite {
             rename: &[
                 ("max_completion_tokens", "max_tokens"),
                 ("seed", "random_seed"),
@@ -552,10 +571,10 @@ mod tests {
     }
 
     #[test]
-    fn request_policy_default_cap_only_fills_a_missing_cap() {
-        let policy = RequestPolicy {
+    fn body_rewrite_default_cap_only_fills_a_missing_cap() {
+        let policy = BodyRewrite {
             default_max_tokens: Some(4096),
-            ..RequestPolicy::NONE
+            ..BodyRewrite::NONE
         };
         let mut none: ChatCompletionRequest =
             serde_json::from_str(r#"{"model":"m","messages":[]}"#).unwrap();
@@ -567,11 +586,11 @@ mod tests {
         policy.apply(&mut set);
         assert_eq!((set.max_tokens, set.max_completion_tokens), (None, Some(5)));
         let mut untouched = set.clone();
-        RequestPolicy::NONE.apply(&mut untouched);
+        BodyRewrite::NONE.apply(&mut untouched);
         assert_eq!(untouched, set);
-        let bad = RequestPolicy {
+        let bad = BodyRewrite {
             add: &[("ok", "true"), ("broken", "{")],
-            ..RequestPolicy::NONE
+            ..BodyRewrite::NONE
         };
         assert_eq!(bad.invalid_additions(), vec!["broken"]);
     }

@@ -48,7 +48,7 @@ pub mod testkit;
 pub mod transport;
 pub mod wire;
 
-pub use hooks::{CompatHooks, ErrorContext, RequestPolicy};
+pub use hooks::{BodyRewrite, CompatHooks, ErrorContext};
 pub use provider::{CHAT_PATH, OpenAiCompatProvider};
 pub use reqwest::header::{HeaderMap, HeaderValue};
 pub use wire::{

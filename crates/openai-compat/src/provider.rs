@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use llmpool_core::{
     ChatRequest, ChatResponse, ChatStream, ConfigError, ErrorKind, Provider, ProviderConfig,
-    ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent,
+    ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent, ToolCallDelta,
 };
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
@@ -83,12 +83,29 @@ impl OpenAiCompatProvider {
         })
     }
 
-    fn wire_request(&self, req: &ChatRequest, stream: bool) -> ChatCompletionRequest {
+    /// The upstream body for `req`, and the fields left out of it (see
+    /// [`RequestPolicy`](crate::wire::RequestPolicy)); a field the upstream cannot honour
+    /// fails here, before any call. The provider's [`BodyRewrite`](crate::hooks::BodyRewrite)
+    /// is applied last.
+    fn wire_request(
+        &self,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> Result<(ChatCompletionRequest, Vec<String>), ProviderError> {
         let model = req.model.as_deref().unwrap_or(&self.model);
-        let mut body =
-            ChatCompletionRequest::from_core(req, model, self.inner.hooks.max_tokens_field, stream);
-        self.inner.hooks.request_policy.apply(&mut body);
-        body
+        let hooks = self.inner.hooks;
+        let mut dropped = Vec::new();
+        let mut body = ChatCompletionRequest::from_core_checked(
+            req,
+            model,
+            hooks.max_tokens_field,
+            stream,
+            &hooks.request_policy,
+            self.inner.id,
+            &mut dropped,
+        )?;
+        hooks.body_rewrite.apply(&mut body);
+        Ok((body, dropped))
     }
 }
 
@@ -197,7 +214,7 @@ impl Provider for OpenAiCompatProvider {
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let started = tokio::time::Instant::now();
-        let wire = self.wire_request(req, false);
+        let (wire, dropped_params) = self.wire_request(req, false)?;
         let reply = self
             .upstream
             .post_json(self.upstream.url().clone(), None, &wire)
@@ -214,8 +231,11 @@ impl Provider for OpenAiCompatProvider {
                 .inner
                 .invalid(status, "the response has no choices", rate_limits));
         };
-        let text = choice.message.content.unwrap_or_default();
-        if self.inner.hooks.empty_answer_is_invalid && text.trim().is_empty() {
+        let (text, reasoning, tool_calls) = choice.message.into_core();
+        if self.inner.hooks.empty_answer_is_invalid
+            && text.trim().is_empty()
+            && tool_calls.is_empty()
+        {
             return Err(self.inner.invalid(
                 status,
                 "the answer is empty (the model may have spent its output budget reasoning)",
@@ -224,6 +244,9 @@ impl Provider for OpenAiCompatProvider {
         }
         Ok(ChatResponse {
             text,
+            reasoning,
+            tool_calls,
+            dropped_params,
             finish_reason: choice.finish_reason.as_deref().map(finish_reason_from_wire),
             usage: completion.usage.map(Into::into),
             provider: self.inner.id,
@@ -239,7 +262,7 @@ impl Provider for OpenAiCompatProvider {
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let wire = self.wire_request(req, true);
+        let (wire, dropped) = self.wire_request(req, true)?;
         let (head, body) = match self
             .upstream
             .open_stream(self.upstream.url().clone(), None, &wire)
@@ -256,7 +279,13 @@ impl Provider for OpenAiCompatProvider {
             // a one-shot answer and replay it as events.
             let bytes = body.read(&head).await?;
             let completion = parse_completion(&self.inner, &head, &bytes)?;
-            return replay(&self.inner, head.status, completion, head.rate_limits);
+            return replay(
+                &self.inner,
+                head.status,
+                completion,
+                head.rate_limits,
+                dropped,
+            );
         }
         Ok(stream::events(
             self.inner.clone(),
@@ -265,6 +294,7 @@ impl Provider for OpenAiCompatProvider {
             head.headers,
             head.rate_limits,
             head.now,
+            dropped,
         ))
     }
 }
@@ -320,6 +350,7 @@ fn replay(
     status: u16,
     completion: ChatCompletion,
     rate_limits: RateLimitSnapshot,
+    dropped: Vec<String>,
 ) -> Result<ChatStream, ProviderError> {
     let model = (!completion.model.is_empty()).then_some(completion.model);
     let Some(choice) = completion.choices.into_iter().next() else {
@@ -329,9 +360,23 @@ fn replay(
         rate_limits,
         model: model.clone(),
     })];
-    let text = choice.message.content.unwrap_or_default();
+    if !dropped.is_empty() {
+        events.push(Ok(StreamEvent::Dropped(dropped)));
+    }
+    let (text, reasoning, tool_calls) = choice.message.into_core();
+    if let Some(reasoning) = reasoning.filter(|r| !r.is_empty()) {
+        events.push(Ok(StreamEvent::Reasoning(reasoning)));
+    }
     if !text.is_empty() {
         events.push(Ok(StreamEvent::Delta(text)));
+    }
+    for (index, call) in (0_u32..).zip(tool_calls) {
+        events.push(Ok(StreamEvent::ToolCall(ToolCallDelta {
+            index,
+            id: Some(call.id),
+            name: Some(call.name),
+            arguments: call.arguments,
+        })));
     }
     events.push(Ok(StreamEvent::Done(StreamEnd {
         finish_reason: choice.finish_reason.as_deref().map(finish_reason_from_wire),
@@ -488,7 +533,7 @@ mod tests {
         use wiremock::{Mock, MockServer, ResponseTemplate};
         static KEYLESS: CompatHooks = CompatHooks {
             key_optional: true,
-            request_policy: crate::hooks::RequestPolicy {
+            body_rewrite: crate::hooks::BodyRewrite {
                 rename: &[],
                 drop: &["stream_options"],
                 default_max_tokens: Some(77),

@@ -10,14 +10,23 @@
 //! Conversions to and from `llmpool-core` types live in [`convert`]; the tolerant error
 //! body parser is [`ErrorBody`].
 
+use llmpool_core::{Content, ResponseFormat};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 pub mod convert;
 pub mod error;
+pub mod policy;
+pub mod tools;
 
 pub use convert::{MaxTokensField, WireError, finish_reason_from_wire};
 pub use error::{ErrorBody, ErrorCode, ErrorObject, ErrorResponse};
+pub use policy::RequestPolicy;
+pub use tools::{WireFunctionCall, WireFunctionDelta, WireTool, WireToolCall, WireToolCallDelta};
+
+/// Message content on the wire: OpenAI's shape is the core [`Content`] (a string or a list
+/// of typed parts).
+pub type MessageContent = Content;
 
 /// `POST /chat/completions` request body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -49,7 +58,43 @@ pub struct ChatCompletionRequest {
     /// Streaming options (`include_usage`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
-    /// Every other field, kept verbatim (`n`, `seed`, `tools`, `reasoning_effort`, …).
+    /// Number of choices; llmpool answers with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// Functions the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<WireTool>,
+    /// `auto`, `none`, `required` or a named function (read by [`tools::tool_choice_from_wire`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    /// Whether the model may make several calls in one turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    /// `text`, `json_object` or `json_schema`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// Reasoning effort (`none`, `minimal`, `low`, `medium`, `high`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+    /// Sampling seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Frequency penalty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    /// Presence penalty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
+    /// Return token log probabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<bool>,
+    /// Alternatives per token for `logprobs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u8>,
+    /// End-user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Every other field, kept verbatim (`logit_bias`, `service_tier`, `metadata`, …).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -90,31 +135,22 @@ pub struct RequestMessage {
     /// Text, or content parts; `null` for assistant messages that only call tools.
     #[serde(default)]
     pub content: Option<MessageContent>,
-    /// Every other field (`name`, `tool_calls`, `tool_call_id`, …), kept verbatim.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// Message content: plain text or a list of typed parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum MessageContent {
-    /// `"content": "hello"`.
-    Text(String),
-    /// `"content": [{"type": "text", "text": "hello"}, …]`.
-    Parts(Vec<ContentPart>),
-}
-
-/// One part of a multi-part content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ContentPart {
-    /// `text`, `image_url`, `input_audio`, …
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The text of a `text` part.
+    /// Participant name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// The rest of the part (`image_url`, …).
+    pub name: Option<String>,
+    /// The calls of an assistant message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<WireToolCall>,
+    /// The call a `tool` message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// An assistant's earlier reasoning, under the name clients send back (LiteLLM, DeepSeek).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// An assistant's earlier reasoning, under the name Cerebras and OpenRouter take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    /// Every other field (`refusal`, `reasoning_details`, …), kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -182,9 +218,16 @@ pub struct ResponseMessage {
     /// Chain of thought, where the provider returns it separately (Groq, Cerebras, OpenRouter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
+    /// Chain of thought under the name DeepSeek and LiteLLM use; the gateway answers
+    /// with this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
     /// A refusal message (OpenAI, OpenRouter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// The calls the model made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<WireToolCall>,
 }
 
 impl Default for ResponseMessage {
@@ -193,7 +236,9 @@ impl Default for ResponseMessage {
             role: assistant_role(),
             content: None,
             reasoning: None,
+            reasoning_content: None,
             refusal: None,
+            tool_calls: Vec::new(),
         }
     }
 }
@@ -306,6 +351,12 @@ pub struct Delta {
     /// New reasoning text, where the provider streams it separately.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
+    /// New reasoning text under the name the gateway answers with (DeepSeek, LiteLLM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// Pieces of tool calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<WireToolCallDelta>,
 }
 
 /// Reads a `content` that is a string, `null`, or an array of typed chunks
@@ -394,8 +445,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(req.stop.clone().unwrap().into_vec(), vec!["\n".to_owned()]);
-        assert_eq!(req.extra.get("seed"), Some(&Value::from(7)));
-        assert_eq!(req.messages[0].extra.get("name"), Some(&Value::from("bob")));
+        assert_eq!(req.seed, Some(7));
+        assert_eq!(req.n, Some(1));
+        assert_eq!(req.messages[0].name.as_deref(), Some("bob"));
         assert!(matches!(
             req.messages[0].content,
             Some(MessageContent::Parts(_))

@@ -31,6 +31,7 @@ fn documented_request() -> ChatRequest {
         top_p: None,
         stop: vec!["\n\n\n".into()],
         stream: false,
+        ..ChatRequest::default()
     }
 }
 
@@ -332,4 +333,89 @@ async fn stream_cut_without_finish_or_done_is_an_error_not_done() {
     assert!(
         matches!(items.last(), Some(Err(e)) if matches!(e.kind, ErrorKind::Transient { status: None }))
     );
+}
+
+// ---------------------------------------------------------------- the chat surface (capabilities.md)
+
+#[tokio::test]
+async fn tool_calls_come_back_with_their_reasoning() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::json(200, SUITE.fixture("tools-response.json")))
+        .await;
+    let resp = SUITE
+        .provider(&up.base_url())
+        .chat(&documented_request())
+        .await
+        .unwrap();
+    insta::assert_json_snapshot!("tools_response", resp, { ".latency" => "[latency]" });
+    assert_eq!(resp.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(resp.tool_calls[0].id, "85e4fd267");
+    assert!(resp.reasoning.is_some());
+    assert!(resp.text.is_empty());
+}
+
+#[tokio::test]
+async fn a_streamed_tool_call_arrives_whole() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::sse(SUITE.fixture("tools-stream.txt")))
+        .await;
+    let items = collect(
+        SUITE
+            .provider(&up.base_url())
+            .chat_stream(&stream_request())
+            .await
+            .unwrap(),
+    )
+    .await;
+    insta::assert_json_snapshot!("tools_stream_events", events_json(&items));
+    assert!(items.iter().any(|i| matches!(
+        i,
+        Ok(StreamEvent::ToolCall(c)) if c.id.as_deref() == Some("bbd2b9d98") && c.arguments == "{}"
+    )));
+    let Some(Ok(StreamEvent::Done(end))) = items.last() else {
+        panic!("stream did not end with Done: {items:?}");
+    };
+    assert_eq!(end.finish_reason, Some(FinishReason::ToolCalls));
+}
+
+/// The follow-up turn keeps the assistant's reasoning (Cerebras takes `reasoning` on
+/// assistant input), its calls, and the tool result, exactly as the client sent them.
+#[tokio::test]
+async fn the_follow_up_turn_passes_through_with_reasoning() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::json(200, SUITE.fixture("tools-response.json")))
+        .await;
+    let mut body = SUITE.fixture_json("tools-followup-request.json");
+    if let Some(obj) = body.as_object_mut() {
+        obj.remove("_source");
+    }
+    let wire: llmpool_openai_compat::ChatCompletionRequest =
+        serde_json::from_value(body.clone()).unwrap();
+    SUITE
+        .provider(&up.base_url())
+        .chat(&wire.to_core().unwrap())
+        .await
+        .unwrap();
+    body["stream"] = serde_json::json!(false);
+    assert_eq!(up.only_request().await["body"], body);
+}
+
+/// GLM in JSON mode with tools answers with both JSON content and a repeated call: both
+/// reach the caller, under the upstream's `tool_calls` finish.
+#[tokio::test]
+async fn json_content_and_a_tool_call_together_both_reach_the_caller() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::json(
+        200,
+        SUITE.fixture("json-tools-mixed-response.json"),
+    ))
+    .await;
+    let resp = SUITE
+        .provider(&up.base_url())
+        .chat(&documented_request())
+        .await
+        .unwrap();
+    assert!(!resp.text.is_empty());
+    assert!(!resp.tool_calls.is_empty());
+    assert_eq!(resp.finish_reason, Some(FinishReason::ToolCalls));
 }

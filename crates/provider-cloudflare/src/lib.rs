@@ -50,7 +50,7 @@ mod errors;
 use std::sync::Arc;
 
 use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
-use llmpool_openai_compat::{CompatHooks, MaxTokensField, OpenAiCompatProvider, RequestPolicy};
+use llmpool_openai_compat::{BodyRewrite, CompatHooks, MaxTokensField, OpenAiCompatProvider};
 
 /// The provider id.
 pub(crate) const ID: &str = "cloudflare";
@@ -82,7 +82,7 @@ static HOOKS: CompatHooks = CompatHooks {
     classify: errors::classify,
     embedded_error: errors::embedded_error,
     max_tokens_field: MaxTokensField::MaxTokens,
-    request_policy: RequestPolicy {
+    body_rewrite: BodyRewrite {
         rename: &[("max_completion_tokens", "max_tokens")],
         drop: &[],
         default_max_tokens: Some(2048),
@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(catalog.day_reset_tz, "UTC");
         let registry = llmpool_core::Registry::from_inventory().unwrap();
         assert_eq!(registry.get(ID).unwrap().key_env, "CLOUDFLARE_API_TOKEN");
-        assert!(HOOKS.request_policy.invalid_additions().is_empty());
+        assert!(HOOKS.body_rewrite.invalid_additions().is_empty());
     }
 
     #[test]

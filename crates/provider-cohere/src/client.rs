@@ -60,7 +60,8 @@ impl CohereProvider {
 
     async fn chat_inner(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let model = self.model(req);
-        let body = convert::request_body(req, model, false)?;
+        let mut dropped = Vec::new();
+        let body = convert::request_body(req, model, false, &mut dropped)?;
         let started = tokio::time::Instant::now();
         let url = self.upstream.url().clone();
         let reply = self
@@ -78,6 +79,10 @@ impl CohereProvider {
                 .with_rate_limits(rate_limits)
         })?;
         convert::response(parsed, model, started.elapsed(), rate_limits)
+            .map(|resp| ChatResponse {
+                dropped_params: dropped,
+                ..resp
+            })
             .map_err(|e| e.with_rate_limits(rate_limits))
     }
 }
@@ -99,7 +104,8 @@ impl Provider for CohereProvider {
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let body = convert::request_body(req, self.model(req), true)?;
+        let mut dropped = Vec::new();
+        let body = convert::request_body(req, self.model(req), true, &mut dropped)?;
         let url = self.upstream.url().clone();
         // Only the wait for the answer's head is bounded here; the router times the body.
         let (head, body) = match self
@@ -111,7 +117,7 @@ impl Provider for CohereProvider {
             Opened::Failed(reply) => return Err(self.upstream.scrub(errors::from_reply(&reply))),
         };
         let scrubber = self.upstream.scrubber();
-        Ok(stream::events(body.sse_items(), head.rate_limits)
+        Ok(stream::events(body.sse_items(), head.rate_limits, dropped)
             .map(move |item| item.map_err(|e| scrubber.error(e)))
             .boxed())
     }

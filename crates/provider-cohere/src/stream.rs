@@ -22,28 +22,36 @@
 use futures::{Stream, StreamExt};
 
 use llmpool_core::{
-    ChatStream, ErrorKind, ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent,
+    ChatStream, ErrorKind, ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent, ToolCallDelta,
 };
 use llmpool_openai_compat::sse::SseItem;
 
 use crate::wire::{MessageEndDelta, StreamEventBody};
 use crate::{ID, convert, errors};
 
-/// The events of a streamed answer, from the decoded SSE items of its body.
-pub(crate) fn events<S>(items: S, rate_limits: RateLimitSnapshot) -> ChatStream
+/// The events of a streamed answer, from the decoded SSE items of its body; `dropped`
+/// (request fields left out) is reported right after `Started`.
+pub(crate) fn events<S>(
+    items: S,
+    rate_limits: RateLimitSnapshot,
+    dropped: Vec<String>,
+) -> ChatStream
 where
     S: Stream<Item = Result<SseItem, ProviderError>> + Send + 'static,
 {
-    let started = futures::stream::once(async move {
-        Ok(StreamEvent::Started {
-            rate_limits,
-            model: None,
-        })
-    });
+    let mut head = vec![Ok(StreamEvent::Started {
+        rate_limits,
+        model: None,
+    })];
+    if !dropped.is_empty() {
+        head.push(Ok(StreamEvent::Dropped(dropped)));
+    }
+    let started = futures::stream::iter(head);
     let decoder = Decoder {
         items: items.boxed(),
         finished: false,
         saw_text: false,
+        tool_args: Vec::new(),
     };
     let rest = futures::stream::unfold(decoder, |mut decoder| async move {
         let event = decoder.next().await?;
@@ -56,9 +64,15 @@ struct Decoder {
     items: futures::stream::BoxStream<'static, Result<SseItem, ProviderError>>,
     /// `Done` or an `Err` was yielded; nothing follows.
     finished: bool,
-    /// At least one non-empty text delta was yielded.
+    /// At least one non-empty text delta (or a tool call) was yielded.
     saw_text: bool,
+    /// Per tool-call index: whether an arguments fragment arrived; a call that ends
+    /// without one (a tool without arguments) gets `{}`. Indexes past
+    /// [`MAX_TOOL_CALLS`] skip this rule, so an upstream cannot grow it without bound.
+    tool_args: Vec<bool>,
 }
+
+const MAX_TOOL_CALLS: usize = 256;
 
 impl Decoder {
     async fn next(&mut self) -> Option<Result<StreamEvent, ProviderError>> {
@@ -74,7 +88,7 @@ impl Decoder {
                     None => continue,
                 },
             };
-            self.finished = !matches!(out, Ok(StreamEvent::Delta(_)));
+            self.finished = matches!(out, Ok(StreamEvent::Done(_)) | Err(_));
             return Some(out);
         }
     }
@@ -100,11 +114,62 @@ impl Decoder {
         }
         match serde_json::from_str::<StreamEventBody>(data) {
             Ok(StreamEventBody::ContentDelta { delta }) => {
-                let text = delta.message.content.text.filter(|t| !t.is_empty())?;
+                let content = delta.message.content;
+                if let Some(thinking) = content.thinking.filter(|t| !t.is_empty()) {
+                    return Some(Ok(StreamEvent::Reasoning(thinking)));
+                }
+                let text = content.text.filter(|t| !t.is_empty())?;
                 self.saw_text = true;
                 Some(Ok(StreamEvent::Delta(text)))
             }
             Ok(StreamEventBody::MessageEnd { delta }) => Some(self.end(&delta)),
+            Ok(StreamEventBody::ToolCallStart { index, delta }) => {
+                self.saw_text = true;
+                let piece = delta.message.tool_calls;
+                let (name, arguments) = piece
+                    .function
+                    .map(|f| (f.name, f.arguments.unwrap_or_default()))
+                    .unwrap_or_default();
+                self.note_args(index, !arguments.is_empty());
+                Some(Ok(StreamEvent::ToolCall(ToolCallDelta {
+                    index,
+                    id: piece.id,
+                    name,
+                    arguments,
+                })))
+            }
+            Ok(StreamEventBody::ToolCallDelta { index, delta }) => {
+                let arguments = delta
+                    .message
+                    .tool_calls
+                    .function
+                    .and_then(|f| f.arguments)
+                    .filter(|a| !a.is_empty())?;
+                self.note_args(index, true);
+                Some(Ok(StreamEvent::ToolCall(ToolCallDelta {
+                    index,
+                    arguments,
+                    ..ToolCallDelta::default()
+                })))
+            }
+            Ok(StreamEventBody::ToolCallEnd { index }) => {
+                let i = usize::try_from(index).ok()?;
+                if self.tool_args.get(i).copied() == Some(false) {
+                    self.tool_args[i] = true;
+                    return Some(Ok(StreamEvent::ToolCall(ToolCallDelta {
+                        index,
+                        arguments: "{}".to_owned(),
+                        ..ToolCallDelta::default()
+                    })));
+                }
+                None
+            }
+            // The plan before the calls has no OpenAI slot; it is the model's reasoning.
+            Ok(StreamEventBody::ToolPlanDelta { delta }) => delta
+                .message
+                .tool_plan
+                .filter(|p| !p.is_empty())
+                .map(|p| Ok(StreamEvent::Reasoning(p))),
             Ok(StreamEventBody::Ignored) => None,
             Err(e) => {
                 if let Some(message) = error_message(data) {
@@ -122,6 +187,19 @@ impl Decoder {
                 );
                 None
             }
+        }
+    }
+
+    fn note_args(&mut self, index: u32, seen: bool) {
+        let Ok(i) = usize::try_from(index) else {
+            return;
+        };
+        if i >= self.tool_args.len() && i < MAX_TOOL_CALLS {
+            self.tool_args.resize(i + 1, true);
+            self.tool_args[i] = false;
+        }
+        if let Some(flag) = self.tool_args.get_mut(i) {
+            *flag |= seen;
         }
     }
 
@@ -169,7 +247,14 @@ mod tests {
     fn run_items(
         items: Vec<Result<SseItem, ProviderError>>,
     ) -> Vec<Result<StreamEvent, ProviderError>> {
-        block_on(events(futures::stream::iter(items), RateLimitSnapshot::default()).collect())
+        block_on(
+            events(
+                futures::stream::iter(items),
+                RateLimitSnapshot::default(),
+                Vec::new(),
+            )
+            .collect(),
+        )
     }
 
     fn run(items: Vec<SseItem>) -> Vec<Result<StreamEvent, ProviderError>> {
@@ -217,8 +302,10 @@ mod tests {
         ]);
         assert!(matches!(out[0], Ok(StreamEvent::Started { .. })));
         assert_eq!(texts(&out), ["Hi", " there"]);
-        assert_eq!(out.len(), 4);
-        match &out[3] {
+        // The reasoning model's thinking comes as reasoning, never as answer text.
+        assert!(matches!(&out[2], Ok(StreamEvent::Reasoning(t)) if t == "hmm"));
+        assert_eq!(out.len(), 5);
+        match &out[4] {
             Ok(StreamEvent::Done(end)) => {
                 assert_eq!(end.finish_reason, Some(FinishReason::Stop));
                 assert_eq!(end.usage, Some(Usage::new(5, 2)));

@@ -4,7 +4,10 @@
 //! (the crate decides what a missing field means), and token counts accept floats because
 //! the OpenAPI spec types them as `number`.
 
+use llmpool_core::Content;
+use llmpool_openai_compat::wire::WireToolCall;
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 /// The body of `POST {base}/chat`.
 #[derive(Debug, Serialize)]
@@ -21,13 +24,66 @@ pub(crate) struct ChatBody<'a> {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub(crate) stop_sequences: &'a [String],
     pub(crate) stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) frequency_penalty: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) presence_penalty: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) response_format: Option<ResponseFormatV2<'a>>,
+    /// OpenAI's tool shape without `strict` (Cohere answers 422 to unknown fields).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tools: Vec<CohereTool<'a>>,
+    /// `REQUIRED` or `NONE`; absent means auto.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_choice: Option<&'static str>,
+    /// Set when any tool asked for `strict`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) strict_tools: Option<bool>,
+}
+
+/// A `tools[]` entry.
+#[derive(Debug, Serialize)]
+pub(crate) struct CohereTool<'a> {
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
+    pub(crate) function: CohereFunction<'a>,
+}
+
+/// The function of a [`CohereTool`].
+#[derive(Debug, Serialize)]
+pub(crate) struct CohereFunction<'a> {
+    pub(crate) name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) parameters: Option<&'a Value>,
+}
+
+/// Cohere's `response_format`: `{"type": "json_object"}`, with `json_schema` for a schema.
+#[derive(Debug, Serialize)]
+pub(crate) struct ResponseFormatV2<'a> {
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) json_schema: Option<&'a Value>,
 }
 
 /// One message of the request; the system prompt is an ordinary `system` message.
 #[derive(Debug, Serialize)]
 pub(crate) struct WireMessage<'a> {
     pub(crate) role: &'static str,
-    pub(crate) content: &'a str,
+    /// Text, or OpenAI-identical `text` / `image_url` parts; omitted on an assistant turn
+    /// that only calls tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) content: Option<&'a Content>,
+    /// The calls of an assistant turn (OpenAI's shape, arguments as a JSON string).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tool_calls: Vec<WireToolCall>,
+    /// The call a `tool` message answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_call_id: Option<&'a str>,
 }
 
 /// A non-streaming answer.
@@ -46,6 +102,12 @@ pub(crate) struct ChatResponseBody {
 pub(crate) struct AssistantMessage {
     #[serde(default)]
     pub(crate) content: Vec<ContentBlock>,
+    /// The calls the model made (`arguments` a JSON string, `"null"` for none).
+    #[serde(default)]
+    pub(crate) tool_calls: Vec<WireToolCall>,
+    /// The model's plan before calling tools.
+    #[serde(default)]
+    pub(crate) tool_plan: Option<String>,
 }
 
 /// One content block: `text`, `thinking` (reasoning models) or a type this crate ignores.
@@ -55,6 +117,9 @@ pub(crate) struct ContentBlock {
     pub(crate) kind: String,
     #[serde(default)]
     pub(crate) text: Option<String>,
+    /// The reasoning of a `thinking` block.
+    #[serde(default)]
+    pub(crate) thinking: Option<String>,
 }
 
 /// `usage`: what was billed and what the model processed.
@@ -92,8 +157,64 @@ pub(crate) enum StreamEventBody {
     ContentDelta { delta: ContentDelta },
     #[serde(rename = "message-end")]
     MessageEnd { delta: MessageEndDelta },
+    /// The first piece of call `index`: id, name and (usually empty) arguments.
+    #[serde(rename = "tool-call-start")]
+    ToolCallStart {
+        index: u32,
+        delta: ToolCallEventDelta,
+    },
+    /// An arguments fragment of call `index`.
+    #[serde(rename = "tool-call-delta")]
+    ToolCallDelta {
+        index: u32,
+        delta: ToolCallEventDelta,
+    },
+    #[serde(rename = "tool-call-end")]
+    ToolCallEnd { index: u32 },
+    /// A piece of the plan written before the calls.
+    #[serde(rename = "tool-plan-delta")]
+    ToolPlanDelta { delta: ToolPlanDeltaBody },
     #[serde(other)]
     Ignored,
+}
+
+/// `delta.message.tool_calls` of a tool-call event: one object, not a list.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ToolCallEventDelta {
+    pub(crate) message: ToolCallEventMessage,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ToolCallEventMessage {
+    pub(crate) tool_calls: ToolCallPiece,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ToolCallPiece {
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+    #[serde(default)]
+    pub(crate) function: Option<FunctionPiece>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct FunctionPiece {
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) arguments: Option<String>,
+}
+
+/// `tool-plan-delta`: `delta.message.tool_plan`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ToolPlanDeltaBody {
+    pub(crate) message: ToolPlanMessage,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ToolPlanMessage {
+    #[serde(default)]
+    pub(crate) tool_plan: Option<String>,
 }
 
 /// `content-delta`: `delta.message.content.text` (or `.thinking` on reasoning models).
@@ -111,6 +232,9 @@ pub(crate) struct ContentDeltaMessage {
 pub(crate) struct ContentDeltaContent {
     #[serde(default)]
     pub(crate) text: Option<String>,
+    /// Reasoning text, on a `thinking` block of a reasoning model.
+    #[serde(default)]
+    pub(crate) thinking: Option<String>,
 }
 
 /// `message-end`: why the answer ended, the usage, and an error text on `ERROR`.
@@ -185,17 +309,27 @@ mod tests {
 
     #[test]
     fn request_omits_unset_fields() {
+        let hi = Content::from("hi");
         let body = ChatBody {
             model: "m",
             messages: vec![WireMessage {
                 role: "user",
-                content: "hi",
+                content: Some(&hi),
+                tool_calls: Vec::new(),
+                tool_call_id: None,
             }],
             temperature: None,
             max_tokens: None,
             p: None,
             stop_sequences: &[],
             stream: false,
+            seed: None,
+            frequency_penalty: None,
+            presence_penalty: None,
+            response_format: None,
+            tools: Vec::new(),
+            tool_choice: None,
+            strict_tools: None,
         };
         assert_eq!(
             serde_json::to_string(&body).unwrap(),

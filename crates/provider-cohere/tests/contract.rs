@@ -118,6 +118,11 @@ fn event_json(item: &Result<StreamEvent, ProviderError>) -> Value {
             json!({ "started": { "rate_limits": rate_limits, "model": model } })
         }
         Ok(StreamEvent::Delta(text)) => json!({ "delta": text }),
+        Ok(StreamEvent::Reasoning(text)) => json!({ "reasoning": text }),
+        Ok(StreamEvent::ToolCall(call)) => json!({ "tool_call": {
+            "index": call.index, "id": call.id, "name": call.name, "arguments": call.arguments
+        } }),
+        Ok(StreamEvent::Dropped(names)) => json!({ "dropped": names }),
         Ok(StreamEvent::Done(end)) => json!({
             "done": { "finish_reason": end.finish_reason, "usage": end.usage, "model": end.model }
         }),
@@ -203,7 +208,7 @@ async fn chat_sends_the_documented_request_and_parses_the_answer() {
 }
 
 #[tokio::test]
-async fn reasoning_answers_drop_the_thinking_block() {
+async fn reasoning_answers_carry_the_thinking_block_as_reasoning() {
     let server = expect_call(respond(
         200,
         &fx("chat_ok_reasoning.json"),
@@ -213,6 +218,12 @@ async fn reasoning_answers_drop_the_thinking_block() {
     .await;
     let response = provider(&server).chat(&request()).await.unwrap();
     assert_eq!(response.text, "2 + 2 = 4");
+    assert!(
+        response
+            .reasoning
+            .as_deref()
+            .is_some_and(|r| r.starts_with("Okay"))
+    );
     assert!(
         response.rate_limits.is_empty(),
         "production keys get no trial headers"
@@ -690,4 +701,186 @@ async fn stream_head_timeout_is_timeout() {
     .await;
     let err = stream_error(&provider(&server), &request()).await;
     assert!(matches!(err.kind, ErrorKind::Timeout), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_reasoning_stream_sends_thinking_as_reasoning_then_the_answer() {
+    let server = expect_call(respond(
+        200,
+        &fx("reasoning-stream.txt"),
+        "text/event-stream",
+        None,
+    ))
+    .await;
+    let items = stream_events(&provider(&server)).await;
+    let reasoning: String = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(StreamEvent::Reasoning(t)) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let text: String = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(StreamEvent::Delta(t)) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(!reasoning.is_empty(), "{items:?}");
+    assert!(!text.is_empty(), "{items:?}");
+    assert!(!text.contains(&reasoning));
+    assert!(
+        matches!(items.last(), Some(Ok(StreamEvent::Done(_)))),
+        "{items:?}"
+    );
+    assert_json_snapshot!(
+        "reasoning_stream_events",
+        items.iter().map(event_json).collect::<Vec<_>>()
+    );
+}
+
+// ---------------------------------------------------------------- tools (capabilities.md §1)
+
+/// A weather tool conversation: the first turn, or the follow-up with the call's result.
+fn tools_request(follow_up: bool) -> ChatRequest {
+    let mut messages = vec![Message::user("What's the weather in San Francisco?")];
+    if follow_up {
+        messages.push(Message::assistant_tool_calls(
+            "",
+            vec![llmpool_core::ToolCall::new(
+                "weather_dqgshstja6p9",
+                "weather",
+                r#"{"location":"San Francisco"}"#,
+            )],
+        ));
+        messages.push(Message::tool_result(
+            "weather_dqgshstja6p9",
+            r#"{"temperature":"17C","sky":"fog"}"#,
+        ));
+    }
+    ChatRequest::new(messages)
+        .with_model("command-a-03-2025")
+        .with_tool(llmpool_core::Tool::function(
+            "weather",
+            "gets the weather of a given location",
+            serde_json::json!({"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}),
+        ))
+}
+
+#[tokio::test]
+async fn tools_go_out_in_cohere_shape_and_the_calls_come_back() {
+    let server = expect_call(respond(
+        200,
+        &fx("tools-response.json"),
+        "application/json",
+        None,
+    ))
+    .await;
+    let resp = provider(&server).chat(&tools_request(false)).await.unwrap();
+    let sent = llmpool_testkit::only_request(&server).await;
+    let body: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_json_snapshot!("tools_request_body", body);
+    assert_json_snapshot!("tools_response", response_json(&resp), {
+        ".response.latency" => "[latency]",
+    });
+    assert_eq!(resp.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(resp.tool_calls.len(), 2);
+    assert_eq!(resp.tool_calls[0].id, "weather_dqgshstja6p9");
+    assert!(
+        resp.reasoning
+            .unwrap()
+            .starts_with("I will use the weather tool")
+    );
+}
+
+#[tokio::test]
+async fn a_tool_without_arguments_gets_an_empty_object() {
+    let server = expect_call(respond(
+        200,
+        &fx("tools-response-null-args.json"),
+        "application/json",
+        None,
+    ))
+    .await;
+    let resp = provider(&server).chat(&tools_request(false)).await.unwrap();
+    assert!(resp.tool_calls.iter().all(|c| c.arguments != "null"));
+    assert!(
+        resp.tool_calls.iter().any(|c| c.arguments == "{}"),
+        "{resp:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_follow_up_turn_sends_the_calls_and_the_result() {
+    let server = expect_call(respond(200, &fx("chat_ok.json"), "application/json", None)).await;
+    provider(&server).chat(&tools_request(true)).await.unwrap();
+    let sent = llmpool_testkit::only_request(&server).await;
+    let body: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(
+        body["messages"][1],
+        json!({"role": "assistant", "tool_calls": [{"id": "weather_dqgshstja6p9", "type": "function",
+            "function": {"name": "weather", "arguments": "{\"location\":\"San Francisco\"}"}}]})
+    );
+    assert_eq!(
+        body["messages"][2],
+        json!({"role": "tool", "tool_call_id": "weather_dqgshstja6p9", "content": "{\"temperature\":\"17C\",\"sky\":\"fog\"}"})
+    );
+}
+
+#[tokio::test]
+async fn streamed_tool_calls_become_openai_pieces() {
+    for (name, empty_args) in [
+        ("tools-stream.txt", false),
+        ("tools-stream-empty-args.txt", true),
+    ] {
+        let server = expect_call(respond(200, &fx(name), "text/event-stream", None)).await;
+        let mut req = tools_request(false);
+        req.stream = true;
+        let items: Vec<Result<StreamEvent, ProviderError>> = provider(&server)
+            .chat_stream(&req)
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        let views: Vec<Value> = items.iter().map(event_json).collect();
+        assert_json_snapshot!(name.trim_end_matches(".txt").replace('-', "_"), views);
+        let Some(Ok(StreamEvent::Done(end))) = items.last() else {
+            panic!("{name}: no Done: {items:?}");
+        };
+        assert_eq!(end.finish_reason, Some(FinishReason::ToolCalls));
+        let first = items.iter().find_map(|i| match i {
+            Ok(StreamEvent::ToolCall(c)) => Some(c.clone()),
+            _ => None,
+        });
+        assert!(
+            first
+                .as_ref()
+                .is_some_and(|c| c.id.is_some() && c.name.is_some()),
+            "{name}"
+        );
+        if empty_args {
+            assert!(
+                items
+                    .iter()
+                    .any(|i| matches!(i, Ok(StreamEvent::ToolCall(c)) if c.arguments == "{}"))
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_field_422_is_a_bad_request() {
+    let server = expect_call(respond(
+        422,
+        &fx("tools-error-422-unknown-field.json"),
+        "application/json",
+        None,
+    ))
+    .await;
+    let err = provider(&server)
+        .chat(&tools_request(false))
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
 }

@@ -55,7 +55,8 @@ impl GeminiProvider {
     async fn chat_inner(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let started = tokio::time::Instant::now();
         let model = self.model(req);
-        let body = convert::build_request(req, model)?;
+        let mut dropped_params = Vec::new();
+        let body = convert::build_request(req, model, &mut dropped_params)?;
         let url = self
             .upstream
             .url_at(&["/models/", model, ":generateContent"], None);
@@ -72,19 +73,22 @@ impl GeminiProvider {
         let answer = convert::answer(&parsed, model).map_err(|e| e.with_status(head.status))?;
         Ok(ChatResponse {
             text: answer.text,
+            reasoning: answer.reasoning,
             finish_reason: answer.finish_reason,
             usage: answer.usage,
             provider: ID,
             model: answer.model,
             latency: started.elapsed(),
             rate_limits: head.rate_limits,
-            attempts: Vec::new(),
+            dropped_params,
+            ..ChatResponse::default()
         })
     }
 
     async fn chat_stream_inner(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
         let model = self.model(req);
-        let body = convert::build_request(req, model)?;
+        let mut dropped = Vec::new();
+        let body = convert::build_request(req, model, &mut dropped)?;
         let url = self.upstream.url_at(
             &["/models/", model, ":streamGenerateContent"],
             Some("alt=sse"),
@@ -95,7 +99,8 @@ impl GeminiProvider {
             Opened::Streaming(head, body) => (head, body),
             Opened::Failed(reply) => return Err(errors::from_reply(&reply)),
         };
-        let decoder = Decoder::new(model, head.rate_limits, Arc::clone(self.upstream.clock()));
+        let decoder = Decoder::new(model, head.rate_limits, Arc::clone(self.upstream.clock()))
+            .with_dropped(dropped);
         let scrubber = self.upstream.scrubber();
         Ok(stream::events(body.sse_items(), decoder)
             .map(move |item| item.map_err(|e| scrubber.error(e)))

@@ -1,20 +1,40 @@
 //! Core requests to Gemini's wire shape, and Gemini answers back to core terms.
 
-use llmpool_core::{ChatRequest, ErrorKind, FinishReason, ProviderError, Role, Usage};
+use std::borrow::Cow;
+
+use llmpool_core::{
+    ChatRequest, ContentPart, ErrorKind, FinishReason, Message, ProviderError, ResponseFormat,
+    Role, Usage,
+};
 
 use crate::ID;
 use crate::wire::{
-    Content, GenerateContentRequest, GenerateContentResponse, GenerationConfig, SystemInstruction,
-    TextPart, UsageMetadata,
+    Blob, Content, FileData, GenerateContentRequest, GenerateContentResponse, GenerationConfig,
+    Part, SystemInstruction, TextPart, ThinkingConfig, UsageMetadata,
 };
 
 /// Gemini accepts at most this many `stopSequences`.
 pub(crate) const MAX_STOP_SEQUENCES: usize = 5;
 
+/// The optional request fields this crate maps to Gemini today. Every other field a
+/// request sets is left out and reported when droppable, else refused by name (tools,
+/// `tool_choice`, `reasoning_effort`, penalties, `logit_bias`, … until they are mapped).
+const MAPPED_PARAMS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "response_format",
+    "reasoning_effort",
+];
+
 /// What a successful `generateContent` body says, in core terms.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Answer {
     pub(crate) text: String,
+    /// Thought summaries (only sent when the request set a reasoning effort).
+    pub(crate) reasoning: Option<String>,
     pub(crate) finish_reason: Option<FinishReason>,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: String,
@@ -37,10 +57,17 @@ pub(crate) fn is_gemma(model: &str) -> bool {
 /// - More than five stop sequences is refused here as a bad request, not truncated:
 ///   Gemini would answer 400, and dropping some would let output run past a stop the
 ///   caller asked for.
+///
+/// Fields Gemini cannot take are refused by name before any call, or, when they do not
+/// change the answer's meaning (`user`, `logprobs`, message `name`, …), left out and
+/// pushed to `dropped`.
 pub(crate) fn build_request(
     req: &ChatRequest,
     model: &str,
+    dropped: &mut Vec<String>,
 ) -> Result<GenerateContentRequest, ProviderError> {
+    req.check_params(ID, |f| MAPPED_PARAMS.contains(&f), dropped)?;
+    req.dropped_message_fields(dropped);
     if req.stop.len() > MAX_STOP_SEQUENCES {
         return Err(
             ProviderError::new(ID, ErrorKind::BadRequest).with_message(format!(
@@ -49,27 +76,45 @@ pub(crate) fn build_request(
             )),
         );
     }
-    let mut system: Vec<&str> = Vec::new();
+    let mut system: Vec<Cow<'_, str>> = Vec::new();
     let mut contents: Vec<Content> = Vec::new();
-    for message in &req.messages {
-        if message.content.trim().is_empty() {
+    for (i, message) in req.messages.iter().enumerate() {
+        let text = message_text(i, message)?;
+        if message.content.has_image() {
+            if message.role != Role::User {
+                return Err(ProviderError::unsupported(
+                    ID,
+                    "images outside user messages",
+                ));
+            }
+            let parts = image_message_parts(message.content.parts())?;
+            match contents.last_mut() {
+                Some(last) if last.role == "user" => last.parts.extend(parts),
+                _ => contents.push(Content {
+                    role: "user",
+                    parts,
+                }),
+            }
+            continue;
+        }
+        if text.trim().is_empty() {
             continue;
         }
         let role = match message.role {
             Role::System => {
-                system.push(&message.content);
+                system.push(text);
                 continue;
             }
             Role::User => "user",
             Role::Assistant => "model",
+            // Refused by `message_text` until tool calling is mapped for Gemini.
+            Role::Tool => return Err(ProviderError::unsupported(ID, "tools")),
         };
         match contents.last_mut() {
-            Some(last) if last.role == role => append_text(last, &message.content),
+            Some(last) if last.role == role => append_text(last, &text),
             _ => contents.push(Content {
                 role,
-                parts: vec![TextPart {
-                    text: message.content.clone(),
-                }],
+                parts: vec![Part::text(text.into_owned())],
             }),
         }
     }
@@ -88,11 +133,27 @@ pub(crate) fn build_request(
         return Err(ProviderError::new(ID, ErrorKind::BadRequest)
             .with_message("the request has no user or assistant message with text"));
     }
+    let (response_mime_type, response_json_schema) = match &req.response_format {
+        None | Some(ResponseFormat::Text) => (None, None),
+        Some(ResponseFormat::JsonObject) => (Some("application/json"), None),
+        Some(ResponseFormat::JsonSchema { json_schema }) => (
+            Some("application/json"),
+            json_schema.schema.clone().map(strip_schema_keyword),
+        ),
+    };
     let config = GenerationConfig {
         temperature: req.temperature,
         max_output_tokens: req.max_tokens,
         top_p: req.top_p,
         stop_sequences: req.stop.clone(),
+        seed: req.seed,
+        response_mime_type,
+        response_json_schema,
+        thinking_config: req
+            .reasoning_effort
+            .as_deref()
+            .map(|effort| thinking_config(model, effort))
+            .transpose()?,
     };
     Ok(GenerateContentRequest {
         system_instruction,
@@ -101,15 +162,114 @@ pub(crate) fn build_request(
     })
 }
 
+/// The text of a message, refusing by name what this crate does not map to Gemini yet:
+/// tool calls and results, images and other non-text parts.
+fn message_text(i: usize, message: &Message) -> Result<Cow<'_, str>, ProviderError> {
+    if message.role == Role::Tool {
+        return Err(ProviderError::unsupported(
+            ID,
+            &format!("messages[{i}] (role `tool`)"),
+        ));
+    }
+    if !message.tool_calls.is_empty() {
+        return Err(ProviderError::unsupported(
+            ID,
+            &format!("messages[{i}].tool_calls"),
+        ));
+    }
+    for (j, part) in message.content.parts().iter().enumerate() {
+        if let ContentPart::Image { image_url } = part {
+            image_part(image_url).map_err(|why| {
+                ProviderError::unsupported(ID, &format!("messages[{i}].content[{j}] ({why})"))
+            })?;
+        } else if !matches!(part, ContentPart::Text { .. }) {
+            return Err(ProviderError::unsupported(
+                ID,
+                &format!("messages[{i}].content[{j}] (type `{}`)", part.kind()),
+            ));
+        }
+    }
+    Ok(message.content.text())
+}
+
+/// A schema for `responseJsonSchema`: Gemini rejects the root `$schema` keyword.
+fn strip_schema_keyword(mut schema: serde_json::Value) -> serde_json::Value {
+    if let Some(obj) = schema.as_object_mut() {
+        obj.remove("$schema");
+    }
+    schema
+}
+
+/// The parts of a user message with images, in order; text parts are kept as they are.
+fn image_message_parts(parts: &[ContentPart]) -> Result<Vec<Part>, ProviderError> {
+    parts
+        .iter()
+        .filter_map(|part| match part {
+            ContentPart::Text { text } if text.trim().is_empty() => None,
+            ContentPart::Text { text } => Some(Ok(Part::text(text.clone()))),
+            ContentPart::Image { image_url } => Some(
+                image_part(image_url)
+                    .map_err(|why| ProviderError::unsupported(ID, &format!("image ({why})"))),
+            ),
+            // Refused by `message_text` before this is called.
+            ContentPart::Other(_) => None,
+        })
+        .collect()
+}
+
+/// An image as Gemini takes it: a `data:` URL's payload inline, an `https:` URL as
+/// `fileData` (Gemini fetches it; llmpool never downloads a client's URL). Gemini takes
+/// PNG, JPEG, WebP, HEIC and HEIF, not GIF (capabilities.md §3.1).
+fn image_part(image: &llmpool_core::ImageUrl) -> Result<Part, &'static str> {
+    const TYPES: &[&str] = &[
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "image/heic",
+        "image/heif",
+    ];
+    if let Some((mime, data)) = image.data() {
+        if !TYPES.contains(&mime) {
+            return Err("gemini takes png, jpeg, webp, heic or heif images");
+        }
+        return Ok(Part::Inline {
+            inline_data: Blob {
+                mime_type: mime.to_owned(),
+                data: data.to_owned(),
+            },
+        });
+    }
+    if image.is_remote() {
+        let path = image.url.split(['?', '#']).next().unwrap_or_default();
+        let ext = std::path::Path::new(path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let mime = match ext.as_str() {
+            "png" => "image/png",
+            "webp" => "image/webp",
+            "gif" => return Err("gemini takes png, jpeg, webp, heic or heif images"),
+            // What Google's own clients assume for an image URL without a known suffix.
+            _ => "image/jpeg",
+        };
+        return Ok(Part::File {
+            file_data: FileData {
+                mime_type: mime.to_owned(),
+                file_uri: image.url.clone(),
+            },
+        });
+    }
+    Err("an image must be a base64 data: URL or an https: URL")
+}
+
 fn append_text(content: &mut Content, text: &str) {
     match content.parts.last_mut() {
-        Some(part) => {
+        Some(Part::Text(part)) => {
             part.text.push_str("\n\n");
             part.text.push_str(text);
         }
-        None => content.parts.push(TextPart {
-            text: text.to_owned(),
-        }),
+        _ => content.parts.push(Part::text(text)),
     }
 }
 
@@ -117,16 +277,15 @@ fn append_text(content: &mut Content, text: &str) {
 /// user turn of its own before everything (a conversation must start with the user).
 fn fold_into_first_user_turn(contents: &mut Vec<Content>, system: String) {
     match contents.first_mut() {
-        Some(first) if first.role == "user" => {
-            if let Some(part) = first.parts.first_mut() {
-                part.text = format!("{system}\n\n{}", part.text);
-            }
-        }
+        Some(first) if first.role == "user" => match first.parts.first_mut() {
+            Some(Part::Text(part)) => part.text = format!("{system}\n\n{}", part.text),
+            _ => first.parts.insert(0, Part::text(system)),
+        },
         _ => contents.insert(
             0,
             Content {
                 role: "user",
-                parts: vec![TextPart { text: system }],
+                parts: vec![Part::text(system)],
             },
         ),
     }
@@ -142,6 +301,53 @@ pub(crate) fn candidate_text(resp: &GenerateContentResponse) -> String {
         .filter(|p| p.thought != Some(true))
         .filter_map(|p| p.text.as_deref())
         .collect()
+}
+
+/// The thought summaries of a response: every thought text part of the first candidate.
+pub(crate) fn candidate_thoughts(resp: &GenerateContentResponse) -> String {
+    resp.first_candidate()
+        .and_then(|c| c.content.as_ref())
+        .and_then(|c| c.parts.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p.thought == Some(true))
+        .filter_map(|p| p.text.as_deref())
+        .collect()
+}
+
+/// `thinkingConfig` for an OpenAI `reasoning_effort` (capabilities.md §6.1): Gemini 3
+/// takes a level (it cannot turn thinking off, and 3.7 rejects `MINIMAL`, so `none` and
+/// `minimal` ask for `LOW`), Gemini 2.5 a token budget (0 = off, 24,576 the flash
+/// maximum); thought summaries are asked for so they come back as reasoning. Other
+/// models (Gemma) refuse the field by name.
+fn thinking_config(model: &str, effort: &str) -> Result<ThinkingConfig, ProviderError> {
+    let effort = effort.to_ascii_lowercase();
+    if model.starts_with("gemini-2.5") {
+        let budget = match effort.as_str() {
+            "none" => 0,
+            "minimal" | "low" => 1024,
+            "medium" => 8192,
+            _ => 24576,
+        };
+        return Ok(ThinkingConfig {
+            include_thoughts: budget > 0,
+            thinking_budget: Some(budget),
+            thinking_level: None,
+        });
+    }
+    if model.starts_with("gemini-3") || model.starts_with("gemini-flash") {
+        let level = match effort.as_str() {
+            "none" | "minimal" | "low" => "LOW",
+            "medium" => "MEDIUM",
+            _ => "HIGH",
+        };
+        return Ok(ThinkingConfig {
+            include_thoughts: true,
+            thinking_budget: None,
+            thinking_level: Some(level),
+        });
+    }
+    Err(ProviderError::unsupported(ID, "reasoning_effort"))
 }
 
 /// Gemini's `finishReason` in core terms. Every block reason maps to `ContentFilter`;
@@ -218,6 +424,7 @@ pub(crate) fn answer(
     }
     Ok(Answer {
         text,
+        reasoning: Some(candidate_thoughts(resp)).filter(|t| !t.is_empty()),
         finish_reason: finish,
         usage: resp.usage_metadata.as_ref().map(usage),
         model: resp
@@ -235,7 +442,7 @@ mod tests {
     use super::*;
 
     fn body(req: &ChatRequest, model: &str) -> Value {
-        let wire = build_request(req, model).unwrap();
+        let wire = build_request(req, model, &mut Vec::new()).unwrap();
         serde_json::from_str(&serde_json::to_string(&wire).unwrap()).unwrap()
     }
 
@@ -294,7 +501,7 @@ mod tests {
             5
         );
         req.stop.push("5".into());
-        let err = build_request(&req, "m").unwrap_err();
+        let err = build_request(&req, "m", &mut Vec::new()).unwrap_err();
         assert!(matches!(err.kind, ErrorKind::BadRequest));
         assert!(err.message.unwrap().contains("at most 5"));
     }
@@ -303,19 +510,20 @@ mod tests {
     fn a_request_without_text_is_refused() {
         let req = ChatRequest::new(vec![Message::user("  ")]);
         assert!(matches!(
-            build_request(&req, "m").unwrap_err().kind,
+            build_request(&req, "m", &mut Vec::new()).unwrap_err().kind,
             ErrorKind::BadRequest
         ));
     }
 
     #[test]
-    fn thoughts_are_skipped_and_usage_adds_them() {
+    fn thoughts_are_reasoning_not_text_and_usage_adds_them() {
         let resp = parse(
             r#"{"candidates":[{"content":{"parts":[{"text":"think","thought":true},{"text":"Hel"},{"text":"lo","thoughtSignature":"x"}]},"finishReason":"MAX_TOKENS"}],
                "usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"thoughtsTokenCount":17,"totalTokenCount":22}}"#,
         );
         let a = answer(&resp, "asked").unwrap();
         assert_eq!(a.text, "Hello");
+        assert_eq!(a.reasoning.as_deref(), Some("think"));
         assert_eq!(a.finish_reason, Some(FinishReason::Length));
         assert_eq!(
             a.usage,
@@ -379,5 +587,75 @@ mod tests {
             finish_reason("MALFORMED_FUNCTION_CALL"),
             FinishReason::Other("MALFORMED_FUNCTION_CALL".into())
         );
+    }
+
+    #[test]
+    fn json_formats_map_and_unmapped_features_are_refused_by_name() {
+        use llmpool_core::{ContentPart, Message, Tool};
+        use serde_json::json;
+
+        let mut req = ChatRequest::from_user("where?")
+            .with_json_schema("place", json!({"$schema": "x", "type": "object"}));
+        req.seed = Some(7);
+        req.user = Some("u".into());
+        req.logprobs = Some(true);
+        let mut dropped = Vec::new();
+        let wire = build_request(&req, "gemini-2.5-flash", &mut dropped).unwrap();
+        let body = serde_json::to_value(&wire).unwrap();
+        assert_eq!(
+            body["generationConfig"],
+            json!({"seed": 7, "responseMimeType": "application/json", "responseJsonSchema": {"type": "object"}})
+        );
+        assert_eq!(dropped, vec!["logprobs", "user"]);
+
+        let tools = ChatRequest::from_user("x").with_tool(Tool::function("f", "f", json!({})));
+        let err = build_request(&tools, "m", &mut Vec::new()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+        assert!(err.message.unwrap().contains("`tools`"));
+
+        let image = ChatRequest::new(vec![Message::user(vec![
+            ContentPart::text("what is it?"),
+            ContentPart::image_url("data:image/png;base64,AA"),
+            ContentPart::image_url("https://example.com/cat.webp?x=1"),
+        ])]);
+        let body =
+            serde_json::to_value(build_request(&image, "m", &mut Vec::new()).unwrap()).unwrap();
+        assert_eq!(
+            body["contents"][0]["parts"],
+            json!([{"text": "what is it?"},
+                   {"inlineData": {"mimeType": "image/png", "data": "AA"}},
+                   {"fileData": {"mimeType": "image/webp", "fileUri": "https://example.com/cat.webp?x=1"}}])
+        );
+        let gif = ChatRequest::new(vec![Message::user(vec![ContentPart::image_url(
+            "data:image/gif;base64,AA",
+        )])]);
+        let err = build_request(&gif, "m", &mut Vec::new()).unwrap_err();
+        assert!(err.message.unwrap().contains("messages[0].content[0]"));
+
+        let mut penalty = ChatRequest::from_user("x");
+        penalty.frequency_penalty = Some(0.5);
+        let err = build_request(&penalty, "m", &mut Vec::new()).unwrap_err();
+        assert!(err.message.unwrap().contains("`frequency_penalty`"));
+    }
+
+    #[test]
+    fn reasoning_effort_becomes_a_level_or_a_budget() {
+        let mut req = ChatRequest::from_user("x");
+        req.reasoning_effort = Some("high".into());
+        let config = |model: &str| {
+            serde_json::to_value(build_request(&req, model, &mut Vec::new()).unwrap()).unwrap()
+                ["generationConfig"]["thinkingConfig"]
+                .clone()
+        };
+        assert_eq!(
+            config("gemini-2.5-flash"),
+            serde_json::json!({"includeThoughts": true, "thinkingBudget": 24576})
+        );
+        assert_eq!(
+            config("gemini-3.1-flash-lite"),
+            serde_json::json!({"includeThoughts": true, "thinkingLevel": "HIGH"})
+        );
+        let err = build_request(&req, "gemma-3-27b-it", &mut Vec::new()).unwrap_err();
+        assert!(err.message.unwrap().contains("`reasoning_effort`"));
     }
 }

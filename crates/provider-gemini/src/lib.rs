@@ -28,8 +28,15 @@
 //!   consecutive messages of one role are merged into one turn; empty messages are
 //!   dropped. `temperature`, `max_tokens`, `top_p` and `stop` go to `generationConfig`
 //!   (`temperature`, `maxOutputTokens`, `topP`, `stopSequences`).
-//! - Text is every non-thought text part of the first candidate; usage counts thinking
-//!   tokens as completion tokens (candidates + thoughts); the model is `modelVersion`.
+//! - Text is every non-thought text part of the first candidate; thought parts (asked
+//!   for with `includeThoughts` when the request sets a reasoning effort) become the
+//!   answer's reasoning; usage counts thinking tokens as completion tokens (candidates +
+//!   thoughts); the model is `modelVersion`.
+//! - Mapped beyond plain chat: `seed`, `response_format` (`responseMimeType` +
+//!   `responseJsonSchema`), images (`inlineData` for `data:` URLs, `fileData` for
+//!   `https:` URLs), `reasoning_effort` (`thinkingConfig`). Tools are refused by name
+//!   until mapped; `user`, `logprobs` and other meaning-neutral fields are dropped and
+//!   reported.
 //!
 //! # Quirks
 //!

@@ -72,6 +72,8 @@ pub(crate) struct Decoder {
     raw: String,
     /// A final event (`Done` or `Err`) was produced; nothing follows it.
     done: bool,
+    /// Request fields left out of the request, reported right after `Started`.
+    dropped: Vec<String>,
 }
 
 impl Decoder {
@@ -92,6 +94,7 @@ impl Decoder {
             finish: None,
             raw: String::new(),
             done: false,
+            dropped: Vec::new(),
         }
     }
 
@@ -135,6 +138,11 @@ impl Decoder {
             && let Some(reason) = convert::block_reason(&chunk)
         {
             return self.fail(convert::content_filtered("prompt", reason));
+        }
+        let thoughts = convert::candidate_thoughts(&chunk);
+        if !thoughts.is_empty() {
+            self.start(&mut out);
+            out.push(Ok(StreamEvent::Reasoning(thoughts)));
         }
         if !text.is_empty() {
             self.start(&mut out);
@@ -226,6 +234,12 @@ impl Decoder {
         out
     }
 
+    /// The same decoder reporting `dropped` (request fields left out) after `Started`.
+    pub(crate) fn with_dropped(mut self, dropped: Vec<String>) -> Self {
+        self.dropped = dropped;
+        self
+    }
+
     /// `Started` goes out once, right before the first delta (or `Done`), so a stream
     /// refused before any text ends with its `Err` alone.
     fn start(&mut self, out: &mut Vec<Item>) {
@@ -235,6 +249,9 @@ impl Decoder {
                 rate_limits: self.rate_limits,
                 model: self.model.clone(),
             }));
+            if !self.dropped.is_empty() {
+                out.push(Ok(StreamEvent::Dropped(std::mem::take(&mut self.dropped))));
+            }
         }
     }
 
@@ -277,6 +294,9 @@ mod tests {
             .map(|i| match i {
                 Ok(StreamEvent::Started { .. }) => "started".to_owned(),
                 Ok(StreamEvent::Delta(t)) => format!("delta:{t}"),
+                Ok(StreamEvent::Reasoning(t)) => format!("reasoning:{t}"),
+                Ok(StreamEvent::ToolCall(c)) => format!("tool_call:{c:?}"),
+                Ok(StreamEvent::Dropped(d)) => format!("dropped:{d:?}"),
                 Ok(StreamEvent::Done(end)) => format!("done:{:?}", end.finish_reason),
                 Err(e) => format!("err:{}", e.kind.label()),
             })

@@ -32,7 +32,47 @@ pub(crate) struct SystemInstruction {
 pub(crate) struct Content {
     /// `user` or `model`.
     pub(crate) role: &'static str,
-    pub(crate) parts: Vec<TextPart>,
+    pub(crate) parts: Vec<Part>,
+}
+
+/// A part of a request turn: text, or an image inline or by URL.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum Part {
+    Text(TextPart),
+    /// `{"inlineData": {"mimeType", "data"}}`: a `data:` URL's payload.
+    Inline {
+        #[serde(rename = "inlineData")]
+        inline_data: Blob,
+    },
+    /// `{"fileData": {"mimeType", "fileUri"}}`: an `https:` URL Gemini fetches itself.
+    File {
+        #[serde(rename = "fileData")]
+        file_data: FileData,
+    },
+}
+
+impl Part {
+    pub(crate) fn text(text: impl Into<String>) -> Self {
+        Self::Text(TextPart { text: text.into() })
+    }
+}
+
+/// `inlineData`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Blob {
+    pub(crate) mime_type: String,
+    /// Base64, without the `data:` prefix.
+    pub(crate) data: String,
+}
+
+/// `fileData`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FileData {
+    pub(crate) mime_type: String,
+    pub(crate) file_uri: String,
 }
 
 /// A text part of a request.
@@ -54,6 +94,28 @@ pub(crate) struct GenerationConfig {
     pub(crate) top_p: Option<f32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) stop_sequences: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) seed: Option<i64>,
+    /// `application/json` for OpenAI's `json_object` and `json_schema` formats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) response_mime_type: Option<&'static str>,
+    /// The JSON Schema of a `json_schema` format (JSON Schema, not the OpenAPI subset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) response_json_schema: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) thinking_config: Option<ThinkingConfig>,
+}
+
+/// `thinkingConfig`: a level (Gemini 3) or a budget (Gemini 2.5), and whether thought
+/// summaries come back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ThinkingConfig {
+    pub(crate) include_thoughts: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) thinking_budget: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) thinking_level: Option<&'static str>,
 }
 
 impl GenerationConfig {
@@ -258,7 +320,7 @@ mod tests {
             system_instruction: None,
             contents: vec![Content {
                 role: "user",
-                parts: vec![TextPart { text: "hi".into() }],
+                parts: vec![Part::text("hi")],
             }],
             generation_config: Some(GenerationConfig {
                 temperature: Some(0.2),

@@ -156,6 +156,11 @@ fn event_view(item: &Result<StreamEvent, ProviderError>) -> Value {
             json!({ "started": { "rate_limits": limits_view(rate_limits), "model": model } })
         }
         Ok(StreamEvent::Delta(text)) => json!({ "delta": text }),
+        Ok(StreamEvent::Reasoning(text)) => json!({ "reasoning": text }),
+        Ok(StreamEvent::ToolCall(call)) => json!({ "tool_call": {
+            "index": call.index, "id": call.id, "name": call.name, "arguments": call.arguments
+        } }),
+        Ok(StreamEvent::Dropped(names)) => json!({ "dropped": names }),
         Ok(StreamEvent::Done(end)) => json!({
             "done": {
                 "finish_reason": end.finish_reason,
@@ -749,4 +754,62 @@ fn the_factory_builds_a_gemini_provider() {
     let catalog = FACTORY.model_catalog().unwrap();
     assert_eq!(catalog.day_reset_tz, "America/Los_Angeles");
     assert_eq!(catalog.models[0].id, FACTORY.default_model);
+}
+
+// ---------------------------------------------------------------- the chat surface (capabilities.md)
+
+/// A fixture body without its `_source` note.
+fn surface_fixture(name: &str) -> Value {
+    let mut body = fixture_json(MANIFEST, name);
+    if let Some(obj) = body.as_object_mut() {
+        obj.remove("_source");
+    }
+    body
+}
+
+#[tokio::test]
+async fn a_data_url_image_is_sent_inline() {
+    let server = MockServer::start().await;
+    let expected = surface_fixture("vision-request-inline.json");
+    mock("gemini-2.5-flash", false)
+        .and(body_json(&expected))
+        .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let data = expected["contents"][0]["parts"][1]["inlineData"]["data"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let mut req = ChatRequest::new(vec![Message::user(vec![
+        llmpool_core::ContentPart::text("What is in this image?"),
+        llmpool_core::ContentPart::image_url(format!("data:image/jpeg;base64,{data}")),
+    ])])
+    .with_model("gemini-2.5-flash");
+    req.max_tokens = Some(50);
+    let resp = provider(&server).chat(&req).await;
+    assert!(resp.is_ok(), "{resp:?}");
+}
+
+#[tokio::test]
+async fn a_json_schema_is_sent_as_response_json_schema() {
+    let server = MockServer::start().await;
+    let expected = surface_fixture("json-request.json");
+    mock("gemini-2.5-flash", false)
+        .and(body_json(&expected))
+        .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let schema = expected["generationConfig"]["responseJsonSchema"].clone();
+    let text = expected["contents"][0]["parts"][0]["text"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let req = ChatRequest::from_user(text)
+        .with_model("gemini-2.5-flash")
+        .with_json_schema("place", schema);
+    let resp = provider(&server).chat(&req).await;
+    assert!(resp.is_ok(), "{resp:?}");
+    insta::assert_json_snapshot!("json_schema_request", only_request(&server).await);
 }

@@ -42,6 +42,7 @@ mod limits;
 use std::sync::Arc;
 
 use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
+use llmpool_openai_compat::wire::RequestPolicy;
 use llmpool_openai_compat::{CompatHooks, MaxTokensField, OpenAiCompatProvider};
 
 /// The provider id.
@@ -76,7 +77,18 @@ static HOOKS: CompatHooks = CompatHooks {
     classify: errors::classify,
     embedded_error: errors::embedded_error,
     max_tokens_field: MaxTokensField::MaxCompletionTokens,
+    request_policy: REQUEST_POLICY,
     ..CompatHooks::DEFAULT
+};
+
+/// Groq answers 400 to `logprobs`, `top_logprobs` and `logit_bias`, to `name` on a
+/// message and to an assistant's earlier `reasoning_content` (capabilities.md §1.1, §5):
+/// the first two and the message fields are left out and reported as dropped,
+/// `logit_bias` (it changes the answer) fails the route by name.
+const REQUEST_POLICY: RequestPolicy = RequestPolicy {
+    unsupported: &["logprobs", "top_logprobs", "logit_bias"],
+    message_name: false,
+    reasoning_input: false,
 };
 
 fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {

@@ -31,6 +31,7 @@ fn documented_request() -> ChatRequest {
         top_p: None,
         stop: vec!["\n\n\n".into()],
         stream: false,
+        ..ChatRequest::default()
     }
 }
 
@@ -402,4 +403,158 @@ async fn stream_malformed_event_is_skipped() {
     assert!(
         matches!(items.last(), Some(Ok(StreamEvent::Done(end))) if end.usage == Some(Usage::new(45, 662)))
     );
+}
+
+// ---------------------------------------------------------------- the chat surface (capabilities.md)
+
+/// A client's OpenAI request fixture (its `_source` note removed) in core terms, and the
+/// body Groq must receive for it.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a failed setup fails the test"
+)]
+fn surface_request(name: &str) -> (ChatRequest, serde_json::Value) {
+    let mut body = SUITE.fixture_json(name);
+    body.as_object_mut().unwrap().remove("_source");
+    let wire: llmpool_openai_compat::ChatCompletionRequest =
+        serde_json::from_value(body.clone()).unwrap();
+    body["stream"] = serde_json::json!(false);
+    (wire.to_core().unwrap(), body)
+}
+
+#[tokio::test]
+async fn tools_pass_through_and_the_calls_come_back() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::json(200, SUITE.fixture("tools-response.json")))
+        .await;
+    let (req, expected) = surface_request("tools-request.json");
+    let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+    let request = up.only_request().await;
+    assert_eq!(request["body"], expected);
+    insta::assert_json_snapshot!("tools_request", request);
+    insta::assert_json_snapshot!("tools_response", resp, { ".latency" => "[latency]" });
+    assert_eq!(resp.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(resp.tool_calls.len(), 1);
+    assert_eq!(resp.tool_calls[0].id, "ax9fskhev");
+    assert_eq!(resp.tool_calls[0].arguments, "{}");
+    assert!(resp.text.is_empty());
+}
+
+#[tokio::test]
+async fn streamed_tool_calls_become_tool_call_events() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::sse(SUITE.fixture("tools-stream.txt")))
+        .await;
+    let (mut req, _) = surface_request("tools-request.json");
+    req.stream = true;
+    let items = collect(
+        SUITE
+            .provider(&up.base_url())
+            .chat_stream(&req)
+            .await
+            .unwrap(),
+    )
+    .await;
+    insta::assert_json_snapshot!("tools_stream_events", events_json(&items));
+    let calls: Vec<_> = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(StreamEvent::ToolCall(c)) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].id.as_deref(), Some("tk85n1k4m"));
+    assert_eq!(calls[0].name.as_deref(), Some("weather"));
+    let Some(Ok(StreamEvent::Done(end))) = items.last() else {
+        panic!("stream did not end with Done: {items:?}");
+    };
+    assert_eq!(end.finish_reason, Some(FinishReason::ToolCalls));
+}
+
+#[tokio::test]
+async fn the_follow_up_turn_with_tool_results_passes_through() {
+    let up = SUITE.upstream().await;
+    up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
+        .await;
+    let (req, expected) = surface_request("tools-followup-request.json");
+    SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+    let request = up.only_request().await;
+    assert_eq!(request["body"], expected);
+    insta::assert_json_snapshot!("tools_followup_request", request);
+}
+
+#[tokio::test]
+async fn json_schema_and_images_pass_through() {
+    for name in ["json-request.json", "vision-request.json"] {
+        let up = SUITE.upstream().await;
+        up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
+            .await;
+        let (req, expected) = surface_request(name);
+        SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+        assert_eq!(up.only_request().await["body"], expected, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn reasoning_streams_apart_from_the_answer() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::sse(SUITE.fixture("reasoning-stream.txt")))
+        .await;
+    let items = collect(
+        SUITE
+            .provider(&up.base_url())
+            .chat_stream(&documented_stream_request())
+            .await
+            .unwrap(),
+    )
+    .await;
+    insta::assert_json_snapshot!("reasoning_stream_events", events_json(&items));
+    let reasoning: String = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(StreamEvent::Reasoning(t)) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(!reasoning.is_empty());
+    assert!(!streamed_text(&items).contains(&reasoning));
+}
+
+#[tokio::test]
+async fn logprobs_and_message_names_are_left_out_and_reported_logit_bias_refused() {
+    let up = SUITE.upstream().await;
+    up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
+        .await;
+    let mut req = documented_request();
+    req.logprobs = Some(true);
+    req.messages[1].name = Some("bob".into());
+    let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+    assert_eq!(resp.dropped_params, vec!["logprobs", "messages[].name"]);
+    assert_eq!(
+        up.only_request().await["body"],
+        SUITE.fixture_json("chat_request.json")
+    );
+
+    req.extra
+        .insert("logit_bias".into(), serde_json::json!({"1": 5}));
+    let err = SUITE.provider(&up.base_url()).chat(&req).await.unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
+    assert!(err.message.unwrap().contains("`logit_bias`"));
+}
+
+#[tokio::test]
+async fn unsupported_combinations_are_bad_requests() {
+    for name in [
+        "json-error-400-json-mode-with-tools.json",
+        "json-error-400-json-schema-unsupported.json",
+        "tools-error-400-tool-use-failed.json",
+    ] {
+        let err = SUITE.fixture_error(400, name).await;
+        assert!(matches!(err.kind, ErrorKind::BadRequest), "{name}: {err:?}");
+        insta::assert_json_snapshot!(
+            name.trim_end_matches(".json").replace('-', "_"),
+            error_json(&err)
+        );
+    }
 }

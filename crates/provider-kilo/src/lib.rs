@@ -43,7 +43,8 @@ mod errors;
 use std::sync::Arc;
 
 use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
-use llmpool_openai_compat::{CompatHooks, MaxTokensField, OpenAiCompatProvider, RequestPolicy};
+use llmpool_openai_compat::wire::RequestPolicy;
+use llmpool_openai_compat::{BodyRewrite, CompatHooks, MaxTokensField, OpenAiCompatProvider};
 
 /// The provider id.
 pub(crate) const ID: &str = "kilo";
@@ -68,11 +69,17 @@ register_provider!(FACTORY);
 static HOOKS: CompatHooks = CompatHooks {
     classify: errors::classify,
     max_tokens_field: MaxTokensField::MaxTokens,
-    request_policy: RequestPolicy {
+    body_rewrite: BodyRewrite {
         rename: &[("max_completion_tokens", "max_tokens")],
-        drop: &["response_format"],
+        drop: &[],
         default_max_tokens: None,
         add: &[],
+    },
+    // Kilo's free lane rejects `response_format`: a JSON format changes the answer, so
+    // such a request fails this route by name and moves on instead of losing the format.
+    request_policy: RequestPolicy {
+        unsupported: &["response_format"],
+        ..RequestPolicy::PASS_THROUGH
     },
     key_optional: true,
     ..CompatHooks::DEFAULT
@@ -85,7 +92,6 @@ fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use llmpool_core::testkit::assert_factory_consistent;
-    use llmpool_openai_compat::ChatCompletionRequest;
 
     use super::*;
 
@@ -99,15 +105,25 @@ mod tests {
         assert!(build(&ProviderConfig::new(&FACTORY, "")).is_ok());
     }
 
-    #[test]
-    fn response_format_is_never_sent() {
-        let mut body: ChatCompletionRequest = serde_json::from_str(
-            r#"{"model":"kilo-auto/free","messages":[],"response_format":{"type":"json_object"},"seed":1}"#,
-        )
-        .unwrap();
-        HOOKS.request_policy.apply(&mut body);
-        let sent = serde_json::to_value(&body).unwrap();
-        assert!(sent.get("response_format").is_none());
-        assert_eq!(sent["seed"], 1);
+    /// A JSON format changes the answer: Kilo's free lane rejects it, so the route is
+    /// refused by name before any call (never sent without it).
+    #[tokio::test]
+    async fn response_format_fails_the_route_by_name() {
+        let cfg = ProviderConfig::new(&FACTORY, "").with_base_url("http://127.0.0.1:1/api/gateway");
+        let provider = build(&cfg).unwrap();
+        let mut req = llmpool_core::ChatRequest::from_user("hi");
+        req.response_format = Some(llmpool_core::ResponseFormat::JsonObject);
+        let err = provider.chat(&req).await.unwrap_err();
+        assert!(
+            matches!(err.kind, llmpool_core::ErrorKind::BadRequest),
+            "{err:?}"
+        );
+        assert!(
+            err.message
+                .as_deref()
+                .unwrap_or_default()
+                .contains("response_format"),
+            "{err:?}"
+        );
     }
 }

@@ -49,7 +49,7 @@ mod limits;
 use std::sync::Arc;
 
 use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
-use llmpool_openai_compat::{CompatHooks, MaxTokensField, OpenAiCompatProvider, RequestPolicy};
+use llmpool_openai_compat::{BodyRewrite, CompatHooks, MaxTokensField, OpenAiCompatProvider};
 
 /// The provider id.
 pub(crate) const ID: &str = "mistral";
@@ -75,7 +75,7 @@ static HOOKS: CompatHooks = CompatHooks {
     rate_limits: limits::parse,
     classify: errors::classify,
     max_tokens_field: MaxTokensField::MaxTokens,
-    request_policy: RequestPolicy {
+    body_rewrite: BodyRewrite {
         rename: &[
             ("max_completion_tokens", "max_tokens"),
             ("seed", "random_seed"),
@@ -112,7 +112,7 @@ mod tests {
                 "seed":42,"stream":true,"stream_options":{"include_usage":true}}"#,
         )
         .unwrap();
-        HOOKS.request_policy.apply(&mut body);
+        HOOKS.body_rewrite.apply(&mut body);
         let sent = serde_json::to_value(&body).unwrap();
         assert_eq!(
             sent,

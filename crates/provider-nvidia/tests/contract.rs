@@ -29,6 +29,7 @@ fn documented_request() -> ChatRequest {
         top_p: None,
         stop: Vec::new(),
         stream: false,
+        ..ChatRequest::default()
     }
 }
 

@@ -42,7 +42,7 @@ mod errors;
 use std::sync::Arc;
 
 use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
-use llmpool_openai_compat::{CompatHooks, MaxTokensField, OpenAiCompatProvider, RequestPolicy};
+use llmpool_openai_compat::{BodyRewrite, CompatHooks, MaxTokensField, OpenAiCompatProvider};
 
 /// The provider id.
 pub(crate) const ID: &str = "ollama-cloud";
@@ -67,7 +67,7 @@ register_provider!(FACTORY);
 static HOOKS: CompatHooks = CompatHooks {
     classify: errors::classify,
     max_tokens_field: MaxTokensField::MaxTokens,
-    request_policy: RequestPolicy {
+    body_rewrite: BodyRewrite {
         rename: &[("max_completion_tokens", "max_tokens")],
         drop: &[],
         default_max_tokens: None,

@@ -40,6 +40,13 @@ pub(crate) fn classify(ctx: &ErrorContext<'_>) -> ErrorKind {
             }
         }
         403 => forbidden(body),
+        // The model has endpoints, just none for what this request asks (tools, images,
+        // a response format): the request does not fit this route, the model is fine.
+        404 if body.mentions("no endpoints found that support")
+            || body.mentions("no endpoints found that can handle") =>
+        {
+            ErrorKind::BadRequest
+        }
         429 if limit_source == Some("openrouter_free_tier_daily")
             || body.mentions("free-models-per-day") =>
         {

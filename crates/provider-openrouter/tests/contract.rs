@@ -35,6 +35,7 @@ fn documented_request() -> ChatRequest {
         top_p: None,
         stop: vec!["\n\n\n".into()],
         stream: false,
+        ..ChatRequest::default()
     }
 }
 
@@ -402,4 +403,96 @@ async fn stream_cut_without_finish_or_done_is_an_error_not_done() {
         streamed_text(&items),
         "The capital of France is Paris. Paris is locate"
     );
+}
+
+// ---------------------------------------------------------------- the chat surface (capabilities.md)
+
+#[tokio::test]
+async fn tool_calls_and_reasoning_come_back_one_shot() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::json(200, SUITE.fixture("tools-response.json")))
+        .await;
+    let req = documented_request().with_tool(llmpool_core::Tool::function(
+        "search_recipes",
+        "Search recipes",
+        serde_json::json!({"type": "object", "properties": {"query": {"type": "string"}}}),
+    ));
+    let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+    let request = up.only_request().await;
+    assert_eq!(
+        request["body"]["tools"][0]["function"]["name"],
+        "search_recipes"
+    );
+    insta::assert_json_snapshot!("tools_response", resp, { ".latency" => "[latency]" });
+    assert_eq!(resp.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(resp.tool_calls[0].id, "call_7b205c4c32234f3e91624804");
+    assert_eq!(resp.tool_calls[0].arguments, r#"{"query": "pad thai"}"#);
+    assert!(resp.reasoning.unwrap().starts_with("The user is asking"));
+}
+
+#[tokio::test]
+async fn a_streamed_call_whose_argument_fragments_are_all_empty_gets_an_empty_object() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::sse(SUITE.fixture("tools-stream-empty-args.txt")))
+        .await;
+    let items = collect(
+        SUITE
+            .provider(&up.base_url())
+            .chat_stream(&stream_request())
+            .await
+            .unwrap(),
+    )
+    .await;
+    insta::assert_json_snapshot!("tools_stream_empty_args_events", events_json(&items));
+    let args: String = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(StreamEvent::ToolCall(c)) => Some(c.arguments.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(args, "{}");
+    let Some(Ok(StreamEvent::Done(end))) = items.last() else {
+        panic!("stream did not end with Done: {items:?}");
+    };
+    assert_eq!(end.finish_reason, Some(FinishReason::ToolCalls));
+}
+
+#[tokio::test]
+async fn reasoning_streams_apart_from_the_answer() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::sse(SUITE.fixture("reasoning-stream.txt")))
+        .await;
+    let items = collect(
+        SUITE
+            .provider(&up.base_url())
+            .chat_stream(&stream_request())
+            .await
+            .unwrap(),
+    )
+    .await;
+    insta::assert_json_snapshot!("reasoning_stream_events", events_json(&items));
+    assert!(
+        items
+            .iter()
+            .any(|i| matches!(i, Ok(StreamEvent::Reasoning(t)) if !t.is_empty()))
+    );
+}
+
+/// A model without an endpoint for what the request asks (tools, images, a format) is a
+/// bad request for this route, not a missing model: the route stays usable for others.
+#[tokio::test]
+async fn no_endpoint_for_the_requested_feature_is_a_bad_request() {
+    for name in [
+        "tools-error-404-no-tool-endpoints.json",
+        "json-error-404-no-endpoints-for-parameters.json",
+        "vision-error-404-no-image-endpoints.json",
+    ] {
+        let err = SUITE.fixture_error(404, name).await;
+        assert!(matches!(err.kind, ErrorKind::BadRequest), "{name}: {err:?}");
+        insta::assert_json_snapshot!(
+            name.trim_end_matches(".json").replace('-', "_"),
+            error_json(&err)
+        );
+    }
 }

@@ -42,7 +42,8 @@ mod errors;
 use std::sync::Arc;
 
 use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
-use llmpool_openai_compat::{CompatHooks, MaxTokensField, OpenAiCompatProvider, RequestPolicy};
+use llmpool_openai_compat::wire::RequestPolicy;
+use llmpool_openai_compat::{BodyRewrite, CompatHooks, MaxTokensField, OpenAiCompatProvider};
 
 /// The provider id.
 pub(crate) const ID: &str = "zai";
@@ -67,11 +68,16 @@ register_provider!(FACTORY);
 static HOOKS: CompatHooks = CompatHooks {
     classify: errors::classify,
     max_tokens_field: MaxTokensField::MaxTokens,
-    request_policy: RequestPolicy {
+    body_rewrite: BodyRewrite {
         rename: &[("max_completion_tokens", "max_tokens")],
-        drop: &["stream_options", "seed"],
+        drop: &["stream_options"],
         default_max_tokens: None,
         add: &[("thinking", r#"{"type":"disabled"}"#)],
+    },
+    // Z.ai has no `seed` (it samples with `do_sample`): left out and reported.
+    request_policy: RequestPolicy {
+        unsupported: &["seed"],
+        ..RequestPolicy::PASS_THROUGH
     },
     ..CompatHooks::DEFAULT
 };
@@ -90,6 +96,6 @@ mod tests {
     fn factory_is_consistent_and_registered() {
         let catalog = assert_factory_consistent(&FACTORY);
         assert_eq!(catalog.day_reset_tz, "Asia/Shanghai");
-        assert!(HOOKS.request_policy.invalid_additions().is_empty());
+        assert!(HOOKS.body_rewrite.invalid_additions().is_empty());
     }
 }

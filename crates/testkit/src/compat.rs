@@ -168,7 +168,8 @@ pub async fn collect(stream: ChatStream) -> Vec<Result<StreamEvent, ProviderErro
 }
 
 /// A snapshot-friendly view of stream items: `{"started": …}`, `{"delta": "…"}`,
-/// `{"done": …}`, `{"error": …}` (see [`error_json`]).
+/// `{"reasoning": "…"}`, `{"tool_call": …}`, `{"dropped": […]}`, `{"done": …}`,
+/// `{"error": …}` (see [`error_json`]).
 pub fn events_json(items: &[Result<StreamEvent, ProviderError>]) -> Value {
     Value::Array(
         items
@@ -178,6 +179,14 @@ pub fn events_json(items: &[Result<StreamEvent, ProviderError>]) -> Value {
                     json!({"started": {"rate_limits": rate_limits, "model": model}})
                 }
                 Ok(StreamEvent::Delta(text)) => json!({ "delta": text }),
+                Ok(StreamEvent::Reasoning(text)) => json!({ "reasoning": text }),
+                Ok(StreamEvent::ToolCall(call)) => json!({"tool_call": {
+                    "index": call.index,
+                    "id": call.id,
+                    "name": call.name,
+                    "arguments": call.arguments,
+                }}),
+                Ok(StreamEvent::Dropped(names)) => json!({ "dropped": names }),
                 Ok(StreamEvent::Done(end)) => json!({"done": {
                     "finish_reason": end.finish_reason,
                     "usage": end.usage,

@@ -490,7 +490,12 @@ pub fn assert_stream_shape(items: &[Result<StreamEvent, ProviderError>]) {
             Ok(StreamEvent::Started { .. }) => {
                 assert_eq!(i, 0, "Started is not the first item: {items:?}");
             }
-            Ok(StreamEvent::Delta(_)) => {}
+            Ok(
+                StreamEvent::Delta(_)
+                | StreamEvent::Reasoning(_)
+                | StreamEvent::ToolCall(_)
+                | StreamEvent::Dropped(_),
+            ) => {}
             Ok(StreamEvent::Done(_)) => panic!("an item after Done: {items:?}"),
             Err(e) => panic!("an item after the error {e:?}: {items:?}"),
         }

@@ -460,7 +460,7 @@ impl SimProvider {
                 model,
                 latency: d,
                 rate_limits: snapshot,
-                attempts: Vec::new(),
+                ..ChatResponse::default()
             })),
         )
     }
@@ -758,7 +758,7 @@ fn kind_is_day(kind: &ErrorKind) -> bool {
 pub fn completion_tokens(req: &ChatRequest) -> u64 {
     req.messages
         .last()
-        .and_then(|m| m.content.strip_prefix("[c="))
+        .and_then(|m| m.content.as_text()?.strip_prefix("[c="))
         .and_then(|rest| rest.split_once(']'))
         .and_then(|(n, _)| n.parse().ok())
         .unwrap_or(200)

@@ -29,13 +29,19 @@ use crate::ratelimit::RateLimitSnapshot;
 use crate::router::attempt::{Call, Flow, Won, latency_ms};
 use crate::router::inner::{Ctx, Inner};
 use crate::router::route::Route;
-use crate::types::{Attempt, ChatRequest, FinishReason, StreamEnd, StreamEvent, Usage};
+use crate::types::{
+    Attempt, ChatRequest, FinishReason, StreamEnd, StreamEvent, ToolCallDelta, Usage,
+};
 
 /// One item of a routed stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RoutedEvent {
     /// New answer text.
     Delta(String),
+    /// New reasoning text (not part of the answer).
+    Reasoning(String),
+    /// A piece of a tool call.
+    ToolCall(ToolCallDelta),
     /// The answer is complete; always the last item of a complete stream.
     Done {
         /// Why generation stopped.
@@ -57,6 +63,7 @@ pub struct RoutedStream {
     provider: &'static str,
     model: String,
     attempts: Vec<Attempt>,
+    dropped_params: Vec<String>,
     inner: BoxStream<'static, Result<RoutedEvent, Error>>,
 }
 
@@ -74,6 +81,12 @@ impl RoutedStream {
     /// The attempts made until the first delta, the answering one last.
     pub fn attempts(&self) -> &[Attempt] {
         &self.attempts
+    }
+
+    /// Request fields the answering route left out (they do not change the answer's
+    /// meaning), as its provider reported them.
+    pub fn dropped_params(&self) -> &[String] {
+        &self.dropped_params
     }
 }
 
@@ -98,7 +111,9 @@ impl Stream for RoutedStream {
 /// An upstream stream that has produced its first delta (or finished without one).
 pub(crate) struct Opened {
     stream: ChatStream,
-    first: Option<String>,
+    /// The first content event: answer text, reasoning or a tool-call piece.
+    first: Option<RoutedEvent>,
+    dropped_params: Vec<String>,
     done: Option<StreamEnd>,
     pub(crate) rate_limits: RateLimitSnapshot,
     model: Option<String>,
@@ -149,7 +164,16 @@ async fn first_delta(
         let mut stream = route.client.chat_stream(&req).await?;
         let mut rate_limits = RateLimitSnapshot::default();
         let mut model = None;
+        let mut dropped_params = Vec::new();
         loop {
+            let first = |stream, first, rate_limits, model, dropped_params| Opened {
+                stream,
+                first: Some(first),
+                done: None,
+                rate_limits,
+                model,
+                dropped_params,
+            };
             match stream.next().await {
                 Some(Ok(StreamEvent::Started {
                     rate_limits: r,
@@ -160,15 +184,21 @@ async fn first_delta(
                 }
                 Some(Ok(StreamEvent::Delta(text))) => {
                     if !text.is_empty() {
-                        return Ok(Opened {
-                            stream,
-                            first: Some(text),
-                            done: None,
-                            rate_limits,
-                            model,
-                        });
+                        let event = RoutedEvent::Delta(text);
+                        return Ok(first(stream, event, rate_limits, model, dropped_params));
                     }
                 }
+                Some(Ok(StreamEvent::Reasoning(text))) => {
+                    if !text.is_empty() {
+                        let event = RoutedEvent::Reasoning(text);
+                        return Ok(first(stream, event, rate_limits, model, dropped_params));
+                    }
+                }
+                Some(Ok(StreamEvent::ToolCall(call))) => {
+                    let event = RoutedEvent::ToolCall(call);
+                    return Ok(first(stream, event, rate_limits, model, dropped_params));
+                }
+                Some(Ok(StreamEvent::Dropped(names))) => dropped_params = names,
                 Some(Ok(StreamEvent::Done(end))) => {
                     return Ok(Opened {
                         stream,
@@ -176,6 +206,7 @@ async fn first_delta(
                         done: Some(end),
                         rate_limits,
                         model,
+                        dropped_params,
                     });
                 }
                 Some(Err(e)) => return Err(e),
@@ -212,6 +243,9 @@ struct Driver {
     current: Option<Current>,
     pending: VecDeque<Result<RoutedEvent, Error>>,
     finished: bool,
+    /// A tool-call piece reached the caller: a cut stream is then never continued on
+    /// another route (prefill continuation is for text answers only).
+    tool_call_sent: bool,
     /// The stall timer, armed lazily: a chunk only records when it came (`last`); the
     /// timer, when it fires, re-arms itself for `last + stall` unless that has passed. A
     /// timer re-armed on every chunk was 8 % of a stream's CPU.
@@ -274,8 +308,12 @@ impl Driver {
             started: Instant::now(),
         };
         if let Some(first) = value.first {
-            self.ctx.prefill.push_str(&first);
-            self.pending.push_back(Ok(RoutedEvent::Delta(first)));
+            match &first {
+                RoutedEvent::Delta(text) => self.ctx.prefill.push_str(text),
+                RoutedEvent::ToolCall(_) => self.tool_call_sent = true,
+                RoutedEvent::Reasoning(_) | RoutedEvent::Done { .. } => {}
+            }
+            self.pending.push_back(Ok(first));
             self.restart_stall_clock();
             self.current = Some(current);
         } else if let Some(end) = value.done {
@@ -339,6 +377,23 @@ impl Driver {
                     self.ctx.prefill.push_str(&text);
                     self.current = Some(current);
                     return Some(Ok(RoutedEvent::Delta(text)));
+                }
+                Ok(Some(Ok(StreamEvent::Reasoning(text)))) => {
+                    self.current = Some(current);
+                    if text.is_empty() {
+                        continue;
+                    }
+                    return Some(Ok(RoutedEvent::Reasoning(text)));
+                }
+                Ok(Some(Ok(StreamEvent::ToolCall(call)))) => {
+                    self.tool_call_sent = true;
+                    self.current = Some(current);
+                    return Some(Ok(RoutedEvent::ToolCall(call)));
+                }
+                // Headers went out with the first route's answer; a continuation's are moot.
+                Ok(Some(Ok(StreamEvent::Dropped(_)))) => {
+                    self.current = Some(current);
+                    continue;
                 }
                 Ok(Some(Ok(StreamEvent::Started { rate_limits, model }))) => {
                     if let Err(e) = self.inner.observe(&current.route, &rate_limits).await {
@@ -409,7 +464,7 @@ impl Driver {
         self.ctx.deadline = Instant::now() + inner.settings.deadline();
         let mut candidates: VecDeque<Arc<Route>> = std::mem::take(&mut self.queue)
             .into_iter()
-            .filter(|r| r.prefill && inner.health.supports_prefill(&r.id))
+            .filter(|r| !self.tool_call_sent && r.prefill && inner.health.supports_prefill(&r.id))
             .collect();
         let call = FirstDelta { ttft: self.ttft() };
         let won = inner
@@ -452,6 +507,7 @@ pub(crate) async fn open(
         .clone()
         .unwrap_or_else(|| won.route.model.clone());
     let attempts = ctx.attempts.clone();
+    let dropped_params = won.value.dropped_params.clone();
     let stall = Duration::from_secs(inner.settings.stall_timeout_secs);
     let last = Instant::now();
     let mut driver = Driver {
@@ -462,6 +518,7 @@ pub(crate) async fn open(
         current: None,
         pending: VecDeque::new(),
         finished: false,
+        tool_call_sent: false,
         stall_timer: Box::pin(tokio::time::sleep_until(last + stall)),
         last,
     };
@@ -477,6 +534,7 @@ pub(crate) async fn open(
         provider,
         model,
         attempts,
+        dropped_params,
         inner: stream.boxed(),
     })
 }

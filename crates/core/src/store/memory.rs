@@ -250,7 +250,9 @@ mod tests {
         s.append_history("u", &turns, 3).await.unwrap();
         let h = s.history("u", 10).await.unwrap();
         assert_eq!(
-            h.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+            h.iter()
+                .map(|m| m.content.as_text().unwrap_or_default())
+                .collect::<Vec<_>>(),
             ["2", "3", "4"]
         );
         assert_eq!(s.history("u", 1).await.unwrap()[0].content, "4");

@@ -538,7 +538,10 @@ pub async fn counters_and_values_are_separate(s: &dyn Subject) {
 }
 
 fn contents(history: &[Message]) -> Vec<&str> {
-    history.iter().map(|m| m.content.as_str()).collect()
+    history
+        .iter()
+        .map(|m| m.content.as_text().unwrap_or_default())
+        .collect()
 }
 
 /// Appending keeps only the newest `keep` messages; reading returns the newest `limit`,

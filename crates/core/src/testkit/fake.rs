@@ -319,7 +319,7 @@ impl Provider for FakeProvider {
             model: model.unwrap_or_else(|| requested.clone()),
             latency: reply.delay,
             rate_limits: reply.rate_limits,
-            attempts: Vec::new(),
+            ..ChatResponse::default()
         };
         match reply.outcome {
             Outcome::Text {

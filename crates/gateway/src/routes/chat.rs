@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use llmpool::openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ErrorResponse};
-use llmpool::{Attempt, ChatResponse, RoutedEvent};
+use llmpool::{Attempt, ChatResponse, RoutedEvent, ToolCallDelta};
 
 use crate::error::{ApiError, TRAIL_HEADER};
 use crate::recorder::{RequestRecord, prompt_excerpt, unix_ms};
@@ -71,17 +71,6 @@ fn parse(
     // Bytes after the JSON value are a broken body, not something to ignore.
     de.end()
         .map_err(|e| ApiError::invalid_request(format!("invalid request body: {e}"), None))?;
-    if let Some(n) = wire
-        .extra
-        .get("n")
-        .and_then(serde_json::Value::as_u64)
-        .filter(|n| *n != 1)
-    {
-        return Err(ApiError::invalid_request(
-            format!("`n` = {n} is not supported; llmpool returns one choice"),
-            Some("n"),
-        ));
-    }
     let req = wire.to_core().map_err(|e| {
         ApiError::invalid_request(
             format!("invalid request body at `{}`: {}", e.param, e.reason),
@@ -105,11 +94,15 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// `x-llmpool-provider`, `x-llmpool-attempts`, `x-llmpool-trail`, and
+/// `x-llmpool-dropped-params` when the answering route left out request fields that do not
+/// change the answer's meaning (see `llmpool::is_droppable`).
 fn routing_headers(
     headers: &mut HeaderMap,
     provider: &str,
     attempts: usize,
     trail: Option<HeaderValue>,
+    dropped: &[String],
 ) {
     if let Ok(v) = HeaderValue::from_str(provider) {
         headers.insert("x-llmpool-provider", v);
@@ -117,6 +110,11 @@ fn routing_headers(
     headers.insert("x-llmpool-attempts", HeaderValue::from(attempts));
     if let Some(v) = trail {
         headers.insert(TRAIL_HEADER, v);
+    }
+    if !dropped.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&dropped.join(", "))
+    {
+        headers.insert("x-llmpool-dropped-params", v);
     }
 }
 
@@ -276,6 +274,7 @@ async fn one_shot(
                 resp.provider,
                 resp.attempts.len(),
                 HeaderValue::from_str(&trail).ok(),
+                &resp.dropped_params,
             );
             let n = resp.attempts.len();
             let record = asked.finish(Some(resp.provider), "ok", 200, trail, n, resp.usage);
@@ -327,6 +326,10 @@ fn error_outcome(e: &llmpool::Error) -> &'static str {
     }
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one pipeline from the routed stream to SSE frames; its pieces are named types"
+)]
 async fn stream(
     state: &AppState,
     req: llmpool::ChatRequest,
@@ -336,7 +339,6 @@ async fn stream(
     // For a usage chunk when the upstream reports none (OpenAI's clients read it whenever
     // they asked for it): the same estimate the ledger charges, from the text's length.
     let prompt_estimate = req.estimated_prompt_tokens();
-    let mut completion_chars: u64 = 0;
     let asked = Asked::new(state, &req, started);
     let routed = match state.handler.router().chat_stream(req).await {
         Ok(s) => s,
@@ -362,22 +364,25 @@ async fn stream(
         head_trail,
         head_attempts: attempts,
     };
+    let dropped = routed.dropped_params().to_vec();
     let model = routed.model().to_owned();
-    let id = completion_id();
-    let created = unix_now();
+    let mut pieces = Pieces {
+        id: completion_id(),
+        created: unix_now(),
+        chars: 0,
+    };
     let metrics = state.metrics.clone();
-    let first = ChatCompletionChunk::role(&id, created, &model);
+    let first = ChatCompletionChunk::role(&pieces.id, pieces.created, &model);
     let events = futures::stream::once(async move { chunk_event(&first) }).chain(
         routed
             .scan(Some(model), move |model, item| {
                 let out = match item {
-                    Ok(RoutedEvent::Delta(text)) => {
-                        completion_chars = completion_chars
-                            .saturating_add(u64::try_from(text.chars().count()).unwrap_or(0));
-                        let m = model.as_deref().unwrap_or_default();
-                        vec![chunk_event(&ChatCompletionChunk::text(
-                            &id, created, m, text,
-                        ))]
+                    Ok(RoutedEvent::Delta(text)) => vec![pieces.text(model.as_deref(), text)],
+                    Ok(RoutedEvent::Reasoning(text)) => {
+                        vec![pieces.reasoning(model.as_deref(), text)]
+                    }
+                    Ok(RoutedEvent::ToolCall(call)) => {
+                        vec![pieces.tool_call(model.as_deref(), &call)]
                     }
                     Ok(RoutedEvent::Done {
                         finish_reason,
@@ -388,8 +393,9 @@ async fn stream(
                     }) => {
                         metrics.record(ENDPOINT, "ok", started.elapsed(), &attempts);
                         pending.answered(done_provider, &attempts, usage);
+                        let (id, created) = (&pieces.id, pieces.created);
                         let mut out = vec![chunk_event(&ChatCompletionChunk::finish(
-                            &id,
+                            id,
                             created,
                             &done_model,
                             finish_reason.as_ref(),
@@ -398,11 +404,11 @@ async fn stream(
                             let usage = usage.unwrap_or_else(|| {
                                 llmpool::Usage::new(
                                     prompt_estimate,
-                                    llmpool::estimate_tokens(completion_chars),
+                                    llmpool::estimate_tokens(pieces.chars),
                                 )
                             });
                             out.push(chunk_event(&ChatCompletionChunk::usage_only(
-                                &id,
+                                id,
                                 created,
                                 &done_model,
                                 usage,
@@ -433,8 +439,57 @@ async fn stream(
             .flatten(),
     );
     let mut response = sse::response(events.boxed());
-    routing_headers(response.headers_mut(), provider, attempts, head_value);
+    routing_headers(
+        response.headers_mut(),
+        provider,
+        attempts,
+        head_value,
+        &dropped,
+    );
     Ok(response)
+}
+
+/// The chunks of one streamed answer: its id and time, and the characters sent so far
+/// (for the usage estimate when the upstream reports none).
+struct Pieces {
+    id: String,
+    created: u64,
+    chars: u64,
+}
+
+impl Pieces {
+    fn count(&mut self, text: &str) {
+        let n = u64::try_from(text.chars().count()).unwrap_or(0);
+        self.chars = self.chars.saturating_add(n);
+    }
+
+    fn text(&mut self, model: Option<&str>, text: String) -> Bytes {
+        self.count(&text);
+        let m = model.unwrap_or_default();
+        chunk_event(&ChatCompletionChunk::text(&self.id, self.created, m, text))
+    }
+
+    fn reasoning(&mut self, model: Option<&str>, text: String) -> Bytes {
+        self.count(&text);
+        let m = model.unwrap_or_default();
+        chunk_event(&ChatCompletionChunk::reasoning(
+            &self.id,
+            self.created,
+            m,
+            text,
+        ))
+    }
+
+    fn tool_call(&mut self, model: Option<&str>, call: &ToolCallDelta) -> Bytes {
+        self.count(&call.arguments);
+        let m = model.unwrap_or_default();
+        chunk_event(&ChatCompletionChunk::tool_call(
+            &self.id,
+            self.created,
+            m,
+            call,
+        ))
+    }
 }
 
 fn chunk_event(chunk: &ChatCompletionChunk) -> Bytes {

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use llmpool_core::{
     ChatStream, ErrorKind, FinishReason, ProviderError, RateLimitSnapshot, StreamEnd, StreamEvent,
-    Usage,
+    ToolCallDelta, Usage,
 };
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -25,6 +25,11 @@ use crate::wire::{ChatCompletionChunk, ErrorBody, finish_reason_from_wire};
 
 type Item = Result<StreamEvent, ProviderError>;
 
+/// Tool-call indexes tracked for the empty-arguments rule; a stream naming a higher index
+/// (no model makes this many calls in one turn) is passed through without the rule, so an
+/// upstream cannot make the state grow without bound.
+const MAX_TOOL_CALLS: usize = 256;
+
 /// The event stream of one streaming response.
 pub(crate) fn events(
     shared: Shared,
@@ -33,6 +38,7 @@ pub(crate) fn events(
     headers: HeaderMap,
     rate_limits: RateLimitSnapshot,
     now: DateTime<Utc>,
+    dropped: Vec<String>,
 ) -> ChatStream {
     let state = StreamState::new(shared, status, headers, rate_limits, now);
     let mut queue = VecDeque::new();
@@ -40,6 +46,9 @@ pub(crate) fn events(
         rate_limits,
         model: None,
     }));
+    if !dropped.is_empty() {
+        queue.push_back(Ok(StreamEvent::Dropped(dropped)));
+    }
     futures::stream::unfold(
         (items, state, queue),
         |(mut items, mut state, mut queue)| async move {
@@ -72,6 +81,9 @@ pub(crate) struct StreamState {
     model: Option<String>,
     /// At least one chunk parsed.
     parsed_any: bool,
+    /// Per tool-call index: whether any argument text arrived. A call whose fragments were
+    /// all empty (OpenRouter/Bedrock for no-argument tools) gets `{}` before the end.
+    tool_args_seen: Vec<bool>,
     /// The terminal item (`Done` or `Err`) was produced.
     ended: bool,
 }
@@ -94,6 +106,7 @@ impl StreamState {
             usage: None,
             model: None,
             parsed_any: false,
+            tool_args_seen: Vec::new(),
             ended: false,
         }
     }
@@ -182,8 +195,27 @@ impl StreamState {
         }
         let mut out = Vec::new();
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
-            if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+            let delta = choice.delta;
+            if let Some(text) = delta
+                .reasoning
+                .or(delta.reasoning_content)
+                .filter(|t| !t.is_empty())
+            {
+                out.push(Ok(StreamEvent::Reasoning(text)));
+            }
+            if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
                 out.push(Ok(StreamEvent::Delta(text)));
+            }
+            for call in delta.tool_calls {
+                let call = ToolCallDelta::from(call);
+                let i = usize::try_from(call.index).unwrap_or(usize::MAX);
+                if i >= self.tool_args_seen.len() && i < MAX_TOOL_CALLS {
+                    self.tool_args_seen.resize(i + 1, false);
+                }
+                if let Some(seen) = self.tool_args_seen.get_mut(i) {
+                    *seen |= !call.arguments.is_empty();
+                }
+                out.push(Ok(StreamEvent::ToolCall(call)));
             }
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
                 self.finish_reason = Some(finish_reason_from_wire(&reason));
@@ -239,7 +271,22 @@ impl StreamState {
             usage: self.usage.take(),
             model: self.model.take(),
         };
-        self.end_with(Ok(StreamEvent::Done(end)))
+        if self.tool_args_seen.is_empty() {
+            return self.end_with(Ok(StreamEvent::Done(end)));
+        }
+        let mut out: Vec<Item> = (0_u32..)
+            .zip(std::mem::take(&mut self.tool_args_seen))
+            .filter(|(_, seen)| !seen)
+            .map(|(index, _)| {
+                Ok(StreamEvent::ToolCall(ToolCallDelta {
+                    index,
+                    arguments: "{}".to_owned(),
+                    ..ToolCallDelta::default()
+                }))
+            })
+            .collect();
+        out.extend(self.end_with(Ok(StreamEvent::Done(end))));
+        out
     }
 
     fn end_with(&mut self, item: Item) -> Vec<Item> {
@@ -321,6 +368,53 @@ mod tests {
         s.on_item(Ok(data(CHUNK)));
         let err = s.on_end().pop().unwrap().unwrap_err();
         assert!(matches!(err.kind, ErrorKind::Transient { status: None }));
+    }
+
+    #[test]
+    fn reasoning_and_tool_call_pieces_become_events() {
+        let mut s = state();
+        let reasoning =
+            r#"{"choices":[{"index":0,"delta":{"reasoning":"think"},"finish_reason":null}]}"#;
+        assert_eq!(
+            s.on_item(Ok(data(reasoning))).pop().unwrap().unwrap(),
+            StreamEvent::Reasoning("think".into())
+        );
+        // OpenRouter/Bedrock for a tool without arguments: every fragment empty.
+        let first = r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"t1","type":"function","function":{"name":"tabs","arguments":""}}]}}]}"#;
+        let second = r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"t2","type":"function","function":{"name":"w","arguments":"{\"a\":"}}]}}]}"#;
+        let third = r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"1}"}}]},"finish_reason":"tool_calls"}]}"#;
+        let mut events: Vec<StreamEvent> = [first, second, third, "[DONE]"]
+            .into_iter()
+            .flat_map(|c| s.on_item(Ok(data(c))))
+            .map(Result::unwrap)
+            .collect();
+        let done = events.pop().unwrap();
+        assert!(matches!(
+            done,
+            StreamEvent::Done(StreamEnd {
+                finish_reason: Some(FinishReason::ToolCalls),
+                ..
+            })
+        ));
+        let calls: Vec<ToolCallDelta> = events
+            .into_iter()
+            .map(|e| match e {
+                StreamEvent::ToolCall(c) => c,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(calls.len(), 4, "{calls:?}");
+        assert_eq!(calls[0].id.as_deref(), Some("t1"));
+        assert_eq!(calls[1].name.as_deref(), Some("w"));
+        assert_eq!(calls[2].arguments, "1}");
+        assert_eq!(
+            calls[3],
+            ToolCallDelta {
+                index: 0,
+                arguments: "{}".into(),
+                ..ToolCallDelta::default()
+            }
+        );
     }
 
     #[test]

@@ -220,7 +220,12 @@ fn append_history(
     let mut seq = last;
     for message in messages {
         seq += 1;
-        insert.execute(params![user, seq, message.role.as_str(), message.content])?;
+        insert.execute(params![
+            user,
+            seq,
+            message.role.as_str(),
+            &*message.content.text()
+        ])?;
     }
     conn.prepare_cached("DELETE FROM history WHERE user = ?1 AND seq <= ?2")?
         .execute(params![user, seq.saturating_sub(keep)])?;

@@ -1,0 +1,160 @@
+//! What a request needs from a model, worked out once per request.
+
+use std::fmt;
+
+use crate::types::{ChatRequest, ResponseFormat};
+
+/// The capabilities a request needs from the model that serves it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one flag per catalog capability, compared field by field with a model's"
+)]
+pub struct Needs {
+    /// It offers tools or carries tool calls / results.
+    pub tools: bool,
+    /// It asks for JSON matching a schema.
+    pub json_schema: bool,
+    /// It asks for a JSON object.
+    pub json_object: bool,
+    /// It carries an image.
+    pub vision: bool,
+    /// It sets a reasoning effort other than `none`.
+    pub reasoning: bool,
+    /// Estimated prompt tokens.
+    pub prompt_tokens: u64,
+    /// The output cap it asks for.
+    pub max_output_tokens: Option<u32>,
+}
+
+/// A capability a model lacks for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// Tool calling.
+    Tools,
+    /// JSON-schema answers.
+    JsonSchema,
+    /// JSON-object answers.
+    JsonObject,
+    /// Image input.
+    Vision,
+    /// Reasoning control.
+    Reasoning,
+    /// The prompt does not fit the context window.
+    ContextWindow {
+        /// Estimated prompt tokens.
+        needed: u64,
+        /// The model's window.
+        window: u64,
+    },
+    /// The output cap is above what the model can produce.
+    MaxOutputTokens {
+        /// Requested cap.
+        requested: u32,
+        /// The model's maximum.
+        max: u32,
+    },
+}
+
+impl Missing {
+    /// The capability's name as catalogs spell it (`tools`, `json_schema`, …).
+    pub fn capability(&self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::JsonSchema => "json_schema",
+            Self::JsonObject => "json_object",
+            Self::Vision => "vision",
+            Self::Reasoning => "reasoning",
+            Self::ContextWindow { .. } => "context_window",
+            Self::MaxOutputTokens { .. } => "max_output_tokens",
+        }
+    }
+
+    /// The request field that needs the capability.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::JsonSchema | Self::JsonObject => "response_format",
+            Self::Vision | Self::ContextWindow { .. } => "messages",
+            Self::Reasoning => "reasoning_effort",
+            Self::MaxOutputTokens { .. } => "max_completion_tokens",
+        }
+    }
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tools => f.write_str("tool calling (`tools`)"),
+            Self::JsonSchema => f.write_str("JSON-schema answers (`response_format: json_schema`)"),
+            Self::JsonObject => f.write_str("JSON answers (`response_format: json_object`)"),
+            Self::Vision => f.write_str("image input (`image_url` parts)"),
+            Self::Reasoning => f.write_str("reasoning control (`reasoning_effort`)"),
+            Self::ContextWindow { needed, window } => write!(
+                f,
+                "a context window of about {needed} tokens (the model has {window})"
+            ),
+            Self::MaxOutputTokens { requested, max } => write!(
+                f,
+                "{requested} output tokens (the model produces at most {max})"
+            ),
+        }
+    }
+}
+
+impl ChatRequest {
+    /// What this request needs from a model. Cheap: one pass over the messages.
+    pub fn needs(&self) -> Needs {
+        let (json_object, json_schema) = match &self.response_format {
+            Some(ResponseFormat::JsonObject) => (true, false),
+            Some(ResponseFormat::JsonSchema { .. }) => (false, true),
+            Some(ResponseFormat::Text) | None => (false, false),
+        };
+        Needs {
+            tools: !self.tools.is_empty() || self.has_tool_messages(),
+            json_schema,
+            json_object,
+            vision: self.has_images(),
+            reasoning: self
+                .reasoning_effort
+                .as_deref()
+                .is_some_and(|e| e != "none"),
+            prompt_tokens: self.estimated_prompt_tokens(),
+            max_output_tokens: self.max_tokens,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::types::{ContentPart, Message, Tool};
+
+    #[test]
+    fn plain_chat_needs_nothing_special() {
+        let n = ChatRequest::from_user("hi").needs();
+        assert_eq!(
+            n,
+            Needs {
+                prompt_tokens: n.prompt_tokens,
+                ..Needs::default()
+            }
+        );
+    }
+
+    #[test]
+    fn features_show_in_needs() {
+        let req = ChatRequest::new(vec![Message::user(vec![
+            ContentPart::text("what is it"),
+            ContentPart::image_url("data:image/png;base64,AA"),
+        ])])
+        .with_tool(Tool::function("f", "f", json!({"type": "object"})))
+        .with_json_schema("x", json!({"type": "object"}));
+        let n = req.needs();
+        assert!(n.tools && n.vision && n.json_schema && !n.json_object && !n.reasoning);
+        assert_eq!(Missing::Vision.field(), "messages");
+        assert_eq!(Missing::JsonSchema.capability(), "json_schema");
+    }
+}
