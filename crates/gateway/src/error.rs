@@ -93,6 +93,12 @@ impl From<Error> for ApiError {
                 "invalid_request_error",
                 "model_not_found",
             ),
+            Error::NoAvailableProviders(why @ Unavailable::ContextTooLong { .. }) => Self::new(
+                StatusCode::BAD_REQUEST,
+                format!("{why}; shorten the conversation"),
+                "invalid_request_error",
+                "context_length_exceeded",
+            ),
             Error::NoAvailableProviders(why) => {
                 let mut e = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
