@@ -139,20 +139,26 @@ impl Ctx {
 
     /// The error for a request that got no answer.
     pub(crate) fn take_error(&mut self) -> Error {
-        // Too long for every route that could take it: refused as too long, or skipped as
-        // too small, and nothing else failed or is only waiting (a busy route that would
-        // fit may take it later).
+        // Refused as too long or skipped as too small, and nothing else failed: too long
+        // for every route, unless a busy route that would fit may take it later.
         if self.fit.too_long
             && self
                 .errors
                 .iter()
                 .all(|e| matches!(e.kind, ErrorKind::ContextTooLong))
-            && !self.skipped.iter().any(|(r, _)| self.fit.fits(r))
         {
-            return Error::NoAvailableProviders(Unavailable::ContextTooLong {
-                estimated_tokens: self.fit.estimate,
-                largest_window: self.fit.largest,
-            });
+            let waiting: Vec<_> = std::mem::take(&mut self.skipped)
+                .into_iter()
+                .filter(|(r, _)| self.fit.fits(r))
+                .collect();
+            if waiting.is_empty() {
+                return Error::NoAvailableProviders(Unavailable::ContextTooLong {
+                    estimated_tokens: self.fit.estimate,
+                    largest_window: self.fit.largest,
+                });
+            }
+            // Only routes that are busy now could take it: a wait, said as such.
+            return Inner::busy(&waiting);
         }
         if self.errors.is_empty() {
             Inner::busy(&std::mem::take(&mut self.skipped))
