@@ -106,7 +106,9 @@ pub struct Settings {
     /// short cap keeps one trial request every 20 s at most apart, so a recovered provider
     /// is back in use within 30 s at one request every 5 s or more (cooldown + the gap to
     /// the next request + its trial). What has a known end (a rate limit's retry-after, a
-    /// spent quota's reset, a rejected key) is parked per route or key, not here.
+    /// spent quota's reset, a rejected key) is parked per route or key, not here. A value
+    /// below `cooldown_secs` (e.g. `cooldown_secs = 60` and this left at its default) means
+    /// the cooldown does not grow: every cooldown is `cooldown_secs`.
     pub max_cooldown_secs: u64,
     /// Consecutive transient failures of a provider that open its circuit (default 3).
     pub circuit_failures: u32,
@@ -401,12 +403,6 @@ impl Settings {
                     "the overall deadline ({} s) is shorter than one attempt's timeout_secs ({} s)",
                     self.deadline_secs, self.timeout_secs
                 ),
-            );
-        }
-        if self.max_cooldown_secs < self.cooldown_secs {
-            return err(
-                "max_cooldown_secs",
-                "must not be smaller than cooldown_secs".to_owned(),
             );
         }
         if self.circuit_failures == 0 {

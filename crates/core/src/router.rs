@@ -156,7 +156,10 @@ impl Router {
             HealthSettings {
                 circuit_failures: settings.circuit_failures,
                 cooldown: Duration::from_secs(settings.cooldown_secs),
-                max_cooldown: Duration::from_secs(settings.max_cooldown_secs),
+                // Never below the first cooldown: a cap under it means "does not grow".
+                max_cooldown: Duration::from_secs(
+                    settings.max_cooldown_secs.max(settings.cooldown_secs),
+                ),
             },
         );
         Ok(Self {

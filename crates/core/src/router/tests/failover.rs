@@ -328,3 +328,27 @@ async fn long_waits_stay_for_what_has_a_known_end() {
     assert_eq!(h.router.chat(req()).await.unwrap().provider, "cerebras");
     assert_eq!(h.calls("groq"), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_first_cooldown_above_the_cap_is_accepted_and_does_not_grow() {
+    // `cooldown_secs = 60` with `max_cooldown_secs` at its default (20) is a valid setting:
+    // every cooldown is 60 s.
+    let s = Settings {
+        retry_attempts: 0,
+        circuit_failures: 1,
+        cooldown_secs: 60,
+        ..with_provider(settings(), "groq", |p| p.models = Some(vec!["g1".into()]))
+    };
+    assert!(s.max_cooldown_secs < s.cooldown_secs);
+    let h = harness(&s, &["groq", "cerebras"]);
+    h.fake("groq")
+        .set_fallback(Reply::error(ErrorKind::Transient { status: Some(503) }));
+    for round in 1..=3 {
+        assert_eq!(h.router.chat(req()).await.unwrap().provider, "cerebras");
+        assert_eq!(h.calls("groq"), round);
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(h.router.chat(req()).await.unwrap().provider, "cerebras");
+        assert_eq!(h.calls("groq"), round, "no trial within the cooldown");
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+}
