@@ -262,14 +262,17 @@ async fn outage_then_recovery(
     }
 }
 
+/// How a provider fails during an outage.
+type Fault = fn() -> ErrorKind;
+
 #[tokio::test(start_paused = true)]
 async fn a_recovered_provider_is_back_within_30_s_whatever_the_outage() {
     let cooldown = Duration::from_secs(settings().cooldown_secs);
-    let down: fn() -> ErrorKind = || ErrorKind::Transient { status: Some(503) };
-    let silent: fn() -> ErrorKind = || ErrorKind::Timeout;
+    let down: Fault = || ErrorKind::Transient { status: Some(503) };
+    let silent: Fault = || ErrorKind::Timeout;
     // The 60 s and 5 min outages of issue 11 at one request every 4 s, and lengths where a
     // growing cooldown would fall badly (a trial just before the recovery).
-    let cases: [(u64, u64, fn() -> ErrorKind); 6] = [
+    let cases: [(u64, u64, Fault); 6] = [
         (60, 4, down),
         (300, 4, down),
         (170, 4, down),
