@@ -376,3 +376,5 @@ async fn a_stream_cut_after_its_first_token_ends_with_an_error_event() {
     );
     assert_eq!(w.groq.calls(GROQ_MODEL), 1, "{:?}", w.groq.received());
 }
+
+mod rows;

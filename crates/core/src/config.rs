@@ -101,7 +101,14 @@ pub struct Settings {
     /// First cooldown of an open circuit, in seconds (default 5); doubles each time the
     /// circuit opens again, up to `max_cooldown_secs`.
     pub cooldown_secs: u64,
-    /// Longest circuit cooldown, in seconds (default 300).
+    /// Longest circuit cooldown, in seconds (default 20). The circuit only opens on
+    /// transient failures (5xx, timeouts, refused connections), whose end is unknown: a
+    /// short cap keeps one trial request every 20 s at most apart, so a recovered provider
+    /// is back in use within 30 s at one request every 5 s or more (cooldown + the gap to
+    /// the next request + its trial). What has a known end (a rate limit's retry-after, a
+    /// spent quota's reset, a rejected key) is parked per route or key, not here. A value
+    /// below `cooldown_secs` (e.g. `cooldown_secs = 60` and this left at its default) means
+    /// the cooldown does not grow: every cooldown is `cooldown_secs`.
     pub max_cooldown_secs: u64,
     /// Consecutive transient failures of a provider that open its circuit (default 3).
     pub circuit_failures: u32,
@@ -137,7 +144,7 @@ impl Default for Settings {
             stall_timeout_secs: 10,
             max_retry_wait_secs: 5,
             cooldown_secs: 5,
-            max_cooldown_secs: 300,
+            max_cooldown_secs: 20,
             circuit_failures: 3,
             content_filter_fallback: false,
             routes: None,
@@ -396,12 +403,6 @@ impl Settings {
                     "the overall deadline ({} s) is shorter than one attempt's timeout_secs ({} s)",
                     self.deadline_secs, self.timeout_secs
                 ),
-            );
-        }
-        if self.max_cooldown_secs < self.cooldown_secs {
-            return err(
-                "max_cooldown_secs",
-                "must not be smaller than cooldown_secs".to_owned(),
             );
         }
         if self.circuit_failures == 0 {

@@ -270,6 +270,15 @@ pub enum Unavailable {
         /// The provider's known models, in order.
         known: Vec<String>,
     },
+    /// The prompt is too long for every route that could take it: each was refused as
+    /// too long, or its context window is smaller than the prompt's estimate, or not
+    /// larger than the window of a route that refused it.
+    ContextTooLong {
+        /// The prompt's estimated size in tokens (about four characters a token).
+        estimated_tokens: u64,
+        /// The largest context window configured, in tokens, when any is known.
+        largest_window: Option<u64>,
+    },
 }
 
 impl fmt::Display for Unavailable {
@@ -302,6 +311,20 @@ impl fmt::Display for Unavailable {
                  other names through)",
                 known_list(known)
             ),
+            Self::ContextTooLong {
+                estimated_tokens,
+                largest_window,
+            } => {
+                write!(
+                    f,
+                    "the prompt (about {estimated_tokens} tokens, estimated) is too long for \
+                     every route that could take it"
+                )?;
+                match largest_window {
+                    Some(w) => write!(f, "; the largest context window configured is {w} tokens"),
+                    None => f.write_str("; no configured model states its context window"),
+                }
+            }
         }
     }
 }

@@ -11,7 +11,11 @@
 //! Circuit: `circuit_failures` consecutive transient failures open it for `cooldown_secs`,
 //! doubling with every reopening up to `max_cooldown_secs`. When the cooldown is over,
 //! exactly one real request is let through (half-open); success closes it, a transient
-//! failure opens it again. There are no synthetic probes.
+//! failure opens it again. There are no synthetic probes. Only transient failures (5xx,
+//! timeouts, refused connections) open the circuit, and their end is unknown, so the cap is
+//! short (20 s by default): a recovered provider is back within 30 s at one request every
+//! 5 s, whatever the outage's length. What has a known end waits per route or key instead:
+//! a rate limit's retry-after, a spent quota until its reset, a rejected key.
 //!
 //! Persisted as JSON through the [`StateStore`] so a restart keeps them:
 //! `llmpool:health:provider:<id>` (circuit), `llmpool:health:key:<id>@<key>` (disabled),

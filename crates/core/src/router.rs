@@ -87,6 +87,7 @@ impl Router {
         settings.validate(&registry, "settings")?;
         let mut providers = Vec::with_capacity(setups.len());
         let mut min_context: Option<u64> = None;
+        let mut max_context: Option<u64> = None;
         for setup in setups {
             let factory = setup.factory;
             let origin = format!("{} catalog", factory.id);
@@ -111,6 +112,8 @@ impl Router {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
+                let largest = catalog.models.iter().filter_map(|m| m.context_window).max();
+                max_context = max_context.max(largest);
             }
             let keys = key_entries(setup.clients);
             providers.push(ProviderEntry {
@@ -153,7 +156,10 @@ impl Router {
             HealthSettings {
                 circuit_failures: settings.circuit_failures,
                 cooldown: Duration::from_secs(settings.cooldown_secs),
-                max_cooldown: Duration::from_secs(settings.max_cooldown_secs),
+                // Never below the first cooldown: a cap under it means "does not grow".
+                max_cooldown: Duration::from_secs(
+                    settings.max_cooldown_secs.max(settings.cooldown_secs),
+                ),
             },
         );
         Ok(Self {
@@ -170,6 +176,7 @@ impl Router {
                 policy: Policy::default(),
                 rng: Mutex::new(StdRng::from_os_rng()),
                 min_context,
+                max_context,
                 loaded: OnceCell::new(),
             }),
         })

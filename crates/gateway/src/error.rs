@@ -109,6 +109,12 @@ impl From<Error> for ApiError {
                 "invalid_request_error",
                 "model_not_found",
             ),
+            Error::NoAvailableProviders(why @ Unavailable::ContextTooLong { .. }) => Self::new(
+                StatusCode::BAD_REQUEST,
+                format!("{why}; shorten the conversation"),
+                "invalid_request_error",
+                "context_length_exceeded",
+            ),
             Error::NoAvailableProviders(why) => {
                 let mut e = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -261,5 +267,24 @@ mod tests {
             ),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_prompt_too_long_everywhere_is_a_400_naming_the_sizes() {
+        let err = Error::NoAvailableProviders(Unavailable::ContextTooLong {
+            estimated_tokens: 150_000,
+            largest_window: Some(131_072),
+        });
+        let api = ApiError::from(err);
+        assert_eq!(api.status, StatusCode::BAD_REQUEST);
+        let body = serde_json::to_value(&*api.body).unwrap();
+        assert_eq!(body["error"]["code"], "context_length_exceeded", "{body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+        let message = &api.body.error.message;
+        assert!(
+            message.contains("150000") && message.contains("131072"),
+            "{message}"
+        );
+        assert_eq!(api.retry_after, None);
     }
 }

@@ -88,6 +88,18 @@ mod tests {
     const TPD: &str = r#"{"error":{"message":"Rate limit reached for model `m` on tokens per day (TPD): Limit 100000, Used 97050, Requested 3619. Please try again in 9m38.016s. Need more tokens?","type":"tokens","code":"rate_limit_exceeded"}}"#;
     const TPM: &str = r#"{"error":{"message":"Rate limit reached for model `m` on tokens per minute (TPM): Limit 8000, Used 4437, Requested 9854. Please try again in 11.455s. Need more tokens?","type":"tokens","code":"rate_limit_exceeded"}}"#;
 
+    /// Groq's answer to a prompt over the model's window (the OpenAI body).
+    #[test]
+    fn a_prompt_over_the_window_is_context_too_long() {
+        let body = r#"{"error":{"message":"Please reduce the length of the messages or completion.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
+        let (k, _) = kind(400, body, &HeaderMap::new());
+        assert!(matches!(k, ErrorKind::ContextTooLong), "{k:?}");
+        // One request over the TPM limit is not about the window.
+        let tpm = r#"{"error":{"message":"Request too large for model `m` on tokens per minute (TPM): Limit 6000, Requested 12328, please reduce your message size and try again.","type":"tokens","code":"rate_limit_exceeded"}}"#;
+        let (k, _) = kind(413, tpm, &HeaderMap::new());
+        assert!(matches!(k, ErrorKind::BadRequest), "{k:?}");
+    }
+
     #[test]
     fn day_limits_are_quota_with_the_message_wait() {
         let (k, now) = kind(429, TPD, &HeaderMap::new());

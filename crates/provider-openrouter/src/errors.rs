@@ -9,6 +9,7 @@
 //! | 403 about permissions, or an HTML page | `Unauthorized`; about a region or country: `BadRequest` |
 //! | 429 `limit_source: openrouter_free_tier_daily` / "free-models-per-day" | `QuotaExhausted` until `X-RateLimit-Reset` (epoch ms; header, else `error.metadata.headers`, else next UTC midnight) |
 //! | 429 otherwise (`upstream_provider_shared_pool`, "free-models-per-min") | `RateLimited` for `Retry-After` |
+//! | `metadata.error_type` `context_length_exceeded`, `token_limit_exceeded`, `max_tokens_exceeded` | `ContextTooLong` |
 //! | everything else | the generic table (401 → `Unauthorized`, 404 → `ModelNotFound`, 408/502/503 → `Transient`, context wording in `metadata.raw` → `ContextTooLong`, …) |
 //!
 //! Errors inside a 200 (body or stream) reach this function with the status OpenRouter
@@ -26,6 +27,13 @@ use crate::limits::epoch_millis;
 pub(crate) fn classify(ctx: &ErrorContext<'_>) -> ErrorKind {
     let body = ctx.body;
     let limit_source = body.metadata_str("limit_source");
+    // The typed `metadata.error_type` says "too long" whatever the message reads.
+    if matches!(
+        body.metadata_str("error_type"),
+        Some("context_length_exceeded" | "token_limit_exceeded" | "max_tokens_exceeded")
+    ) {
+        return ErrorKind::ContextTooLong;
+    }
     match ctx.status {
         400 if body.mentions("is not a valid model id")
             || availability(body) == Some("model_not_found") =>
@@ -197,5 +205,13 @@ mod tests {
             kind(400, ctx, &[], now),
             ErrorKind::ContextTooLong
         ));
+        // The typed error_type, with a message that does not say it.
+        let typed = r#"{"error":{"message":"Request rejected","code":400,"metadata":{"error_type":"context_length_exceeded"}}}"#;
+        assert!(matches!(
+            kind(400, typed, &[], now),
+            ErrorKind::ContextTooLong
+        ));
+        let other = r#"{"error":{"message":"Request rejected","code":400,"metadata":{"error_type":"invalid_request"}}}"#;
+        assert!(matches!(kind(400, other, &[], now), ErrorKind::BadRequest));
     }
 }

@@ -113,6 +113,9 @@ impl Inner {
     ) -> Result<Option<Won<C::Output>>, Error> {
         let tokens = Ledger::token_cost(req);
         while let Some(route) = routes.pop_front() {
+            if ctx.fit.skip(&route) {
+                continue;
+            }
             let upstream = route.request(req, &ctx.prefill, C::STREAM);
             let mut retries = 0_u32;
             let mut waits = 0_u32;
@@ -307,7 +310,12 @@ impl Inner {
                     (Verdict { transient: false }, Flow::Quiet)
                 }
             }
-            ErrorKind::ContextTooLong => (Verdict { transient: false }, Flow::Next),
+            ErrorKind::ContextTooLong => {
+                // Never resent unchanged to a route whose window is not larger: the walk
+                // skips those from now on (see `Fit`).
+                ctx.fit.refused_by(route);
+                (Verdict { transient: false }, Flow::Next)
+            }
             ErrorKind::ModelNotFound => {
                 self.health
                     .park(&route.id, after(now, MODEL_NOT_FOUND_PARK))

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::{Settings, Strategy, split_route};
-use crate::error::{Error, ProviderError, StoreError, Unavailable};
+use crate::error::{Error, ErrorKind, ProviderError, StoreError, Unavailable};
 use crate::health::{Health, Skip};
 use crate::ledger::{DayRule, Ledger, Scope};
 use crate::policy::{Inputs, Policy};
@@ -45,6 +45,9 @@ pub(crate) struct Inner {
     pub(crate) rng: Mutex<StdRng>,
     /// Smallest known context window among routes that can be used (enabled, keyed).
     pub(crate) min_context: Option<u64>,
+    /// Largest known context window among routes that can be used (enabled, keyed): what
+    /// a `ContextTooLong` answer names.
+    pub(crate) max_context: Option<u64>,
     pub(crate) loaded: OnceCell<()>,
 }
 
@@ -57,6 +60,69 @@ pub(crate) struct Ctx {
     pub(crate) skipped: Vec<(Arc<Route>, Skip)>,
     /// Text already delivered: attempts send it as an assistant prefill.
     pub(crate) prefill: String,
+    /// Whether the prompt fits each route's context window.
+    pub(crate) fit: Fit,
+}
+
+/// What one request knows about its prompt's length against the routes' context windows.
+///
+/// A route is skipped without an upstream call when its window is known and either
+/// smaller than the prompt's estimate ([`ChatRequest::estimated_prompt_tokens`], about
+/// four characters a token: it may be off by a fair margin either way, e.g. fewer
+/// characters a token for code or non-Latin text, so only an estimate above the window
+/// skips a route, and a route that then refuses the prompt as too long moves the bar up),
+/// or not larger than the window of a route that refused the prompt as too long. A route
+/// of unknown window is skipped only when a route of the same provider and model (another
+/// key) refused the prompt.
+#[derive(Debug, Default)]
+pub(crate) struct Fit {
+    /// The prompt's estimated size in tokens.
+    pub(crate) estimate: u64,
+    /// The largest context window configured, when known.
+    pub(crate) largest: Option<u64>,
+    /// Largest known window of a route that refused the prompt as too long.
+    pub(crate) floor: Option<u64>,
+    /// Provider and model of routes of unknown window that refused the prompt.
+    pub(crate) refused: Vec<(&'static str, String)>,
+    /// Whether a route refused the prompt as too long or was skipped as too small.
+    pub(crate) too_long: bool,
+}
+
+impl Fit {
+    /// Whether `route` may be sent the prompt: its window is not known to be too small.
+    pub(crate) fn fits(&self, route: &Route) -> bool {
+        match route.context_window {
+            Some(window) => window >= self.estimate && self.floor.is_none_or(|f| window > f),
+            None => !self
+                .refused
+                .iter()
+                .any(|(p, m)| *p == route.provider && *m == route.model),
+        }
+    }
+
+    /// `route` refused the prompt as too long.
+    pub(crate) fn refused_by(&mut self, route: &Route) {
+        self.too_long = true;
+        match route.context_window {
+            Some(window) => self.floor = self.floor.max(Some(window)),
+            None => self.refused.push((route.provider, route.model.clone())),
+        }
+    }
+
+    /// Skips `route` when the prompt does not fit it; true when skipped.
+    pub(crate) fn skip(&mut self, route: &Route) -> bool {
+        if self.fits(route) {
+            return false;
+        }
+        tracing::debug!(
+            route = %route.id,
+            window = route.context_window,
+            estimate = self.estimate,
+            "context window too small, skipped"
+        );
+        self.too_long = true;
+        true
+    }
 }
 
 impl Ctx {
@@ -67,11 +133,33 @@ impl Ctx {
             attempts: Vec::new(),
             skipped: Vec::new(),
             prefill: String::new(),
+            fit: Fit::default(),
         }
     }
 
     /// The error for a request that got no answer.
     pub(crate) fn take_error(&mut self) -> Error {
+        // Refused as too long or skipped as too small, and nothing else failed: too long
+        // for every route, unless a busy route that would fit may take it later.
+        if self.fit.too_long
+            && self
+                .errors
+                .iter()
+                .all(|e| matches!(e.kind, ErrorKind::ContextTooLong))
+        {
+            let waiting: Vec<_> = std::mem::take(&mut self.skipped)
+                .into_iter()
+                .filter(|(r, _)| self.fit.fits(r))
+                .collect();
+            if waiting.is_empty() {
+                return Error::NoAvailableProviders(Unavailable::ContextTooLong {
+                    estimated_tokens: self.fit.estimate,
+                    largest_window: self.fit.largest,
+                });
+            }
+            // Only routes that are busy now could take it: a wait, said as such.
+            return Inner::busy(&waiting);
+        }
         if self.errors.is_empty() {
             Inner::busy(&std::mem::take(&mut self.skipped))
         } else if Instant::now() >= self.deadline {
@@ -378,8 +466,13 @@ impl Inner {
         self.ensure_loaded().await?;
         let requested = req.model.as_deref().unwrap_or("auto");
         let (candidates, explicit_chain) = self.candidates(requested).await?;
+        ctx.fit.estimate = req.estimated_prompt_tokens();
+        ctx.fit.largest = self.max_context;
         let mut available = Vec::with_capacity(candidates.len());
         for route in candidates {
+            if ctx.fit.skip(&route) {
+                continue;
+            }
             match self.health.peek(route.href()) {
                 Some(skip) => ctx.skipped.push((Arc::clone(&route), skip)),
                 None => available.push(route),

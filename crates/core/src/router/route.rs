@@ -84,6 +84,8 @@ pub(crate) struct Route {
     pub(crate) shared_explicit_limits: Limits,
     pub(crate) prefill: bool,
     pub(crate) day: DayRule,
+    /// The model's context window in tokens (catalog `context_window`), when known.
+    pub(crate) context_window: Option<u64>,
 }
 
 impl Route {
@@ -109,6 +111,7 @@ impl Route {
             shared_explicit_limits: entry.shared_explicit(),
             prefill: entry.prefill(model.prefill),
             day: entry.day,
+            context_window: model.context_window,
         }
     }
 

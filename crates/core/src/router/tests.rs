@@ -1,6 +1,7 @@
 //! Router behaviour with scripted providers on paused tokio time.
 
 mod bounded;
+mod failover;
 mod shared;
 
 use std::collections::HashMap;
