@@ -12,7 +12,13 @@ async fn status_json_has_the_seed_shape() {
     let out = s.cli(&["status", "--json"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     let q: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
-    assert_eq!(q["total_providers"], 5);
+    // Every compiled-in provider is listed, keyed or not (thirteen crates by default).
+    assert_eq!(q["total_providers"], 13);
+    assert_eq!(
+        q["quota_status"].as_object().map(serde_json::Map::len),
+        Some(13),
+        "{q}"
+    );
     assert_eq!(q["available_providers"], 2, "{q}");
     assert!(q["failed_providers"].is_array());
     for p in P::ALL {
