@@ -694,6 +694,46 @@ mod tests {
     }
 
     #[test]
+    fn lineups_hold_the_keys_a_user_can_get() {
+        let ids = |l: Lineup| -> Vec<&str> { l.providers().iter().map(|s| s.factory.id).collect() };
+        assert_eq!(ids(Lineup::FirstFive), FIRST_FIVE);
+        let free = ids(Lineup::FreeSignups);
+        assert_eq!(free.len(), 10, "{free:?}");
+        assert!(!free.contains(&"cerebras") && !free.contains(&"kilo"));
+        let keyless = ids(Lineup::FreeSignupsKeyless);
+        assert_eq!(keyless.len(), 12, "{keyless:?}");
+        assert!(keyless.contains(&"ovhcloud") && keyless.contains(&"kilo"));
+        // By default priority, so the baseline walks them in that order.
+        assert_eq!(free[0], "groq");
+    }
+
+    #[test]
+    fn the_served_table_has_every_provider_and_the_total() {
+        let mut cfg = small(4);
+        cfg.scenarios = vec![Scenario::Llmpool(Strategy::Priority)];
+        let report = run(&cfg).unwrap();
+        let md = markdown(&report);
+        for spec in world::providers() {
+            assert!(
+                md.contains(&format!("| {} |", spec.factory.id)),
+                "{}: {md}",
+                spec.factory.id
+            );
+        }
+        assert!(md.contains("day's total"), "{md}");
+        let free = report
+            .scenarios
+            .iter()
+            .find(|s| s.lineup == Lineup::FreeSignups.name())
+            .unwrap();
+        assert!(
+            free.share
+                .keys()
+                .all(|p| p != "cerebras" && p != "kilo" && p != "ovhcloud")
+        );
+    }
+
+    #[test]
     fn capacity_counts_two_pacific_days_and_caps_accounts() {
         let start: DateTime<Utc> = DEFAULT_START.parse().unwrap();
         let cap = capacity(
@@ -709,6 +749,17 @@ mod tests {
         assert!((cap["cohere"] - 1000.0).abs() < 1e-9, "{cap:?}");
         // Groq: 3 models × 1,000 RPD (200,000 TPD / 500 = 400 binds first).
         assert!((cap["groq"] - 1200.0).abs() < 1e-9, "{cap:?}");
+        // Second wave: NVIDIA's 40 a minute for the account, Hugging Face's 300 a month,
+        // Kilo's 10,000 per rolling day per IP (its 200 an hour allows 4,800).
+        assert!((cap["nvidia"] - 40.0 * 1440.0).abs() < 1e-9, "{cap:?}");
+        assert!((cap["huggingface"] - 300.0).abs() < 1e-9, "{cap:?}");
+        assert!((cap["kilo"] - 4_800.0).abs() < 1e-9, "{cap:?}");
+        // Cloudflare: 10,000 Neurons at gpt-oss-120b's rates for 300 in + 200 out.
+        let per_call = (300.0 * 31_818.0 + 200.0 * 68_182.0) / 1e6;
+        assert!(
+            (cap["cloudflare"] - 10_000.0 / per_call).abs() < 1e-6,
+            "{cap:?}"
+        );
         // Gemini's RPD windows are Pacific days: a UTC day touches two.
         assert!(cap["gemini"] > 2.0 * 500.0);
     }

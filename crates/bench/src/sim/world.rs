@@ -377,14 +377,23 @@ fn second_wave() -> Vec<ProviderSpec> {
             "account (10,000 Neurons a UTC day)",
             // The 300 RPM of older docs never binds before the Neurons and has no
             // recorded 429, so it is left out.
-            vec![Limit::new(Kind::Npd, Unit::Neurons, Span::Day(Tz::UTC), 10_000)],
+            vec![Limit::new(
+                Kind::Npd,
+                Unit::Neurons,
+                Span::Day(Tz::UTC),
+                10_000,
+            )],
         )],
         1_500.0,
     );
     cloudflare.neuron_rates = vec![
         ("@cf/openai/gpt-oss-120b", 31_818.0, 68_182.0),
         ("@cf/google/gemma-4-26b-a4b-it", 9_091.0, 27_273.0),
-        ("@cf/meta/llama-3.3-70b-instruct-fp8-fast", 26_668.0, 204_805.0),
+        (
+            "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
+            26_668.0,
+            204_805.0,
+        ),
     ];
     let mut zai = spec(
         &llmpool_provider_zai::FACTORY,
@@ -1321,6 +1330,19 @@ mod tests {
         ChatRequest::new(vec![Message::user("[c=10] hello")]).with_model(model)
     }
 
+    /// Calls until the first refusal of any status (random 5xx and hangs skipped).
+    fn until_refused_any(p: &SimProvider, model: &str) -> (usize, ProviderError) {
+        let mut answered = 0;
+        for _ in 0..20_000 {
+            match p.decide(&req(model)).1 {
+                Outcome::Answer(_) => answered += 1,
+                Outcome::Fail(e) if e.status != Some(503) => return (answered, e),
+                Outcome::Fail(_) | Outcome::Hang => {}
+            }
+        }
+        panic!("never refused");
+    }
+
     /// Calls until the first 429 (random 5xx and hangs are skipped); returns the number
     /// of answers before it and the 429.
     fn until_refused(p: &SimProvider, model: &str) -> (usize, ProviderError) {
@@ -1428,6 +1450,71 @@ mod tests {
     }
 
     const DEFAULT_START_T: &str = crate::sim::DEFAULT_START;
+
+    #[tokio::test(start_paused = true)]
+    async fn zai_serves_one_call_at_a_time_and_refuses_the_second_with_1302() {
+        let clock = Arc::new(TokioClock::starting_at(DEFAULT_START_T.parse().unwrap()));
+        // Seed 5 answers the first call (no random 503 or hang).
+        let p = Arc::new(SimProvider::new(spec("zai"), clock, 5));
+        let first = {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move { p.chat(&req("glm-4.7-flash")).await })
+        };
+        tokio::task::yield_now().await;
+        let second = p.chat(&req("glm-4.5-flash")).await.unwrap_err();
+        assert_eq!(second.status, Some(429));
+        assert!(
+            matches!(second.kind, ErrorKind::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(2)),
+            "{second:?}"
+        );
+        assert!(first.await.unwrap().is_ok());
+        // The slot is free again once the first call answered.
+        assert_eq!(p.lock().in_flight, 0);
+        let (answered, e) = until_refused(&p, "glm-4.7-flash");
+        // `decide` alone never gives the slot back: the second call is refused.
+        assert_eq!(answered, 1, "{e:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cloudflare_spends_ten_thousand_neurons_a_utc_day_across_models() {
+        let clock = Arc::new(TokioClock::starting_at(DEFAULT_START_T.parse().unwrap()));
+        let p = SimProvider::new(spec("cloudflare"), clock, 6);
+        // `[c=10] hello`: 2 prompt tokens (estimated) and 10 completion tokens, 1 Neuron
+        // on either model once rounded up.
+        let (answered, e) = until_refused(&p, "@cf/openai/gpt-oss-120b");
+        assert!(answered > 9_000, "{answered}");
+        let ErrorKind::QuotaExhausted { until: Some(until) } = e.kind else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            until,
+            "2026-11-04T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        // The whole account is spent: the other model is refused too.
+        let (answered, _) = until_refused(&p, "@cf/google/gemma-4-26b-a4b-it");
+        assert_eq!(answered, 0);
+        // Neurons follow the model's rates: output costs more than input.
+        let s = spec("cloudflare");
+        assert_eq!(s.neurons("@cf/openai/gpt-oss-120b", 1_000, 500), 66);
+        assert_eq!(s.neurons("@cf/google/gemma-4-26b-a4b-it", 1_000, 500), 23);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kilo_and_huggingface_walls_are_a_401_and_a_402() {
+        let clock = Arc::new(TokioClock::starting_at(DEFAULT_START_T.parse().unwrap()));
+        let hf = SimProvider::new(spec("huggingface"), Arc::clone(&clock) as _, 7);
+        let (answered, e) = until_refused_any(&hf, "openai/gpt-oss-20b:cheapest");
+        assert!((285..=300).contains(&answered), "{answered}");
+        assert_eq!(e.status, Some(402));
+        assert!(
+            matches!(e.kind, ErrorKind::QuotaExhausted { until: Some(u) } if u == "2026-12-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()),
+            "{e:?}"
+        );
+        let kilo = SimProvider::new(spec("kilo"), clock as _, 8);
+        let (answered, e) = until_refused_any(&kilo, "kilo-auto/free");
+        assert!((190..=200).contains(&answered), "{answered}");
+        assert_eq!(e.status, Some(429), "the hourly limit first");
+    }
 
     /// Every refusal the simulator writes (each provider, each window, the second call in
     /// flight), replayed through the
