@@ -1,9 +1,11 @@
 //! A simulated day of free-tier traffic for a chat bot, in virtual time.
 //!
 //! The offered load is a [`trace`]: by default 40,000 chat requests over 24 hours
-//! following a daily curve, with bursts of 50 requests within 10 seconds. Five
+//! following a daily curve, with bursts of 50 requests within 10 seconds. Thirteen
 //! [`world`] providers enforce the real free-tier limits and answer refusals with each
-//! provider's own signals. Each scenario replays the same trace against fresh providers
+//! provider's own signals. Each [`Lineup`] is the set of keys a user holds: the first
+//! five alone, every sign-up that needs no card, and the same with the keyless lanes
+//! opted in. Each scenario replays the same trace against fresh providers
 //! on a paused tokio clock (a day passes in seconds) and a [`TokioClock`] wall clock
 //! starting at midnight UTC, so Gemini's day ends at Pacific midnight in the middle of it:
 //!

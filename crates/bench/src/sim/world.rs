@@ -1,4 +1,4 @@
-//! Five simulated providers that enforce the free-tier limits of
+//! Thirteen simulated providers that enforce the free-tier limits of
 //! `shared/providers/README.md` §2 the way the real ones do, and answer a refused call
 //! with the [`ErrorKind`] and [`RateLimitSnapshot`] that the real provider crate reads
 //! from the real 429 (its body and headers, written out in [`Rejection::wire`]).
@@ -10,9 +10,17 @@
 //! | gemini | per model (project); 3-flash-preview and 3.5-flash share one | RPM and input TPM rolling 60 s, RPD per Pacific day | no headers; `PerDay` → `QuotaExhausted{next Pacific midnight}`, `PerMinute` → `RateLimited{retryDelay}` |
 //! | openrouter | the account, across every `:free` model | RPM 20 rolling, RPD 50 per UTC day | daily: `QuotaExhausted{X-RateLimit-Reset}` + requests-day window; per minute: `RateLimited{Retry-After}` |
 //! | cohere (trial key) | RPM 20 per model; 1,000 calls a month per key | rolling minute, UTC month | monthly: `QuotaExhausted{next month}`; per minute: `RateLimited{60 s}`; success headers: monthly limit, per-minute limit/remaining |
+//! | mistral | the organisation | 1 request/s, RPM 60, TPM 500,000 rolling; 1 B tokens per UTC month (Experiment plan) | one 429 body (code 1300); `x-ratelimit-remaining-tokens-month: 0` → `QuotaExhausted{1st of next month}`; room left in the minute → `RateLimited{1 s}`, else `{60 s}`; headers: request and token minute (no reset) |
+//! | nvidia | the account | RPM 40 rolling | bare problem JSON, no headers → `RateLimited{60 s}` |
+//! | cloudflare | the account, all models | 10,000 Neurons per UTC day (each model's Neuron rates per token) | v4 envelope code 3036 → `QuotaExhausted{next 00:00 UTC}` |
+//! | zai | the key | one call in flight; a daily cap per China day (number unpublished: [`ZAI_ASSUMED_DAILY_REQUESTS`]) | 1302 → `RateLimited{2 s}`; 1304 → `QuotaExhausted{next midnight UTC+8}` |
+//! | ollama-cloud | the account | one call in flight; monthly starter credits (amount unpublished: [`OLLAMA_ASSUMED_MONTHLY_REQUESTS`]) | "monthly usage limit" → `QuotaExhausted{a day later}` (re-probe); a second call → `RateLimited{2 s}` |
+//! | huggingface | the account | 300 requests a UTC month (the catalog's reading of < $0.10) | **402** → `QuotaExhausted{1st of next month}` |
+//! | kilo (keyless) | the egress IP | 200 per rolling hour, 10,000 per rolling 24 h | 429 `rate_limit_exceeded` → `RateLimited{60 s}`; **401** `promotion_limit_reached` → `QuotaExhausted{24 h later}` |
+//! | ovhcloud (keyless) | (egress IP, model) | RPM 2 rolling | 429 with `ratelimit-{limit,remaining,reset}` → `RateLimited{reset}` |
 //!
 //! The error handed to the router is written out here, beside the wire it comes from; a
-//! test replays every 429 the simulator writes (each provider, each window) through the
+//! test replays every refusal the simulator writes (each provider, each window) through the
 //! real provider crate over loopback and fails when the crate reads anything else, so this
 //! copy cannot drift from the crates unnoticed.
 //!
@@ -43,6 +51,17 @@ const DAY: Duration = Duration::from_secs(86_400);
 pub const SERVER_ERROR_RATE: f64 = 0.01;
 /// Chance that an admitted call never answers.
 pub const TIMEOUT_RATE: f64 = 0.005;
+
+/// How long a refusal or an unknown model takes to come back.
+const QUICK: Latency = Latency {
+    median_ms: 90.0,
+    sigma: 0.3,
+};
+/// How long a random 503 takes.
+const SERVER_ERROR_LATENCY: Latency = Latency {
+    median_ms: 300.0,
+    sigma: 0.5,
+};
 
 /// A provider's latency: log-normal with this median and spread.
 #[derive(Debug, Clone, Copy)]
@@ -353,6 +372,10 @@ pub const OLLAMA_ASSUMED_MONTHLY_REQUESTS: u64 = 1_000;
 
 /// The eight second-wave providers (`shared/providers/README.md` §2, Dec 2026) with each
 /// crate's catalog limits; keyless ones (OVHcloud, Kilo) count per egress IP.
+#[expect(
+    clippy::too_many_lines,
+    reason = "eight providers' limits, written out as data"
+)]
 fn second_wave() -> Vec<ProviderSpec> {
     let spec = |factory: &'static ProviderFactory,
                 style: Style,
@@ -596,12 +619,14 @@ impl SimProvider {
         let completion = completion_tokens(req);
         let tokens = prompt + completion;
         let neurons = self.spec.neurons(&model, prompt, completion);
+        let cost = |unit: Unit| match unit {
+            Unit::Requests => 1,
+            Unit::Tokens => tokens,
+            Unit::InputTokens => prompt,
+            Unit::Neurons => neurons,
+        };
         let mut state = self.lock();
         state.stats.calls += 1;
-        let quick = Latency {
-            median_ms: 90.0,
-            sigma: 0.3,
-        };
         let indices: Vec<usize> = state
             .buckets
             .iter()
@@ -611,7 +636,7 @@ impl SimProvider {
             .collect();
         if indices.is_empty() {
             state.stats.unknown_model += 1;
-            let d = quick.sample(&mut state.rng);
+            let d = QUICK.sample(&mut state.rng);
             let e = ProviderError::new(self.id(), ErrorKind::ModelNotFound)
                 .with_status(404)
                 .with_message(format!("model `{model}` not found"));
@@ -623,12 +648,7 @@ impl SimProvider {
         for &i in &indices {
             let name = state.buckets[i].0.name;
             for c in &mut state.buckets[i].1 {
-                let cost = match c.limit.unit {
-                    Unit::Requests => 1,
-                    Unit::Tokens => tokens,
-                    Unit::InputTokens => prompt,
-                    Unit::Neurons => neurons,
-                };
+                let cost = cost(c.limit.unit);
                 if let Some(wait) = c.wait_for(now, cost)
                     && full.is_none_or(|(k, _, _)| c.limit.kind < k)
                 {
@@ -654,17 +674,13 @@ impl SimProvider {
                 .or_insert(0) += 1;
             let snapshot = self.snapshot(&mut state, &indices, now);
             let rejection = self.reject(kind, wait, now, snapshot);
-            let d = quick.sample(&mut state.rng);
+            let d = QUICK.sample(&mut state.rng);
             return (d, Outcome::Fail(rejection.error));
         }
         let roll: f64 = state.rng.random_range(0.0..1.0);
         if roll < SERVER_ERROR_RATE {
             state.stats.server_errors += 1;
-            let d = Latency {
-                median_ms: 300.0,
-                sigma: 0.5,
-            }
-            .sample(&mut state.rng);
+            let d = SERVER_ERROR_LATENCY.sample(&mut state.rng);
             let e = ProviderError::new(self.id(), ErrorKind::Transient { status: Some(503) })
                 .with_status(503)
                 .with_message("the model is overloaded, please try again later");
@@ -672,12 +688,7 @@ impl SimProvider {
         }
         for &i in &indices {
             for c in &mut state.buckets[i].1 {
-                let cost = match c.limit.unit {
-                    Unit::Requests => 1,
-                    Unit::Tokens => tokens,
-                    Unit::InputTokens => prompt,
-                    Unit::Neurons => neurons,
-                };
+                let cost = cost(c.limit.unit);
                 c.add(now, cost);
             }
         }
@@ -1522,6 +1533,10 @@ mod tests {
     /// error the simulator hands the router, so the simulator's copy cannot drift from
     /// the crates. Waits are taken from the real clock, since the crates date with it.
     #[tokio::test]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one replay with every field it compares"
+    )]
     async fn every_simulated_429_is_what_the_real_crate_reads_from_its_wire() {
         use wiremock::matchers::any;
         use wiremock::{Mock, MockServer, ResponseTemplate};
