@@ -1,6 +1,8 @@
 //! `cargo xtask simulate [ARGS]`: builds and runs `llmpool-simulate` (release), which
 //! plays a day of free-tier traffic through llmpool's router in virtual time and writes
-//! `target/bench/simulate-<date>.json` and `.md`. Arguments are passed on (`--help`).
+//! `target/bench/simulate-<date>.json` and `.md`: each scenario with each lineup of keys
+//! (the first five alone, all free sign-ups, with the keyless lanes too) and a table of
+//! requests served per provider. Arguments are passed on (`--help`).
 
 use std::path::Path;
 

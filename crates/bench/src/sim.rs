@@ -1,9 +1,11 @@
 //! A simulated day of free-tier traffic for a chat bot, in virtual time.
 //!
 //! The offered load is a [`trace`]: by default 40,000 chat requests over 24 hours
-//! following a daily curve, with bursts of 50 requests within 10 seconds. Five
+//! following a daily curve, with bursts of 50 requests within 10 seconds. Thirteen
 //! [`world`] providers enforce the real free-tier limits and answer refusals with each
-//! provider's own signals. Each scenario replays the same trace against fresh providers
+//! provider's own signals. Each [`Lineup`] is the set of keys a user holds: the first
+//! five alone, every sign-up that needs no card, and the same with the keyless lanes
+//! opted in. Each scenario replays the same trace against fresh providers
 //! on a paused tokio clock (a day passes in seconds) and a [`TokioClock`] wall clock
 //! starting at midnight UTC, so Gemini's day ends at Pacific midnight in the middle of it:
 //!
@@ -69,6 +71,74 @@ impl Scenario {
     }
 }
 
+/// Providers that need a card on file to sign up (Cerebras' $5 trial since 2026-08-17):
+/// not among the free sign-ups.
+pub const CARD_REQUIRED: &[&str] = &["cerebras"];
+
+/// The original five providers.
+pub const FIRST_FIVE: &[&str] = &["groq", "cerebras", "gemini", "openrouter", "cohere"];
+
+/// Which keys the simulated user holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Lineup {
+    /// The original five providers alone (Cerebras on its trial key).
+    FirstFive,
+    /// Every provider a sign-up without a card gives a key for; keyless lanes off.
+    FreeSignups,
+    /// The same, with the keyless lanes (OVHcloud, Kilo) opted in.
+    FreeSignupsKeyless,
+}
+
+impl Lineup {
+    /// Every lineup.
+    pub const ALL: [Lineup; 3] = [
+        Lineup::FirstFive,
+        Lineup::FreeSignups,
+        Lineup::FreeSignupsKeyless,
+    ];
+
+    /// A short name for tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FirstFive => "first five",
+            Self::FreeSignups => "all free sign-ups",
+            Self::FreeSignupsKeyless => "all free sign-ups + keyless",
+        }
+    }
+
+    /// Its command-line name.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Self::FirstFive => "first-five",
+            Self::FreeSignups => "free",
+            Self::FreeSignupsKeyless => "free-keyless",
+        }
+    }
+
+    /// Whether the user of this lineup holds `spec`'s key (or opted in to its lane).
+    pub fn includes(self, spec: &ProviderSpec) -> bool {
+        let id = spec.factory.id;
+        match self {
+            Self::FirstFive => FIRST_FIVE.contains(&id),
+            Self::FreeSignups => !CARD_REQUIRED.contains(&id) && !spec.keyless,
+            Self::FreeSignupsKeyless => !CARD_REQUIRED.contains(&id),
+        }
+    }
+
+    /// Its providers: the first five in the original handler's order, the others by
+    /// default priority (the order the baseline walks them in).
+    pub fn providers(self) -> Vec<ProviderSpec> {
+        let mut specs: Vec<ProviderSpec> = world::providers()
+            .into_iter()
+            .filter(|s| self.includes(s))
+            .collect();
+        if self != Self::FirstFive {
+            specs.sort_by_key(|s| s.factory.default_priority);
+        }
+        specs
+    }
+}
+
 /// What happened to one offered request.
 #[derive(Debug, Clone)]
 struct Record {
@@ -81,6 +151,8 @@ struct Record {
 /// The figures of one scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioReport {
+    /// Which keys the user holds.
+    pub lineup: String,
     /// Scenario name.
     pub scenario: String,
     /// Requests offered.
@@ -117,6 +189,8 @@ pub struct SimConfig {
     pub start: DateTime<Utc>,
     /// Scenarios to run.
     pub scenarios: Vec<Scenario>,
+    /// Lineups to run each scenario with.
+    pub lineups: Vec<Lineup>,
 }
 
 /// Theoretical capacity of every free tier together over the trace's span, in requests of
@@ -142,6 +216,15 @@ pub fn capacity(
                         limits::Unit::Requests => l.max as f64,
                         limits::Unit::Tokens => l.max as f64 / mean_tokens.max(1.0),
                         limits::Unit::InputTokens => l.max as f64 / mean_prompt_tokens.max(1.0),
+                        limits::Unit::Neurons => {
+                            // At the default model's rates.
+                            let per_call = spec.neuron_rates.first().map_or(1.0, |(_, i, o)| {
+                                (mean_prompt_tokens * i
+                                    + (mean_tokens - mean_prompt_tokens).max(0.0) * o)
+                                    / 1e6
+                            });
+                            l.max as f64 / per_call.max(1e-9)
+                        }
                     };
                     #[expect(clippy::cast_precision_loss, reason = "small counts")]
                     let windows = c.windows_in(start, span) as f64;
@@ -243,6 +326,7 @@ async fn routed(router: &Router, req: ChatRequest) -> Record {
 /// Runs one scenario over `trace` on a fresh paused runtime.
 pub fn run_scenario(
     scenario: Scenario,
+    lineup: Lineup,
     trace: &[Arrival],
     cfg: &SimConfig,
     capacity_total: f64,
@@ -253,7 +337,7 @@ pub fn run_scenario(
         .build()?;
     runtime.block_on(async {
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(cfg.start));
-        let specs = world::providers();
+        let specs = lineup.providers();
         let providers: Vec<Arc<SimProvider>> = specs
             .into_iter()
             .zip(0_u64..)
@@ -320,6 +404,7 @@ pub fn run_scenario(
         let records = std::mem::take(&mut *records.lock().unwrap_or_else(PoisonError::into_inner));
         Ok(summarize(
             scenario,
+            lineup,
             trace.len(),
             &records,
             &providers,
@@ -330,6 +415,7 @@ pub fn run_scenario(
 
 fn summarize(
     scenario: Scenario,
+    lineup: Lineup,
     offered: usize,
     records: &[Record],
     providers: &[Arc<SimProvider>],
@@ -368,6 +454,7 @@ fn summarize(
     #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
     let capacity_used = served as f64 / (offered as f64).min(capacity_total).max(1.0);
     ScenarioReport {
+        lineup: lineup.name().to_owned(),
         scenario: scenario.name(),
         offered,
         served,
@@ -393,10 +480,10 @@ pub struct SimReport {
     pub config: SimConfig,
     /// Mean prompt + completion tokens of the trace's requests.
     pub mean_tokens: f64,
-    /// Theoretical capacity per provider over the span.
+    /// Theoretical capacity per provider over the span (concurrency caps not counted).
     pub capacity: BTreeMap<String, f64>,
-    /// Their sum.
-    pub capacity_total: f64,
+    /// Their sum over each lineup's providers.
+    pub capacity_total: BTreeMap<String, f64>,
     /// One report per scenario.
     pub scenarios: Vec<ScenarioReport>,
 }
@@ -418,10 +505,18 @@ pub fn run(cfg: &SimConfig) -> anyhow::Result<SimReport> {
         mean_tokens,
         mean_prompt_tokens,
     );
-    let capacity_total = capacity.values().sum();
+    let mut capacity_total = BTreeMap::new();
     let mut scenarios = Vec::new();
-    for &s in &cfg.scenarios {
-        scenarios.push(run_scenario(s, &trace, cfg, capacity_total)?);
+    for &lineup in &cfg.lineups {
+        let total: f64 = lineup
+            .providers()
+            .iter()
+            .filter_map(|s| capacity.get(s.factory.id))
+            .sum();
+        capacity_total.insert(lineup.name().to_owned(), total);
+        for &s in &cfg.scenarios {
+            scenarios.push(run_scenario(s, lineup, &trace, cfg, total)?);
+        }
     }
     Ok(SimReport {
         config: cfg.clone(),
@@ -452,20 +547,26 @@ pub fn markdown(report: &SimReport) -> String {
         .iter()
         .map(|(k, v)| format!("{k} {v:.0}"))
         .collect();
+    let totals: Vec<String> = report
+        .capacity_total
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.0}"))
+        .collect();
     let _ = writeln!(
         md,
-        "Theoretical capacity of the free tiers over the span (requests of the trace's mean size, {:.0} tokens): {:.0} ({}).\n",
+        "Theoretical capacity of the free tiers over the span (requests of the trace's mean size, {:.0} tokens; concurrency caps not counted): {} ({}).\n",
         report.mean_tokens,
-        report.capacity_total,
+        totals.join(", "),
         caps.join(", ")
     );
-    md.push_str("| scenario | served | failed | upstream calls | 429s provoked | wasted calls | added latency mean ms | p99 ms | capacity used |\n");
-    md.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    md.push_str("| keys held | scenario | served | failed | upstream calls | refusals provoked | wasted calls | added latency mean ms | p99 ms | capacity used |\n");
+    md.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for s in &report.scenarios {
         let failed: usize = s.failures.values().sum();
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} % |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} % |",
+            s.lineup,
             s.scenario,
             s.served,
             failed,
@@ -477,6 +578,7 @@ pub fn markdown(report: &SimReport) -> String {
             s.capacity_used * 100.0
         );
     }
+    served_table(&mut md, report);
     md.push_str("\nShare of served requests and failures by reason:\n\n");
     for s in &report.scenarios {
         #[expect(clippy::cast_precision_loss, reason = "counts")]
@@ -492,7 +594,8 @@ pub fn markdown(report: &SimReport) -> String {
             .collect();
         let _ = writeln!(
             md,
-            "- **{}**: {}{}",
+            "- **{} / {}**: {}{}",
+            s.lineup,
             s.scenario,
             shares.join(", "),
             if fails.is_empty() {
@@ -503,6 +606,51 @@ pub fn markdown(report: &SimReport) -> String {
         );
     }
     md
+}
+
+/// Requests served per provider and the day's total, one column per lineup: llmpool's
+/// `priority` strategy where it ran, else the first scenario run with that lineup.
+fn served_table(md: &mut String, report: &SimReport) {
+    let mut columns: Vec<&ScenarioReport> = Vec::new();
+    for s in &report.scenarios {
+        match columns.iter().position(|c| c.lineup == s.lineup) {
+            None => columns.push(s),
+            Some(i) if s.scenario == Scenario::Llmpool(Strategy::Priority).name() => {
+                columns[i] = s;
+            }
+            Some(_) => {}
+        }
+    }
+    if columns.is_empty() {
+        return;
+    }
+    md.push_str("\nRequests served per provider:\n\n| provider | capacity |");
+    for c in &columns {
+        let _ = write!(md, " {} ({}) |", c.lineup, c.scenario);
+    }
+    md.push_str("\n| --- | ---: |");
+    for _ in &columns {
+        md.push_str(" ---: |");
+    }
+    md.push('\n');
+    for spec in world::providers() {
+        let id = spec.factory.id;
+        let cap = report.capacity.get(id).copied().unwrap_or_default();
+        let _ = write!(md, "| {id} | {cap:.0} |");
+        for c in &columns {
+            if c.upstream.contains_key(id) {
+                let _ = write!(md, " {} |", c.share.get(id).copied().unwrap_or(0));
+            } else {
+                md.push_str(" — |");
+            }
+        }
+        md.push('\n');
+    }
+    md.push_str("| **day's total** | |");
+    for c in &columns {
+        let _ = write!(md, " **{}** of {} |", c.served, c.offered);
+    }
+    md.push('\n');
 }
 
 #[cfg(test)]
@@ -521,6 +669,7 @@ mod tests {
             },
             start: DEFAULT_START.parse().unwrap(),
             scenarios: vec![Scenario::Baseline, Scenario::Llmpool(Strategy::Priority)],
+            lineups: Lineup::ALL.to_vec(),
         }
     }
 
@@ -547,6 +696,46 @@ mod tests {
     }
 
     #[test]
+    fn lineups_hold_the_keys_a_user_can_get() {
+        let ids = |l: Lineup| -> Vec<&str> { l.providers().iter().map(|s| s.factory.id).collect() };
+        assert_eq!(ids(Lineup::FirstFive), FIRST_FIVE);
+        let free = ids(Lineup::FreeSignups);
+        assert_eq!(free.len(), 10, "{free:?}");
+        assert!(!free.contains(&"cerebras") && !free.contains(&"kilo"));
+        let keyless = ids(Lineup::FreeSignupsKeyless);
+        assert_eq!(keyless.len(), 12, "{keyless:?}");
+        assert!(keyless.contains(&"ovhcloud") && keyless.contains(&"kilo"));
+        // By default priority, so the baseline walks them in that order.
+        assert_eq!(free[0], "groq");
+    }
+
+    #[test]
+    fn the_served_table_has_every_provider_and_the_total() {
+        let mut cfg = small(4);
+        cfg.scenarios = vec![Scenario::Llmpool(Strategy::Priority)];
+        let report = run(&cfg).unwrap();
+        let md = markdown(&report);
+        for spec in world::providers() {
+            assert!(
+                md.contains(&format!("| {} |", spec.factory.id)),
+                "{}: {md}",
+                spec.factory.id
+            );
+        }
+        assert!(md.contains("day's total"), "{md}");
+        let free = report
+            .scenarios
+            .iter()
+            .find(|s| s.lineup == Lineup::FreeSignups.name())
+            .unwrap();
+        assert!(
+            free.share
+                .keys()
+                .all(|p| p != "cerebras" && p != "kilo" && p != "ovhcloud")
+        );
+    }
+
+    #[test]
     fn capacity_counts_two_pacific_days_and_caps_accounts() {
         let start: DateTime<Utc> = DEFAULT_START.parse().unwrap();
         let cap = capacity(
@@ -562,6 +751,17 @@ mod tests {
         assert!((cap["cohere"] - 1000.0).abs() < 1e-9, "{cap:?}");
         // Groq: 3 models × 1,000 RPD (200,000 TPD / 500 = 400 binds first).
         assert!((cap["groq"] - 1200.0).abs() < 1e-9, "{cap:?}");
+        // Second wave: NVIDIA's 40 a minute for the account, Hugging Face's 300 a month,
+        // Kilo's 10,000 per rolling day per IP (its 200 an hour allows 4,800).
+        assert!((cap["nvidia"] - 40.0 * 1440.0).abs() < 1e-9, "{cap:?}");
+        assert!((cap["huggingface"] - 300.0).abs() < 1e-9, "{cap:?}");
+        assert!((cap["kilo"] - 4_800.0).abs() < 1e-9, "{cap:?}");
+        // Cloudflare: 10,000 Neurons at gpt-oss-120b's rates for 300 in + 200 out.
+        let per_call = (300.0 * 31_818.0 + 200.0 * 68_182.0) / 1e6;
+        assert!(
+            (cap["cloudflare"] - 10_000.0 / per_call).abs() < 1e-6,
+            "{cap:?}"
+        );
         // Gemini's RPD windows are Pacific days: a UTC day touches two.
         assert!(cap["gemini"] > 2.0 * 500.0);
     }

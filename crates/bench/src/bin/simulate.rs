@@ -8,10 +8,10 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use llmpool_bench::sim::trace::TraceConfig;
-use llmpool_bench::sim::{DEFAULT_START, Scenario, SimConfig, markdown, run};
+use llmpool_bench::sim::{DEFAULT_START, Lineup, Scenario, SimConfig, markdown, run};
 use llmpool_core::Strategy;
 
-/// Replays a trace of chat requests in virtual time against five simulated free tiers.
+/// Replays a trace of chat requests in virtual time against thirteen simulated free tiers.
 #[derive(Debug, Parser)]
 struct Args {
     /// Requests in the trace.
@@ -38,6 +38,10 @@ struct Args {
     /// Scenarios: baseline, priority, round_robin, least_used, latency (default: all).
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
+    /// Keys held: first-five, free (every sign-up without a card), free-keyless (the
+    /// same with OVHcloud's and Kilo's keyless lanes opted in) (default: all).
+    #[arg(long, value_delimiter = ',')]
+    lineups: Vec<String>,
     /// Write the JSON report here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -57,6 +61,15 @@ fn scenario(name: &str) -> anyhow::Result<Scenario> {
     })
 }
 
+fn lineup(name: &str) -> anyhow::Result<Lineup> {
+    Lineup::ALL
+        .into_iter()
+        .find(|l| l.arg() == name)
+        .with_context(|| {
+            format!("unknown lineup `{name}` (expected first-five, free or free-keyless)")
+        })
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.requests > 10_000_000 || args.hours > 24 * 31 {
@@ -70,7 +83,16 @@ fn main() -> anyhow::Result<()> {
             .map(|s| scenario(s))
             .collect::<Result<_, _>>()?
     };
+    let lineups = if args.lineups.is_empty() {
+        Lineup::ALL.to_vec()
+    } else {
+        args.lineups
+            .iter()
+            .map(|l| lineup(l))
+            .collect::<Result<_, _>>()?
+    };
     let cfg = SimConfig {
+        lineups,
         trace: TraceConfig {
             requests: args.requests,
             hours: args.hours,

@@ -17,6 +17,8 @@ pub enum Unit {
     Tokens,
     /// Prompt tokens only (Gemini's TPM quota counts input tokens).
     InputTokens,
+    /// Cloudflare's Neurons: prompt and completion tokens at the model's own rates.
+    Neurons,
 }
 
 /// How a limit's window moves.
@@ -36,22 +38,35 @@ pub enum Span {
 pub enum Kind {
     /// Requests per month.
     Rpmonth,
+    /// Tokens per month (Mistral's organisation allowance).
+    Tpmonth,
     /// Requests per day.
     Rpd,
     /// Tokens per day.
     Tpd,
+    /// Neurons per day (Cloudflare's account allocation).
+    Npd,
     /// Tokens per hour.
     Tph,
+    /// Requests per hour (Kilo's anonymous free-model limit).
+    Rph,
     /// Requests per minute.
     Rpm,
     /// Tokens per minute.
     Tpm,
+    /// Requests per second (Mistral's per-key burst limit).
+    Rps,
+    /// Requests in flight at once (Z.ai's and Ollama's one at a time).
+    Concurrency,
 }
 
 impl Kind {
     /// Day and month windows: running out means "come back tomorrow".
     pub fn is_quota(self) -> bool {
-        matches!(self, Self::Rpmonth | Self::Rpd | Self::Tpd)
+        matches!(
+            self,
+            Self::Rpmonth | Self::Tpmonth | Self::Rpd | Self::Tpd | Self::Npd
+        )
     }
 }
 
