@@ -24,6 +24,7 @@ mod lifecycle;
 mod messages;
 mod openai_sdk;
 mod operator;
+mod providers2;
 mod routing;
 mod store_faults;
 mod streaming;
