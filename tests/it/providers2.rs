@@ -306,3 +306,196 @@ async fn a_configured_provider_works_from_llmpool_toml_alone() {
     );
     assert!(!gw.log().contains("my-free-token-0123456789"));
 }
+
+/// A fallback that always answers: a configured local provider on its own upstream,
+/// tried after everything else.
+async fn backup() -> (MockServer, String) {
+    let (ok, stream) = answers("ovhcloud");
+    let server = upstream(&ok, &stream).await;
+    let table = format!(
+        "[providers.backup]\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodels = [\"local-model\"]\npriority = 1000\n",
+        server.uri()
+    );
+    (server, table)
+}
+
+/// An upstream whose requests for `model` get `status` with the fixture `error` of
+/// `id`, and whose other requests get the recorded answer.
+async fn failing_for(id: &str, model: Option<&str>, status: u16, error: &str) -> MockServer {
+    let (ok, stream) = answers(id);
+    let server = upstream(&ok, &stream).await;
+    let body = fixture(id, error).expect("an error fixture");
+    let mut mock = Mock::given(method("POST")).and(path_regex(r"/chat/completions$"));
+    if let Some(model) = model {
+        mock = mock.and(wiremock::matchers::body_partial_json(
+            json!({"model": model}),
+        ));
+    }
+    mock.respond_with(
+        ResponseTemplate::new(status).set_body_raw(body.into_bytes(), "application/json"),
+    )
+    .with_priority(1)
+    .mount(&server)
+    .await;
+    server
+}
+
+/// Requests `server` received for `model`.
+async fn calls_for(server: &MockServer, model: &str) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| serde_json::from_slice::<Value>(&r.body).is_ok_and(|b| b["model"] == model))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_wide_wall_parks_the_provider_until_the_reset_and_falls_over() {
+    // Cloudflare's 10,000 daily neurons spent (4006): the whole account is out until
+    // 00:00 UTC.
+    let server = failing_for("cloudflare", None, 429, "error_429_daily_4006.json").await;
+    let (backup_server, backup_table) = backup().await;
+    let setup = Setup::new()
+        .await
+        .keyed(&[])
+        .var("CLOUDFLARE_API_TOKEN", "cf-e2e-token-0123456789")
+        .var("CLOUDFLARE_BASE_URL", &format!("{}/v1", server.uri()));
+    setup.write_toml(&format!(
+        "retry_attempts = 0\n[providers.cloudflare]\npriority = 1\nmodels = [\"@cf/openai/gpt-oss-120b\", \"@cf/meta/llama-3.3-70b-instruct-fp8-fast\"]\n{backup_table}"
+    ));
+    let gw = setup.serve().await;
+    let r = gw.chat(&ask("auto", false)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("x-llmpool-provider"), Some("backup"));
+    // Each of the key's two routes learned the wall once (the router parks routes, not
+    // keys: one call more per extra model); then the provider is parked.
+    assert_eq!(
+        server.received_requests().await.unwrap_or_default().len(),
+        2
+    );
+    let quota = gw.get("/v1/quota").await.json();
+    let cf = &quota["quota_status"]["cloudflare"];
+    assert_eq!(cf["state"], "exhausted", "{cf}");
+    assert_eq!(cf["available"], false, "{cf}");
+    let until = cf["cooldown_until"].as_str().unwrap_or_default();
+    assert!(
+        until.ends_with("T00:00:00Z"),
+        "parked until the next 00:00 UTC: {cf}"
+    );
+    assert_eq!(cf["cooldown_until"], cf["resets_at"], "{cf}");
+    // Parked: the next request goes straight to the backup.
+    let r = gw.chat(&ask("auto", true)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        server.received_requests().await.unwrap_or_default().len(),
+        2
+    );
+    assert_eq!(
+        backup_server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .len(),
+        2
+    );
+}
+
+/// A route-level error (model not free for this key, model gone) disables that route:
+/// the key's other models keep answering, and the route is not tried again.
+async fn route_disabled(
+    id: &str,
+    key_env: &str,
+    base_url_env: &str,
+    models: [&str; 2],
+    status: u16,
+    error: &str,
+) {
+    let server = failing_for(id, Some(models[0]), status, error).await;
+    let setup = Setup::new()
+        .await
+        .keyed(&[])
+        .var(key_env, &format!("{id}-e2e-key-0123456789"))
+        .var(base_url_env, &format!("{}/v1", server.uri()));
+    setup.write_toml(&format!(
+        "retry_attempts = 0\n[providers.{id}]\npriority = 1\nrpm = 1000\nmodels = [\"{}\", \"{}\"]\n[providers.{id}.shared]\nrpm = 1000\n",
+        models[0], models[1]
+    ));
+    let gw = setup.serve().await;
+    for stream in [false, true, false] {
+        let r = gw.chat(&ask(id, stream)).await;
+        assert_eq!(r.status, 200, "{id}: {}", r.body);
+        assert_eq!(r.header("x-llmpool-provider"), Some(id));
+    }
+    assert_eq!(
+        calls_for(&server, models[0]).await,
+        1,
+        "{id}: the disabled route was tried again"
+    );
+    assert_eq!(calls_for(&server, models[1]).await, 3, "{id}");
+    let quota = gw.get("/v1/quota").await.json();
+    let p = &quota["quota_status"][id];
+    assert_eq!(p["available"], true, "{id}: the key stays in use: {p}");
+    assert_eq!(p["model"], models[1], "{p}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_not_free_for_this_key_disables_that_route_only() {
+    // Z.ai's 1113: no balance for this model on this key.
+    route_disabled(
+        "zai",
+        "ZAI_API_KEY",
+        "ZAI_BASE_URL",
+        ["glm-4.7-flash", "glm-4.5-flash"],
+        429,
+        "error_429_1113_balance.json",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanently_gone_model_disables_its_route() {
+    // Kilo's free period of a model ended.
+    route_disabled(
+        "kilo",
+        "KILO_API_KEY",
+        "KILO_BASE_URL",
+        ["kilo-auto/free", "nvidia/nemotron-3-super-120b-a12b:free"],
+        404,
+        "error_404_free_period_ended.json",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_degraded_nvidia_deployment_is_retried() {
+    let (ok, stream) = answers("nvidia");
+    let server = upstream(&ok, &stream).await;
+    let degraded = fixture("nvidia", "error_400_degraded.json").unwrap();
+    Mock::given(method("POST"))
+        .and(path_regex(r"/chat/completions$"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_raw(degraded.into_bytes(), "application/json"),
+        )
+        .with_priority(1)
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    let setup = Setup::new()
+        .await
+        .keyed(&[])
+        .var("NVIDIA_API_KEY", "nvapi-e2e-key-0123456789")
+        .var("NVIDIA_BASE_URL", &format!("{}/v1", server.uri()));
+    setup.write_toml(
+        "retry_attempts = 1\nmax_retry_wait_secs = 1\n[providers.nvidia]\nmodels = [\"nvidia/nemotron-3-super-120b-a12b\"]\n",
+    );
+    let gw = setup.serve().await;
+    let r = gw.chat(&ask("nvidia", false)).await;
+    // A 400 that is a bad request would be returned as is; DEGRADED is retried.
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        calls_for(&server, "nvidia/nemotron-3-super-120b-a12b").await,
+        2
+    );
+}
