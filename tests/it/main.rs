@@ -20,6 +20,7 @@ mod cli;
 mod conduct;
 mod dashboard;
 mod errors;
+mod external;
 mod lifecycle;
 mod messages;
 mod openai_sdk;
