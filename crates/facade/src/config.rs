@@ -42,6 +42,10 @@ impl fmt::Debug for Config {
             .field("settings", &self.settings)
             .field("origin", &self.origin)
             .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .field(
+                "custom",
+                &self.custom.iter().map(|f| f.id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

@@ -65,9 +65,13 @@ fn catalog(models: &[String], context_window: Option<u64>) -> String {
     for id in models {
         // A JSON string is a valid TOML basic string.
         let quoted = serde_json::Value::String(id.clone()).to_string();
-        text.push_str(&format!("\n[[models]]\nid = {quoted}\n"));
+        text.push_str("\n[[models]]\nid = ");
+        text.push_str(&quoted);
+        text.push('\n');
         if let Some(n) = context_window {
-            text.push_str(&format!("context_window = {n}\n"));
+            text.push_str("context_window = ");
+            text.push_str(&n.to_string());
+            text.push('\n');
         }
     }
     text
