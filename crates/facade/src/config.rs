@@ -9,6 +9,11 @@
 //! provider's base URL (the id upper-cased, `-` written `_`: `OLLAMA_CLOUD_BASE_URL`); a
 //! `{name}` in a base URL is filled from `<PROVIDER>_<NAME>` (`CLOUDFLARE_ACCOUNT_ID`). Everything else comes from `llmpool.toml` (path in
 //! `LLMPOOL_CONFIG`, else `./llmpool.toml` when present); see [`Settings`].
+//!
+//! Keyless providers (OVHcloud, Kilo) get one anonymous client only when their table says
+//! `enabled = true`. A `[providers.<name>] kind = "openai"` table defines a provider from
+//! the file alone; its key comes from the variable its `api_key_env` names (read only for
+//! that reason), and without one it sends no key.
 
 use std::collections::BTreeMap;
 use std::fmt;
