@@ -35,7 +35,10 @@ async fn without_any_key_serve_starts_and_a_chat_names_the_key_variables() {
     let r = gw.get("/v1/quota").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let q = r.json();
-    assert_eq!(q["total_providers"], 5);
+    assert_eq!(
+        q["total_providers"], 13,
+        "every compiled-in provider is listed"
+    );
     assert_eq!(q["available_providers"], 0);
     for p in P::ALL {
         assert_eq!(q["quota_status"][p.id()]["api_key_available"], false, "{q}");

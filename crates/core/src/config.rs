@@ -162,8 +162,10 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProviderSettings {
-    /// Whether the provider is used at all (default true).
-    pub enabled: bool,
+    /// Whether the provider is used at all. Unset means on, except for a keyless provider
+    /// (OVHcloud's anonymous lane, Kilo's free models), which is used only when this is
+    /// written `true`: see [`ProviderSettings::explicitly_enabled`].
+    pub enabled: Option<bool>,
     /// Priority; lower is tried first. Default: the provider's own default.
     pub priority: Option<u32>,
     /// Weight for `round_robin` (default 1, must be positive).
@@ -195,12 +197,23 @@ pub struct ProviderSettings {
     /// [`ONE_OFF_ROUTES_PER_PROVIDER`](crate::router::ONE_OFF_ROUTES_PER_PROVIDER) kept at
     /// a time. Default false: such a request is refused (404) naming the known models.
     pub allow_unknown_models: bool,
+    /// `kind = "openai"` defines a provider from this table alone (any OpenAI-compatible
+    /// endpoint: another hosted free tier, a local model server); unset for a compiled-in
+    /// provider. Such a provider needs `base_url` and `models`.
+    pub kind: Option<String>,
+    /// For a `kind = "openai"` provider: the variable holding its key (comma-separated for
+    /// several). Unset: the endpoint takes no key (a local server), and no
+    /// `Authorization` header is sent.
+    pub api_key_env: Option<String>,
+    /// For a `kind = "openai"` provider: the context window of each of its models, in
+    /// tokens, when known.
+    pub context_window: Option<u64>,
 }
 
 impl Default for ProviderSettings {
     fn default() -> Self {
         Self {
-            enabled: true,
+            enabled: None,
             priority: None,
             weight: 1,
             models: None,
@@ -214,11 +227,24 @@ impl Default for ProviderSettings {
             base_url: None,
             prefill: None,
             allow_unknown_models: false,
+            kind: None,
+            api_key_env: None,
+            context_window: None,
         }
     }
 }
 
 impl ProviderSettings {
+    /// Whether the provider is on: `enabled` as written, on when unset.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.unwrap_or(true)
+    }
+
+    /// Whether the user wrote `enabled = true`: the opt-in a keyless provider needs.
+    pub fn explicitly_enabled(&self) -> bool {
+        self.enabled == Some(true)
+    }
+
     /// The provider-level limits (`rpm`, `rpd`, …), applying to each model.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -255,6 +281,62 @@ impl ProviderSettings {
             rpmonth: pick(self.shared.rpmonth, catalog_shared.rpmonth, level.rpmonth),
         }
     }
+}
+
+/// The checks of a provider's `kind`, `api_key_env` and `context_window`: on error, the
+/// key's suffix under `providers.<id>` and the reason.
+fn check_kind(id: &str, p: &ProviderSettings) -> Result<(), (&'static str, String)> {
+    let Some(kind) = &p.kind else {
+        if p.api_key_env.is_some() {
+            return Err((".api_key_env", "only a `kind = \"openai\"` provider names its key variable (a compiled-in provider reads its own)".to_owned()));
+        }
+        if p.context_window.is_some() {
+            return Err((".context_window", "only a `kind = \"openai\"` provider sets it (a compiled-in provider's catalog gives it)".to_owned()));
+        }
+        return Ok(());
+    };
+    if kind != "openai" {
+        return Err((
+            ".kind",
+            format!(
+                "`{kind}` is not a provider kind; the only kind is `openai` (an OpenAI-compatible endpoint)"
+            ),
+        ));
+    }
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err((
+            "",
+            format!("`{id}` is not a provider name: use lower-case letters, digits and `-`"),
+        ));
+    }
+    if p.base_url.is_none() {
+        return Err((".base_url", "a `kind = \"openai\"` provider needs its base URL, with the version prefix (e.g. http://127.0.0.1:11434/v1)".to_owned()));
+    }
+    if p.models.is_none() {
+        return Err((
+            ".models",
+            "a `kind = \"openai\"` provider needs its list of model ids".to_owned(),
+        ));
+    }
+    if let Some(env) = &p.api_key_env
+        && (env.is_empty()
+            || !env
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+    {
+        return Err((
+            ".api_key_env",
+            format!("`{env}` is not a variable name: use upper-case letters, digits and `_`"),
+        ));
+    }
+    if p.context_window == Some(0) {
+        return Err((".context_window", "must be at least 1 token".to_owned()));
+    }
+    Ok(())
 }
 
 /// The longest duration setting (one year): any more is a typo, and would overflow clocks.
@@ -301,7 +383,12 @@ impl Settings {
             .map_err(|e| toml_error(origin, text, &e, String::new()))?;
         serde_path_to_error::deserialize(parsed).map_err(|e| {
             let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
+            // An empty last segment (`"" = 1`) is no key to point at.
+            let path = if path.ends_with('.') {
+                String::new()
+            } else {
+                path
+            };
             toml_error(origin, text, e.inner(), path)
         })
     }
@@ -312,6 +399,9 @@ impl Settings {
         let err = |key: &str, reason: String| Err(ConfigError::new(origin, key, reason));
         let known = registry.ids().join(", ");
         for (id, p) in &self.providers {
+            if let Err((key, reason)) = check_kind(id, p) {
+                return err(&format!("providers.{id}{key}"), reason);
+            }
             if registry.get(id).is_none() {
                 return err(
                     &format!("providers.{id}"),

@@ -106,7 +106,7 @@ impl Router {
                 tz: catalog.day_reset_zone(&origin)?,
                 rolling: catalog.day_window == crate::catalog::DayWindow::Rolling,
             };
-            if ps.enabled && !setup.clients.is_empty() {
+            if ps.is_enabled() && !setup.clients.is_empty() {
                 let smallest = catalog.models.iter().filter_map(|m| m.context_window).min();
                 min_context = match (min_context, smallest) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -118,7 +118,7 @@ impl Router {
             let keys = key_entries(setup.clients);
             providers.push(ProviderEntry {
                 factory,
-                enabled: ps.enabled,
+                enabled: ps.is_enabled(),
                 priority: ps.priority.unwrap_or(factory.default_priority),
                 weight: ps.weight,
                 day,

@@ -145,6 +145,10 @@ pub struct ProviderStatus {
     pub model: Option<String>,
     /// The same figures per route.
     pub routes: Vec<RouteStatus>,
+    /// Why the provider is off when its state alone does not say (a keyless provider the
+    /// user has not opted in to); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One route's figures: its model's own windows (its bucket's, when it names one).

@@ -9,6 +9,11 @@
 //! provider's base URL (the id upper-cased, `-` written `_`: `OLLAMA_CLOUD_BASE_URL`); a
 //! `{name}` in a base URL is filled from `<PROVIDER>_<NAME>` (`CLOUDFLARE_ACCOUNT_ID`). Everything else comes from `llmpool.toml` (path in
 //! `LLMPOOL_CONFIG`, else `./llmpool.toml` when present); see [`Settings`].
+//!
+//! Keyless providers (OVHcloud, Kilo) get one anonymous client only when their table says
+//! `enabled = true`. A `[providers.<name>] kind = "openai"` table defines a provider from
+//! the file alone; its key comes from the variable its `api_key_env` names (read only for
+//! that reason), and without one it sends no key.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,8 +23,8 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use llmpool_core::{
-    Clock, ConfigError, ProviderConfig, ProviderFactory, Registry, Settings, StateStore,
-    SystemClock, mask_key,
+    Clock, ConfigError, ProviderConfig, ProviderFactory, ProviderSettings, Registry, Settings,
+    StateStore, SystemClock, mask_key,
 };
 use llmpool_core::{KeyedClient, ProviderSetup};
 
@@ -31,6 +36,8 @@ pub struct Config {
     /// Where the settings came from (a path, or `defaults`), for messages.
     pub origin: String,
     vars: BTreeMap<String, String>,
+    /// The `kind = "openai"` providers of the settings (see the `custom` module).
+    custom: Vec<&'static ProviderFactory>,
 }
 
 impl fmt::Debug for Config {
@@ -40,6 +47,10 @@ impl fmt::Debug for Config {
             .field("settings", &self.settings)
             .field("origin", &self.origin)
             .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .field(
+                "custom",
+                &self.custom.iter().map(|f| f.id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -53,17 +64,32 @@ impl Config {
     /// Like [`from_env`](Self::from_env), with an explicit settings file that wins over
     /// `LLMPOOL_CONFIG`.
     pub fn from_env_with_path(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        let mut all: BTreeMap<String, String> = BTreeMap::new();
         let dotenv = Path::new(".env");
         if dotenv.is_file() {
-            vars.extend(read_dotenv(dotenv)?);
+            all.extend(read_dotenv(dotenv)?);
         }
         // The real environment wins over `.env`, as with every dotenv tool.
-        vars.extend(std::env::vars().filter(|(k, _)| relevant(k)));
+        all.extend(std::env::vars());
+        let mut vars: BTreeMap<String, String> = all
+            .iter()
+            .filter(|(k, _)| relevant(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         if let Some(path) = path {
             vars.insert("LLMPOOL_CONFIG".to_owned(), path.display().to_string());
         }
-        Self::from_vars(vars)
+        let mut config = Self::from_vars(vars)?;
+        // A configured provider's `api_key_env` names a variable of the user's choosing:
+        // read that one too (and still nothing else).
+        for factory in &config.custom {
+            if let Some(value) = all.get(factory.key_env) {
+                config
+                    .vars
+                    .insert(factory.key_env.to_owned(), value.clone());
+            }
+        }
+        Ok(config)
     }
 
     /// Builds a config from explicit variables (for tests and embedding): reads the
@@ -97,12 +123,17 @@ impl Config {
         vars: BTreeMap<String, String>,
     ) -> Result<Self, ConfigError> {
         let origin = origin.into();
-        let registry = crate::registry()?;
+        let compiled_in = crate::registry()?;
+        let custom = crate::custom::factories(&settings.providers, &compiled_in, &origin)?;
+        let mut all = compiled_in.factories().to_vec();
+        all.extend(custom.iter().copied());
+        let registry = Registry::new(all)?;
         settings.validate(&registry, &origin)?;
         let config = Self {
             settings,
             origin,
             vars,
+            custom,
         };
         for factory in registry.factories() {
             config.base_url(factory)?;
@@ -115,6 +146,11 @@ impl Config {
         self.var("LLMPOOL_STORE")
             .unwrap_or(&self.settings.store)
             .to_owned()
+    }
+
+    /// The providers defined by the settings alone (`kind = "openai"`), in name order.
+    pub fn configured_providers(&self) -> &[&'static ProviderFactory] {
+        &self.custom
     }
 
     /// The variables read (for rebuilding with other settings).
@@ -132,6 +168,9 @@ impl Config {
 
     /// The keys configured for a provider (comma-separated, blanks ignored).
     pub fn keys(&self, factory: &ProviderFactory) -> Vec<SecretString> {
+        if factory.key_env.is_empty() {
+            return Vec::new();
+        }
         self.var(factory.key_env)
             .map(|v| {
                 v.split(',')
@@ -220,8 +259,9 @@ impl Config {
         Ok(url)
     }
 
-    /// One [`ProviderSetup`] per compiled-in provider, with a client per key (none when
-    /// the provider has no key), dating responses with the system clock.
+    /// One [`ProviderSetup`] per provider of `registry` and per provider the settings
+    /// define (`kind = "openai"`), with a client per key (none when the provider has no
+    /// key), dating responses with the system clock.
     pub fn provider_setups(&self, registry: &Registry) -> Result<Vec<ProviderSetup>, ConfigError> {
         self.provider_setups_with_clock(registry, &(Arc::new(SystemClock) as Arc<dyn Clock>))
     }
@@ -235,11 +275,16 @@ impl Config {
         clock: &Arc<dyn Clock>,
     ) -> Result<Vec<ProviderSetup>, ConfigError> {
         let mut setups = Vec::new();
-        for &factory in registry.factories() {
+        let custom = self
+            .custom
+            .iter()
+            .copied()
+            .filter(|f| registry.get(f.id).is_none());
+        for factory in registry.factories().iter().copied().chain(custom) {
             let base_url = self.base_url(factory)?;
             let mut keys = self.keys(factory);
             let mut labels = key_labels(&keys);
-            if keys.is_empty() && self.keyless_opted_in(factory) {
+            if keys.is_empty() && self.keyless_in_use(factory) {
                 // One anonymous client: the provider sends no key, and its quota is the
                 // egress IP's (the same label on every instance shares it through a
                 // shared store).
@@ -274,23 +319,36 @@ impl Config {
         Ok(setups)
     }
 
-    /// Whether `factory` answers without a key (OVHcloud's anonymous lane, Kilo's free
-    /// models) and the user opted in with `[providers.<id>] enabled = true`: a keyless
-    /// provider sends prompts to a third party the user never signed up with, so it is
-    /// never used by default.
-    fn keyless_opted_in(&self, factory: &ProviderFactory) -> bool {
-        let keyless: &[&str] = &[
-            #[cfg(feature = "ovhcloud")]
-            llmpool_provider_ovhcloud::FACTORY.id,
-            #[cfg(feature = "kilo")]
-            llmpool_provider_kilo::FACTORY.id,
-        ];
-        keyless.contains(&factory.id)
+    /// Whether `factory` gets one anonymous client: a compiled-in keyless provider
+    /// (OVHcloud's anonymous lane, Kilo's free models) only when the user wrote
+    /// `[providers.<id>] enabled = true` (it sends prompts to a third party the user never
+    /// signed up with, so it is never used by default); a configured provider without
+    /// `api_key_env` always (the user named the endpoint: typically a local server).
+    fn keyless_in_use(&self, factory: &ProviderFactory) -> bool {
+        if self.custom.iter().any(|f| std::ptr::eq(*f, factory)) {
+            return factory.key_env.is_empty();
+        }
+        KEYLESS.contains(&factory.id)
             && self
                 .settings
                 .providers
                 .get(factory.id)
-                .is_some_and(|p| p.enabled)
+                .is_some_and(ProviderSettings::explicitly_enabled)
+    }
+
+    /// Why a compiled-in keyless provider is off, when it is: it has no key and the
+    /// user has not opted in. `None` for any other provider.
+    pub fn keyless_off_reason(&self, factory: &ProviderFactory) -> Option<String> {
+        if !KEYLESS.contains(&factory.id)
+            || !self.keys(factory).is_empty()
+            || self.keyless_in_use(factory)
+        {
+            return None;
+        }
+        Some(format!(
+            "keyless: set enabled = true in [providers.{}] to use the anonymous lane; it sends prompts to {} ({}), a third party you have not signed up with",
+            factory.id, factory.display_name, factory.default_base_url
+        ))
     }
 
     /// Extra headers a provider takes from the environment (OpenRouter's attribution). The
@@ -317,6 +375,14 @@ impl Config {
         open_store(&self.store_url(), &self.origin, clock).await
     }
 }
+
+/// The compiled-in providers that answer without a key, used only on explicit opt-in.
+const KEYLESS: &[&str] = &[
+    #[cfg(feature = "ovhcloud")]
+    llmpool_provider_ovhcloud::FACTORY.id,
+    #[cfg(feature = "kilo")]
+    llmpool_provider_kilo::FACTORY.id,
+];
 
 /// Opens a store from its URL; `origin` names where the URL came from in errors.
 pub async fn open_store(
@@ -518,6 +584,22 @@ mod tests {
             opted,
             [vec![ANONYMOUS_LABEL.to_owned()], none.clone(), none.clone()]
         );
+        // A table without `enabled = true` is no opt-in, and says why the lane is off.
+        let table = clients("[providers.ovhcloud]\npriority = 5\n", &[]);
+        assert_eq!(table[0], none);
+        let config = Config::from_parts(Settings::default(), "test", BTreeMap::new()).unwrap();
+        let reason = config
+            .keyless_off_reason(&llmpool_provider_ovhcloud::FACTORY)
+            .unwrap();
+        assert!(
+            reason.contains("enabled = true") && reason.contains("OVHcloud"),
+            "{reason}"
+        );
+        assert!(
+            config
+                .keyless_off_reason(&llmpool_provider_openrouter::FACTORY)
+                .is_none()
+        );
         let off = clients("[providers.kilo]\nenabled = false\n", &[]);
         assert_eq!(off[1], none);
         // A key, when given, is used instead of the anonymous lane.
@@ -526,6 +608,102 @@ mod tests {
             &[("KILO_API_KEY", "kilo-key-0123456789")],
         );
         assert_eq!(keyed[1], vec!["***6789".to_owned()]);
+    }
+
+    fn configured(toml: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let settings = Settings::from_toml("test", toml)?;
+        let vars = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_parts(settings, "test", vars)
+    }
+
+    #[test]
+    fn a_configured_provider_is_set_up_from_its_table() {
+        let local = "[providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:11434/v1/\"\nmodels = [\"qwen3:8b\", \"llama3.2\"]\ncontext_window = 32768\n";
+        let config = configured(local, &[]).unwrap();
+        let setups = config.provider_setups(&crate::registry().unwrap()).unwrap();
+        let setup = setups.iter().find(|s| s.factory.id == "local").unwrap();
+        // No `api_key_env`: one anonymous client, no opt-in needed (the user named it).
+        let labels: Vec<_> = setup.clients.iter().map(|c| c.key_label.as_str()).collect();
+        assert_eq!(labels, [ANONYMOUS_LABEL]);
+        assert_eq!(
+            config.base_url(setup.factory).unwrap(),
+            "http://127.0.0.1:11434/v1"
+        );
+        let catalog = setup.factory.model_catalog().unwrap();
+        let ids: Vec<_> = catalog.models.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["qwen3:8b", "llama3.2"]);
+        assert_eq!(catalog.models[0].context_window, Some(32768));
+        // `LOCAL_BASE_URL` overrides its base URL like any provider's.
+        let moved = configured(local, &[("LOCAL_BASE_URL", "http://127.0.0.1:9/v1")]).unwrap();
+        assert_eq!(
+            moved.base_url(setup.factory).unwrap(),
+            "http://127.0.0.1:9/v1"
+        );
+
+        let hosted = "[providers.other-free]\nkind = \"openai\"\nbase_url = \"https://api.example/v1\"\napi_key_env = \"OTHER_FREE_TOKEN\"\nmodels = [\"m\"]\nrpd = 100\n";
+        let keyless = configured(hosted, &[]).unwrap();
+        let setups = keyless
+            .provider_setups(&crate::registry().unwrap())
+            .unwrap();
+        let setup = setups
+            .iter()
+            .find(|s| s.factory.id == "other-free")
+            .unwrap();
+        assert!(
+            setup.clients.is_empty(),
+            "a named key variable that is unset means no key"
+        );
+        let keyed = configured(
+            hosted,
+            &[("OTHER_FREE_TOKEN", "tok-0123456789, tok-abcdefgh")],
+        )
+        .unwrap();
+        let setups = keyed.provider_setups(&crate::registry().unwrap()).unwrap();
+        let setup = setups
+            .iter()
+            .find(|s| s.factory.id == "other-free")
+            .unwrap();
+        assert_eq!(setup.clients.len(), 2);
+    }
+
+    #[test]
+    fn a_configured_provider_is_checked_naming_the_key() {
+        let key = |toml: &str| configured(toml, &[]).unwrap_err().key;
+        let ok = "kind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodels = [\"m\"]\n";
+        assert_eq!(
+            key(&format!("[providers.groq]\n{ok}")),
+            "providers.groq.kind"
+        );
+        assert_eq!(
+            key(&format!("[providers.My_Server]\n{ok}")),
+            "providers.My_Server"
+        );
+        assert_eq!(
+            key(
+                "[providers.x]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodels = [\"m\"]\n"
+            ),
+            "providers.x.kind"
+        );
+        assert_eq!(
+            key("[providers.x]\nkind = \"openai\"\nmodels = [\"m\"]\n"),
+            "providers.x.base_url"
+        );
+        assert_eq!(
+            key("[providers.x]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n"),
+            "providers.x.models"
+        );
+        assert_eq!(
+            key(&format!("[providers.x]\n{ok}api_key_env = \"bad name\"\n")),
+            "providers.x.api_key_env"
+        );
+        assert_eq!(
+            key("[providers.groq]\napi_key_env = \"MY_KEY\"\n"),
+            "providers.groq.api_key_env"
+        );
+        assert_eq!(key("[providers.x]\nmodels = [\"m\"]\n"), "providers.x");
     }
 
     #[test]

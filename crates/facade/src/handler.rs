@@ -1,6 +1,7 @@
 //! `ChatHandler`: the seed's API (`send_message_with_history`, `translate_multiple_texts`,
 //! `get_quota_status`) over the router and the state store.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use llmpool_core::{
@@ -35,6 +36,8 @@ pub struct ChatHandler {
     target_language: String,
     system_prompt: Option<String>,
     batch: BatchLimits,
+    /// Why a provider is off when its state alone does not say, by provider id.
+    notes: BTreeMap<String, String>,
 }
 
 impl ChatHandler {
@@ -150,7 +153,13 @@ impl ChatHandler {
 
     /// The quota report; its JSON has the seed's shape.
     pub async fn get_quota_status(&self) -> Result<QuotaStatus, Error> {
-        self.router.quota_status().await
+        let mut status = self.router.quota_status().await?;
+        for (id, note) in &self.notes {
+            if let Some(p) = status.quota_status.get_mut(id) {
+                p.note = Some(note.clone());
+            }
+        }
+        Ok(status)
     }
 
     /// Builds the message list: system prompt, the newest history that fits, the new turn.
@@ -256,6 +265,11 @@ impl ChatHandlerBuilder {
         };
         // Persisted state (health, learned limits) is read here, so a store that cannot
         // be read stops the start rather than the first request.
+        let notes = crate::registry()?
+            .factories()
+            .iter()
+            .filter_map(|f| Some((f.id.to_owned(), config.keyless_off_reason(f)?)))
+            .collect();
         let router = if let Some(r) = self.router {
             r.load().await?;
             r
@@ -271,6 +285,7 @@ impl ChatHandlerBuilder {
             target_language: config.settings.target_language.clone(),
             system_prompt: self.system_prompt,
             batch: self.batch.unwrap_or_default(),
+            notes,
         })
     }
 }

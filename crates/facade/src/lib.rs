@@ -23,6 +23,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod config;
+mod custom;
 mod handler;
 mod translate;
 

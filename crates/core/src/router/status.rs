@@ -276,6 +276,7 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
                 priority: entry.priority,
                 model,
                 routes,
+                note: None,
             },
         );
     }

@@ -653,7 +653,7 @@ async fn targets_are_resolved_before_keys_are_checked() {
     assert_eq!(h.calls("cerebras"), 0);
 
     // A provider disabled in the settings serves nothing, keyed or not.
-    let s = with_provider(settings(), "groq", |p| p.enabled = false);
+    let s = with_provider(settings(), "groq", |p| p.enabled = Some(false));
     let h = harness(&s, &["groq", "cerebras"]);
     for model in ["groq", "g1", "groq/g1"] {
         let e = h.router.chat(req().with_model(model)).await.unwrap_err();
