@@ -139,7 +139,11 @@ pub struct RequestMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The calls of an assistant message.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tool_calls: Vec<WireToolCall>,
     /// The call a `tool` message answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,7 +230,11 @@ pub struct ResponseMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
     /// The calls the model made.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tool_calls: Vec<WireToolCall>,
 }
 
@@ -355,7 +363,11 @@ pub struct Delta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
     /// Pieces of tool calls.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tool_calls: Vec<WireToolCallDelta>,
 }
 
@@ -398,6 +410,13 @@ fn answer_text<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Er
 
 /// Accepts an integer, a float (Cerebras writes some times as floats), a numeric string or
 /// `null` where a `u64` is expected; anything else is an error.
+/// A list that may come as `null` (Mistral writes `"tool_calls": null`): empty.
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    de: D,
+) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(de)?.unwrap_or_default())
+}
+
 fn lenient_u64<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
     let value = Option::<Value>::deserialize(de)?;
     match value {
@@ -436,6 +455,16 @@ pub(crate) fn number_to_u64(n: &serde_json::Number) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn null_tool_calls_read_as_none() {
+        let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","tool_calls":null,"content":"Paris."},"finish_reason":"stop"}]}"#;
+        let parsed: ChatCompletion = serde_json::from_slice(body).unwrap();
+        assert!(parsed.choices[0].message.tool_calls.is_empty());
+        let chunk = br#"{"choices":[{"index":0,"delta":{"content":"x","tool_calls":null}}]}"#;
+        let parsed: ChatCompletionChunk = serde_json::from_slice(chunk).unwrap();
+        assert!(parsed.choices[0].delta.tool_calls.is_empty());
+    }
 
     #[test]
     fn request_accepts_string_or_parts_and_keeps_extras() {
