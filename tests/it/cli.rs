@@ -38,7 +38,7 @@ async fn status_json_has_the_seed_shape() {
         assert!(out.stdout.contains(p.id()), "{}", out.stdout);
     }
     assert!(
-        out.stdout.contains("2 of 5 providers available"),
+        out.stdout.contains("2 of 13 providers available"),
         "{}",
         out.stdout
     );
