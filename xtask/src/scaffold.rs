@@ -268,7 +268,7 @@ mod tests {
         std::fs::create_dir_all(root.join("crates/cli")).unwrap();
         std::fs::write(
             root.join("Cargo.toml"),
-            "[workspace.dependencies]\nllmpool-provider-groq = { path = \"crates/provider-groq\" }\n",
+            "[workspace]\ndefault-members = [\n    \"crates/provider-groq\",\n]\n[workspace.dependencies]\nllmpool-provider-groq = { path = \"crates/provider-groq\" }\n",
         )
         .unwrap();
         let feature_toml = "[features]\ndefault = [\"groq\"]\n[dependencies]\nllmpool-provider-groq = { workspace = true, optional = true }\n";
