@@ -40,6 +40,10 @@ struct Plan {
     levels: Vec<usize>,
     warmup_ms: u64,
     duration_ms: u64,
+    /// Another `llmpool` binary (an earlier build) measured in the same run, against the
+    /// same upstream and load generator, just before this checkout's: before/after figures
+    /// that share the machine's state.
+    baseline: Option<PathBuf>,
 }
 
 impl Plan {
@@ -48,6 +52,7 @@ impl Plan {
             levels: vec![1, 16, 64, 256],
             warmup_ms: 1000,
             duration_ms: 5000,
+            baseline: None,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -58,6 +63,13 @@ impl Plan {
                     plan.duration_ms = 1000;
                 }
                 "--warmup-ms" => plan.warmup_ms = value()?.parse()?,
+                "--baseline" => {
+                    let path = PathBuf::from(value()?);
+                    if !path.is_file() {
+                        bail!("--baseline {}: no such binary", path.display());
+                    }
+                    plan.baseline = Some(path);
+                }
                 "--duration-ms" => plan.duration_ms = value()?.parse()?,
                 "--levels" => {
                     plan.levels = value()?
@@ -66,7 +78,7 @@ impl Plan {
                         .collect::<Result<_, _>>()?;
                 }
                 other => bail!(
-                    "unknown flag `{other}` (bench gateway [--quick] [--warmup-ms N] [--duration-ms N] [--levels 1,16,64,256])"
+                    "unknown flag `{other}` (bench gateway [--quick] [--warmup-ms N] [--duration-ms N] [--levels 1,16,64,256] [--baseline PATH])"
                 ),
             }
         }
@@ -132,7 +144,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("gateway") => gateway(root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench gateway [--quick] [--warmup-ms N] [--duration-ms N] [--levels 1,16,64,256]\n\
+            "usage: cargo xtask bench gateway [--quick] [--warmup-ms N] [--duration-ms N] [--levels 1,16,64,256] [--baseline PATH]\n\
              (micro-benchmarks: cargo bench -p llmpool-core -p llmpool-openai-compat -p llmpool-provider-gemini -p llmpool-store-sqlite)"
         ),
     }
@@ -219,13 +231,21 @@ fn gateway(root: &Path, args: &[String]) -> Result<()> {
         load(addr, Some(proxy.pid()), &mut results, "nginx")?;
         rss.insert("nginx".into(), peak_rss_kib(proxy.pid())?);
     }
-    for (name, providers) in [("llmpool-1", 1_usize), ("llmpool-5", 5)] {
-        util::step(&format!(
-            "llmpool serve (CPU 0, sqlite store, {providers} provider(s)) -> upstream"
-        ));
-        let (gw, addr) = start_llmpool(&release, &out, upstream_addr, providers)?;
-        load(addr, Some(gw.pid()), &mut results, name)?;
-        rss.insert(name.into(), peak_rss_kib(gw.pid())?);
+    let current = release.join("llmpool");
+    for providers in [1_usize, 5] {
+        let mut targets = Vec::new();
+        if let Some(base) = &plan.baseline {
+            targets.push((format!("base-{providers}"), base.as_path()));
+        }
+        targets.push((format!("llmpool-{providers}"), current.as_path()));
+        for (name, binary) in targets {
+            util::step(&format!(
+                "{name}: llmpool serve (CPU 0, sqlite store, {providers} provider(s)) -> upstream"
+            ));
+            let (gw, addr) = start_llmpool(binary, &out, upstream_addr, providers)?;
+            load(addr, Some(gw.pid()), &mut results, &name)?;
+            rss.insert(name, peak_rss_kib(gw.pid())?);
+        }
     }
     drop(upstream);
 
@@ -246,6 +266,16 @@ fn gateway(root: &Path, args: &[String]) -> Result<()> {
     println!("wrote {} and {}", json_path.display(), md_path.display());
     Ok(())
 }
+
+/// Report rows in order; `base-N` only with `--baseline`.
+const TARGETS: [&str; 6] = [
+    "direct",
+    "nginx",
+    "base-1",
+    "llmpool-1",
+    "base-5",
+    "llmpool-5",
+];
 
 const METHOD: &str = "Closed loop: each of N connections (HTTP/1.1 keep-alive) sends its next \
 request as soon as the previous answer is read to its last byte. The gateway under test \
@@ -385,7 +415,7 @@ fn bench_settings() -> String {
 }
 
 fn start_llmpool(
-    release: &Path,
+    binary: &Path,
     out: &Path,
     upstream: SocketAddr,
     providers: usize,
@@ -403,7 +433,7 @@ fn start_llmpool(
     let log_file = std::fs::File::create(&log)?;
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", GATEWAY_CPU])
-        .arg(release.join("llmpool"))
+        .arg(binary)
         .arg("--config")
         .arg(&config)
         .arg("serve")
@@ -573,7 +603,7 @@ fn markdown(report: &Value) -> String {
         );
         md.push_str("| target | conc. | req/s | ratio | p50 µs | p90 µs | p99 µs | max µs | +p50 µs | +p90 µs | +p99 µs | CPU µs/req |\n");
         md.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-        for target in ["direct", "nginx", "llmpool-1", "llmpool-5"] {
+        for target in TARGETS {
             for &level in &levels {
                 let (Some(r), Some(d)) =
                     (find(target, stream, level), find("direct", stream, level))
@@ -613,7 +643,7 @@ fn markdown(report: &Value) -> String {
                 "| target | conc. | first chunk p50 µs | p90 µs | p99 µs | +p50 µs | +p99 µs |\n",
             );
             md.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-            for target in ["direct", "nginx", "llmpool-1", "llmpool-5"] {
+            for target in TARGETS {
                 for &level in &levels {
                     let (Some(r), Some(d)) =
                         (find(target, true, level), find("direct", true, level))
