@@ -2,12 +2,26 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 
 /// A source of wall-clock time. Quota windows and resets are computed from it.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time.
     fn now(&self) -> DateTime<Utc>;
+}
+
+/// Midnight UTC of the first day of the month after `now`: where monthly quotas reset
+/// when a provider names no other moment (the ledger's month windows, and the monthly
+/// walls of Cohere, Hugging Face and Mistral).
+pub fn next_utc_month(now: DateTime<Utc>) -> DateTime<Utc> {
+    let (year, month) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(year, month, 1).map_or(DateTime::<Utc>::MAX_UTC, |d| {
+        d.and_time(NaiveTime::MIN).and_utc()
+    })
 }
 
 /// The system's real clock.
@@ -60,5 +74,31 @@ mod tests {
         assert_eq!(clock.now(), base);
         tokio::time::advance(Duration::from_secs(90)).await;
         assert_eq!(clock.now(), base + chrono::Duration::seconds(90));
+    }
+
+    #[test]
+    fn next_month_rolls_over_the_year() {
+        use chrono::TimeZone;
+        let at = |y, m, d, h, mi, se| Utc.with_ymd_and_hms(y, m, d, h, mi, se).unwrap();
+        assert_eq!(
+            next_utc_month(at(2026, 7, 14, 10, 0, 0)),
+            at(2026, 8, 1, 0, 0, 0)
+        );
+        assert_eq!(
+            next_utc_month(at(2026, 12, 31, 23, 59, 59)),
+            at(2027, 1, 1, 0, 0, 0)
+        );
+        assert_eq!(
+            next_utc_month(at(2026, 12, 15, 8, 0, 0)),
+            at(2027, 1, 1, 0, 0, 0)
+        );
+        assert_eq!(
+            next_utc_month(at(2026, 8, 1, 0, 0, 0)),
+            at(2026, 9, 1, 0, 0, 0)
+        );
+        assert_eq!(
+            next_utc_month(at(2026, 2, 1, 0, 0, 0)),
+            at(2026, 3, 1, 0, 0, 0)
+        );
     }
 }

@@ -37,7 +37,7 @@ mod types;
 pub use catalog::{
     DayWindow, Limits, ModelCatalog, ModelInfo, Servable, servable_routes, unservable_message,
 };
-pub use clock::{Clock, SystemClock, TokioClock};
+pub use clock::{Clock, SystemClock, TokioClock, next_utc_month};
 pub use config::{ProviderSettings, Settings, Strategy};
 pub use error::{
     BoxError, ConfigError, Error, ErrorKind, ErrorKindLabel, ProviderError, StoreError,

@@ -30,10 +30,10 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 
-use llmpool_core::{ErrorKind, ProviderError, RateLimitSnapshot};
+use llmpool_core::{ErrorKind, ProviderError, RateLimitSnapshot, next_utc_month};
 use llmpool_openai_compat::transport::{Reply, body_excerpt, fallback_kind};
 
 use crate::ID;
@@ -92,7 +92,7 @@ pub(crate) fn classify(status: u16, message: &str, now: DateTime<Utc>) -> ErrorK
             ErrorKind::ContextTooLong
         }
         429 if MONTHLY_MARKERS.iter().any(|m| lower.contains(m)) => ErrorKind::QuotaExhausted {
-            until: next_month_start(now),
+            until: Some(next_utc_month(now)),
         },
         429 => ErrorKind::RateLimited {
             retry_after: Some(RATE_LIMIT_WAIT),
@@ -153,16 +153,6 @@ fn response_date(headers: &HeaderMap) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc2822(text).ok().map(|d| d.to_utc())
 }
 
-/// Midnight UTC of the first day of the month after `now`.
-pub(crate) fn next_month_start(now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let (year, month) = if now.month() == 12 {
-        (now.year() + 1, 1)
-    } else {
-        (now.year(), now.month() + 1)
-    };
-    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single()
-}
-
 #[cfg(test)]
 mod tests {
     use reqwest::header::HeaderValue;
@@ -186,22 +176,6 @@ mod tests {
 
     fn kind(status: u16, message: &str) -> ErrorKind {
         classify(status, message, at("2026-07-14T10:00:00Z"))
-    }
-
-    #[test]
-    fn next_month_rolls_over_the_year() {
-        assert_eq!(
-            next_month_start(at("2026-07-14T10:00:00Z")),
-            Some(at("2026-08-01T00:00:00Z"))
-        );
-        assert_eq!(
-            next_month_start(at("2026-12-31T23:59:59Z")),
-            Some(at("2027-01-01T00:00:00Z"))
-        );
-        assert_eq!(
-            next_month_start(at("2026-08-01T00:00:00Z")),
-            Some(at("2026-09-01T00:00:00Z"))
-        );
     }
 
     #[test]

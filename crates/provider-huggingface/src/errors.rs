@@ -10,8 +10,7 @@
 //! | a backend's `NOT_ENOUGH_BALANCE` | `Transient` (another backend may serve it) |
 //! | everything else | the generic table (401 and 403 `permission_error` → `Unauthorized`, 404 → `ModelNotFound`, 429 → `RateLimited`, 503 "currently loading" and 5xx → `Transient`) |
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use llmpool_core::ErrorKind;
+use llmpool_core::{ErrorKind, next_utc_month};
 use llmpool_openai_compat::ErrorContext;
 use llmpool_openai_compat::hooks::default_classify;
 
@@ -20,7 +19,7 @@ pub(crate) fn classify(ctx: &ErrorContext<'_>) -> ErrorKind {
     let body = ctx.body;
     match ctx.status {
         402 => ErrorKind::QuotaExhausted {
-            until: Some(next_month(ctx.now)),
+            until: Some(next_utc_month(ctx.now)),
         },
         403 if body.mentions_any(&[
             "model owner gives you access",
@@ -35,34 +34,5 @@ pub(crate) fn classify(ctx: &ErrorContext<'_>) -> ErrorKind {
             status: (ctx.status >= 400).then_some(ctx.status),
         },
         _ => default_classify(ctx),
-    }
-}
-
-/// The 1st of the month after `now`, 00:00 UTC (Hugging Face's monthly reset moment is
-/// undocumented).
-pub(crate) fn next_month(now: DateTime<Utc>) -> DateTime<Utc> {
-    let (year, month) = if now.month() == 12 {
-        (now.year() + 1, 1)
-    } else {
-        (now.year(), now.month() + 1)
-    };
-    NaiveDate::from_ymd_opt(year, month, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    use super::*;
-
-    #[test]
-    fn next_month_rolls_the_year() {
-        let dec = Utc.with_ymd_and_hms(2026, 12, 15, 8, 0, 0).unwrap();
-        assert_eq!(
-            next_month(dec),
-            Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
-        );
     }
 }

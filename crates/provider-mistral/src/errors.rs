@@ -15,8 +15,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use llmpool_core::ErrorKind;
+use llmpool_core::{ErrorKind, next_utc_month};
 use llmpool_openai_compat::ErrorContext;
 use llmpool_openai_compat::hooks::default_classify;
 use llmpool_openai_compat::transport::header_u64;
@@ -34,7 +33,7 @@ pub(crate) fn classify(ctx: &ErrorContext<'_>) -> ErrorKind {
     match ctx.status {
         429 if header_u64(ctx.headers, limits::REMAINING_TOKENS_MONTH) == Some(0) => {
             ErrorKind::QuotaExhausted {
-                until: Some(next_month(ctx.now)),
+                until: Some(next_utc_month(ctx.now)),
             }
         }
         429 if limits::has_zero_limit(ctx.headers) => ErrorKind::ModelNotFound,
@@ -49,43 +48,9 @@ pub(crate) fn classify(ctx: &ErrorContext<'_>) -> ErrorKind {
             )),
         },
         402 => ErrorKind::QuotaExhausted {
-            until: Some(next_month(ctx.now)),
+            until: Some(next_utc_month(ctx.now)),
         },
         400 if body.code_is(&["invalid_model", "1500"]) => ErrorKind::ModelNotFound,
         _ => default_classify(ctx),
-    }
-}
-
-/// The 1st of the month after `now`, 00:00 UTC (Mistral's monthly reset is undocumented;
-/// third-party code resets then).
-pub(crate) fn next_month(now: DateTime<Utc>) -> DateTime<Utc> {
-    let (year, month) = if now.month() == 12 {
-        (now.year() + 1, 1)
-    } else {
-        (now.year(), now.month() + 1)
-    };
-    NaiveDate::from_ymd_opt(year, month, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    use super::*;
-
-    #[test]
-    fn next_month_rolls_the_year() {
-        let dec = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 0).unwrap();
-        assert_eq!(
-            next_month(dec),
-            Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
-        );
-        let feb = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
-        assert_eq!(
-            next_month(feb),
-            Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
-        );
     }
 }

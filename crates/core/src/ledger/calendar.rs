@@ -160,13 +160,7 @@ impl Windows {
         let day = now.with_timezone(&tz).date_naive();
         let next_date = day.succ_opt().unwrap_or(day);
         let month = (now.year(), now.month());
-        let (ny, nm) = if now.month() == 12 {
-            (now.year() + 1, 1)
-        } else {
-            (now.year(), now.month() + 1)
-        };
-        let next_month = NaiveDate::from_ymd_opt(ny, nm, 1)
-            .map_or(now, |d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+        let next_month = crate::clock::next_utc_month(now);
         Self {
             bucket,
             next_bucket: DateTime::from_timestamp((bucket + 1) * BUCKET_SECS, 0).unwrap_or(now),
