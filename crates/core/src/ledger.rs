@@ -136,6 +136,8 @@ pub(crate) struct Ledger {
     store: Arc<dyn StateStore>,
     clock: Arc<dyn Clock>,
     learned: Mutex<HashMap<String, Limits>>,
+    /// Counter keys of the current windows, kept between requests.
+    keys: keys::KeyCache,
 }
 
 impl Ledger {
@@ -144,6 +146,7 @@ impl Ledger {
             store,
             clock,
             learned: Mutex::new(HashMap::new()),
+            keys: keys::KeyCache::default(),
         }
     }
 

@@ -45,4 +45,4 @@ pub use metrics::Metrics;
 pub use recorder::Recorder;
 pub use routes::router;
 pub use serve::{Gateway, ServeError, ServeOptions, shutdown_signal};
-pub use state::AppState;
+pub use state::{AppState, Shared};

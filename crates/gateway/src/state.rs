@@ -9,13 +9,19 @@ use secrecy::SecretString;
 use crate::metrics::Metrics;
 use crate::recorder::Recorder;
 
-/// What every route handler needs; cheap to clone.
+/// What every route handler needs: one `Arc`, so that the clone axum makes for every
+/// request (the `State` extractor and the auth middleware each take one) is a reference
+/// count, not a copy of the handler's settings.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The fields of [`AppState`], reached through `Deref`.
+#[derive(Clone)]
+pub struct Shared {
     /// Router, store and history.
     pub handler: ChatHandler,
     /// Client keys (`LLMPOOL_API_KEYS`); empty means no auth.
-    pub client_keys: Arc<Vec<SecretString>>,
+    pub client_keys: Vec<SecretString>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Prometheus metrics.
@@ -23,7 +29,15 @@ pub struct AppState {
     /// The dashboard's last requests and last hour.
     pub recorder: Arc<Recorder>,
     /// Each compiled-in provider's day-reset time zone (IANA name), for the dashboard.
-    pub zones: Arc<BTreeMap<&'static str, String>>,
+    pub zones: BTreeMap<&'static str, String>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -43,22 +57,23 @@ impl AppState {
         settings: &llmpool::Settings,
         client_keys: Vec<SecretString>,
     ) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             handler,
-            client_keys: Arc::new(client_keys),
+            client_keys,
             max_body_bytes: settings.max_body_bytes,
             metrics: Arc::new(Metrics::new()),
             recorder: Arc::new(Recorder::new(false)),
-            zones: Arc::new(reset_zones()),
-        }
+            zones: reset_zones(),
+        }))
     }
 
     /// The same state keeping prompt excerpts in the dashboard's request list
     /// (`LLMPOOL_DASHBOARD_KEEP_PROMPTS`); off by default.
     #[must_use]
-    pub fn with_keep_prompts(mut self, keep: bool) -> Self {
-        self.recorder = Arc::new(Recorder::new(keep));
-        self
+    pub fn with_keep_prompts(self, keep: bool) -> Self {
+        let mut shared = Arc::unwrap_or_clone(self.0);
+        shared.recorder = Arc::new(Recorder::new(keep));
+        Self(Arc::new(shared))
     }
 }
 

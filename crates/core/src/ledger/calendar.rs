@@ -67,6 +67,17 @@ impl WindowKind {
         WindowKind::TokensDay,
     ];
 
+    /// The kind's place in [`WindowKind::ALL`].
+    pub(super) fn index(self) -> usize {
+        match self {
+            Self::RequestsMinute => 0,
+            Self::RequestsDay => 1,
+            Self::RequestsMonth => 2,
+            Self::TokensMinute => 3,
+            Self::TokensDay => 4,
+        }
+    }
+
     pub(super) fn tag(self) -> &'static str {
         match self {
             Self::RequestsMinute => "rpm",
@@ -187,6 +198,21 @@ impl Windows {
                 Some((self.hour, "h", PREVIOUS_HOURS))
             }
             WindowKind::RequestsDay | WindowKind::TokensDay | WindowKind::RequestsMonth => None,
+        }
+    }
+
+    /// Which window of `kind` contains the instant, as numbers: equal stamps, equal ids
+    /// (and equal earlier sub-buckets).
+    pub(super) fn stamp(&self, kind: WindowKind) -> (i64, u8) {
+        match kind {
+            WindowKind::RequestsMinute | WindowKind::TokensMinute => (self.bucket, 0),
+            WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => (self.hour, 1),
+            WindowKind::RequestsDay | WindowKind::TokensDay => {
+                (i64::from(self.day.num_days_from_ce()), 2)
+            }
+            WindowKind::RequestsMonth => {
+                (i64::from(self.month.0) * 12 + i64::from(self.month.1), 3)
+            }
         }
     }
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::calendar::{WindowKind, Windows};
-use super::keys::counter_key;
 use super::{Ledger, RouteQuota, Scope};
 use crate::error::{ErrorKind, ProviderError, StoreError};
 use crate::store::{Acquire, CounterCheck};
@@ -78,10 +77,11 @@ impl Ledger {
             } else {
                 1
             };
-            let key = counter_key(id, kind, &w.id(kind));
+            let keys = self.keys.get(&w, id, kind);
+            let key = keys.current.clone();
             let ttl = w.ttl(kind, now);
             // Earlier sub-buckets count in full: never less than a rolling window holds.
-            let previous = w.previous_keys_weighted(id, kind);
+            let previous = keys.previous.clone();
             charges.push(Charge {
                 key: key.clone(),
                 ttl,

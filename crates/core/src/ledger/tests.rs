@@ -748,3 +748,56 @@ fn refused_kind() -> ErrorKind {
         std::io::ErrorKind::ConnectionRefused,
     )))
 }
+
+#[test]
+fn cached_keys_are_the_keys_of_the_current_windows() {
+    let cache = super::keys::KeyCache::default();
+    let rolling = DayRule {
+        tz: Tz::UTC,
+        rolling: true,
+    };
+    let times = [
+        "2026-03-08T10:00:01Z",
+        "2026-03-08T10:00:09Z", // same 10 s bucket
+        "2026-03-08T10:00:10Z", // next bucket
+        "2026-03-08T10:59:59Z",
+        "2026-03-08T11:00:00Z", // next hour
+        "2026-03-09T00:00:00Z", // next day
+        "2026-04-01T00:00:00Z", // next month
+    ];
+    for rule in [DayRule::from(LA), rolling] {
+        for t in times {
+            let w = Windows::at(at(t), rule);
+            for kind in WindowKind::ALL {
+                let keys = cache.get(&w, "groq/m@k1", kind);
+                assert_eq!(
+                    keys.current,
+                    super::keys::counter_key("groq/m@k1", kind, &w.id(kind)),
+                    "{t} {kind:?} rolling={}",
+                    rule.rolling
+                );
+                assert_eq!(
+                    keys.previous,
+                    w.previous_keys_weighted("groq/m@k1", kind),
+                    "{t} {kind:?} rolling={}",
+                    rule.rolling
+                );
+            }
+        }
+    }
+    // Another id never gets the first one's keys.
+    let w = Windows::at(at(times[0]), LA);
+    let other = cache.get(&w, "groq/m@k2", WindowKind::RequestsMinute);
+    assert!(other.current.contains("groq/m@k2"), "{}", other.current);
+}
+
+#[test]
+fn the_key_cache_is_bounded() {
+    let cache = super::keys::KeyCache::default();
+    let w = Windows::at(at("2026-03-08T10:00:01Z"), LA);
+    for i in 0..(super::keys::KEY_CACHE_IDS * 2 + 7) {
+        let _ = cache.get(&w, &format!("p/m{i}@k"), WindowKind::RequestsMinute);
+        assert!(cache.len() <= super::keys::KEY_CACHE_IDS, "{}", cache.len());
+    }
+    assert!(cache.len() > 0);
+}

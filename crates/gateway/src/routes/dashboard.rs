@@ -87,7 +87,7 @@ pub(crate) async fn data(State(state): State<AppState>) -> Result<Response, ApiE
     let body = DashboardState {
         now_ms: unix_ms(),
         status,
-        zones: (*state.zones).clone(),
+        zones: state.zones.clone(),
         requests: snapshot.requests,
         minutes: snapshot.minutes,
         total: snapshot.total,
