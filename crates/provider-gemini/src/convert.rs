@@ -1,24 +1,26 @@
 //! Core requests to Gemini's wire shape, and Gemini answers back to core terms.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use llmpool_core::{
     ChatRequest, ContentPart, ErrorKind, FinishReason, Message, ProviderError, ResponseFormat,
-    Role, Usage,
+    Role, ToolCall, Usage,
 };
 
-use crate::ID;
 use crate::wire::{
     Blob, Content, FileData, GenerateContentRequest, GenerateContentResponse, GenerationConfig,
-    Part, SystemInstruction, TextPart, ThinkingConfig, UsageMetadata,
+    Part, ResponsePart, SystemInstruction, TextPart, ThinkingConfig, UsageMetadata,
 };
+use crate::{ID, signature, tools};
 
 /// Gemini accepts at most this many `stopSequences`.
 pub(crate) const MAX_STOP_SEQUENCES: usize = 5;
 
-/// The optional request fields this crate maps to Gemini today. Every other field a
-/// request sets is left out and reported when droppable, else refused by name (tools,
-/// `tool_choice`, `reasoning_effort`, penalties, `logit_bias`, … until they are mapped).
+/// The optional request fields this crate maps to Gemini. Every other field a request
+/// sets is left out and reported when droppable (`user`, `logprobs`,
+/// `parallel_tool_calls`: Gemini has no control for it, …), else refused by name
+/// (penalties, `logit_bias`, …).
 const MAPPED_PARAMS: &[&str] = &[
     "temperature",
     "top_p",
@@ -27,6 +29,8 @@ const MAPPED_PARAMS: &[&str] = &[
     "seed",
     "response_format",
     "reasoning_effort",
+    "tools",
+    "tool_choice",
 ];
 
 /// What a successful `generateContent` body says, in core terms.
@@ -35,6 +39,8 @@ pub(crate) struct Answer {
     pub(crate) text: String,
     /// Thought summaries (only sent when the request set a reasoning effort).
     pub(crate) reasoning: Option<String>,
+    /// The function calls of the answer, with ids that carry their signatures.
+    pub(crate) tool_calls: Vec<ToolCall>,
     pub(crate) finish_reason: Option<FinishReason>,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: String,
@@ -76,25 +82,41 @@ pub(crate) fn build_request(
             )),
         );
     }
+    let (tools, tool_config) = tools::declarations(req, model)?;
     let mut system: Vec<Cow<'_, str>> = Vec::new();
     let mut contents: Vec<Content> = Vec::new();
+    // Call id -> function name, from the assistant turns seen so far.
+    let mut call_names: HashMap<&str, &str> = HashMap::new();
     for (i, message) in req.messages.iter().enumerate() {
         let text = message_text(i, message)?;
         if message.content.has_image() {
             if message.role != Role::User {
                 return Err(ProviderError::unsupported(
                     ID,
-                    "images outside user messages",
+                    &format!("messages[{i}].content (images outside user messages)"),
                 ));
             }
             let parts = image_message_parts(message.content.parts())?;
-            match contents.last_mut() {
-                Some(last) if last.role == "user" => last.parts.extend(parts),
-                _ => contents.push(Content {
-                    role: "user",
-                    parts,
-                }),
+            push_parts(&mut contents, "user", parts);
+            continue;
+        }
+        if message.role == Role::Tool {
+            // All results of one turn land in one `user` content: Gemini wants as many
+            // `functionResponse` parts there as the model turn had calls.
+            let part = tools::result_part(i, message, &text, &call_names)?;
+            push_parts(&mut contents, "user", vec![part]);
+            continue;
+        }
+        if !message.tool_calls.is_empty() {
+            let mut parts = Vec::with_capacity(message.tool_calls.len() + 1);
+            if !text.trim().is_empty() {
+                parts.push(Part::text(text.into_owned()));
             }
+            for (j, call) in message.tool_calls.iter().enumerate() {
+                parts.push(tools::call_part(i, j, call)?);
+                call_names.insert(call.id.as_str(), call.name.as_str());
+            }
+            push_parts(&mut contents, "model", parts);
             continue;
         }
         if text.trim().is_empty() {
@@ -105,10 +127,9 @@ pub(crate) fn build_request(
                 system.push(text);
                 continue;
             }
-            Role::User => "user",
+            // Tool results were handled above.
+            Role::User | Role::Tool => "user",
             Role::Assistant => "model",
-            // Refused by `message_text` until tool calling is mapped for Gemini.
-            Role::Tool => return Err(ProviderError::unsupported(ID, "tools")),
         };
         match contents.last_mut() {
             Some(last) if last.role == role => append_text(last, &text),
@@ -118,6 +139,7 @@ pub(crate) fn build_request(
             }),
         }
     }
+    tools::fill_missing_signatures(&mut contents, model);
     let system_text = (!system.is_empty()).then(|| system.join("\n\n"));
     let system_instruction = match system_text {
         Some(text) if is_gemma(model) => {
@@ -159,22 +181,26 @@ pub(crate) fn build_request(
         system_instruction,
         contents,
         generation_config: (!config.is_empty()).then_some(config),
+        tools,
+        tool_config,
     })
 }
 
-/// The text of a message, refusing by name what this crate does not map to Gemini yet:
-/// tool calls and results, images and other non-text parts.
-fn message_text(i: usize, message: &Message) -> Result<Cow<'_, str>, ProviderError> {
-    if message.role == Role::Tool {
-        return Err(ProviderError::unsupported(
-            ID,
-            &format!("messages[{i}] (role `tool`)"),
-        ));
+/// Appends `parts` to the last turn when it has `role`, else starts a turn.
+fn push_parts(contents: &mut Vec<Content>, role: &'static str, parts: Vec<Part>) {
+    match contents.last_mut() {
+        Some(last) if last.role == role => last.parts.extend(parts),
+        _ => contents.push(Content { role, parts }),
     }
-    if !message.tool_calls.is_empty() {
+}
+
+/// The text of a message, refusing by name the parts Gemini cannot take: images it
+/// does not read and non-text, non-image parts.
+fn message_text(i: usize, message: &Message) -> Result<Cow<'_, str>, ProviderError> {
+    if !message.tool_calls.is_empty() && message.role != Role::Assistant {
         return Err(ProviderError::unsupported(
             ID,
-            &format!("messages[{i}].tool_calls"),
+            &format!("messages[{i}].tool_calls (on a `{}` message)", message.role.as_str()),
         ));
     }
     for (j, part) in message.content.parts().iter().enumerate() {
@@ -315,6 +341,69 @@ pub(crate) fn candidate_thoughts(resp: &GenerateContentResponse) -> String {
         .collect()
 }
 
+/// The function call of a response part in core terms, the `index`-th call of the answer
+/// `response_id`: arguments as a JSON text (`{}` when Gemini sent none), an id that
+/// carries Gemini's id and signature (see [`crate::signature`]).
+pub(crate) fn tool_call(
+    part: &ResponsePart,
+    response_id: Option<&str>,
+    index: u32,
+) -> Option<Result<ToolCall, ProviderError>> {
+    let call = part.function_call.as_ref()?;
+    let Some(name) = call.name.as_deref().filter(|n| !n.is_empty()) else {
+        return Some(Err(ProviderError::new(ID, ErrorKind::InvalidResponse)
+            .with_message("a functionCall part of the answer has no name")));
+    };
+    let arguments = match &call.args {
+        None | Some(serde_json::Value::Null) => "{}".to_owned(),
+        Some(args) => args.to_string(),
+    };
+    let id = signature::call_id(
+        call.id.as_deref().filter(|id| !id.is_empty()),
+        part.thought_signature.as_deref().filter(|s| !s.is_empty()),
+        || signature::nonce(response_id, index),
+    );
+    Some(Ok(ToolCall::new(id, name, arguments)))
+}
+
+/// The parts of the first candidate.
+fn candidate_parts(resp: &GenerateContentResponse) -> &[ResponsePart] {
+    resp.first_candidate()
+        .and_then(|c| c.content.as_ref())
+        .and_then(|c| c.parts.as_deref())
+        .unwrap_or_default()
+}
+
+/// The function calls of a response (numbered from `first_index`), in order.
+pub(crate) fn candidate_calls(
+    resp: &GenerateContentResponse,
+    first_index: u32,
+) -> Result<Vec<ToolCall>, ProviderError> {
+    (first_index..)
+        .zip(
+            candidate_parts(resp)
+                .iter()
+                .filter(|p| p.function_call.is_some()),
+        )
+        .filter_map(|(index, part)| tool_call(part, resp.response_id.as_deref(), index))
+        .collect()
+}
+
+/// Finish reasons Gemini gives when the model botched function calling: errors, not
+/// answers (capabilities.md §6.4).
+pub(crate) fn is_tool_failure(raw: &str) -> bool {
+    matches!(
+        raw,
+        "MALFORMED_FUNCTION_CALL" | "UNEXPECTED_TOOL_CALL" | "TOO_MANY_TOOL_CALLS"
+    )
+}
+
+/// The error for such a finish reason.
+pub(crate) fn tool_failure(raw: &str) -> ProviderError {
+    ProviderError::new(ID, ErrorKind::InvalidResponse)
+        .with_message(format!("gemini stopped without an answer: {raw}"))
+}
+
 /// `thinkingConfig` for an OpenAI `reasoning_effort` (capabilities.md §6.1): Gemini 3
 /// takes a level (it cannot turn thinking off, and 3.7 rejects `MINIMAL`, so `none` and
 /// `minimal` ask for `LOW`), Gemini 2.5 a token budget (0 = off, 24,576 the flash
@@ -408,9 +497,17 @@ pub(crate) fn answer(
         return Err(ProviderError::new(ID, ErrorKind::InvalidResponse)
             .with_message("the response has no candidates"));
     };
+    let tool_calls = candidate_calls(resp, 0)?;
     let raw_finish = candidate.finish_reason.as_deref();
-    let finish = raw_finish.map(finish_reason);
-    if text.is_empty() {
+    let mut finish = raw_finish.map(finish_reason);
+    if !tool_calls.is_empty() && matches!(finish, None | Some(FinishReason::Stop)) {
+        // Gemini says STOP for an answer that calls functions.
+        finish = Some(FinishReason::ToolCalls);
+    }
+    if text.is_empty() && tool_calls.is_empty() {
+        if let Some(raw) = raw_finish.filter(|r| is_tool_failure(r)) {
+            return Err(tool_failure(raw));
+        }
         match (&finish, raw_finish) {
             (Some(FinishReason::ContentFilter), Some(raw)) => {
                 return Err(content_filtered("answer", raw));
@@ -425,6 +522,7 @@ pub(crate) fn answer(
     Ok(Answer {
         text,
         reasoning: Some(candidate_thoughts(resp)).filter(|t| !t.is_empty()),
+        tool_calls,
         finish_reason: finish,
         usage: resp.usage_metadata.as_ref().map(usage),
         model: resp
@@ -608,8 +706,10 @@ mod tests {
         );
         assert_eq!(dropped, vec!["logprobs", "user"]);
 
+        // Tools are mapped; Gemma has no function calling and refuses them by name.
         let tools = ChatRequest::from_user("x").with_tool(Tool::function("f", "f", json!({})));
-        let err = build_request(&tools, "m", &mut Vec::new()).unwrap_err();
+        assert!(build_request(&tools, "gemini-2.5-flash", &mut Vec::new()).is_ok());
+        let err = build_request(&tools, "gemma-3-27b-it", &mut Vec::new()).unwrap_err();
         assert!(matches!(err.kind, ErrorKind::BadRequest));
         assert!(err.message.unwrap().contains("`tools`"));
 

@@ -67,7 +67,9 @@ mod convert;
 mod errors;
 mod limits;
 mod models;
+mod signature;
 mod stream;
+mod tools;
 mod wire;
 
 use std::sync::Arc;
