@@ -200,7 +200,10 @@ fn message_text(i: usize, message: &Message) -> Result<Cow<'_, str>, ProviderErr
     if !message.tool_calls.is_empty() && message.role != Role::Assistant {
         return Err(ProviderError::unsupported(
             ID,
-            &format!("messages[{i}].tool_calls (on a `{}` message)", message.role.as_str()),
+            &format!(
+                "messages[{i}].tool_calls (on a `{}` message)",
+                message.role.as_str()
+            ),
         ));
     }
     for (j, part) in message.content.parts().iter().enumerate() {
@@ -757,5 +760,210 @@ mod tests {
         );
         let err = build_request(&req, "gemma-3-27b-it", &mut Vec::new()).unwrap_err();
         assert!(err.message.unwrap().contains("`reasoning_effort`"));
+    }
+
+    fn tool_request(choice: Option<llmpool_core::ToolChoice>) -> ChatRequest {
+        let mut req = ChatRequest::from_user("weather?").with_tool(llmpool_core::Tool::function(
+            "get_weather",
+            "Get the weather.",
+            json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+                   "properties": {"city": {"type": "string"}}, "additionalProperties": false}),
+        ));
+        req.tool_choice = choice;
+        req
+    }
+
+    #[test]
+    fn tool_choice_maps_to_function_calling_modes() {
+        use llmpool_core::ToolChoice;
+        let mode = |choice| body(&tool_request(choice), "gemini-2.5-flash")["toolConfig"].clone();
+        assert_eq!(mode(None), Value::Null);
+        assert_eq!(mode(Some(ToolChoice::Auto)), Value::Null);
+        assert_eq!(
+            mode(Some(ToolChoice::None)),
+            json!({"functionCallingConfig": {"mode": "NONE"}})
+        );
+        assert_eq!(
+            mode(Some(ToolChoice::Required)),
+            json!({"functionCallingConfig": {"mode": "ANY"}})
+        );
+        assert_eq!(
+            mode(Some(ToolChoice::Function("get_weather".into()))),
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}})
+        );
+        let mut strict = tool_request(None);
+        strict.tools[0].strict = Some(true);
+        assert_eq!(
+            body(&strict, "gemini-2.5-flash")["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "VALIDATED"}})
+        );
+        // The schema goes as JSON Schema, only the root `$schema` removed.
+        assert_eq!(
+            body(&tool_request(None), "m")["tools"],
+            json!([{"functionDeclarations": [{"name": "get_weather", "description": "Get the weather.",
+                "parametersJsonSchema": {"type": "object", "properties": {"city": {"type": "string"}}, "additionalProperties": false}}]}])
+        );
+        let err = build_request(
+            &tool_request(Some(ToolChoice::Function("other".into()))),
+            "m",
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(err.message.unwrap().contains("`other`"));
+        let mut no_tools = ChatRequest::from_user("x");
+        no_tools.tool_choice = Some(ToolChoice::Required);
+        let err = build_request(&no_tools, "m", &mut Vec::new()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+        assert!(err.message.unwrap().contains("`tool_choice`"));
+        let mut bad_name = tool_request(None);
+        bad_name.tools[0].name = "1st".into();
+        let err = build_request(&bad_name, "m", &mut Vec::new()).unwrap_err();
+        assert!(err.message.unwrap().contains("tools[0].function.name"));
+    }
+
+    #[test]
+    fn parallel_tool_calls_is_dropped_and_reported() {
+        let mut req = tool_request(None);
+        req.parallel_tool_calls = Some(false);
+        let mut dropped = Vec::new();
+        build_request(&req, "m", &mut dropped).unwrap();
+        assert_eq!(dropped, ["parallel_tool_calls"]);
+    }
+
+    #[test]
+    fn json_with_tools_is_refused_where_gemini_refuses_it() {
+        use llmpool_core::ToolChoice;
+        let mut req = tool_request(None);
+        req.response_format = Some(ResponseFormat::JsonObject);
+        let err = build_request(&req, "gemini-2.5-flash", &mut Vec::new()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+        let message = err.message.unwrap();
+        assert!(
+            message.contains("`tools`") && message.contains("`response_format`"),
+            "{message}"
+        );
+        assert!(build_request(&req, "gemini-3.1-flash-lite", &mut Vec::new()).is_ok());
+        req.tool_choice = Some(ToolChoice::Required);
+        let err = build_request(&req, "gemini-3.1-flash-lite", &mut Vec::new()).unwrap_err();
+        let message = err.message.unwrap();
+        assert!(
+            message.contains("`tool_choice`") && message.contains("`response_format`"),
+            "{message}"
+        );
+    }
+
+    fn history(calls: Vec<ToolCall>, results: &[(&str, &str)]) -> ChatRequest {
+        let mut messages = vec![
+            Message::user("weather in SF and Tokyo?"),
+            Message::assistant_tool_calls("", calls),
+        ];
+        for (id, content) in results {
+            let mut m = Message::new(Role::Tool, *content);
+            m.tool_call_id = Some((*id).to_owned());
+            messages.push(m);
+        }
+        messages.push(Message::user("thanks"));
+        ChatRequest::new(messages)
+    }
+
+    #[test]
+    fn tool_results_of_one_turn_become_one_user_content() {
+        let signed = signature::call_id(Some("g1"), Some("sig"), || unreachable!());
+        let req = history(
+            vec![
+                ToolCall::new(&signed, "get_weather", r#"{"city":"SF"}"#),
+                ToolCall::new("toolu_x", "get_weather", ""),
+            ],
+            &[(&signed, r#"{"temp_c":17}"#), ("toolu_x", "sunny")],
+        );
+        let contents = body(&req, "gemini-3.1-flash-lite")["contents"].clone();
+        assert_eq!(
+            contents,
+            json!([
+                {"role": "user", "parts": [{"text": "weather in SF and Tokyo?"}]},
+                {"role": "model", "parts": [
+                    {"functionCall": {"id": "g1", "name": "get_weather", "args": {"city": "SF"}}, "thoughtSignature": "sig"},
+                    {"functionCall": {"id": "toolu_x", "name": "get_weather", "args": {}}}
+                ]},
+                {"role": "user", "parts": [
+                    {"functionResponse": {"id": "g1", "name": "get_weather", "response": {"name": "get_weather", "content": {"temp_c": 17}}}},
+                    {"functionResponse": {"id": "toolu_x", "name": "get_weather", "response": {"name": "get_weather", "content": "sunny"}}},
+                    {"text": "thanks"}
+                ]}
+            ])
+        );
+    }
+
+    #[test]
+    fn calls_from_another_provider_get_the_placeholder_signature_on_gemini_3() {
+        let req = history(
+            vec![ToolCall::new("call_abc", "f", "{}")],
+            &[("call_abc", "ok")],
+        );
+        let on = |model| body(&req, model)["contents"][1]["parts"][0].clone();
+        assert_eq!(
+            on("gemini-3.1-flash-lite"),
+            json!({"functionCall": {"id": "call_abc", "name": "f", "args": {}}, "thoughtSignature": "skip_thought_signature_validator"})
+        );
+        assert_eq!(
+            on("gemini-2.5-flash"),
+            json!({"functionCall": {"id": "call_abc", "name": "f", "args": {}}})
+        );
+    }
+
+    #[test]
+    fn broken_tool_history_is_a_bad_request_naming_the_message() {
+        let bad_args = history(vec![ToolCall::new("c1", "f", "{nope")], &[("c1", "x")]);
+        let err = build_request(&bad_args, "m", &mut Vec::new()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+        let message = err.message.unwrap();
+        assert!(
+            message.contains("messages[1].tool_calls[0]") && message.contains("`c1`"),
+            "{message}"
+        );
+        let not_object = history(vec![ToolCall::new("c1", "f", "[1]")], &[("c1", "x")]);
+        let err = build_request(&not_object, "m", &mut Vec::new()).unwrap_err();
+        assert!(err.message.unwrap().contains("not a JSON object"));
+        let orphan = history(vec![ToolCall::new("c1", "f", "{}")], &[("c2", "x")]);
+        let err = build_request(&orphan, "m", &mut Vec::new()).unwrap_err();
+        let message = err.message.unwrap();
+        assert!(
+            message.contains("messages[2].tool_call_id `c2`"),
+            "{message}"
+        );
+        let mut no_id = history(vec![ToolCall::new("c1", "f", "{}")], &[("c1", "x")]);
+        no_id.messages[2].tool_call_id = None;
+        let err = build_request(&no_id, "m", &mut Vec::new()).unwrap_err();
+        assert!(
+            err.message
+                .unwrap()
+                .contains("messages[2] (role `tool`) has no `tool_call_id`")
+        );
+    }
+
+    #[test]
+    fn answers_with_function_calls() {
+        let resp = parse(
+            r#"{"candidates":[{"content":{"parts":[{"text":"Checking."},
+                {"functionCall":{"name":"f","args":{"a":[1]},"id":"g1"},"thoughtSignature":"sig"},
+                {"functionCall":{"name":"g"}}]},"finishReason":"STOP"}],"responseId":"resp"}"#,
+        );
+        let a = answer(&resp, "m").unwrap();
+        assert_eq!(a.text, "Checking.");
+        assert_eq!(a.finish_reason, Some(FinishReason::ToolCalls));
+        assert_eq!(a.tool_calls.len(), 2);
+        assert_eq!(
+            signature::replay(&a.tool_calls[0].id),
+            signature::Replay {
+                id: Some("g1".into()),
+                signature: Some("sig".into())
+            }
+        );
+        assert_eq!(a.tool_calls[0].arguments, r#"{"a":[1]}"#);
+        assert_eq!(a.tool_calls[1], ToolCall::new("call_resp_1", "g", "{}"));
+        let malformed = parse(r#"{"candidates":[{"finishReason":"MALFORMED_FUNCTION_CALL"}]}"#);
+        let err = answer(&malformed, "m").unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::InvalidResponse));
+        assert!(err.message.unwrap().contains("MALFORMED_FUNCTION_CALL"));
     }
 }

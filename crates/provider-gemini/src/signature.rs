@@ -139,7 +139,10 @@ mod tests {
 
     #[test]
     fn unsigned_calls_keep_or_get_a_plain_id() {
-        assert_eq!(call_id(Some("g1bmv6il"), None, || unreachable!()), "g1bmv6il");
+        assert_eq!(
+            call_id(Some("g1bmv6il"), None, || unreachable!()),
+            "g1bmv6il"
+        );
         assert_eq!(call_id(None, None, || "resp_2".into()), "call_resp_2");
         assert_eq!(nonce(Some("resp"), 2), "resp_2");
         assert_ne!(nonce(None, 0), nonce(None, 0));

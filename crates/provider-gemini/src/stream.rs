@@ -450,9 +450,8 @@ mod tests {
 
     #[test]
     fn a_malformed_function_call_is_an_error() {
-        let out = run(
-            "data: {\"candidates\":[{\"finishReason\":\"MALFORMED_FUNCTION_CALL\"}]}\r\n\r\n",
-        );
+        let out =
+            run("data: {\"candidates\":[{\"finishReason\":\"MALFORMED_FUNCTION_CALL\"}]}\r\n\r\n");
         assert_eq!(labels(&out), ["err:invalid_response"]);
         let nameless = run(
             "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"args\":{}}}]},\"finishReason\":\"STOP\"}]}\r\n\r\n",

@@ -20,8 +20,8 @@ use llmpool_core::{
 use crate::ID;
 use crate::signature::{self, SKIP_SIGNATURE};
 use crate::wire::{
-    CallPart, Content, FunctionCall, FunctionCallingConfig, FunctionDeclaration,
-    FunctionResponse, Part, ToolConfig, ToolDeclarations,
+    CallPart, Content, FunctionCall, FunctionCallingConfig, FunctionDeclaration, FunctionResponse,
+    Part, ToolConfig, ToolDeclarations,
 };
 
 fn bad_request(message: String) -> ProviderError {
@@ -316,7 +316,9 @@ mod tests {
 
     #[test]
     fn signatures_are_wanted_from_gemini_3_on() {
-        assert!(wants_signatures("gemini-3.1-flash-lite") && wants_signatures("gemini-flash-latest"));
+        assert!(
+            wants_signatures("gemini-3.1-flash-lite") && wants_signatures("gemini-flash-latest")
+        );
         assert!(!wants_signatures("gemini-2.5-flash") && !wants_signatures("gemma-3-27b-it"));
     }
 }
