@@ -778,7 +778,10 @@ mod tests {
         use llmpool_core::ToolChoice;
         let mode = |choice| body(&tool_request(choice), "gemini-2.5-flash")["toolConfig"].clone();
         assert_eq!(mode(None), Value::Null);
-        assert_eq!(mode(Some(ToolChoice::Auto)), Value::Null);
+        assert_eq!(
+            mode(Some(ToolChoice::Auto)),
+            json!({"functionCallingConfig": {"mode": "AUTO"}})
+        );
         assert_eq!(
             mode(Some(ToolChoice::None)),
             json!({"functionCallingConfig": {"mode": "NONE"}})

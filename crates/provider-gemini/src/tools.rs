@@ -77,8 +77,11 @@ pub(crate) fn declarations(
     };
     let tool_config = match &req.tool_choice {
         // `VALIDATED` holds calls to their schemas and still lets the model answer in
-        // text: `strict` tools under the default choice.
-        None | Some(ToolChoice::Auto) => strict.then(|| config("VALIDATED", Vec::new())).flatten(),
+        // text: `strict` tools under the default choice. Without a choice the default
+        // (`AUTO`) needs no `toolConfig`; an explicit `auto` is sent as it was asked.
+        None | Some(ToolChoice::Auto) if strict => config("VALIDATED", Vec::new()),
+        None => None,
+        Some(ToolChoice::Auto) => config("AUTO", Vec::new()),
         Some(ToolChoice::None) => config("NONE", Vec::new()),
         Some(ToolChoice::Required) => config("ANY", Vec::new()),
         Some(ToolChoice::Function(name)) => {
