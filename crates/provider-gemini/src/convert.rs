@@ -83,62 +83,7 @@ pub(crate) fn build_request(
         );
     }
     let (tools, tool_config) = tools::declarations(req, model)?;
-    let mut system: Vec<Cow<'_, str>> = Vec::new();
-    let mut contents: Vec<Content> = Vec::new();
-    // Call id -> function name, from the assistant turns seen so far.
-    let mut call_names: HashMap<&str, &str> = HashMap::new();
-    for (i, message) in req.messages.iter().enumerate() {
-        let text = message_text(i, message)?;
-        if message.content.has_image() {
-            if message.role != Role::User {
-                return Err(ProviderError::unsupported(
-                    ID,
-                    &format!("messages[{i}].content (images outside user messages)"),
-                ));
-            }
-            let parts = image_message_parts(message.content.parts())?;
-            push_parts(&mut contents, "user", parts);
-            continue;
-        }
-        if message.role == Role::Tool {
-            // All results of one turn land in one `user` content: Gemini wants as many
-            // `functionResponse` parts there as the model turn had calls.
-            let part = tools::result_part(i, message, &text, &call_names)?;
-            push_parts(&mut contents, "user", vec![part]);
-            continue;
-        }
-        if !message.tool_calls.is_empty() {
-            let mut parts = Vec::with_capacity(message.tool_calls.len() + 1);
-            if !text.trim().is_empty() {
-                parts.push(Part::text(text.into_owned()));
-            }
-            for (j, call) in message.tool_calls.iter().enumerate() {
-                parts.push(tools::call_part(i, j, call)?);
-                call_names.insert(call.id.as_str(), call.name.as_str());
-            }
-            push_parts(&mut contents, "model", parts);
-            continue;
-        }
-        if text.trim().is_empty() {
-            continue;
-        }
-        let role = match message.role {
-            Role::System => {
-                system.push(text);
-                continue;
-            }
-            // Tool results were handled above.
-            Role::User | Role::Tool => "user",
-            Role::Assistant => "model",
-        };
-        match contents.last_mut() {
-            Some(last) if last.role == role => append_text(last, &text),
-            _ => contents.push(Content {
-                role,
-                parts: vec![Part::text(text.into_owned())],
-            }),
-        }
-    }
+    let (system, mut contents) = turns(req)?;
     tools::fill_missing_signatures(&mut contents, model);
     let system_text = (!system.is_empty()).then(|| system.join("\n\n"));
     let system_instruction = match system_text {
@@ -184,6 +129,69 @@ pub(crate) fn build_request(
         tools,
         tool_config,
     })
+}
+
+/// The system texts and the `user`/`model` turns of `req`'s messages.
+///
+/// Tool calls become `functionCall` parts of the `model` turn (after its text); tool
+/// results become `functionResponse` parts, all results of one turn in one `user`
+/// content, since Gemini wants as many of them there as the model turn had calls.
+fn turns(req: &ChatRequest) -> Result<(Vec<Cow<'_, str>>, Vec<Content>), ProviderError> {
+    let mut system: Vec<Cow<'_, str>> = Vec::new();
+    let mut contents: Vec<Content> = Vec::new();
+    // Call id -> function name, from the assistant turns seen so far.
+    let mut call_names: HashMap<&str, &str> = HashMap::new();
+    for (i, message) in req.messages.iter().enumerate() {
+        let text = message_text(i, message)?;
+        if message.content.has_image() {
+            if message.role != Role::User {
+                return Err(ProviderError::unsupported(
+                    ID,
+                    &format!("messages[{i}].content (images outside user messages)"),
+                ));
+            }
+            let parts = image_message_parts(message.content.parts())?;
+            push_parts(&mut contents, "user", parts);
+            continue;
+        }
+        if message.role == Role::Tool {
+            let part = tools::result_part(i, message, &text, &call_names)?;
+            push_parts(&mut contents, "user", vec![part]);
+            continue;
+        }
+        if !message.tool_calls.is_empty() {
+            let mut parts = Vec::with_capacity(message.tool_calls.len() + 1);
+            if !text.trim().is_empty() {
+                parts.push(Part::text(text.into_owned()));
+            }
+            for (j, call) in message.tool_calls.iter().enumerate() {
+                parts.push(tools::call_part(i, j, call)?);
+                call_names.insert(call.id.as_str(), call.name.as_str());
+            }
+            push_parts(&mut contents, "model", parts);
+            continue;
+        }
+        if text.trim().is_empty() {
+            continue;
+        }
+        let role = match message.role {
+            Role::System => {
+                system.push(text);
+                continue;
+            }
+            // Tool results were handled above.
+            Role::User | Role::Tool => "user",
+            Role::Assistant => "model",
+        };
+        match contents.last_mut() {
+            Some(last) if last.role == role => append_text(last, &text),
+            _ => contents.push(Content {
+                role,
+                parts: vec![Part::text(text.into_owned())],
+            }),
+        }
+    }
+    Ok((system, contents))
 }
 
 /// Appends `parts` to the last turn when it has `role`, else starts a turn.
