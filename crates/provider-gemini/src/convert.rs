@@ -367,7 +367,13 @@ pub(crate) fn tool_call(
     };
     let arguments = match &call.args {
         None | Some(serde_json::Value::Null) => "{}".to_owned(),
-        Some(args) => args.to_string(),
+        Some(args @ serde_json::Value::Object(_)) => args.to_string(),
+        Some(_) => {
+            return Some(Err(ProviderError::new(ID, ErrorKind::InvalidResponse)
+                .with_message(format!(
+                    "the args of the functionCall `{name}` in the answer are not an object"
+                ))));
+        }
     };
     let id = signature::call_id(
         call.id.as_deref().filter(|id| !id.is_empty()),
@@ -972,6 +978,12 @@ mod tests {
         );
         assert_eq!(a.tool_calls[0].arguments, r#"{"a":[1]}"#);
         assert_eq!(a.tool_calls[1], ToolCall::new("call_resp_1", "g", "{}"));
+        let not_object = parse(
+            r#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":[1]}}]},"finishReason":"STOP"}]}"#,
+        );
+        let err = answer(&not_object, "m").unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::InvalidResponse));
+        assert!(err.message.unwrap().contains("`f`"));
         let malformed = parse(r#"{"candidates":[{"finishReason":"MALFORMED_FUNCTION_CALL"}]}"#);
         let err = answer(&malformed, "m").unwrap_err();
         assert!(matches!(err.kind, ErrorKind::InvalidResponse));
