@@ -109,10 +109,14 @@ fn check_json_combination(req: &ChatRequest, model: &str) -> Result<(), Provider
         None | Some(ResponseFormat::Text) => return Ok(()),
         Some(format) => format.as_str(),
     };
-    if let Some(choice @ (ToolChoice::Required | ToolChoice::Function(_))) = &req.tool_choice {
+    let forced = match &req.tool_choice {
+        Some(ToolChoice::Required) => Some("`required`".to_owned()),
+        Some(ToolChoice::Function(name)) => Some(format!("naming `{name}`")),
+        _ => None,
+    };
+    if let Some(forced) = forced {
         return Err(bad_request(format!(
-            "gemini cannot force a function call (`tool_choice` `{}`) together with `response_format` `{format}` (Gemini answers 400: forced function calling with a JSON response mime type is unsupported)",
-            choice.as_str()
+            "gemini cannot force a function call (`tool_choice` {forced}) together with `response_format` `{format}` (Gemini answers 400: forced function calling with a JSON response mime type is unsupported)"
         )));
     }
     if !is_gemini_3(model) {
