@@ -1085,3 +1085,93 @@ async fn unsupported_combination_errors_are_bad_requests_naming_the_problem() {
     }
     insta::assert_json_snapshot!("unsupported_combination_errors", views);
 }
+
+// ---------------------------------------------------------------- images and reasoning (capabilities.md §3, §4)
+
+#[tokio::test]
+async fn an_https_image_is_sent_as_file_data() {
+    let server = MockServer::start().await;
+    let expected = surface_fixture("vision-request-file-uri.json");
+    mock("gemini-2.5-flash", false)
+        .and(body_json(&expected))
+        .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let parts = &expected["contents"][0]["parts"];
+    let req = ChatRequest::new(vec![Message::user(vec![
+        llmpool_core::ContentPart::text(parts[0]["text"].as_str().unwrap_or_default()),
+        llmpool_core::ContentPart::image_url(
+            parts[1]["fileData"]["fileUri"].as_str().unwrap_or_default(),
+        ),
+    ])])
+    .with_model("gemini-2.5-flash");
+    let resp = provider(&server).chat(&req).await;
+    assert!(resp.is_ok(), "{resp:?}");
+}
+
+#[tokio::test]
+async fn reasoning_effort_is_a_thinking_level_and_thoughts_stay_out_of_the_text() {
+    let server = MockServer::start().await;
+    mock("gemini-3-pro-preview", false)
+        .respond_with(respond(
+            200,
+            &fixture(MANIFEST, "reasoning-response-signature.json"),
+            JSON,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let documented = surface_fixture("reasoning-request.json");
+    let mut req = ChatRequest::from_user(
+        documented["contents"][0]["parts"][0]["text"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .with_model("gemini-3-pro-preview");
+    req.max_tokens = Some(1024);
+    req.reasoning_effort = Some("low".into());
+    let resp = provider(&server).chat(&req).await.unwrap();
+    let sent = only_request(&server).await;
+    // The documented body, but for the level's case (Gemini's enum takes either).
+    let mut expected = documented.clone();
+    expected["generationConfig"]["thinkingConfig"]["thinkingLevel"] = json!("LOW");
+    assert_eq!(sent["body"], expected);
+    insta::assert_json_snapshot!("reasoning_request", sent);
+    // Without includeThoughts honoured (none came back) the answer is text only; the
+    // thinking tokens count as completion tokens.
+    insta::assert_json_snapshot!("reasoning_response_signature", response_view(&resp), {
+        ".response.latency" => "[latency]",
+    });
+    assert_eq!(resp.reasoning, None);
+    assert!(resp.text.starts_with("There are **3**"));
+    assert_eq!(
+        resp.usage.map(|u| (u.completion_tokens, u.total_tokens)),
+        Some((287, 296))
+    );
+}
+
+#[tokio::test]
+async fn streamed_thought_parts_are_reasoning_events_before_the_text() {
+    let model = "gemma-4-26b-a4b-it";
+    let server = MockServer::start().await;
+    mock(model, true)
+        .respond_with(respond(
+            200,
+            &fixture(MANIFEST, "reasoning-stream-thought-parts.sse"),
+            SSE,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let req = ChatRequest::from_user("Reply with exactly: hello").with_model(model);
+    let events = collect(&provider(&server), &req).await;
+    insta::assert_json_snapshot!("reasoning_stream_events", events);
+    let reasoning: String = events
+        .iter()
+        .filter_map(|e| e["reasoning"].as_str())
+        .collect();
+    let text: String = events.iter().filter_map(|e| e["delta"].as_str()).collect();
+    assert!(reasoning.starts_with("*   User input:"), "{reasoning}");
+    assert_eq!(text, "hello");
+}
