@@ -723,9 +723,10 @@ mod tests {
         );
         assert_eq!(dropped, vec!["logprobs", "user"]);
 
-        // Tools are mapped; Gemma has no function calling and refuses them by name.
+        // Tools are mapped; Gemma 3 has no function calling and refuses them by name.
         let tools = ChatRequest::from_user("x").with_tool(Tool::function("f", "f", json!({})));
         assert!(build_request(&tools, "gemini-2.5-flash", &mut Vec::new()).is_ok());
+        assert!(build_request(&tools, "gemma-4-26b-a4b-it", &mut Vec::new()).is_ok());
         let err = build_request(&tools, "gemma-3-27b-it", &mut Vec::new()).unwrap_err();
         assert!(matches!(err.kind, ErrorKind::BadRequest));
         assert!(err.message.unwrap().contains("`tools`"));

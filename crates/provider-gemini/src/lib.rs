@@ -52,7 +52,7 @@
 //! - Combinations Gemini answers 400 are refused before any call as `BadRequest`
 //!   naming the fields (the router moves on): a JSON `response_format` with a forced
 //!   call (`required` or named), and on models before Gemini 3 a JSON format with
-//!   tools at all; tools to Gemma (no function calling).
+//!   tools at all; tools to Gemma 3 and older (no function calling).
 //! - History: an assistant message's tool calls become `functionCall` parts of its
 //!   `model` turn (arguments parsed; invalid JSON or a non-object is a `BadRequest`
 //!   naming the call); `tool` messages become `functionResponse` parts named after the

@@ -54,9 +54,12 @@ pub(crate) fn declarations(
             ))),
         };
     }
-    if crate::convert::is_gemma(model) {
+    if ["gemma-1", "gemma-2", "gemma-3"]
+        .iter()
+        .any(|old| model.starts_with(old))
+    {
         return Err(bad_request(format!(
-            "`tools` is not supported by provider `gemini` for `{model}` (Gemma on the Gemini API has no function calling)"
+            "`tools` is not supported by provider `gemini` for `{model}` (Gemini answers 400: function calling is not enabled for Gemma 3 and older)"
         )));
     }
     check_json_combination(req, model)?;
