@@ -148,7 +148,8 @@ fn documented_fields() -> Vec<(&'static str, Value, &'static [&'static str])> {
         (
             "tools",
             json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}]),
-            &[],
+            // Gemini declares it as `functionDeclarations: [{name}]`.
+            &["get_weather"],
         ),
         ("tool_choice", json!("required"), &["REQUIRED"]),
         ("parallel_tool_calls", json!(false), &[]),

@@ -74,6 +74,7 @@ impl GeminiProvider {
         Ok(ChatResponse {
             text: answer.text,
             reasoning: answer.reasoning,
+            tool_calls: answer.tool_calls,
             finish_reason: answer.finish_reason,
             usage: answer.usage,
             provider: ID,

@@ -1,24 +1,26 @@
 //! Core requests to Gemini's wire shape, and Gemini answers back to core terms.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use llmpool_core::{
     ChatRequest, ContentPart, ErrorKind, FinishReason, Message, ProviderError, ResponseFormat,
-    Role, Usage,
+    Role, ToolCall, Usage,
 };
 
-use crate::ID;
 use crate::wire::{
     Blob, Content, FileData, GenerateContentRequest, GenerateContentResponse, GenerationConfig,
-    Part, SystemInstruction, TextPart, ThinkingConfig, UsageMetadata,
+    Part, ResponsePart, SystemInstruction, TextPart, ThinkingConfig, UsageMetadata,
 };
+use crate::{ID, signature, tools};
 
 /// Gemini accepts at most this many `stopSequences`.
 pub(crate) const MAX_STOP_SEQUENCES: usize = 5;
 
-/// The optional request fields this crate maps to Gemini today. Every other field a
-/// request sets is left out and reported when droppable, else refused by name (tools,
-/// `tool_choice`, `reasoning_effort`, penalties, `logit_bias`, … until they are mapped).
+/// The optional request fields this crate maps to Gemini. Every other field a request
+/// sets is left out and reported when droppable (`user`, `logprobs`,
+/// `parallel_tool_calls`: Gemini has no control for it, …), else refused by name
+/// (penalties, `logit_bias`, …).
 const MAPPED_PARAMS: &[&str] = &[
     "temperature",
     "top_p",
@@ -27,6 +29,8 @@ const MAPPED_PARAMS: &[&str] = &[
     "seed",
     "response_format",
     "reasoning_effort",
+    "tools",
+    "tool_choice",
 ];
 
 /// What a successful `generateContent` body says, in core terms.
@@ -35,6 +39,8 @@ pub(crate) struct Answer {
     pub(crate) text: String,
     /// Thought summaries (only sent when the request set a reasoning effort).
     pub(crate) reasoning: Option<String>,
+    /// The function calls of the answer, with ids that carry their signatures.
+    pub(crate) tool_calls: Vec<ToolCall>,
     pub(crate) finish_reason: Option<FinishReason>,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: String,
@@ -76,48 +82,9 @@ pub(crate) fn build_request(
             )),
         );
     }
-    let mut system: Vec<Cow<'_, str>> = Vec::new();
-    let mut contents: Vec<Content> = Vec::new();
-    for (i, message) in req.messages.iter().enumerate() {
-        let text = message_text(i, message)?;
-        if message.content.has_image() {
-            if message.role != Role::User {
-                return Err(ProviderError::unsupported(
-                    ID,
-                    "images outside user messages",
-                ));
-            }
-            let parts = image_message_parts(message.content.parts())?;
-            match contents.last_mut() {
-                Some(last) if last.role == "user" => last.parts.extend(parts),
-                _ => contents.push(Content {
-                    role: "user",
-                    parts,
-                }),
-            }
-            continue;
-        }
-        if text.trim().is_empty() {
-            continue;
-        }
-        let role = match message.role {
-            Role::System => {
-                system.push(text);
-                continue;
-            }
-            Role::User => "user",
-            Role::Assistant => "model",
-            // Refused by `message_text` until tool calling is mapped for Gemini.
-            Role::Tool => return Err(ProviderError::unsupported(ID, "tools")),
-        };
-        match contents.last_mut() {
-            Some(last) if last.role == role => append_text(last, &text),
-            _ => contents.push(Content {
-                role,
-                parts: vec![Part::text(text.into_owned())],
-            }),
-        }
-    }
+    let (tools, tool_config) = tools::declarations(req, model)?;
+    let (system, mut contents) = turns(req)?;
+    tools::fill_missing_signatures(&mut contents, model);
     let system_text = (!system.is_empty()).then(|| system.join("\n\n"));
     let system_instruction = match system_text {
         Some(text) if is_gemma(model) => {
@@ -159,22 +126,92 @@ pub(crate) fn build_request(
         system_instruction,
         contents,
         generation_config: (!config.is_empty()).then_some(config),
+        tools,
+        tool_config,
     })
 }
 
-/// The text of a message, refusing by name what this crate does not map to Gemini yet:
-/// tool calls and results, images and other non-text parts.
-fn message_text(i: usize, message: &Message) -> Result<Cow<'_, str>, ProviderError> {
-    if message.role == Role::Tool {
-        return Err(ProviderError::unsupported(
-            ID,
-            &format!("messages[{i}] (role `tool`)"),
-        ));
+/// The system texts and the `user`/`model` turns of `req`'s messages.
+///
+/// Tool calls become `functionCall` parts of the `model` turn (after its text); tool
+/// results become `functionResponse` parts, all results of one turn in one `user`
+/// content, since Gemini wants as many of them there as the model turn had calls.
+fn turns(req: &ChatRequest) -> Result<(Vec<Cow<'_, str>>, Vec<Content>), ProviderError> {
+    let mut system: Vec<Cow<'_, str>> = Vec::new();
+    let mut contents: Vec<Content> = Vec::new();
+    // Call id -> function name, from the assistant turns seen so far.
+    let mut call_names: HashMap<&str, &str> = HashMap::new();
+    for (i, message) in req.messages.iter().enumerate() {
+        let text = message_text(i, message)?;
+        if message.content.has_image() {
+            if message.role != Role::User {
+                return Err(ProviderError::unsupported(
+                    ID,
+                    &format!("messages[{i}].content (images outside user messages)"),
+                ));
+            }
+            let parts = image_message_parts(message.content.parts())?;
+            push_parts(&mut contents, "user", parts);
+            continue;
+        }
+        if message.role == Role::Tool {
+            let part = tools::result_part(i, message, &text, &call_names)?;
+            push_parts(&mut contents, "user", vec![part]);
+            continue;
+        }
+        if !message.tool_calls.is_empty() {
+            let mut parts = Vec::with_capacity(message.tool_calls.len() + 1);
+            if !text.trim().is_empty() {
+                parts.push(Part::text(text.into_owned()));
+            }
+            for (j, call) in message.tool_calls.iter().enumerate() {
+                parts.push(tools::call_part(i, j, call)?);
+                call_names.insert(call.id.as_str(), call.name.as_str());
+            }
+            push_parts(&mut contents, "model", parts);
+            continue;
+        }
+        if text.trim().is_empty() {
+            continue;
+        }
+        let role = match message.role {
+            Role::System => {
+                system.push(text);
+                continue;
+            }
+            // Tool results were handled above.
+            Role::User | Role::Tool => "user",
+            Role::Assistant => "model",
+        };
+        match contents.last_mut() {
+            Some(last) if last.role == role => append_text(last, &text),
+            _ => contents.push(Content {
+                role,
+                parts: vec![Part::text(text.into_owned())],
+            }),
+        }
     }
-    if !message.tool_calls.is_empty() {
+    Ok((system, contents))
+}
+
+/// Appends `parts` to the last turn when it has `role`, else starts a turn.
+fn push_parts(contents: &mut Vec<Content>, role: &'static str, parts: Vec<Part>) {
+    match contents.last_mut() {
+        Some(last) if last.role == role => last.parts.extend(parts),
+        _ => contents.push(Content { role, parts }),
+    }
+}
+
+/// The text of a message, refusing by name the parts Gemini cannot take: images it
+/// does not read and non-text, non-image parts.
+fn message_text(i: usize, message: &Message) -> Result<Cow<'_, str>, ProviderError> {
+    if !message.tool_calls.is_empty() && message.role != Role::Assistant {
         return Err(ProviderError::unsupported(
             ID,
-            &format!("messages[{i}].tool_calls"),
+            &format!(
+                "messages[{i}].tool_calls (on a `{}` message)",
+                message.role.as_str()
+            ),
         ));
     }
     for (j, part) in message.content.parts().iter().enumerate() {
@@ -315,6 +352,75 @@ pub(crate) fn candidate_thoughts(resp: &GenerateContentResponse) -> String {
         .collect()
 }
 
+/// The function call of a response part in core terms, the `index`-th call of the answer
+/// `response_id`: arguments as a JSON text (`{}` when Gemini sent none), an id that
+/// carries Gemini's id and signature (see [`crate::signature`]).
+pub(crate) fn tool_call(
+    part: &ResponsePart,
+    response_id: Option<&str>,
+    index: u32,
+) -> Option<Result<ToolCall, ProviderError>> {
+    let call = part.function_call.as_ref()?;
+    let Some(name) = call.name.as_deref().filter(|n| !n.is_empty()) else {
+        return Some(Err(ProviderError::new(ID, ErrorKind::InvalidResponse)
+            .with_message("a functionCall part of the answer has no name")));
+    };
+    let arguments = match &call.args {
+        None | Some(serde_json::Value::Null) => "{}".to_owned(),
+        Some(args @ serde_json::Value::Object(_)) => args.to_string(),
+        Some(_) => {
+            return Some(Err(ProviderError::new(ID, ErrorKind::InvalidResponse)
+                .with_message(format!(
+                    "the args of the functionCall `{name}` in the answer are not an object"
+                ))));
+        }
+    };
+    let id = signature::call_id(
+        call.id.as_deref().filter(|id| !id.is_empty()),
+        part.thought_signature.as_deref().filter(|s| !s.is_empty()),
+        || signature::nonce(response_id, index),
+    );
+    Some(Ok(ToolCall::new(id, name, arguments)))
+}
+
+/// The parts of the first candidate.
+fn candidate_parts(resp: &GenerateContentResponse) -> &[ResponsePart] {
+    resp.first_candidate()
+        .and_then(|c| c.content.as_ref())
+        .and_then(|c| c.parts.as_deref())
+        .unwrap_or_default()
+}
+
+/// The function calls of a response (numbered from `first_index`), in order.
+pub(crate) fn candidate_calls(
+    resp: &GenerateContentResponse,
+    first_index: u32,
+) -> Result<Vec<ToolCall>, ProviderError> {
+    (first_index..)
+        .zip(
+            candidate_parts(resp)
+                .iter()
+                .filter(|p| p.function_call.is_some()),
+        )
+        .filter_map(|(index, part)| tool_call(part, resp.response_id.as_deref(), index))
+        .collect()
+}
+
+/// Finish reasons Gemini gives when the model botched function calling: errors, not
+/// answers (capabilities.md §6.4).
+pub(crate) fn is_tool_failure(raw: &str) -> bool {
+    matches!(
+        raw,
+        "MALFORMED_FUNCTION_CALL" | "UNEXPECTED_TOOL_CALL" | "TOO_MANY_TOOL_CALLS"
+    )
+}
+
+/// The error for such a finish reason.
+pub(crate) fn tool_failure(raw: &str) -> ProviderError {
+    ProviderError::new(ID, ErrorKind::InvalidResponse)
+        .with_message(format!("gemini stopped without an answer: {raw}"))
+}
+
 /// `thinkingConfig` for an OpenAI `reasoning_effort` (capabilities.md §6.1): Gemini 3
 /// takes a level (it cannot turn thinking off, and 3.7 rejects `MINIMAL`, so `none` and
 /// `minimal` ask for `LOW`), Gemini 2.5 a token budget (0 = off, 24,576 the flash
@@ -408,9 +514,17 @@ pub(crate) fn answer(
         return Err(ProviderError::new(ID, ErrorKind::InvalidResponse)
             .with_message("the response has no candidates"));
     };
+    let tool_calls = candidate_calls(resp, 0)?;
     let raw_finish = candidate.finish_reason.as_deref();
-    let finish = raw_finish.map(finish_reason);
-    if text.is_empty() {
+    let mut finish = raw_finish.map(finish_reason);
+    if !tool_calls.is_empty() && matches!(finish, None | Some(FinishReason::Stop)) {
+        // Gemini says STOP for an answer that calls functions.
+        finish = Some(FinishReason::ToolCalls);
+    }
+    if text.is_empty() && tool_calls.is_empty() {
+        if let Some(raw) = raw_finish.filter(|r| is_tool_failure(r)) {
+            return Err(tool_failure(raw));
+        }
         match (&finish, raw_finish) {
             (Some(FinishReason::ContentFilter), Some(raw)) => {
                 return Err(content_filtered("answer", raw));
@@ -425,6 +539,7 @@ pub(crate) fn answer(
     Ok(Answer {
         text,
         reasoning: Some(candidate_thoughts(resp)).filter(|t| !t.is_empty()),
+        tool_calls,
         finish_reason: finish,
         usage: resp.usage_metadata.as_ref().map(usage),
         model: resp
@@ -608,8 +723,11 @@ mod tests {
         );
         assert_eq!(dropped, vec!["logprobs", "user"]);
 
+        // Tools are mapped; Gemma 3 has no function calling and refuses them by name.
         let tools = ChatRequest::from_user("x").with_tool(Tool::function("f", "f", json!({})));
-        let err = build_request(&tools, "m", &mut Vec::new()).unwrap_err();
+        assert!(build_request(&tools, "gemini-2.5-flash", &mut Vec::new()).is_ok());
+        assert!(build_request(&tools, "gemma-4-26b-a4b-it", &mut Vec::new()).is_ok());
+        let err = build_request(&tools, "gemma-3-27b-it", &mut Vec::new()).unwrap_err();
         assert!(matches!(err.kind, ErrorKind::BadRequest));
         assert!(err.message.unwrap().contains("`tools`"));
 
@@ -657,5 +775,219 @@ mod tests {
         );
         let err = build_request(&req, "gemma-3-27b-it", &mut Vec::new()).unwrap_err();
         assert!(err.message.unwrap().contains("`reasoning_effort`"));
+    }
+
+    fn tool_request(choice: Option<llmpool_core::ToolChoice>) -> ChatRequest {
+        let mut req = ChatRequest::from_user("weather?").with_tool(llmpool_core::Tool::function(
+            "get_weather",
+            "Get the weather.",
+            json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+                   "properties": {"city": {"type": "string"}}, "additionalProperties": false}),
+        ));
+        req.tool_choice = choice;
+        req
+    }
+
+    #[test]
+    fn tool_choice_maps_to_function_calling_modes() {
+        use llmpool_core::ToolChoice;
+        let mode = |choice| body(&tool_request(choice), "gemini-2.5-flash")["toolConfig"].clone();
+        assert_eq!(mode(None), Value::Null);
+        assert_eq!(
+            mode(Some(ToolChoice::Auto)),
+            json!({"functionCallingConfig": {"mode": "AUTO"}})
+        );
+        assert_eq!(
+            mode(Some(ToolChoice::None)),
+            json!({"functionCallingConfig": {"mode": "NONE"}})
+        );
+        assert_eq!(
+            mode(Some(ToolChoice::Required)),
+            json!({"functionCallingConfig": {"mode": "ANY"}})
+        );
+        assert_eq!(
+            mode(Some(ToolChoice::Function("get_weather".into()))),
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}})
+        );
+        let mut strict = tool_request(None);
+        strict.tools[0].strict = Some(true);
+        assert_eq!(
+            body(&strict, "gemini-2.5-flash")["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "VALIDATED"}})
+        );
+        // The schema goes as JSON Schema, only the root `$schema` removed.
+        assert_eq!(
+            body(&tool_request(None), "m")["tools"],
+            json!([{"functionDeclarations": [{"name": "get_weather", "description": "Get the weather.",
+                "parametersJsonSchema": {"type": "object", "properties": {"city": {"type": "string"}}, "additionalProperties": false}}]}])
+        );
+        let err = build_request(
+            &tool_request(Some(ToolChoice::Function("other".into()))),
+            "m",
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(err.message.unwrap().contains("`other`"));
+        let mut no_tools = ChatRequest::from_user("x");
+        no_tools.tool_choice = Some(ToolChoice::Required);
+        let err = build_request(&no_tools, "m", &mut Vec::new()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+        assert!(err.message.unwrap().contains("`tool_choice`"));
+        let mut bad_name = tool_request(None);
+        bad_name.tools[0].name = "1st".into();
+        let err = build_request(&bad_name, "m", &mut Vec::new()).unwrap_err();
+        assert!(err.message.unwrap().contains("tools[0].function.name"));
+    }
+
+    #[test]
+    fn parallel_tool_calls_is_dropped_and_reported() {
+        let mut req = tool_request(None);
+        req.parallel_tool_calls = Some(false);
+        let mut dropped = Vec::new();
+        build_request(&req, "m", &mut dropped).unwrap();
+        assert_eq!(dropped, ["parallel_tool_calls"]);
+    }
+
+    #[test]
+    fn json_with_tools_is_refused_where_gemini_refuses_it() {
+        use llmpool_core::ToolChoice;
+        let mut req = tool_request(None);
+        req.response_format = Some(ResponseFormat::JsonObject);
+        let err = build_request(&req, "gemini-2.5-flash", &mut Vec::new()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+        let message = err.message.unwrap();
+        assert!(
+            message.contains("`tools`") && message.contains("`response_format`"),
+            "{message}"
+        );
+        assert!(build_request(&req, "gemini-3.1-flash-lite", &mut Vec::new()).is_ok());
+        req.tool_choice = Some(ToolChoice::Required);
+        let err = build_request(&req, "gemini-3.1-flash-lite", &mut Vec::new()).unwrap_err();
+        let message = err.message.unwrap();
+        assert!(
+            message.contains("`tool_choice`") && message.contains("`response_format`"),
+            "{message}"
+        );
+    }
+
+    fn history(calls: Vec<ToolCall>, results: &[(&str, &str)]) -> ChatRequest {
+        let mut messages = vec![
+            Message::user("weather in SF and Tokyo?"),
+            Message::assistant_tool_calls("", calls),
+        ];
+        for (id, content) in results {
+            let mut m = Message::new(Role::Tool, *content);
+            m.tool_call_id = Some((*id).to_owned());
+            messages.push(m);
+        }
+        messages.push(Message::user("thanks"));
+        ChatRequest::new(messages)
+    }
+
+    #[test]
+    fn tool_results_of_one_turn_become_one_user_content() {
+        let signed = signature::call_id(Some("g1"), Some("sig"), || unreachable!());
+        let req = history(
+            vec![
+                ToolCall::new(&signed, "get_weather", r#"{"city":"SF"}"#),
+                ToolCall::new("toolu_x", "get_weather", ""),
+            ],
+            &[(&signed, r#"{"temp_c":17}"#), ("toolu_x", "sunny")],
+        );
+        let contents = body(&req, "gemini-3.1-flash-lite")["contents"].clone();
+        assert_eq!(
+            contents,
+            json!([
+                {"role": "user", "parts": [{"text": "weather in SF and Tokyo?"}]},
+                {"role": "model", "parts": [
+                    {"functionCall": {"id": "g1", "name": "get_weather", "args": {"city": "SF"}}, "thoughtSignature": "sig"},
+                    {"functionCall": {"id": "toolu_x", "name": "get_weather", "args": {}}}
+                ]},
+                {"role": "user", "parts": [
+                    {"functionResponse": {"id": "g1", "name": "get_weather", "response": {"name": "get_weather", "content": {"temp_c": 17}}}},
+                    {"functionResponse": {"id": "toolu_x", "name": "get_weather", "response": {"name": "get_weather", "content": "sunny"}}},
+                    {"text": "thanks"}
+                ]}
+            ])
+        );
+    }
+
+    #[test]
+    fn calls_from_another_provider_get_the_placeholder_signature_on_gemini_3() {
+        let req = history(
+            vec![ToolCall::new("call_abc", "f", "{}")],
+            &[("call_abc", "ok")],
+        );
+        let on = |model| body(&req, model)["contents"][1]["parts"][0].clone();
+        assert_eq!(
+            on("gemini-3.1-flash-lite"),
+            json!({"functionCall": {"id": "call_abc", "name": "f", "args": {}}, "thoughtSignature": "skip_thought_signature_validator"})
+        );
+        assert_eq!(
+            on("gemini-2.5-flash"),
+            json!({"functionCall": {"id": "call_abc", "name": "f", "args": {}}})
+        );
+    }
+
+    #[test]
+    fn broken_tool_history_is_a_bad_request_naming_the_message() {
+        let bad_args = history(vec![ToolCall::new("c1", "f", "{nope")], &[("c1", "x")]);
+        let err = build_request(&bad_args, "m", &mut Vec::new()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest));
+        let message = err.message.unwrap();
+        assert!(
+            message.contains("messages[1].tool_calls[0]") && message.contains("`c1`"),
+            "{message}"
+        );
+        let not_object = history(vec![ToolCall::new("c1", "f", "[1]")], &[("c1", "x")]);
+        let err = build_request(&not_object, "m", &mut Vec::new()).unwrap_err();
+        assert!(err.message.unwrap().contains("not a JSON object"));
+        let orphan = history(vec![ToolCall::new("c1", "f", "{}")], &[("c2", "x")]);
+        let err = build_request(&orphan, "m", &mut Vec::new()).unwrap_err();
+        let message = err.message.unwrap();
+        assert!(
+            message.contains("messages[2].tool_call_id `c2`"),
+            "{message}"
+        );
+        let mut no_id = history(vec![ToolCall::new("c1", "f", "{}")], &[("c1", "x")]);
+        no_id.messages[2].tool_call_id = None;
+        let err = build_request(&no_id, "m", &mut Vec::new()).unwrap_err();
+        assert!(
+            err.message
+                .unwrap()
+                .contains("messages[2] (role `tool`) has no `tool_call_id`")
+        );
+    }
+
+    #[test]
+    fn answers_with_function_calls() {
+        let resp = parse(
+            r#"{"candidates":[{"content":{"parts":[{"text":"Checking."},
+                {"functionCall":{"name":"f","args":{"a":[1]},"id":"g1"},"thoughtSignature":"sig"},
+                {"functionCall":{"name":"g"}}]},"finishReason":"STOP"}],"responseId":"resp"}"#,
+        );
+        let a = answer(&resp, "m").unwrap();
+        assert_eq!(a.text, "Checking.");
+        assert_eq!(a.finish_reason, Some(FinishReason::ToolCalls));
+        assert_eq!(a.tool_calls.len(), 2);
+        assert_eq!(
+            signature::replay(&a.tool_calls[0].id),
+            signature::Replay {
+                id: Some("g1".into()),
+                signature: Some("sig".into())
+            }
+        );
+        assert_eq!(a.tool_calls[0].arguments, r#"{"a":[1]}"#);
+        assert_eq!(a.tool_calls[1], ToolCall::new("call_resp_1", "g", "{}"));
+        let not_object = parse(
+            r#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":[1]}}]},"finishReason":"STOP"}]}"#,
+        );
+        let err = answer(&not_object, "m").unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::InvalidResponse));
+        assert!(err.message.unwrap().contains("`f`"));
+        let malformed = parse(r#"{"candidates":[{"finishReason":"MALFORMED_FUNCTION_CALL"}]}"#);
+        let err = answer(&malformed, "m").unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::InvalidResponse));
+        assert!(err.message.unwrap().contains("MALFORMED_FUNCTION_CALL"));
     }
 }

@@ -34,9 +34,50 @@
 //!   thoughts); the model is `modelVersion`.
 //! - Mapped beyond plain chat: `seed`, `response_format` (`responseMimeType` +
 //!   `responseJsonSchema`), images (`inlineData` for `data:` URLs, `fileData` for
-//!   `https:` URLs), `reasoning_effort` (`thinkingConfig`). Tools are refused by name
-//!   until mapped; `user`, `logprobs` and other meaning-neutral fields are dropped and
-//!   reported.
+//!   `https:` URLs), `reasoning_effort` (`thinkingConfig`), tools (below). `user`,
+//!   `logprobs`, `parallel_tool_calls` (Gemini has no such control) and other
+//!   meaning-neutral fields are dropped and reported.
+//!
+//! # Tools
+//!
+//! - `tools` become one `{"functionDeclarations": [...]}`; each function's schema goes
+//!   as `parametersJsonSchema` (JSON Schema, only the root `$schema` removed), not as
+//!   the OpenAPI-subset `parameters`, which rejects the whole request for one keyword
+//!   it does not know (`additionalProperties`, `const`, …) and would need a sanitizer
+//!   that loosens the caller's schema. A function without arguments (no schema, `{}` or
+//!   an object without properties) has none. Names Gemini rejects are refused locally.
+//! - `tool_choice` → `toolConfig.functionCallingConfig.mode`: `auto` → `AUTO`, `none`
+//!   → `NONE` (declarations kept), `required` → `ANY`, a named function → `ANY` +
+//!   `allowedFunctionNames`; `strict` tools under the default choice → `VALIDATED`.
+//! - Combinations Gemini answers 400 are refused before any call as `BadRequest`
+//!   naming the fields (the router moves on): a JSON `response_format` with a forced
+//!   call (`required` or named), and on models before Gemini 3 a JSON format with
+//!   tools at all; tools to Gemma 3 and older (no function calling).
+//! - History: an assistant message's tool calls become `functionCall` parts of its
+//!   `model` turn (arguments parsed; invalid JSON or a non-object is a `BadRequest`
+//!   naming the call); `tool` messages become `functionResponse` parts named after the
+//!   matching call (a result answering no earlier call is a `BadRequest`), all
+//!   results of one turn in **one** `user` content, each as
+//!   `{"name": <function>, "content": <result>}` (a JSON object or array as itself,
+//!   anything else, or JSON holding `$ref`/`$defs` keys, as text).
+//! - Answers: `functionCall` parts become `tool_calls` (arguments as a JSON text, `{}`
+//!   when absent) and the finish reason `tool_calls` (Gemini says `STOP`);
+//!   `MALFORMED_FUNCTION_CALL`, `UNEXPECTED_TOOL_CALL` and `TOO_MANY_TOOL_CALLS` without
+//!   any answer are `InvalidResponse` errors. Streamed, each call arrives whole and
+//!   goes out as one tool-call delta (index, id, name and the whole arguments).
+//! - **Thought signatures, stateless.** Gemini 3 signs the first call of a turn and
+//!   answers 400 when the next request replays it without the signature. The gateway
+//!   keeps no conversation state, so the signature travels in the call's id (option 1
+//!   of capabilities.md §6.5): a signed call's id is `call_g1` + base64url of
+//!   `{"g": <Gemini's id>, "s": <signature>}`, which clients send back unchanged; an
+//!   unsigned call keeps Gemini's id, and a call Gemini gave no id (Gemini 2.5) gets
+//!   `call_<responseId>_<index>`. Building the next request decodes such ids back into
+//!   `functionCall.id`/`functionResponse.id` and `thoughtSignature`; any other id (from
+//!   another provider after a failover, or made by the client) is sent as the call's
+//!   id, and on Gemini 3 models the first call of a turn left without a signature gets
+//!   Google's documented placeholder `skip_thought_signature_validator`. Signed ids are
+//!   long (signatures run from 70 to 1,500+ characters). Signatures on text parts are
+//!   not carried back (recommended by Google, not enforced).
 //!
 //! # Quirks
 //!
@@ -67,7 +108,9 @@ mod convert;
 mod errors;
 mod limits;
 mod models;
+mod signature;
 mod stream;
+mod tools;
 mod wire;
 
 use std::sync::Arc;

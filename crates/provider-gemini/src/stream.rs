@@ -23,7 +23,7 @@ use reqwest::header::HeaderMap;
 
 use llmpool_core::{
     ChatStream, Clock, ErrorKind, FinishReason, ProviderError, RateLimitSnapshot, StreamEnd,
-    StreamEvent, Usage,
+    StreamEvent, ToolCallDelta, Usage,
 };
 use llmpool_openai_compat::sse::SseItem;
 use llmpool_openai_compat::transport;
@@ -74,6 +74,8 @@ pub(crate) struct Decoder {
     done: bool,
     /// Request fields left out of the request, reported right after `Started`.
     dropped: Vec<String>,
+    /// Function calls sent so far (the next call's index).
+    calls: u32,
 }
 
 impl Decoder {
@@ -95,6 +97,7 @@ impl Decoder {
             raw: String::new(),
             done: false,
             dropped: Vec::new(),
+            calls: 0,
         }
     }
 
@@ -148,6 +151,25 @@ impl Decoder {
             self.start(&mut out);
             out.push(Ok(StreamEvent::Delta(text)));
         }
+        // Gemini sends each call whole: one delta per call, with id, name and the
+        // complete arguments.
+        let calls = match convert::candidate_calls(&chunk, self.calls) {
+            Ok(calls) => calls,
+            Err(err) => {
+                out.extend(self.fail(err));
+                return out;
+            }
+        };
+        for call in calls {
+            self.start(&mut out);
+            out.push(Ok(StreamEvent::ToolCall(ToolCallDelta {
+                index: self.calls,
+                id: Some(call.id),
+                name: Some(call.name),
+                arguments: call.arguments,
+            })));
+            self.calls += 1;
+        }
         if let Some(raw) = chunk
             .first_candidate()
             .and_then(|c| c.finish_reason.as_deref())
@@ -155,6 +177,10 @@ impl Decoder {
             let reason = convert::finish_reason(raw);
             if reason == FinishReason::ContentFilter && !self.started {
                 out.extend(self.fail(convert::content_filtered("answer", raw)));
+                return out;
+            }
+            if self.calls == 0 && convert::is_tool_failure(raw) {
+                out.extend(self.fail(convert::tool_failure(raw)));
                 return out;
             }
             self.finish = Some(reason);
@@ -213,12 +239,16 @@ impl Decoder {
                 )),
             );
         }
-        let Some(finish) = self.finish.take() else {
+        let Some(mut finish) = self.finish.take() else {
             return self.fail(
                 ProviderError::new(ID, ErrorKind::Transient { status: None })
                     .with_message("the stream ended without a finishReason (cut)"),
             );
         };
+        if self.calls > 0 && finish == FinishReason::Stop {
+            // Gemini says STOP for an answer that calls functions.
+            finish = FinishReason::ToolCalls;
+        }
         let mut out = Vec::new();
         self.start(&mut out);
         out.push(Ok(StreamEvent::Done(StreamEnd {
@@ -384,6 +414,49 @@ mod tests {
             labels(&out),
             ["started", "delta:Hel", "done:Some(ContentFilter)"]
         );
+    }
+
+    #[test]
+    fn function_calls_are_one_delta_each_and_finish_as_tool_calls() {
+        let call = |id: &str, sig: &str| {
+            format!(
+                r#"data: {{"candidates":[{{"content":{{"parts":[{{"functionCall":{{"name":"f","args":{{"a":1}}{id}}}{sig}}}]}}}}],"responseId":"r"}}"#
+            )
+        };
+        let out = run(&format!(
+            "{HELLO}\r\n\r\n{}\r\n\r\n{}\r\n\r\n{END}\r\n\r\n",
+            call(r#","id":"g1""#, r#","thoughtSignature":"c2ln""#),
+            call("", "")
+        ));
+        assert_eq!(labels(&out).last().unwrap(), "done:Some(ToolCalls)");
+        let calls: Vec<&ToolCallDelta> = out
+            .iter()
+            .filter_map(|i| match i {
+                Ok(StreamEvent::ToolCall(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(calls.len(), 2);
+        assert_eq!((calls[0].index, calls[1].index), (0, 1));
+        let first = crate::signature::replay(calls[0].id.as_deref().unwrap());
+        assert_eq!(
+            (first.id.as_deref(), first.signature.as_deref()),
+            (Some("g1"), Some("c2ln"))
+        );
+        assert_eq!(calls[1].id.as_deref(), Some("call_r_1"));
+        assert_eq!(calls[1].name.as_deref(), Some("f"));
+        assert_eq!(calls[1].arguments, r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn a_malformed_function_call_is_an_error() {
+        let out =
+            run("data: {\"candidates\":[{\"finishReason\":\"MALFORMED_FUNCTION_CALL\"}]}\r\n\r\n");
+        assert_eq!(labels(&out), ["err:invalid_response"]);
+        let nameless = run(
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"args\":{}}}]},\"finishReason\":\"STOP\"}]}\r\n\r\n",
+        );
+        assert_eq!(labels(&nameless), ["err:invalid_response"]);
     }
 
     #[test]

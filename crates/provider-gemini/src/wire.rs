@@ -19,6 +19,49 @@ pub(crate) struct GenerateContentRequest {
     /// Sampling parameters; absent when the caller set none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) generation_config: Option<GenerationConfig>,
+    /// The functions the model may call (one `Tool` holding every declaration).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tools: Vec<ToolDeclarations>,
+    /// How the model must use the functions; absent for the default (`AUTO`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_config: Option<ToolConfig>,
+}
+
+/// `{"functionDeclarations": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ToolDeclarations {
+    pub(crate) function_declarations: Vec<FunctionDeclaration>,
+}
+
+/// One function the model may call. Its arguments go as JSON Schema
+/// (`parametersJsonSchema`), never as the OpenAPI-subset `parameters`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FunctionDeclaration {
+    pub(crate) name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+    /// Absent for a function without arguments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) parameters_json_schema: Option<Value>,
+}
+
+/// `toolConfig`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ToolConfig {
+    pub(crate) function_calling_config: FunctionCallingConfig,
+}
+
+/// `functionCallingConfig`: `AUTO`, `VALIDATED`, `ANY` (optionally restricted to some
+/// names) or `NONE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FunctionCallingConfig {
+    pub(crate) mode: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) allowed_function_names: Vec<String>,
 }
 
 /// `systemInstruction`: a content without a role.
@@ -50,6 +93,41 @@ pub(crate) enum Part {
         #[serde(rename = "fileData")]
         file_data: FileData,
     },
+    /// A call the model made in an earlier turn, replayed with its signature.
+    Call(CallPart),
+    /// The result of such a call.
+    Result {
+        #[serde(rename = "functionResponse")]
+        function_response: FunctionResponse,
+    },
+}
+
+/// `{"functionCall": {...}, "thoughtSignature": "..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CallPart {
+    pub(crate) function_call: FunctionCall,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) thought_signature: Option<String>,
+}
+
+/// `functionCall` in a request: the call's id (when it has one), name and arguments.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct FunctionCall {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    pub(crate) name: String,
+    /// Always an object.
+    pub(crate) args: Value,
+}
+
+/// `functionResponse`: the same id and name as the call, the result as an object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct FunctionResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    pub(crate) name: String,
+    pub(crate) response: Value,
 }
 
 impl Part {
@@ -136,6 +214,9 @@ pub(crate) struct GenerateContentResponse {
     pub(crate) usage_metadata: Option<UsageMetadata>,
     #[serde(default)]
     pub(crate) model_version: Option<String>,
+    /// Unique per answer; seeds the ids of calls Gemini gave none.
+    #[serde(default)]
+    pub(crate) response_id: Option<String>,
 }
 
 impl GenerateContentResponse {
@@ -162,13 +243,31 @@ pub(crate) struct ResponseContent {
     pub(crate) parts: Option<Vec<ResponsePart>>,
 }
 
-/// A response part: text, possibly a thought summary, possibly only a signature.
+/// A response part: text, possibly a thought summary, possibly only a signature; or a
+/// function call.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct ResponsePart {
     #[serde(default)]
     pub(crate) text: Option<String>,
     #[serde(default)]
     pub(crate) thought: Option<bool>,
+    #[serde(default)]
+    pub(crate) function_call: Option<ResponseCall>,
+    #[serde(default)]
+    pub(crate) thought_signature: Option<String>,
+}
+
+/// A `functionCall` in an answer: `args` is an object (missing for some argument-less
+/// calls); `id` only from Gemini 3.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ResponseCall {
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) args: Option<Value>,
 }
 
 /// Why a prompt was refused before any candidate was generated.
@@ -327,6 +426,8 @@ mod tests {
                 top_p: Some(0.9),
                 ..GenerationConfig::default()
             }),
+            tools: Vec::new(),
+            tool_config: None,
         };
         assert_eq!(
             serde_json::to_string(&req).unwrap(),

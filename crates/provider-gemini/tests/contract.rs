@@ -14,8 +14,8 @@ use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use llmpool_core::{
-    ChatRequest, ChatResponse, Clock, ErrorKind, ErrorKindLabel, Message, Provider, ProviderError,
-    RateLimitSnapshot, StreamEvent,
+    ChatRequest, ChatResponse, Clock, ErrorKind, ErrorKindLabel, FinishReason, Message, Provider,
+    ProviderError, RateLimitSnapshot, Role, StreamEvent, Tool, ToolCall, ToolChoice,
 };
 use llmpool_provider_gemini::{FACTORY, GeminiProvider};
 use llmpool_testkit::{
@@ -812,4 +812,366 @@ async fn a_json_schema_is_sent_as_response_json_schema() {
     let resp = provider(&server).chat(&req).await;
     assert!(resp.is_ok(), "{resp:?}");
     insta::assert_json_snapshot!("json_schema_request", only_request(&server).await);
+}
+
+// ---------------------------------------------------------------- tools (capabilities.md §1, §6)
+
+/// The request of `tools-request.json`: one argument-less function, forced by name.
+fn catalog_request(model: &str, description: &str) -> ChatRequest {
+    let mut req = ChatRequest::from_user(
+        "Call catalogSearch once, then say whether metadata was returned. Do not inspect the PDF.",
+    )
+    .with_model(model)
+    .with_tool(Tool {
+        name: "catalogSearch".into(),
+        description: Some(description.into()),
+        parameters: None,
+        strict: None,
+    });
+    req.tool_choice = Some(ToolChoice::Function("catalogSearch".into()));
+    req.max_tokens = Some(64);
+    req
+}
+
+/// The follow-up turn of `req`: the assistant's `call` and the tool's `result`.
+fn followup(mut req: ChatRequest, call: ToolCall, result: &str) -> ChatRequest {
+    let id = call.id.clone();
+    req.messages
+        .push(Message::assistant_tool_calls("", vec![call]));
+    let mut tool = Message::new(Role::Tool, result);
+    tool.tool_call_id = Some(id);
+    req.messages.push(tool);
+    req
+}
+
+#[tokio::test]
+async fn tools_one_shot_then_the_follow_up_turn_carries_id_and_signature_back() {
+    let model = "gemini-flash-lite-latest";
+    let description = "Returns catalog metadata and a PDF page.";
+    // Turn 1: declarations and a forced call (recorded request), a signed call back.
+    let server = MockServer::start().await;
+    mock(model, false)
+        .and(body_json(surface_fixture("tools-request.json")))
+        .respond_with(respond(
+            200,
+            &fixture(MANIFEST, "tools-response.json"),
+            JSON,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let req = catalog_request(model, description);
+    let resp = provider(&server).chat(&req).await.unwrap();
+    insta::assert_json_snapshot!("tools_request", only_request(&server).await);
+    insta::assert_json_snapshot!("tools_response", response_view(&resp), {
+        ".response.latency" => "[latency]",
+    });
+    assert_eq!(resp.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(resp.text, "");
+    let [call] = resp.tool_calls.as_slice() else {
+        panic!("{resp:?}")
+    };
+    assert_eq!(
+        (call.name.as_str(), call.arguments.as_str()),
+        ("catalogSearch", "{}")
+    );
+
+    // Turn 2: the client sends the call back unchanged with its result; Gemini must get
+    // its own id and the signature on the replayed call (recorded follow-up request).
+    let server = MockServer::start().await;
+    mock(model, false)
+        .and(body_json(surface_fixture("tools-followup-request.json")))
+        .respond_with(respond(
+            200,
+            &fixture(MANIFEST, "tools-followup-response.json"),
+            JSON,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut next = followup(req, call.clone(), "metadata");
+    next.tool_choice = Some(ToolChoice::None);
+    let resp = provider(&server).chat(&next).await.unwrap();
+    insta::assert_json_snapshot!("tools_followup_request", only_request(&server).await);
+    assert_eq!(resp.text, "Metadata was returned.");
+    assert_eq!(resp.finish_reason, Some(FinishReason::Stop));
+    assert!(resp.tool_calls.is_empty());
+}
+
+#[tokio::test]
+async fn a_follow_up_with_a_client_made_id_and_an_answer_without_ids() {
+    // Gemini 2.5 gives no ids; a client-made id (or one from another provider) is sent
+    // as it is, without a signature (recorded request, answered 200).
+    let model = "gemini-2.5-flash-lite";
+    let server = MockServer::start().await;
+    mock(model, false)
+        .and(body_json(surface_fixture(
+            "tools-followup-request-synthesized-id.json",
+        )))
+        .respond_with(respond(
+            200,
+            &fixture(MANIFEST, "tools-response-no-id.json"),
+            JSON,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut req = catalog_request(model, "Return catalog PDF metadata and document data.");
+    req.messages[0] =
+        Message::user("Call the catalogSearch tool, then answer briefly based on the tool result.");
+    let req = followup(
+        req,
+        ToolCall::new("5fDycx9iBBu5hB0y", "catalogSearch", "{}"),
+        "metadata",
+    );
+    let resp = provider(&server).chat(&req).await.unwrap();
+    insta::assert_json_snapshot!("tools_response_no_id", response_view(&resp), {
+        ".response.latency" => "[latency]",
+    });
+    // Mode ANY forced another call; its id is made from the answer's responseId.
+    assert_eq!(resp.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(
+        resp.tool_calls,
+        [ToolCall::new(
+            "call_kpNPapqwA76LkdUP0vGIOA_0",
+            "catalogSearch",
+            "{}"
+        )]
+    );
+}
+
+#[tokio::test]
+async fn tools_stream_gives_one_tool_call_delta_per_call() {
+    let model = "gemini-3.1-pro-preview";
+    let server = MockServer::start().await;
+    mock(model, true)
+        .respond_with(respond(200, &fixture(MANIFEST, "tools-stream.sse"), SSE))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut req = ChatRequest::from_user("What is the weather in San Francisco?")
+        .with_model(model)
+        .with_tool(Tool::function(
+            "get_weather",
+            "Get the current weather for a city.",
+            json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+        ));
+    req.tool_choice = Some(ToolChoice::Auto);
+    let events = collect(&provider(&server), &req).await;
+    insta::assert_json_snapshot!("tools_stream_request", only_request(&server).await);
+    insta::assert_json_snapshot!("tools_stream_events", events);
+    let calls: Vec<&Value> = events.iter().filter_map(|e| e.get("tool_call")).collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["index"], 0);
+    assert_eq!(calls[0]["name"], "get_weather");
+    assert_eq!(calls[0]["arguments"], r#"{"city":"San Francisco"}"#);
+    assert_eq!(
+        events.last().map(|e| e["done"]["finish_reason"].clone()),
+        Some(json!("tool_calls"))
+    );
+}
+
+#[tokio::test]
+async fn tool_schemas_are_sent_as_parameters_json_schema() {
+    let server = MockServer::start().await;
+    mock("gemini-2.5-flash", false)
+        .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let documented = surface_fixture("tools-request-schemas.json");
+    let declared = documented["tools"][0]["functionDeclarations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let tools: Vec<Tool> = declared
+        .iter()
+        .map(|d| Tool {
+            name: d["name"].as_str().unwrap_or_default().to_owned(),
+            description: d["description"].as_str().map(str::to_owned),
+            parameters: d
+                .get("parameters")
+                .or_else(|| d.get("parametersJsonSchema"))
+                .cloned(),
+            strict: None,
+        })
+        .collect();
+    assert_eq!(tools.len(), 2);
+    let mut req = ChatRequest::from_user(
+        documented["contents"][0]["parts"][0]["text"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .with_model("gemini-2.5-flash");
+    req.tools = tools;
+    req.tool_choice = Some(ToolChoice::Auto);
+    provider(&server).chat(&req).await.unwrap();
+    let sent = only_request(&server).await;
+    // The documented body, with every schema as JSON Schema (the OpenAPI-subset
+    // `parameters` rejects whole requests for one keyword it does not know).
+    let mut expected = documented.clone();
+    if let Some(first) = expected["tools"][0]["functionDeclarations"][0].as_object_mut()
+        && let Some(schema) = first.remove("parameters")
+    {
+        first.insert("parametersJsonSchema".into(), schema);
+    }
+    assert_eq!(sent["body"], expected);
+    insta::assert_json_snapshot!("tools_schemas_request", sent);
+}
+
+#[tokio::test]
+async fn json_with_tools_on_gemini_2_5_and_json_with_forced_calls_are_refused_without_a_call() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let mut req = catalog_request("gemini-2.5-flash", "d");
+    req.tool_choice = None;
+    req.response_format = Some(llmpool_core::ResponseFormat::JsonObject);
+    let err = provider(&server).chat(&req).await.unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::BadRequest));
+    insta::assert_json_snapshot!("json_with_tools_refused", error_view(&err));
+    let mut forced = catalog_request("gemini-3.1-flash-lite", "d");
+    forced.response_format = Some(llmpool_core::ResponseFormat::JsonObject);
+    let err = provider(&server).chat_stream(&forced).await.err().unwrap();
+    assert!(matches!(err.kind, ErrorKind::BadRequest));
+    insta::assert_json_snapshot!("json_with_forced_call_refused", error_view(&err));
+}
+
+/// Gemini's 400s for combinations it does not take (capabilities.md §1.3, §1.5, §2.3,
+/// §4.1): each a `BadRequest` (the router moves on) whose message names the problem.
+#[tokio::test]
+async fn unsupported_combination_errors_are_bad_requests_naming_the_problem() {
+    let cases = [
+        (
+            "tools-error-400-unknown-schema-field.json",
+            "additionalProperties",
+        ),
+        (
+            "tools-error-400-function-response-count.json",
+            "number of function response parts",
+        ),
+        (
+            "tools-error-400-missing-thought-signature.json",
+            "thought_signature",
+        ),
+        (
+            "json-error-400-function-calling-with-json.json",
+            "Function calling with a response mime type",
+        ),
+        (
+            "json-error-400-forced-any-with-json.json",
+            "Forced function calling",
+        ),
+        (
+            "json-error-400-gemma-json-mode.json",
+            "JSON mode is not enabled",
+        ),
+        (
+            "reasoning-error-400-thinking-level.json",
+            "Thinking level MINIMAL",
+        ),
+    ];
+    let mut views = serde_json::Map::new();
+    for (name, needle) in cases {
+        let err = error_from_fixture(400, name).await;
+        assert!(matches!(err.kind, ErrorKind::BadRequest), "{name}: {err:?}");
+        assert_eq!(err.status, Some(400), "{name}");
+        let message = err.message.clone().unwrap_or_default();
+        assert!(message.contains(needle), "{name}: {message}");
+        views.insert(name.to_owned(), error_view(&err));
+    }
+    insta::assert_json_snapshot!("unsupported_combination_errors", views);
+}
+
+// ---------------------------------------------------------------- images and reasoning (capabilities.md §3, §4)
+
+#[tokio::test]
+async fn an_https_image_is_sent_as_file_data() {
+    let server = MockServer::start().await;
+    let expected = surface_fixture("vision-request-file-uri.json");
+    mock("gemini-2.5-flash", false)
+        .and(body_json(&expected))
+        .respond_with(respond(200, &fixture(MANIFEST, "generate_ok.json"), JSON))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let parts = &expected["contents"][0]["parts"];
+    let req = ChatRequest::new(vec![Message::user(vec![
+        llmpool_core::ContentPart::text(parts[0]["text"].as_str().unwrap_or_default()),
+        llmpool_core::ContentPart::image_url(
+            parts[1]["fileData"]["fileUri"].as_str().unwrap_or_default(),
+        ),
+    ])])
+    .with_model("gemini-2.5-flash");
+    let resp = provider(&server).chat(&req).await;
+    assert!(resp.is_ok(), "{resp:?}");
+}
+
+#[tokio::test]
+async fn reasoning_effort_is_a_thinking_level_and_thoughts_stay_out_of_the_text() {
+    let server = MockServer::start().await;
+    mock("gemini-3-pro-preview", false)
+        .respond_with(respond(
+            200,
+            &fixture(MANIFEST, "reasoning-response-signature.json"),
+            JSON,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let documented = surface_fixture("reasoning-request.json");
+    let mut req = ChatRequest::from_user(
+        documented["contents"][0]["parts"][0]["text"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .with_model("gemini-3-pro-preview");
+    req.max_tokens = Some(1024);
+    req.reasoning_effort = Some("low".into());
+    let resp = provider(&server).chat(&req).await.unwrap();
+    let sent = only_request(&server).await;
+    // The documented body, but for the level's case (Gemini's enum takes either).
+    let mut expected = documented.clone();
+    expected["generationConfig"]["thinkingConfig"]["thinkingLevel"] = json!("LOW");
+    assert_eq!(sent["body"], expected);
+    insta::assert_json_snapshot!("reasoning_request", sent);
+    // Without includeThoughts honoured (none came back) the answer is text only; the
+    // thinking tokens count as completion tokens.
+    insta::assert_json_snapshot!("reasoning_response_signature", response_view(&resp), {
+        ".response.latency" => "[latency]",
+    });
+    assert_eq!(resp.reasoning, None);
+    assert!(resp.text.starts_with("There are **3**"));
+    assert_eq!(
+        resp.usage.map(|u| (u.completion_tokens, u.total_tokens)),
+        Some((287, 296))
+    );
+}
+
+#[tokio::test]
+async fn streamed_thought_parts_are_reasoning_events_before_the_text() {
+    let model = "gemma-4-26b-a4b-it";
+    let server = MockServer::start().await;
+    mock(model, true)
+        .respond_with(respond(
+            200,
+            &fixture(MANIFEST, "reasoning-stream-thought-parts.sse"),
+            SSE,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let req = ChatRequest::from_user("Reply with exactly: hello").with_model(model);
+    let events = collect(&provider(&server), &req).await;
+    insta::assert_json_snapshot!("reasoning_stream_events", events);
+    let reasoning: String = events
+        .iter()
+        .filter_map(|e| e["reasoning"].as_str())
+        .collect();
+    let text: String = events.iter().filter_map(|e| e["delta"].as_str()).collect();
+    assert!(reasoning.starts_with("*   User input:"), "{reasoning}");
+    assert_eq!(text, "hello");
 }
