@@ -35,6 +35,19 @@ pub(crate) fn event(data: &str) -> Bytes {
     Bytes::from(out)
 }
 
+/// One SSE event whose data is `value` as JSON, serialized straight into the frame (one
+/// buffer a chunk: this runs for every token piece of every stream). A value that cannot
+/// be serialized (none of the gateway's types) gives an empty `data:` line.
+pub(crate) fn json_event<T: serde::Serialize>(value: &T) -> Bytes {
+    let mut out = Vec::with_capacity(320);
+    out.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut out, value).is_err() {
+        out.truncate(6);
+    }
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
 /// A `text/event-stream` response of `events`, each already framed by [`event`].
 pub(crate) fn response(events: BoxStream<'static, Bytes>) -> Response {
     let body = Coalesced::new(events);
@@ -149,6 +162,15 @@ mod tests {
     use super::*;
     use futures::StreamExt;
     use std::fmt::Write as _;
+
+    #[test]
+    fn a_json_event_is_the_framed_serialization() {
+        let value = serde_json::json!({"a": "x\ny", "b": [1, 2]});
+        let framed = json_event(&value);
+        assert_eq!(framed, event(&serde_json::to_string(&value).unwrap()));
+        assert!(framed.starts_with(b"data: {"), "{framed:?}");
+        assert!(framed.ends_with(b"}\n\n"), "{framed:?}");
+    }
 
     #[tokio::test]
     async fn ready_events_share_a_frame_and_late_ones_come_alone() {

@@ -493,9 +493,9 @@ impl Pieces {
 }
 
 fn chunk_event(chunk: &ChatCompletionChunk) -> Bytes {
-    sse::event(&serde_json::to_string(chunk).unwrap_or_default())
+    sse::json_event(chunk)
 }
 
 fn error_event(body: &ErrorResponse) -> Bytes {
-    sse::event(&serde_json::to_string(body).unwrap_or_default())
+    sse::json_event(body)
 }
