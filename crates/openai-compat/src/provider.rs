@@ -105,6 +105,8 @@ impl OpenAiCompatProvider {
             &mut dropped,
         )?;
         hooks.body_rewrite.apply(&mut body);
+        (hooks.body_hook)(&mut body, &mut dropped)
+            .map_err(|field| ProviderError::unsupported(self.inner.id, &field))?;
         Ok((body, dropped))
     }
 }
