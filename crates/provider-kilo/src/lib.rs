@@ -35,7 +35,7 @@
 //! - **Keyless**: `CompatHooks::key_optional`.
 //! - **`response_format` is dropped** (free routes answer 400 "Provider returned error");
 //!   the cap is sent as `max_tokens`; the gateway forces usage on streams.
-//! - Reasoning arrives in OpenRouter's `reasoning` (not answer text); `:` keep-alive
+//! - Reasoning arrives in OpenRouter's `reasoning` (read apart from the answer text); `:` keep-alive
 //!   comments are ignored.
 
 mod errors;
