@@ -57,6 +57,25 @@ pub struct CompatHooks {
     /// success (NVIDIA's reasoning models can spend the whole output budget thinking and
     /// return an empty `content`). Default: `false` (an empty answer is returned as is).
     pub empty_answer_is_invalid: bool,
+    /// A provider's own last pass over an outgoing body, after
+    /// [`CompatHooks::body_rewrite`], for what a static rule cannot say (Mistral's 9-character
+    /// tool-call ids, Cloudflare's string-only content). It may push the names of fields it
+    /// leaves out (droppable ones only) to the second argument; an `Err` names the request
+    /// field the provider cannot honour and fails the route with a `BadRequest` before any
+    /// call. Default: [`no_body_hook`], which changes nothing.
+    pub body_hook: BodyHook,
+}
+
+/// The signature of [`CompatHooks::body_hook`].
+pub type BodyHook = fn(&mut ChatCompletionRequest, &mut Vec<String>) -> Result<(), String>;
+
+/// The default [`CompatHooks::body_hook`]: changes nothing.
+///
+/// # Errors
+///
+/// Never.
+pub fn no_body_hook(_: &mut ChatCompletionRequest, _: &mut Vec<String>) -> Result<(), String> {
+    Ok(())
 }
 
 impl CompatHooks {
@@ -71,6 +90,7 @@ impl CompatHooks {
         request_policy: RequestPolicy::PASS_THROUGH,
         key_optional: false,
         empty_answer_is_invalid: false,
+        body_hook: no_body_hook,
     };
 }
 

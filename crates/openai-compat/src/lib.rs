@@ -48,7 +48,7 @@ pub mod testkit;
 pub mod transport;
 pub mod wire;
 
-pub use hooks::{BodyRewrite, CompatHooks, ErrorContext};
+pub use hooks::{BodyHook, BodyRewrite, CompatHooks, ErrorContext, no_body_hook};
 pub use provider::{CHAT_PATH, OpenAiCompatProvider};
 pub use reqwest::header::{HeaderMap, HeaderValue};
 pub use wire::{

@@ -105,6 +105,8 @@ impl OpenAiCompatProvider {
             &mut dropped,
         )?;
         hooks.body_rewrite.apply(&mut body);
+        (hooks.body_hook)(&mut body, &mut dropped)
+            .map_err(|field| ProviderError::unsupported(self.inner.id, &field))?;
         Ok((body, dropped))
     }
 }
@@ -510,6 +512,53 @@ mod tests {
         assert!(!sent[0].headers.contains_key("x-api-key"));
         assert_eq!(sent[1].headers["x-api-key"], "sk-test-0123456789");
         assert!(!sent[1].headers.contains_key("authorization"));
+    }
+
+    /// `body_hook`: runs after the body rewrite, may change the body and report what it
+    /// left out, and its `Err` fails the call by the field's name before any request.
+    #[tokio::test]
+    async fn the_body_hook_shapes_the_body_or_refuses_by_name() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        fn hook(body: &mut ChatCompletionRequest, dropped: &mut Vec<String>) -> Result<(), String> {
+            if body.user.is_some() {
+                return Err("user".to_owned());
+            }
+            if body.temperature.take().is_some() {
+                dropped.push("temperature".to_owned());
+            }
+            body.parallel_tool_calls = Some(false);
+            Ok(())
+        }
+        static HOOKED: CompatHooks = CompatHooks {
+            body_hook: hook,
+            ..CompatHooks::DEFAULT
+        };
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                r#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#,
+                "application/json",
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let cfg = ProviderConfig::new(&F, "sk-test-0123456789")
+            .with_base_url(format!("{}/v1", server.uri()));
+        let provider = OpenAiCompatProvider::new(&cfg, &HOOKED).unwrap();
+        let mut req = ChatRequest::new(vec![llmpool_core::Message::user("hi")]);
+        req.temperature = Some(0.5);
+        let answer = provider.chat(&req).await.unwrap();
+        assert_eq!(answer.dropped_params, vec!["temperature"]);
+        let sent: serde_json::Value =
+            serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+        assert_eq!(sent["parallel_tool_calls"], false);
+        assert!(sent.get("temperature").is_none(), "{sent}");
+        req.user = Some("u".into());
+        let err = provider.chat(&req).await.unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
+        assert!(err.message.unwrap().contains("`user`"));
     }
 
     #[test]

@@ -42,14 +42,25 @@
 //! - **Inline `<think>…</think>`** at the start of a one-shot answer (DeepSeek-R1
 //!   distills) is left out of the text by the OpenAI-compatible reader.
 //!
+//! - **String content only** (§2): text-only part lists are sent as one string, a
+//!   tool-only assistant turn as `""` instead of `null`; an image (or any other non-text
+//!   part) fails the route by its place (`messages[1].content[0].image_url`) before any
+//!   call (module `content`).
+//! - **Tools** (`tools`, `tool_choice`, `parallel_tool_calls`) pass in the OpenAI shape
+//!   (§2); no model in the catalog is documented to call them, so none claims tools.
+//!   `logprobs` and `top_logprobs` are left out and named; `logit_bias` and
+//!   `reasoning_effort` (not accepted, §2) fail the route by name.
+//!
 //! Not handled here: streamed `<think>` blocks pass through as text; `cf-ai-neurons` is
 //! not counted.
 
+mod content;
 mod errors;
 
 use std::sync::Arc;
 
 use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
+use llmpool_openai_compat::wire::RequestPolicy;
 use llmpool_openai_compat::{BodyRewrite, CompatHooks, MaxTokensField, OpenAiCompatProvider};
 
 /// The provider id.
@@ -88,6 +99,21 @@ static HOOKS: CompatHooks = CompatHooks {
         default_max_tokens: Some(2048),
         add: &[("options", r#"{"rejectIfBusy":true}"#)],
     },
+    // Accepted: model, messages, temperature, top_p, max_tokens, stop, stream, tools,
+    // tool_choice, parallel_tool_calls (cloudflare.md §2 [REC CF9]); the fields below are
+    // dropped by the reference's proxy [UNC CF9]: the droppable ones are left out and
+    // named, the others fail the route by name.
+    request_policy: RequestPolicy {
+        unsupported: &[
+            "logprobs",
+            "top_logprobs",
+            "logit_bias",
+            "reasoning_effort",
+            "min_p",
+        ],
+        ..RequestPolicy::PASS_THROUGH
+    },
+    body_hook: content::string_content,
     ..CompatHooks::DEFAULT
 };
 

@@ -33,10 +33,13 @@
 //!   free → `ModelNotFound` (park the route).
 //! - **404 `discontinued_free_model`** is permanent → `ModelNotFound`.
 //! - **Keyless**: `CompatHooks::key_optional`.
-//! - **`response_format` is dropped** (free routes answer 400 "Provider returned error");
-//!   the cap is sent as `max_tokens`; the gateway forces usage on streams.
-//! - Reasoning arrives in OpenRouter's `reasoning` (not answer text); `:` keep-alive
-//!   comments are ignored.
+//! - **`response_format` fails the route by name** before any call (free routes answer
+//!   400 "Provider returned error"); the cap is sent as `max_tokens`; the gateway forces
+//!   usage on streams.
+//! - Tools and tool results pass in OpenRouter's (OpenAI's) shape; tool calls are repaired
+//!   server-side.
+//! - Reasoning arrives in OpenRouter's `reasoning` (read apart from the answer text);
+//!   `:` keep-alive comments are ignored.
 
 mod errors;
 

@@ -40,15 +40,26 @@
 //! - **Headers**: `x-ratelimit-{limit,remaining}-{req-minute,tokens-minute,tokens-month}`,
 //!   integers without reset times (module `limits`).
 //!
-//! Not handled here: tool-call ids must be 9 alphanumerics (400 code `3280`), which only
-//! matters for tool conversations, which llmpool does not route.
+//! - **Tool-call ids must be exactly 9 letters or digits** (else 400 code `3280`): a tool
+//!   conversation carrying other ids (OpenAI `call_…`, ids from another provider before a
+//!   failover) has every `tool_calls[].id` and matching `tool_call_id` rewritten to the same
+//!   9-character id, derived from the old one (module `tool_ids`); answers' ids pass back
+//!   unchanged.
+//! - **Fields the strict schema refuses** (mistral.md §2): `user`, `logprobs`,
+//!   `top_logprobs`, `store`, `metadata`, a message's `name` and an assistant's earlier
+//!   reasoning are left out and named in `dropped_params`; `logit_bias`, `top_k` and
+//!   `min_p` change the answer, so a request with one of them fails this route by name.
+//! - **Tools, `tool_choice`, `parallel_tool_calls` and `response_format`** (`json_object`,
+//!   `json_schema`) pass through in the OpenAI shape (mistral.md §2).
 
 mod errors;
 mod limits;
+mod tool_ids;
 
 use std::sync::Arc;
 
 use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
+use llmpool_openai_compat::wire::RequestPolicy;
 use llmpool_openai_compat::{BodyRewrite, CompatHooks, MaxTokensField, OpenAiCompatProvider};
 
 /// The provider id.
@@ -84,7 +95,28 @@ static HOOKS: CompatHooks = CompatHooks {
         default_max_tokens: None,
         add: &[],
     },
+    request_policy: REQUEST_POLICY,
+    body_hook: tool_ids::rewrite,
     ..CompatHooks::DEFAULT
+};
+
+/// The fields Mistral's strict schema answers with a 422 (mistral.md §2, "Strip or rename
+/// before sending"): the droppable ones are left out and reported, `logit_bias`, `top_k`
+/// and `min_p` fail the route by name. Messages lose `name` (refused on user messages) and
+/// an assistant's earlier reasoning (refused in history).
+const REQUEST_POLICY: RequestPolicy = RequestPolicy {
+    unsupported: &[
+        "user",
+        "logprobs",
+        "top_logprobs",
+        "store",
+        "metadata",
+        "logit_bias",
+        "top_k",
+        "min_p",
+    ],
+    message_name: false,
+    reasoning_input: false,
 };
 
 fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {

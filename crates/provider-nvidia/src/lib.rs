@@ -36,9 +36,14 @@
 //!   the reference's 60 s / 5 min / 15 min cooldown.
 //! - The output cap is sent as `max_tokens` (NIM's name); streams ask for
 //!   `stream_options.include_usage` and take usage from the last chunk.
-//! - Reasoning models put their trace in `reasoning_content` (ignored: not answer text)
-//!   and can spend the whole budget thinking: a one-shot answer with an empty `content`
-//!   is an `InvalidResponse` for that attempt, not a success.
+//! - Reasoning models put their trace in `reasoning_content` (read as the answer's
+//!   reasoning, never as its text) and can spend the whole budget thinking: a one-shot
+//!   answer with an empty `content` is an `InvalidResponse` for that attempt, not a success.
+//! - **Tools** pass in the OpenAI shape (nvidia.md §2). Several models answer 400 "This
+//!   model only supports single tool-calls at once!" to parallel calls: a request with
+//!   tools that does not choose is sent with `parallel_tool_calls: false` (a client's own
+//!   choice is sent as it is). Reasoning switches are model-specific (`chat_template_kwargs`,
+//!   a `/think` system line), not `reasoning_effort`, so no model here claims reasoning.
 //!
 //! Not handled here: an empty streamed answer ends as an empty success. First bytes can
 //! take minutes on some models: give `[providers.nvidia]` a longer timeout when routing
@@ -49,7 +54,9 @@ mod errors;
 use std::sync::Arc;
 
 use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
-use llmpool_openai_compat::{CompatHooks, MaxTokensField, OpenAiCompatProvider};
+use llmpool_openai_compat::{
+    ChatCompletionRequest, CompatHooks, MaxTokensField, OpenAiCompatProvider,
+};
 
 /// The provider id.
 pub(crate) const ID: &str = "nvidia";
@@ -75,8 +82,26 @@ static HOOKS: CompatHooks = CompatHooks {
     classify: errors::classify,
     max_tokens_field: MaxTokensField::MaxTokens,
     empty_answer_is_invalid: true,
+    body_hook: one_tool_call_at_a_time,
     ..CompatHooks::DEFAULT
 };
+
+/// Asks for one tool call at a time when the request declares tools and leaves
+/// `parallel_tool_calls` unset: several NIM models refuse parallel calls with a 400
+/// (nvidia.md §2, §5 [REC N2]). A client that chose either way is sent its choice.
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "the signature of CompatHooks::body_hook"
+)]
+fn one_tool_call_at_a_time(
+    body: &mut ChatCompletionRequest,
+    _: &mut Vec<String>,
+) -> Result<(), String> {
+    if !body.tools.is_empty() && body.parallel_tool_calls.is_none() {
+        body.parallel_tool_calls = Some(false);
+    }
+    Ok(())
+}
 
 fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
     Ok(Arc::new(OpenAiCompatProvider::new(cfg, &HOOKS)?))

@@ -31,17 +31,25 @@
 //! - **Unknown fields are silently ignored**: the cap is sent as `max_tokens` (a
 //!   `max_completion_tokens` would be dropped without error), and
 //!   `stream_options.include_usage` is always sent on streams (usage comes only then).
-//! - Reasoning arrives in `reasoning` / `delta.reasoning` (not answer text); every chunk
-//!   repeats `delta.role`.
+//! - Reasoning arrives in `reasoning` / `delta.reasoning` (read as the answer's reasoning,
+//!   never as its text); every chunk repeats `delta.role`. `reasoning_effort` and an
+//!   assistant's earlier `reasoning` pass through (both are read, §2).
+//! - **Tools, JSON formats and images** pass in the OpenAI shape (§2), except what the
+//!   layer would ignore in silence and that changes the answer: a `tool_choice` other than
+//!   `auto`, and an image by https URL (data URLs only), fail the route by name before any
+//!   call (module `surface`). `logprobs`, `top_logprobs`, `user` and `parallel_tool_calls`
+//!   (ignored too) are left out and named in `dropped_params`; `logit_bias` is refused.
 //!
 //! Not handled here: frontier models take 30–90 s on Free; give `[providers.ollama-cloud]`
 //! a longer timeout when routing to them.
 
 mod errors;
+mod surface;
 
 use std::sync::Arc;
 
 use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
+use llmpool_openai_compat::wire::RequestPolicy;
 use llmpool_openai_compat::{BodyRewrite, CompatHooks, MaxTokensField, OpenAiCompatProvider};
 
 /// The provider id.
@@ -73,6 +81,17 @@ static HOOKS: CompatHooks = CompatHooks {
         default_max_tokens: None,
         add: &[],
     },
+    request_policy: RequestPolicy {
+        unsupported: &[
+            "logprobs",
+            "top_logprobs",
+            "user",
+            "parallel_tool_calls",
+            "logit_bias",
+        ],
+        ..RequestPolicy::PASS_THROUGH
+    },
+    body_hook: surface::refuse_ignored,
     ..CompatHooks::DEFAULT
 };
 

@@ -31,8 +31,16 @@
 //! - **Codes are strings** (`"1302"`), messages often Chinese: classified on the code.
 //! - **`thinking: {"type":"disabled"}`** is sent unless the caller set `thinking`:
 //!   GLM-4.7-Flash otherwise reasons silently for tens of seconds before the first byte.
-//! - **Undocumented fields are dropped**: `stream_options`, `seed`.
-//! - Reasoning arrives in `reasoning_content` (ignored: not answer text).
+//! - **Undocumented fields are dropped**: `stream_options`; `seed`, `user`, `logprobs`,
+//!   `top_logprobs`, `parallel_tool_calls` and an assistant's earlier reasoning are left out
+//!   and named in `dropped_params`; `logit_bias` fails the route by name.
+//! - **`reasoning_effort` becomes `thinking`**: the free Flash models take no effort, only
+//!   `thinking` on or off (zai.md §2): `none` sends `{"type":"disabled"}`, any other effort
+//!   `{"type":"enabled"}`; the trace comes back in `reasoning_content`, apart from the text.
+//! - **`response_format` is `json_object` only** (§2): a `json_schema` request fails the
+//!   route by name before any call rather than being answered as loose JSON.
+//! - Tools, `tool_choice`, tool results and images (`glm-4.6v-flash`) pass in the OpenAI
+//!   shape.
 //!
 //! Not handled here: a paid model called with a free key may hang without an error;
 //! the router's timeout ends it as `Timeout`, not `ModelNotFound`.
@@ -41,9 +49,13 @@ mod errors;
 
 use std::sync::Arc;
 
-use llmpool_core::{ConfigError, Provider, ProviderConfig, ProviderFactory, register_provider};
+use llmpool_core::{
+    ConfigError, Provider, ProviderConfig, ProviderFactory, ResponseFormat, register_provider,
+};
 use llmpool_openai_compat::wire::RequestPolicy;
-use llmpool_openai_compat::{BodyRewrite, CompatHooks, MaxTokensField, OpenAiCompatProvider};
+use llmpool_openai_compat::{
+    BodyRewrite, ChatCompletionRequest, CompatHooks, MaxTokensField, OpenAiCompatProvider,
+};
 
 /// The provider id.
 pub(crate) const ID: &str = "zai";
@@ -74,13 +86,49 @@ static HOOKS: CompatHooks = CompatHooks {
         default_max_tokens: None,
         add: &[("thinking", r#"{"type":"disabled"}"#)],
     },
-    // Z.ai has no `seed` (it samples with `do_sample`): left out and reported.
+    // Z.ai has no `seed` (it samples with `do_sample`), and documents neither `user` (it
+    // has `user_id`), `logprobs`, `parallel_tool_calls` nor `logit_bias` (zai.md §2): the
+    // droppable ones are left out and reported, `logit_bias` fails the route by name.
     request_policy: RequestPolicy {
-        unsupported: &["seed"],
-        ..RequestPolicy::PASS_THROUGH
+        unsupported: &[
+            "seed",
+            "user",
+            "logprobs",
+            "top_logprobs",
+            "parallel_tool_calls",
+            "logit_bias",
+        ],
+        message_name: true,
+        reasoning_input: false,
     },
+    body_hook: thinking_and_json,
     ..CompatHooks::DEFAULT
 };
+
+/// `reasoning_effort` → `thinking` (the free Flash models take no effort, zai.md §2), and
+/// the refusal of `json_schema` (only `json_object` is documented).
+///
+/// # Errors
+///
+/// `response_format.json_schema` for a JSON-schema request.
+fn thinking_and_json(body: &mut ChatCompletionRequest, _: &mut Vec<String>) -> Result<(), String> {
+    if matches!(
+        body.response_format,
+        Some(ResponseFormat::JsonSchema { .. })
+    ) {
+        return Err("response_format.json_schema".to_owned());
+    }
+    if let Some(effort) = body.reasoning_effort.take() {
+        let kind = if effort == "none" {
+            "disabled"
+        } else {
+            "enabled"
+        };
+        body.extra
+            .insert("thinking".to_owned(), serde_json::json!({ "type": kind }));
+    }
+    Ok(())
+}
 
 fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
     Ok(Arc::new(OpenAiCompatProvider::new(cfg, &HOOKS)?))
