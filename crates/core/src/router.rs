@@ -24,6 +24,7 @@ use rand::rngs::StdRng;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
+use crate::catalog::Capabilities;
 use crate::clock::Clock;
 use crate::config::{Settings, split_route};
 use crate::error::{ConfigError, Error};
@@ -93,15 +94,28 @@ impl Router {
             let origin = format!("{} catalog", factory.id);
             let full = factory.model_catalog()?;
             let ps = settings.provider(factory.id);
-            let catalog = match &ps.models {
+            let mut catalog = match &ps.models {
                 Some(models) => full.select(models),
                 None => full.clone(),
             };
-            let outside: Vec<_> = full
+            let mut outside: Vec<_> = full
                 .models
-                .into_iter()
+                .iter()
                 .filter(|m| !catalog.models.iter().any(|c| c.id == m.id))
+                .cloned()
                 .collect();
+            for m in catalog.models.iter_mut().chain(&mut outside) {
+                if let Some(over) = ps.capabilities_for(&m.id) {
+                    over.apply(m);
+                }
+            }
+            // A `kind = "openai"` provider's catalog is made from its settings: it states
+            // no capability, so they are unknown unless an override states them.
+            let described = if ps.kind.is_some() {
+                Vec::new()
+            } else {
+                full.models.into_iter().map(|m| m.id).collect()
+            };
             let day = crate::ledger::DayRule {
                 tz: catalog.day_reset_zone(&origin)?,
                 rolling: catalog.day_window == crate::catalog::DayWindow::Rolling,
@@ -127,6 +141,7 @@ impl Router {
                 models: catalog.models,
                 outside,
                 settings: ps,
+                described,
             });
         }
         providers.sort_by_key(|p| (p.priority, p.id()));
@@ -235,6 +250,18 @@ impl Router {
             .iter()
             .filter(|r| seen.insert((r.provider, r.model.as_str())))
             .map(|r| (r.provider, r.model.clone()))
+            .collect()
+    }
+
+    /// Every configured route with a key, once per `(provider, model)` in base order,
+    /// with what its model can do: what `/v1/models` lists.
+    pub fn models(&self) -> Vec<(&'static str, String, Capabilities)> {
+        let mut seen = std::collections::HashSet::new();
+        self.inner
+            .routes
+            .iter()
+            .filter(|r| seen.insert((r.provider, r.model.as_str())))
+            .map(|r| (r.provider, r.model.clone(), r.capabilities()))
             .collect()
     }
 

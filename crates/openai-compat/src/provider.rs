@@ -257,7 +257,7 @@ impl Provider for OpenAiCompatProvider {
             },
             latency: started.elapsed(),
             rate_limits,
-            attempts: Vec::new(),
+            ..ChatResponse::default()
         })
     }
 
