@@ -632,7 +632,8 @@ id = "c"
         let mut m = ModelInfo::new("m");
         m.tools = true;
         m.vision = true;
-        let caps = Capabilities::from_bits(m.flags(), flag::TOOLS | flag::JSON_SCHEMA, Some(9), None);
+        let caps =
+            Capabilities::from_bits(m.flags(), flag::TOOLS | flag::JSON_SCHEMA, Some(9), None);
         assert_eq!(caps.tools, Some(true));
         assert_eq!(caps.json_schema, Some(false));
         // Vision is set but not known: unknown wins.

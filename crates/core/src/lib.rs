@@ -34,9 +34,7 @@ mod store;
 pub mod testkit;
 mod types;
 
-pub use catalog::{
-    Capabilities, DayWindow, Limits, ModelCatalog, ModelInfo,
-};
+pub use catalog::{Capabilities, DayWindow, Limits, ModelCatalog, ModelInfo};
 pub use clock::{Clock, SystemClock, TokioClock, next_utc_month};
 pub use config::{CapabilityOverride, ProviderSettings, Settings, Strategy};
 pub use error::{
@@ -54,7 +52,6 @@ pub use status::{HealthState, ProviderStatus, QuotaStatus, RouteStatus};
 pub use store::{Acquire, CounterCheck, MemoryStore, StateStore, weighted_use};
 pub use types::{
     Attempt, ChatRequest, ChatResponse, Content, ContentPart, FinishReason, ImageUrl, JsonSchema,
-    SkippedRoute,
-    Message, Missing, Needs, ResponseFormat, Role, StreamEnd, StreamEvent, Tool, ToolCall,
-    ToolCallDelta, ToolChoice, Usage, estimate_tokens, is_droppable,
+    Message, Missing, Needs, ResponseFormat, Role, SkippedRoute, StreamEnd, StreamEvent, Tool,
+    ToolCall, ToolCallDelta, ToolChoice, Usage, estimate_tokens, is_droppable,
 };

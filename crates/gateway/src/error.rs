@@ -6,6 +6,10 @@ use llmpool::Error;
 use llmpool::Unavailable;
 use llmpool::openai::ErrorResponse;
 
+/// The `error.code` of a 400 for a request that needs a capability (tools, a JSON
+/// format, images, reasoning, an output cap) no route it may use has.
+pub(crate) const UNSUPPORTED_CAPABILITY: &str = "unsupported_capability";
+
 /// The route trail header on every routed answer.
 pub(crate) const TRAIL_HEADER: &str = "x-llmpool-trail";
 
@@ -38,6 +42,13 @@ impl ApiError {
     #[must_use]
     pub fn with_trail(mut self, trail: String) -> Self {
         self.trail = (!trail.is_empty()).then_some(trail);
+        self
+    }
+
+    /// The same error naming the request field at fault (`error.param`).
+    #[must_use]
+    pub fn with_param(mut self, param: &str) -> Self {
+        self.body = Box::new(self.body.with_param(param));
         self
     }
 
@@ -115,6 +126,17 @@ impl From<Error> for ApiError {
                 "invalid_request_error",
                 "context_length_exceeded",
             ),
+            // What the request needs (tools, a JSON format, images, …) no route it may use
+            // can do: the client's to change (or pin one of the models named).
+            Error::NoAvailableProviders(why @ Unavailable::Unsupported { missing, .. }) => {
+                Self::new(
+                    StatusCode::BAD_REQUEST,
+                    why.to_string(),
+                    "invalid_request_error",
+                    UNSUPPORTED_CAPABILITY,
+                )
+                .with_param(missing.field())
+            }
             Error::NoAvailableProviders(why) => {
                 let mut e = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

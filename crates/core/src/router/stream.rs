@@ -30,8 +30,7 @@ use crate::router::attempt::{Call, Flow, Won, latency_ms};
 use crate::router::inner::{Ctx, Inner};
 use crate::router::route::Route;
 use crate::types::{
-    Attempt, ChatRequest, FinishReason, SkippedRoute, StreamEnd, StreamEvent, ToolCallDelta,
-    Usage,
+    Attempt, ChatRequest, FinishReason, SkippedRoute, StreamEnd, StreamEvent, ToolCallDelta, Usage,
 };
 
 /// One item of a routed stream.
