@@ -827,6 +827,55 @@ rpd = 500
     }
 
     #[test]
+    fn model_capabilities_parse_and_name_bad_keys() {
+        let text = "[providers.groq.model_capabilities.\"llama-3.3-70b-versatile\"]\n\
+                    tools = false\nvision = true\ncontext_window = 8192\n";
+        let s = Settings::from_toml("cfg.toml", text).unwrap();
+        let over = s.providers["groq"]
+            .capabilities_for("llama-3.3-70b-versatile")
+            .copied()
+            .unwrap();
+        assert_eq!(
+            over,
+            CapabilityOverride {
+                tools: Some(false),
+                vision: Some(true),
+                context_window: Some(8192),
+                ..CapabilityOverride::default()
+            }
+        );
+        assert_eq!(
+            over.stated(),
+            crate::types::flag::TOOLS | crate::types::flag::VISION
+        );
+        let mut m = crate::catalog::ModelInfo::new("llama-3.3-70b-versatile");
+        m.tools = true;
+        m.json_object = true;
+        over.apply(&mut m);
+        assert!(!m.tools && m.vision && m.json_object);
+        assert_eq!(m.context_window, Some(8192));
+        // A misspelt capability names its full key path and line.
+        let err = Settings::from_toml(
+            "cfg.toml",
+            "[providers.groq.model_capabilities.m]\ntool = true\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "providers.groq.model_capabilities.m.tool");
+        assert!(err.reason.contains("line 2"), "{err}");
+        let err = Settings::from_toml(
+            "cfg.toml",
+            "[providers.groq.model_capabilities.m]\nmax_output_tokens = 0\n",
+        )
+        .unwrap()
+        .validate(&registry(), "cfg.toml")
+        .unwrap_err();
+        assert_eq!(
+            err.key,
+            "providers.groq.model_capabilities.\"m\".max_output_tokens"
+        );
+    }
+
+    #[test]
     fn a_value_of_the_wrong_type_names_file_key_path_and_line() {
         let text = "timeout_secs = 20\n[providers.groq]\nrpm = \"three\"\n";
         let err = Settings::from_toml("/etc/llmpool.toml", text).unwrap_err();
