@@ -24,9 +24,9 @@ use rand::rngs::StdRng;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
-use crate::catalog::Capabilities;
+use crate::catalog::{Capabilities, ModelCatalog, ModelInfo};
 use crate::clock::Clock;
-use crate::config::{Settings, split_route};
+use crate::config::{ProviderSettings, Settings, split_route};
 use crate::error::{ConfigError, Error};
 use crate::health::{Health, HealthSettings};
 use crate::ledger::Ledger;
@@ -94,28 +94,7 @@ impl Router {
             let origin = format!("{} catalog", factory.id);
             let full = factory.model_catalog()?;
             let ps = settings.provider(factory.id);
-            let mut catalog = match &ps.models {
-                Some(models) => full.select(models),
-                None => full.clone(),
-            };
-            let mut outside: Vec<_> = full
-                .models
-                .iter()
-                .filter(|m| !catalog.models.iter().any(|c| c.id == m.id))
-                .cloned()
-                .collect();
-            for m in catalog.models.iter_mut().chain(&mut outside) {
-                if let Some(over) = ps.capabilities_for(&m.id) {
-                    over.apply(m);
-                }
-            }
-            // A `kind = "openai"` provider's catalog is made from its settings: it states
-            // no capability, so they are unknown unless an override states them.
-            let described = if ps.kind.is_some() {
-                Vec::new()
-            } else {
-                full.models.into_iter().map(|m| m.id).collect()
-            };
+            let (catalog, outside, described) = merged_catalog(full, &ps);
             let day = crate::ledger::DayRule {
                 tz: catalog.day_reset_zone(&origin)?,
                 rolling: catalog.day_window == crate::catalog::DayWindow::Rolling,
@@ -303,6 +282,38 @@ impl Router {
         self.inner.ensure_loaded().await?;
         status::build(&self.inner).await
     }
+}
+
+/// A provider's catalog as the router uses it: the models the settings select (all by
+/// default) and the rest of the catalog (a client may pin them), each with the settings'
+/// capability overrides applied; and the ids whose capabilities the catalog describes.
+fn merged_catalog(
+    full: ModelCatalog,
+    ps: &ProviderSettings,
+) -> (ModelCatalog, Vec<ModelInfo>, Vec<String>) {
+    let mut catalog = match &ps.models {
+        Some(models) => full.select(models),
+        None => full.clone(),
+    };
+    let mut outside: Vec<_> = full
+        .models
+        .iter()
+        .filter(|m| !catalog.models.iter().any(|c| c.id == m.id))
+        .cloned()
+        .collect();
+    for m in catalog.models.iter_mut().chain(&mut outside) {
+        if let Some(over) = ps.capabilities_for(&m.id) {
+            over.apply(m);
+        }
+    }
+    // A `kind = "openai"` provider's catalog is made from its settings: it states no
+    // capability, so they are unknown unless an override states them.
+    let described = if ps.kind.is_some() {
+        Vec::new()
+    } else {
+        full.models.into_iter().map(|m| m.id).collect()
+    };
+    (catalog, outside, described)
 }
 
 /// One entry per client, labels made unique (`label#2` for a second key with the same

@@ -64,7 +64,7 @@ impl ProviderEntry {
     /// yes/no capability is known when the catalog describes the model or the settings'
     /// override states it.
     pub(crate) fn caps(&self, model: &ModelInfo) -> Caps {
-        let described = self.described.iter().any(|id| *id == model.id);
+        let described = self.described.contains(&model.id);
         let stated = self
             .settings
             .capabilities_for(&model.id)
