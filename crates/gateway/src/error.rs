@@ -309,4 +309,28 @@ mod tests {
         );
         assert_eq!(api.retry_after, None);
     }
+
+    #[test]
+    fn a_capability_no_route_has_is_a_400_naming_field_and_models() {
+        let err = Error::NoAvailableProviders(Unavailable::Unsupported {
+            missing: llmpool::Missing::Tools,
+            capable: vec![
+                "groq/openai/gpt-oss-120b".to_owned(),
+                "cohere/command-a-03-2025".to_owned(),
+            ],
+        });
+        let api = ApiError::from(err);
+        assert_eq!(api.status, StatusCode::BAD_REQUEST);
+        let body = serde_json::to_value(&*api.body).unwrap();
+        assert_eq!(body["error"]["code"], UNSUPPORTED_CAPABILITY, "{body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+        assert_eq!(body["error"]["param"], "tools", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("`tools`")
+                && message.contains("groq/openai/gpt-oss-120b, cohere/command-a-03-2025"),
+            "{message}"
+        );
+        assert_eq!(api.retry_after, None);
+    }
 }
