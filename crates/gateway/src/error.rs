@@ -101,12 +101,12 @@ impl ApiError {
         e.retry_after = Some(1);
         e
     }
-}
 
-impl From<Error> for ApiError {
-    fn from(err: Error) -> Self {
-        match &err {
-            Error::NoAvailableProviders(Unavailable::NoMatchingRoute { requested }) => Self::new(
+    /// The answer when nothing could be tried: a 404 for a name nothing serves, a 400 for
+    /// a request no route can serve (too long, a capability missing), else a 503.
+    fn unavailable(err: &Error, why: &Unavailable) -> Self {
+        match why {
+            Unavailable::NoMatchingRoute { requested } => Self::new(
                 StatusCode::NOT_FOUND,
                 format!(
                     "model `{requested}` matches no configured provider or route; GET /v1/models lists them"
@@ -114,13 +114,13 @@ impl From<Error> for ApiError {
                 "invalid_request_error",
                 "model_not_found",
             ),
-            Error::NoAvailableProviders(why @ Unavailable::UnknownModel { .. }) => Self::new(
+            Unavailable::UnknownModel { .. } => Self::new(
                 StatusCode::NOT_FOUND,
                 why.to_string(),
                 "invalid_request_error",
                 "model_not_found",
             ),
-            Error::NoAvailableProviders(why @ Unavailable::ContextTooLong { .. }) => Self::new(
+            Unavailable::ContextTooLong { .. } => Self::new(
                 StatusCode::BAD_REQUEST,
                 format!("{why}; shorten the conversation"),
                 "invalid_request_error",
@@ -128,16 +128,14 @@ impl From<Error> for ApiError {
             ),
             // What the request needs (tools, a JSON format, images, …) no route it may use
             // can do: the client's to change (or pin one of the models named).
-            Error::NoAvailableProviders(why @ Unavailable::Unsupported { missing, .. }) => {
-                Self::new(
-                    StatusCode::BAD_REQUEST,
-                    why.to_string(),
-                    "invalid_request_error",
-                    UNSUPPORTED_CAPABILITY,
-                )
-                .with_param(missing.field())
-            }
-            Error::NoAvailableProviders(why) => {
+            Unavailable::Unsupported { missing, .. } => Self::new(
+                StatusCode::BAD_REQUEST,
+                why.to_string(),
+                "invalid_request_error",
+                UNSUPPORTED_CAPABILITY,
+            )
+            .with_param(missing.field()),
+            Unavailable::NoKeys { .. } | Unavailable::AllBusy { .. } => {
                 let mut e = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     err.to_string(),
@@ -153,6 +151,14 @@ impl From<Error> for ApiError {
                 }
                 e
             }
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match &err {
+            Error::NoAvailableProviders(why) => Self::unavailable(&err, why),
             // Every route refused the request itself (a field it cannot honour, a body it
             // rejects): the client's request is at fault, and each route says why.
             Error::AllProvidersFailed(errors)

@@ -878,7 +878,7 @@ async fn models_lists_auto_and_every_keyed_route() {
     assert_eq!(
         data[1]["capabilities"],
         json!({"tools": true, "json_schema": true, "json_object": true, "vision": false,
-               "reasoning": true, "context_window": 131072, "max_output_tokens": null})
+               "reasoning": true, "context_window": 131_072, "max_output_tokens": null})
     );
     assert!(data[0].get("capabilities").is_none(), "`auto` is no model");
     // Every listed id is accepted as `model`.
