@@ -177,11 +177,6 @@ impl Route {
     /// size, enough of it).
     pub(crate) fn has(&self, missing: &Missing) -> bool {
         let bit = match missing {
-            Missing::Tools => flag::TOOLS,
-            Missing::JsonSchema => flag::JSON_SCHEMA,
-            Missing::JsonObject => flag::JSON_OBJECT,
-            Missing::Vision => flag::VISION,
-            Missing::Reasoning => flag::REASONING,
             Missing::ContextWindow { needed, .. } => {
                 return self.context_window.is_some_and(|w| w >= *needed);
             }
@@ -191,6 +186,7 @@ impl Route {
                     .max_output_tokens
                     .is_some_and(|m| m >= u64::from(*requested));
             }
+            flagged => flagged.flag().unwrap_or(0),
         };
         self.caps.known & self.caps.has & bit != 0
     }

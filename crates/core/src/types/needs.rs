@@ -19,8 +19,6 @@ pub(crate) mod flag {
     pub(crate) const VISION: u8 = 1 << 3;
     /// Reasoning control.
     pub(crate) const REASONING: u8 = 1 << 4;
-    /// Every flag, in the order a missing one is reported.
-    pub(crate) const ALL: [u8; 5] = [TOOLS, JSON_SCHEMA, JSON_OBJECT, VISION, REASONING];
     /// Every flag set.
     pub(crate) const ALL_BITS: u8 = TOOLS | JSON_SCHEMA | JSON_OBJECT | VISION | REASONING;
 }
@@ -98,18 +96,32 @@ pub enum Missing {
 }
 
 impl Missing {
-    /// The yes/no capability of the lowest bit set in `bits` (none set: `None`).
+    /// The yes/no capabilities, in the order a missing one is reported.
+    const FLAGGED: [Self; 5] = [
+        Self::Tools,
+        Self::JsonSchema,
+        Self::JsonObject,
+        Self::Vision,
+        Self::Reasoning,
+    ];
+
+    /// The first yes/no capability whose bit is set in `bits` (none set: `None`).
     pub(crate) fn first_of(bits: u8) -> Option<Self> {
-        flag::ALL
+        Self::FLAGGED
             .into_iter()
-            .find(|bit| bits & bit != 0)
-            .map(|bit| match bit {
-                flag::TOOLS => Self::Tools,
-                flag::JSON_SCHEMA => Self::JsonSchema,
-                flag::JSON_OBJECT => Self::JsonObject,
-                flag::VISION => Self::Vision,
-                _ => Self::Reasoning,
-            })
+            .find(|m| m.flag().is_some_and(|bit| bits & bit != 0))
+    }
+
+    /// The capability's bit of `flag`; `None` for a size (context window, output cap).
+    pub(crate) fn flag(&self) -> Option<u8> {
+        match self {
+            Self::Tools => Some(flag::TOOLS),
+            Self::JsonSchema => Some(flag::JSON_SCHEMA),
+            Self::JsonObject => Some(flag::JSON_OBJECT),
+            Self::Vision => Some(flag::VISION),
+            Self::Reasoning => Some(flag::REASONING),
+            Self::ContextWindow { .. } | Self::MaxOutputTokens { .. } => None,
+        }
     }
 
     /// The capability's name as catalogs spell it (`tools`, `json_schema`, …).
