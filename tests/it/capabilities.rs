@@ -219,6 +219,25 @@ async fn models_show_what_each_route_can_do() {
     assert_eq!(routes[0]["model"], "gpt-oss-120b", "{quota}");
     assert_eq!(routes[0]["capabilities"]["tools"], true, "{quota}");
     assert_eq!(routes[0]["capabilities"]["vision"], false, "{quota}");
+    // `llmpool status` shows them in a few letters per provider's first model.
+    let out = s.cli(&["status"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    // The cell after the model's: provider, key, state, today, this minute, model, can.
+    let can = |id: &str| {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("no {id} row: {}", out.stdout));
+        line.split_whitespace()
+            .nth(6)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(can("gemini"), "tsjvr", "{}", out.stdout);
+    assert_eq!(can("cerebras"), "tsjr", "{}", out.stdout);
+    assert_eq!(can("groq"), "jr", "{}", out.stdout);
+    assert!(out.stdout.contains("can: t tools"), "{}", out.stdout);
 }
 
 #[tokio::test]
