@@ -6,6 +6,16 @@
 //! retries, waits and fallbacks until the first token. Once a stream flows, only the
 //! stall timeout applies (a long answer is not cut by the deadline), and a continuation
 //! after a cut gets a fresh deadline.
+//!
+//! Capabilities: a request's needs ([`ChatRequest::needs`]) are worked out once; a route
+//! whose model is known to lack one (tools, a JSON format, images, reasoning, the output
+//! cap; its context window by the rules of `Fit`) is passed over without a call and
+//! reported on the answer ([`ChatResponse::skipped`]). Each route's capability bits are
+//! computed when the router is built (catalog, then the settings' `model_capabilities`;
+//! unknown for a model no catalog describes, which is never skipped for them). When every
+//! route the request may use lacks something, the error is
+//! [`Unavailable::Unsupported`](crate::Unavailable::Unsupported), naming it and the
+//! configured models that have it.
 
 mod attempt;
 pub(crate) mod inner;

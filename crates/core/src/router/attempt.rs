@@ -113,7 +113,7 @@ impl Inner {
     ) -> Result<Option<Won<C::Output>>, Error> {
         let tokens = Ledger::token_cost(req);
         while let Some(route) = routes.pop_front() {
-            if ctx.unfit(&route) {
+            if ctx.passes_over(&route) {
                 continue;
             }
             let upstream = route.request(req, &ctx.prefill, C::STREAM);

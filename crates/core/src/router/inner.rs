@@ -157,7 +157,7 @@ impl Ctx {
     /// Passes over `route` when its model cannot serve the request: a capability it is
     /// known to lack, or a context window known to be too small (see [`Fit`]); recorded
     /// for the trail. True when passed over.
-    pub(crate) fn unfit(&mut self, route: &Route) -> bool {
+    pub(crate) fn passes_over(&mut self, route: &Route) -> bool {
         let missing = match route.lacks(&self.needs, self.need_bits) {
             Some(missing) => missing,
             None if self.fit.skip(route) => Missing::ContextWindow {
@@ -513,7 +513,7 @@ impl Inner {
         ctx.fit.largest = self.max_context;
         let mut available = Vec::with_capacity(candidates.len());
         for route in candidates {
-            if ctx.unfit(&route) {
+            if ctx.passes_over(&route) {
                 continue;
             }
             match self.health.peek(route.href()) {
