@@ -515,3 +515,25 @@ async fn a_stream_cut_after_a_tool_call_is_never_continued() {
     assert_eq!(h.calls("cerebras"), 1, "a text answer is continued");
     assert!(text.starts_with("Hello"), "{text}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_defined_in_the_settings_has_unknown_capabilities() {
+    // `kind = "openai"`: the catalog is made from the settings and states nothing, so
+    // no capability of its models is known (a local server may well call tools).
+    let s = with_provider(settings(), "gemini", |p| {
+        p.kind = Some("openai".into());
+        p.base_url = Some("http://127.0.0.1:9/v1".into());
+        p.models = Some(vec!["p1".into()]);
+    });
+    let h = caps_harness(&s);
+    let r = h
+        .router
+        .chat(with_image().with_tool(tool()).with_model("gemini"))
+        .await
+        .unwrap();
+    assert_eq!((r.provider, r.model.as_str()), ("gemini", "p1"));
+    assert!(r.skipped.is_empty());
+    let models = h.router.models();
+    let p1 = models.iter().find(|m| m.0 == "gemini").unwrap().2;
+    assert_eq!((p1.tools, p1.vision), (None, None));
+}
