@@ -16,6 +16,7 @@ mod harness;
 mod auth;
 mod bounded;
 mod browser;
+mod capabilities;
 mod cli;
 mod conduct;
 mod dashboard;

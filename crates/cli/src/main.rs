@@ -355,6 +355,30 @@ async fn interactive(handler: &ChatHandler, user: &str) -> anyhow::Result<()> {
     }
 }
 
+/// What a model can do in a few letters (`tsjr`), `?` for a capability not known, `-`
+/// for none: the status table's `can` column.
+fn can(c: &llmpool::Capabilities) -> String {
+    let letters: String = [
+        (c.tools, 't'),
+        (c.json_schema, 's'),
+        (c.json_object, 'j'),
+        (c.vision, 'v'),
+        (c.reasoning, 'r'),
+    ]
+    .into_iter()
+    .filter_map(|(has, letter)| match has {
+        Some(true) => Some(letter),
+        Some(false) => None,
+        None => Some('?'),
+    })
+    .collect();
+    if letters.is_empty() {
+        "-".to_owned()
+    } else {
+        letters
+    }
+}
+
 fn status_table(status: &QuotaStatus) -> String {
     let mut rows = vec![[
         "provider".to_owned(),
@@ -363,6 +387,7 @@ fn status_table(status: &QuotaStatus) -> String {
         "today".to_owned(),
         "this minute".to_owned(),
         "model".to_owned(),
+        "can".to_owned(),
         "last error".to_owned(),
     ]];
     for (id, p) in &status.quota_status {
@@ -378,10 +403,15 @@ fn status_table(status: &QuotaStatus) -> String {
             format!("{}/{}", p.calls_today, limit(p.max_daily)),
             format!("{}/{}", p.calls_this_minute, limit(p.max_per_minute)),
             p.model.clone().unwrap_or_default(),
+            p.routes
+                .iter()
+                .find(|r| Some(&r.model) == p.model.as_ref())
+                .map(|r| can(&r.capabilities))
+                .unwrap_or_default(),
             p.last_error.clone().unwrap_or_default(),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
+    let widths: Vec<usize> = (0..8)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -394,6 +424,10 @@ fn status_table(status: &QuotaStatus) -> String {
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
+    let _ = writeln!(
+        out,
+        "can: t tools, s json_schema, j json_object, v vision, r reasoning, ? unknown"
+    );
     let _ = writeln!(
         out,
         "{} of {} providers available{}",

@@ -39,7 +39,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
-use crate::types::{Missing, Needs};
+use crate::types::{Missing, Needs, flag};
 
 /// Limits of one route. `None` means "no limit known" (not "zero").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +193,23 @@ impl ModelInfo {
             });
         }
         Ok(())
+    }
+
+    /// The yes/no capabilities the model has, as capability bits.
+    pub(crate) fn flags(&self) -> u8 {
+        let mut bits = 0;
+        for (has, bit) in [
+            (self.tools, flag::TOOLS),
+            (self.json_schema, flag::JSON_SCHEMA),
+            (self.json_object, flag::JSON_OBJECT),
+            (self.vision, flag::VISION),
+            (self.reasoning, flag::REASONING),
+        ] {
+            if has {
+                bits |= bit;
+            }
+        }
+        bits
     }
 
     /// The model's limits.
@@ -384,83 +401,48 @@ fn describe(limits: &Limits) -> String {
     }
 }
 
-/// Capability routing in one call, for the router: keeps the routes whose model can
-/// serve `needs` (in their order) and returns the others with what they lack, for the
-/// attempts header. When none is left, the `Err` is the client's 400 message naming the
-/// missing capability and the configured models that have it. `describe` gives a route's
-/// `provider/model` name and its (settings-merged) catalog entry.
-pub fn servable_routes<T>(
-    routes: Vec<T>,
-    needs: &Needs,
-    describe: impl Fn(&T) -> (String, &ModelInfo),
-) -> Result<Servable<T>, String> {
-    let mut servable = Vec::with_capacity(routes.len());
-    let mut skipped = Vec::new();
-    for route in routes {
-        let result = describe(&route).1.can_serve(needs);
-        match result {
-            Ok(()) => servable.push(route),
-            Err(missing) => skipped.push((route, missing)),
+/// What a route's model can do, as `/v1/models` and the status report show it: the
+/// catalog's facts with the settings' `model_capabilities` over them. `None` is unknown: a
+/// model that no catalog describes (one the `models` setting or a client names that the
+/// catalog does not list, any model of a `kind = "openai"` provider) has unknown yes/no
+/// capabilities unless an override states them, and the router never skips a route for
+/// a capability it does not know (the upstream decides).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// Tool calling.
+    pub tools: Option<bool>,
+    /// JSON-schema answers.
+    pub json_schema: Option<bool>,
+    /// JSON-object answers.
+    pub json_object: Option<bool>,
+    /// Image input.
+    pub vision: Option<bool>,
+    /// Reasoning control.
+    pub reasoning: Option<bool>,
+    /// Context window in tokens.
+    pub context_window: Option<u64>,
+    /// Most tokens one answer may have.
+    pub max_output_tokens: Option<u64>,
+}
+
+impl Capabilities {
+    /// From capability bits: `has` what the model can do, `known` what is known of it.
+    pub(crate) fn from_bits(
+        has: u8,
+        known: u8,
+        context_window: Option<u64>,
+        max_output_tokens: Option<u64>,
+    ) -> Self {
+        let get = |bit: u8| (known & bit != 0).then_some(has & bit != 0);
+        Self {
+            tools: get(flag::TOOLS),
+            json_schema: get(flag::JSON_SCHEMA),
+            json_object: get(flag::JSON_OBJECT),
+            vision: get(flag::VISION),
+            reasoning: get(flag::REASONING),
+            context_window,
+            max_output_tokens,
         }
-    }
-    if servable.is_empty()
-        && let Some((_, missing)) = skipped.first()
-    {
-        // Models that have the first missing capability (they lack something else).
-        let capable: Vec<String> = skipped
-            .iter()
-            .map(|(route, _)| describe(route))
-            .filter(|(_, info)| {
-                let mut alone = Needs {
-                    prompt_tokens: 0,
-                    max_output_tokens: None,
-                    ..Needs::default()
-                };
-                match missing {
-                    Missing::Tools => alone.tools = true,
-                    Missing::JsonSchema => alone.json_schema = true,
-                    Missing::JsonObject => alone.json_object = true,
-                    Missing::Vision => alone.vision = true,
-                    Missing::Reasoning => alone.reasoning = true,
-                    Missing::ContextWindow { needed, .. } => alone.prompt_tokens = *needed,
-                    Missing::MaxOutputTokens { requested, .. } => {
-                        alone.max_output_tokens = Some(*requested);
-                    }
-                }
-                info.can_serve(&alone).is_ok()
-            })
-            .map(|(name, _)| name)
-            .collect();
-        return Err(unservable_message(missing, &capable));
-    }
-    Ok(Servable {
-        routes: servable,
-        skipped,
-    })
-}
-
-/// The outcome of [`servable_routes`].
-#[derive(Debug)]
-pub struct Servable<T> {
-    /// Routes that can serve the request, in their order.
-    pub routes: Vec<T>,
-    /// Routes skipped without an upstream call, with what each lacks.
-    pub skipped: Vec<(T, Missing)>,
-}
-
-/// The client's message when no configured route can serve a request: the capability
-/// that is missing and the configured models that have it (`provider/model`), so that
-/// the caller can pin one.
-pub fn unservable_message(missing: &Missing, capable: &[String]) -> String {
-    let field = missing.field();
-    if capable.is_empty() {
-        format!("no configured model can serve `{field}`: it needs {missing}")
-    } else {
-        format!(
-            "no route that could be used can serve `{field}`: it needs {missing}; models with `{}`: {}",
-            missing.capability(),
-            capable.join(", ")
-        )
     }
 }
 
@@ -633,11 +615,6 @@ id = "c"
                 max: 8000
             })
         ));
-        let msg = unservable_message(&Missing::Tools, &["groq/openai/gpt-oss-120b".to_owned()]);
-        assert!(
-            msg.contains("`tools`") && msg.contains("groq/openai/gpt-oss-120b"),
-            "{msg}"
-        );
     }
 
     #[test]
@@ -651,31 +628,19 @@ id = "c"
     }
 
     #[test]
-    fn servable_routes_keep_order_and_explain_the_rest() {
-        fn describe<'r>(r: &'r (&str, &ModelInfo)) -> (String, &'r ModelInfo) {
-            (r.0.to_owned(), r.1)
-        }
-        use crate::types::{ChatRequest, Tool};
-        let mut with_tools = ModelInfo::new("a");
-        with_tools.tools = true;
-        with_tools.context_window = Some(10);
-        let plain = ModelInfo::new("b");
-        let routes = vec![("p/b", &plain), ("p/a", &with_tools)];
-        let tools = ChatRequest::from_user("hi")
-            .with_tool(Tool::function("f", "f", serde_json::json!({})))
-            .needs();
-        let s = servable_routes(routes.clone(), &tools, describe).unwrap();
-        assert_eq!(
-            s.routes.iter().map(|r| r.0).collect::<Vec<_>>(),
-            vec!["p/a"]
-        );
-        assert_eq!(s.skipped[0].1, Missing::Tools);
-        // Only the tool model, and the prompt is too long for it: the 400 names the window.
-        let long = ChatRequest::from_user("word ".repeat(100))
-            .with_tool(Tool::function("f", "f", serde_json::json!({})))
-            .needs();
-        let err = servable_routes(routes, &long, describe).unwrap_err();
-        assert!(err.contains("`tools`"), "{err}");
-        assert!(err.contains("p/a"), "{err}");
+    fn capabilities_from_bits_keep_unknowns() {
+        let mut m = ModelInfo::new("m");
+        m.tools = true;
+        m.vision = true;
+        let caps =
+            Capabilities::from_bits(m.flags(), flag::TOOLS | flag::JSON_SCHEMA, Some(9), None);
+        assert_eq!(caps.tools, Some(true));
+        assert_eq!(caps.json_schema, Some(false));
+        // Vision is set but not known: unknown wins.
+        assert_eq!(caps.vision, None);
+        assert_eq!(caps.context_window, Some(9));
+        let json = serde_json::to_value(caps).unwrap();
+        assert_eq!(json["reasoning"], serde_json::Value::Null);
+        assert_eq!(json["tools"], true);
     }
 }

@@ -19,6 +19,10 @@
 //!
 //! [providers.openrouter.shared]   # limits of one key across all its models together
 //! rpd = 1000
+//!
+//! [providers.groq.model_capabilities."openai/gpt-oss-20b"]   # over the catalog's facts
+//! json_schema = false
+//! context_window = 65536
 //! ```
 
 use std::collections::BTreeMap;
@@ -188,6 +192,9 @@ pub struct ProviderSettings {
     /// Limits of one key across all the provider's models together
     /// (`[providers.<id>.shared]`), over the catalog's `[shared]` table.
     pub shared: Limits,
+    /// What one model can do (`[providers.<id>.model_capabilities."<model>"]`), over its
+    /// catalog entry: the router only sends a request to a model that can serve it.
+    pub model_capabilities: BTreeMap<String, CapabilityOverride>,
     /// Base URL override (the `<PROVIDER>_BASE_URL` env variable wins over it).
     pub base_url: Option<String>,
     /// Whether this provider's models continue an assistant prefill; default: the catalog.
@@ -224,6 +231,7 @@ impl Default for ProviderSettings {
             rpmonth: None,
             model_limits: BTreeMap::new(),
             shared: Limits::default(),
+            model_capabilities: BTreeMap::new(),
             base_url: None,
             prefill: None,
             allow_unknown_models: false,
@@ -265,6 +273,11 @@ impl ProviderSettings {
         }
     }
 
+    /// The capability override of `model`, if the settings have one.
+    pub fn capabilities_for(&self, model: &str) -> Option<&CapabilityOverride> {
+        self.model_capabilities.get(model)
+    }
+
     /// The explicit limits shared by all models of one key: the `shared` table, and for
     /// each window the catalog shares (`catalog_shared` has a value), the provider-level
     /// key (see [`Settings`], "Limits").
@@ -280,6 +293,76 @@ impl ProviderSettings {
             tpd: pick(self.shared.tpd, catalog_shared.tpd, level.tpd),
             rpmonth: pick(self.shared.rpmonth, catalog_shared.rpmonth, level.rpmonth),
         }
+    }
+}
+
+/// `[providers.<id>.model_capabilities."<model>"]`: what one model can do, over its catalog
+/// entry. A field left out keeps the catalog's value; for a model no catalog describes (a
+/// model of a `kind = "openai"` provider, or one the catalog does not list) it stays
+/// unknown, and the router lets the upstream decide.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityOverride {
+    /// The model calls tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<bool>,
+    /// The model answers in JSON matching a schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<bool>,
+    /// The model answers with a JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_object: Option<bool>,
+    /// The model reads images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision: Option<bool>,
+    /// The model takes a reasoning effort.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<bool>,
+    /// Context window in tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
+    /// Most tokens one answer may have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
+}
+
+impl CapabilityOverride {
+    /// `model` with the fields this override sets replaced.
+    pub fn apply(&self, model: &mut crate::catalog::ModelInfo) {
+        let set = |field: &mut bool, value: Option<bool>| {
+            if let Some(v) = value {
+                *field = v;
+            }
+        };
+        set(&mut model.tools, self.tools);
+        set(&mut model.json_schema, self.json_schema);
+        set(&mut model.json_object, self.json_object);
+        set(&mut model.vision, self.vision);
+        set(&mut model.reasoning, self.reasoning);
+        if self.context_window.is_some() {
+            model.context_window = self.context_window;
+        }
+        if self.max_output_tokens.is_some() {
+            model.max_output_tokens = self.max_output_tokens;
+        }
+    }
+
+    /// The yes/no capabilities this override states, as capability bits.
+    pub(crate) fn stated(&self) -> u8 {
+        use crate::types::flag;
+        let mut bits = 0;
+        for (value, bit) in [
+            (self.tools, flag::TOOLS),
+            (self.json_schema, flag::JSON_SCHEMA),
+            (self.json_object, flag::JSON_OBJECT),
+            (self.vision, flag::VISION),
+            (self.reasoning, flag::REASONING),
+        ] {
+            if value.is_some() {
+                bits |= bit;
+            }
+        }
+        bits
     }
 }
 
@@ -445,6 +528,19 @@ impl Settings {
                     .map(|m| (m, m.limits().overridden_by(&p.limits_for(&m.id))));
                 if let Err(reason) = crate::catalog::check_buckets(effective) {
                     return err(&format!("providers.{id}.model_limits"), reason);
+                }
+            }
+            for (model, caps) in &p.model_capabilities {
+                for (key, value) in [
+                    ("context_window", caps.context_window),
+                    ("max_output_tokens", caps.max_output_tokens),
+                ] {
+                    if value == Some(0) {
+                        return err(
+                            &format!("providers.{id}.model_capabilities.\"{model}\".{key}"),
+                            "must be at least 1 token".to_owned(),
+                        );
+                    }
                 }
             }
             if let Some(url) = &p.base_url
@@ -728,6 +824,55 @@ rpd = 500
         let err = Settings::from_toml("cfg.toml", "[providers.groq]\nrpx = 3\n").unwrap_err();
         assert_eq!(err.key, "providers.groq.rpx");
         assert!(err.reason.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn model_capabilities_parse_and_name_bad_keys() {
+        let text = "[providers.groq.model_capabilities.\"llama-3.3-70b-versatile\"]\n\
+                    tools = false\nvision = true\ncontext_window = 8192\n";
+        let s = Settings::from_toml("cfg.toml", text).unwrap();
+        let over = s.providers["groq"]
+            .capabilities_for("llama-3.3-70b-versatile")
+            .copied()
+            .unwrap();
+        assert_eq!(
+            over,
+            CapabilityOverride {
+                tools: Some(false),
+                vision: Some(true),
+                context_window: Some(8192),
+                ..CapabilityOverride::default()
+            }
+        );
+        assert_eq!(
+            over.stated(),
+            crate::types::flag::TOOLS | crate::types::flag::VISION
+        );
+        let mut m = crate::catalog::ModelInfo::new("llama-3.3-70b-versatile");
+        m.tools = true;
+        m.json_object = true;
+        over.apply(&mut m);
+        assert!(!m.tools && m.vision && m.json_object);
+        assert_eq!(m.context_window, Some(8192));
+        // A misspelt capability names its full key path and line.
+        let err = Settings::from_toml(
+            "cfg.toml",
+            "[providers.groq.model_capabilities.m]\ntool = true\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "providers.groq.model_capabilities.m.tool");
+        assert!(err.reason.contains("line 2"), "{err}");
+        let err = Settings::from_toml(
+            "cfg.toml",
+            "[providers.groq.model_capabilities.m]\nmax_output_tokens = 0\n",
+        )
+        .unwrap()
+        .validate(&registry(), "cfg.toml")
+        .unwrap_err();
+        assert_eq!(
+            err.key,
+            "providers.groq.model_capabilities.\"m\".max_output_tokens"
+        );
     }
 
     #[test]

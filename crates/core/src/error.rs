@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::ratelimit::RateLimitSnapshot;
+use crate::types::Missing;
 
 /// A boxed error from a lower layer (HTTP client, I/O).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -279,6 +280,16 @@ pub enum Unavailable {
         /// The largest context window configured, in tokens, when any is known.
         largest_window: Option<u64>,
     },
+    /// No route the request could use can serve what it needs (tools, a JSON format,
+    /// images, reasoning, its output cap): each lacks a capability by its catalog or the
+    /// settings' `model_capabilities`. The gateway's 400 `unsupported_capability`.
+    Unsupported {
+        /// What the first route lacked (routes in the order they would have been tried).
+        missing: Missing,
+        /// Configured models (`provider/model`, any enabled provider with a key) that
+        /// have that capability, in base order, so the caller can pin one.
+        capable: Vec<String>,
+    },
 }
 
 impl fmt::Display for Unavailable {
@@ -323,6 +334,23 @@ impl fmt::Display for Unavailable {
                 match largest_window {
                     Some(w) => write!(f, "; the largest context window configured is {w} tokens"),
                     None => f.write_str("; no configured model states its context window"),
+                }
+            }
+            Self::Unsupported { missing, capable } => {
+                write!(
+                    f,
+                    "no route that this request may use can serve `{}`: it needs {missing}",
+                    missing.field()
+                )?;
+                if capable.is_empty() {
+                    write!(f, "; no configured model has `{}`", missing.capability())
+                } else {
+                    write!(
+                        f,
+                        "; configured models with `{}`: {} (pin one with `model`)",
+                        missing.capability(),
+                        capable.join(", ")
+                    )
                 }
             }
         }

@@ -34,11 +34,9 @@ mod store;
 pub mod testkit;
 mod types;
 
-pub use catalog::{
-    DayWindow, Limits, ModelCatalog, ModelInfo, Servable, servable_routes, unservable_message,
-};
+pub use catalog::{Capabilities, DayWindow, Limits, ModelCatalog, ModelInfo};
 pub use clock::{Clock, SystemClock, TokioClock, next_utc_month};
-pub use config::{ProviderSettings, Settings, Strategy};
+pub use config::{CapabilityOverride, ProviderSettings, Settings, Strategy};
 pub use error::{
     BoxError, ConfigError, Error, ErrorKind, ErrorKindLabel, ProviderError, StoreError,
     Unavailable, redact_secret,
@@ -54,6 +52,6 @@ pub use status::{HealthState, ProviderStatus, QuotaStatus, RouteStatus};
 pub use store::{Acquire, CounterCheck, MemoryStore, StateStore, weighted_use};
 pub use types::{
     Attempt, ChatRequest, ChatResponse, Content, ContentPart, FinishReason, ImageUrl, JsonSchema,
-    Message, Missing, Needs, ResponseFormat, Role, StreamEnd, StreamEvent, Tool, ToolCall,
-    ToolCallDelta, ToolChoice, Usage, estimate_tokens, is_droppable,
+    Message, Missing, Needs, ResponseFormat, Role, SkippedRoute, StreamEnd, StreamEvent, Tool,
+    ToolCall, ToolCallDelta, ToolChoice, Usage, estimate_tokens, is_droppable,
 };

@@ -6,6 +6,16 @@
 //! retries, waits and fallbacks until the first token. Once a stream flows, only the
 //! stall timeout applies (a long answer is not cut by the deadline), and a continuation
 //! after a cut gets a fresh deadline.
+//!
+//! Capabilities: a request's needs ([`ChatRequest::needs`]) are worked out once; a route
+//! whose model is known to lack one (tools, a JSON format, images, reasoning, the output
+//! cap; its context window by the rules of `Fit`) is passed over without a call and
+//! reported on the answer ([`ChatResponse::skipped`]). Each route's capability bits are
+//! computed when the router is built (catalog, then the settings' `model_capabilities`;
+//! unknown for a model no catalog describes, which is never skipped for them). When every
+//! route the request may use lacks something, the error is
+//! [`Unavailable::Unsupported`](crate::Unavailable::Unsupported), naming it and the
+//! configured models that have it.
 
 mod attempt;
 pub(crate) mod inner;
@@ -24,8 +34,9 @@ use rand::rngs::StdRng;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
+use crate::catalog::{Capabilities, ModelCatalog, ModelInfo};
 use crate::clock::Clock;
-use crate::config::{Settings, split_route};
+use crate::config::{ProviderSettings, Settings, split_route};
 use crate::error::{ConfigError, Error};
 use crate::health::{Health, HealthSettings};
 use crate::ledger::Ledger;
@@ -93,15 +104,7 @@ impl Router {
             let origin = format!("{} catalog", factory.id);
             let full = factory.model_catalog()?;
             let ps = settings.provider(factory.id);
-            let catalog = match &ps.models {
-                Some(models) => full.select(models),
-                None => full.clone(),
-            };
-            let outside: Vec<_> = full
-                .models
-                .into_iter()
-                .filter(|m| !catalog.models.iter().any(|c| c.id == m.id))
-                .collect();
+            let (catalog, outside, described) = merged_catalog(full, &ps);
             let day = crate::ledger::DayRule {
                 tz: catalog.day_reset_zone(&origin)?,
                 rolling: catalog.day_window == crate::catalog::DayWindow::Rolling,
@@ -127,6 +130,7 @@ impl Router {
                 models: catalog.models,
                 outside,
                 settings: ps,
+                described,
             });
         }
         providers.sort_by_key(|p| (p.priority, p.id()));
@@ -238,6 +242,18 @@ impl Router {
             .collect()
     }
 
+    /// Every configured route with a key, once per `(provider, model)` in base order,
+    /// with what its model can do: what `/v1/models` lists.
+    pub fn models(&self) -> Vec<(&'static str, String, Capabilities)> {
+        let mut seen = std::collections::HashSet::new();
+        self.inner
+            .routes
+            .iter()
+            .filter(|r| seen.insert((r.provider, r.model.as_str())))
+            .map(|r| (r.provider, r.model.clone(), r.capabilities()))
+            .collect()
+    }
+
     /// Ids of every compiled-in provider, in priority order.
     pub fn provider_ids(&self) -> Vec<&'static str> {
         self.inner.providers.iter().map(ProviderEntry::id).collect()
@@ -276,6 +292,38 @@ impl Router {
         self.inner.ensure_loaded().await?;
         status::build(&self.inner).await
     }
+}
+
+/// A provider's catalog as the router uses it: the models the settings select (all by
+/// default) and the rest of the catalog (a client may pin them), each with the settings'
+/// capability overrides applied; and the ids whose capabilities the catalog describes.
+fn merged_catalog(
+    full: ModelCatalog,
+    ps: &ProviderSettings,
+) -> (ModelCatalog, Vec<ModelInfo>, Vec<String>) {
+    let mut catalog = match &ps.models {
+        Some(models) => full.select(models),
+        None => full.clone(),
+    };
+    let mut outside: Vec<_> = full
+        .models
+        .iter()
+        .filter(|m| !catalog.models.iter().any(|c| c.id == m.id))
+        .cloned()
+        .collect();
+    for m in catalog.models.iter_mut().chain(&mut outside) {
+        if let Some(over) = ps.capabilities_for(&m.id) {
+            over.apply(m);
+        }
+    }
+    // A `kind = "openai"` provider's catalog is made from its settings: it states no
+    // capability, so they are unknown unless an override states them.
+    let described = if ps.kind.is_some() {
+        Vec::new()
+    } else {
+        full.models.into_iter().map(|m| m.id).collect()
+    };
+    (catalog, outside, described)
 }
 
 /// One entry per client, labels made unique (`label#2` for a second key with the same

@@ -31,6 +31,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::catalog::Capabilities;
+
 /// Health state of a provider or route, as reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -185,6 +187,8 @@ pub struct RouteStatus {
     pub resets_at: String,
     /// When the route is expected back, if it is not available.
     pub cooldown_until: Option<String>,
+    /// What the route's model can do (`null` where unknown).
+    pub capabilities: Capabilities,
 }
 
 #[cfg(test)]

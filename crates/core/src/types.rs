@@ -14,6 +14,7 @@ mod params;
 mod tools;
 
 pub use content::{Content, ContentPart, ImageUrl};
+pub(crate) use needs::flag;
 pub use needs::{Missing, Needs};
 pub use params::is_droppable;
 pub use tools::{JsonSchema, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice};
@@ -376,6 +377,22 @@ pub struct ChatResponse {
     pub rate_limits: RateLimitSnapshot,
     /// Every attempt the router made for this request, the answering one last.
     pub attempts: Vec<Attempt>,
+    /// Routes passed over without a call because their model cannot serve the request
+    /// (a capability it lacks, a context window too small), in the order met.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedRoute>,
+}
+
+/// A route the router passed over without calling it, because its model cannot serve the
+/// request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedRoute {
+    /// Provider id.
+    pub provider: &'static str,
+    /// The route's model.
+    pub model: String,
+    /// What the model lacks.
+    pub missing: Missing,
 }
 
 /// One try of one route within a request.

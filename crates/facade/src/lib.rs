@@ -35,15 +35,15 @@ pub use translate::BatchLimits;
 // errors, the router and its setup, status reports, stores and clocks. The gateway and
 // the CLI use nothing else.
 pub use llmpool_core::{
-    Acquire, Attempt, ChatRequest, ChatResponse, ChatStream, Clock, ConfigError, Content,
-    ContentPart, CounterCheck, Error, ErrorKind, ErrorKindLabel, FinishReason, HealthState,
-    ImageUrl, JsonSchema, KeyedClient, MemoryStore, Message, Missing, ModelCatalog, ModelInfo,
-    Needs, ONE_OFF_ROUTES_PER_PROVIDER, Provider, ProviderConfig, ProviderError, ProviderFactory,
-    ProviderSettings, ProviderSetup, ProviderStatus, QuotaStatus, RateLimitSnapshot, Registry,
-    ResponseFormat, Role, RouteStatus, RoutedEvent, RoutedStream, Router, Servable, Settings,
-    StateStore, StoreError, Strategy, StreamEnd, StreamEvent, SystemClock, TokioClock, Tool,
-    ToolCall, ToolCallDelta, ToolChoice, Unavailable, Usage, estimate_tokens, is_droppable,
-    mask_key, servable_routes, unservable_message,
+    Acquire, Attempt, Capabilities, CapabilityOverride, ChatRequest, ChatResponse, ChatStream,
+    Clock, ConfigError, Content, ContentPart, CounterCheck, Error, ErrorKind, ErrorKindLabel,
+    FinishReason, HealthState, ImageUrl, JsonSchema, KeyedClient, MemoryStore, Message, Missing,
+    ModelCatalog, ModelInfo, Needs, ONE_OFF_ROUTES_PER_PROVIDER, Provider, ProviderConfig,
+    ProviderError, ProviderFactory, ProviderSettings, ProviderSetup, ProviderStatus, QuotaStatus,
+    RateLimitSnapshot, Registry, ResponseFormat, Role, RouteStatus, RoutedEvent, RoutedStream,
+    Router, Settings, SkippedRoute, StateStore, StoreError, Strategy, StreamEnd, StreamEvent,
+    SystemClock, TokioClock, Tool, ToolCall, ToolCallDelta, ToolChoice, Unavailable, Usage,
+    estimate_tokens, is_droppable, mask_key,
 };
 
 /// The OpenAI chat-completions wire types (requests, answers, stream chunks, error bodies),

@@ -6,6 +6,10 @@ use llmpool::Error;
 use llmpool::Unavailable;
 use llmpool::openai::ErrorResponse;
 
+/// The `error.code` of a 400 for a request that needs a capability (tools, a JSON
+/// format, images, reasoning, an output cap) no route it may use has.
+pub(crate) const UNSUPPORTED_CAPABILITY: &str = "unsupported_capability";
+
 /// The route trail header on every routed answer.
 pub(crate) const TRAIL_HEADER: &str = "x-llmpool-trail";
 
@@ -38,6 +42,13 @@ impl ApiError {
     #[must_use]
     pub fn with_trail(mut self, trail: String) -> Self {
         self.trail = (!trail.is_empty()).then_some(trail);
+        self
+    }
+
+    /// The same error naming the request field at fault (`error.param`).
+    #[must_use]
+    pub fn with_param(mut self, param: &str) -> Self {
+        self.body = Box::new(self.body.with_param(param));
         self
     }
 
@@ -90,12 +101,12 @@ impl ApiError {
         e.retry_after = Some(1);
         e
     }
-}
 
-impl From<Error> for ApiError {
-    fn from(err: Error) -> Self {
-        match &err {
-            Error::NoAvailableProviders(Unavailable::NoMatchingRoute { requested }) => Self::new(
+    /// The answer when nothing could be tried: a 404 for a name nothing serves, a 400 for
+    /// a request no route can serve (too long, a capability missing), else a 503.
+    fn unavailable(err: &Error, why: &Unavailable) -> Self {
+        match why {
+            Unavailable::NoMatchingRoute { requested } => Self::new(
                 StatusCode::NOT_FOUND,
                 format!(
                     "model `{requested}` matches no configured provider or route; GET /v1/models lists them"
@@ -103,19 +114,28 @@ impl From<Error> for ApiError {
                 "invalid_request_error",
                 "model_not_found",
             ),
-            Error::NoAvailableProviders(why @ Unavailable::UnknownModel { .. }) => Self::new(
+            Unavailable::UnknownModel { .. } => Self::new(
                 StatusCode::NOT_FOUND,
                 why.to_string(),
                 "invalid_request_error",
                 "model_not_found",
             ),
-            Error::NoAvailableProviders(why @ Unavailable::ContextTooLong { .. }) => Self::new(
+            Unavailable::ContextTooLong { .. } => Self::new(
                 StatusCode::BAD_REQUEST,
                 format!("{why}; shorten the conversation"),
                 "invalid_request_error",
                 "context_length_exceeded",
             ),
-            Error::NoAvailableProviders(why) => {
+            // What the request needs (tools, a JSON format, images, …) no route it may use
+            // can do: the client's to change (or pin one of the models named).
+            Unavailable::Unsupported { missing, .. } => Self::new(
+                StatusCode::BAD_REQUEST,
+                why.to_string(),
+                "invalid_request_error",
+                UNSUPPORTED_CAPABILITY,
+            )
+            .with_param(missing.field()),
+            Unavailable::NoKeys { .. } | Unavailable::AllBusy { .. } => {
                 let mut e = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     err.to_string(),
@@ -131,6 +151,14 @@ impl From<Error> for ApiError {
                 }
                 e
             }
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match &err {
+            Error::NoAvailableProviders(why) => Self::unavailable(&err, why),
             // Every route refused the request itself (a field it cannot honour, a body it
             // rejects): the client's request is at fault, and each route says why.
             Error::AllProvidersFailed(errors)
@@ -283,6 +311,30 @@ mod tests {
         let message = &api.body.error.message;
         assert!(
             message.contains("150000") && message.contains("131072"),
+            "{message}"
+        );
+        assert_eq!(api.retry_after, None);
+    }
+
+    #[test]
+    fn a_capability_no_route_has_is_a_400_naming_field_and_models() {
+        let err = Error::NoAvailableProviders(Unavailable::Unsupported {
+            missing: llmpool::Missing::Tools,
+            capable: vec![
+                "groq/openai/gpt-oss-120b".to_owned(),
+                "cohere/command-a-03-2025".to_owned(),
+            ],
+        });
+        let api = ApiError::from(err);
+        assert_eq!(api.status, StatusCode::BAD_REQUEST);
+        let body = serde_json::to_value(&*api.body).unwrap();
+        assert_eq!(body["error"]["code"], UNSUPPORTED_CAPABILITY, "{body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+        assert_eq!(body["error"]["param"], "tools", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("`tools`")
+                && message.contains("groq/openai/gpt-oss-120b, cohere/command-a-03-2025"),
             "{message}"
         );
         assert_eq!(api.retry_after, None);

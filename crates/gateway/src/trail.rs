@@ -11,7 +11,14 @@
 //!
 //! An entry is `provider/model:outcome`. The outcome is `ok`, an error kind (`rate_limited`,
 //! `quota`, `timeout`, `transient`, `unauthorized`, …) or `skipped:<reason>` for a route
-//! the router passed over without calling it. Model ids may hold `/` and `:` themselves
+//! the router passed over without calling it. A route whose model cannot serve the
+//! request is `skipped:<capability>` (`tools`, `json_schema`, `json_object`, `vision`,
+//! `reasoning`, `context_window`, `max_output_tokens`); those come first, as the router
+//! passes over them before it calls any route:
+//!
+//! ```text
+//! groq/llama-3.1-8b-instant:skipped:tools,cerebras/gpt-oss-120b:ok
+//! ``` Model ids may hold `/` and `:` themselves
 //! (`meta-llama/llama-3.3-70b-instruct:free`), so a reader splits the provider at the
 //! first `/` and the outcome at the last `:` (`skipped:` being the one two-part outcome).
 //! When the model of a failed attempt is not known (the router's errors name only the
@@ -19,7 +26,7 @@
 
 use std::fmt::Write as _;
 
-use llmpool::{Attempt, ErrorKindLabel, ProviderError, Unavailable};
+use llmpool::{Attempt, ErrorKindLabel, ProviderError, SkippedRoute, Unavailable};
 
 /// The outcome word for an attempt that ended with `error` (`None` = answered).
 pub(crate) fn outcome(error: Option<ErrorKindLabel>) -> &'static str {
@@ -36,6 +43,29 @@ pub(crate) fn from_attempts(attempts: &[Attempt]) -> String {
     let mut trail = String::with_capacity(attempts.len() * 48);
     for a in attempts {
         push_entry(&mut trail, a.provider, Some(&a.model), outcome(a.error));
+    }
+    trail
+}
+
+/// The trail of an answered request: the routes passed over because their model cannot
+/// serve it, then its attempts.
+pub(crate) fn answered(skipped: &[SkippedRoute], attempts: &[Attempt]) -> String {
+    if skipped.is_empty() {
+        return from_attempts(attempts);
+    }
+    let mut trail = skips(skipped);
+    for a in attempts {
+        push_entry(&mut trail, a.provider, Some(&a.model), outcome(a.error));
+    }
+    trail
+}
+
+/// `provider/model:skipped:<capability>` for each route passed over for a capability.
+pub(crate) fn skips(skipped: &[SkippedRoute]) -> String {
+    let mut trail = String::with_capacity(skipped.len() * 56);
+    for s in skipped {
+        push_entry(&mut trail, s.provider, Some(&s.model), "skipped:");
+        trail.push_str(s.missing.capability());
     }
     trail
 }
@@ -135,6 +165,34 @@ mod tests {
             message: None,
             latency: Duration::from_millis(5),
         }
+    }
+
+    #[test]
+    fn capability_skips_come_first() {
+        let skipped = [
+            SkippedRoute {
+                provider: "groq",
+                model: "llama".to_owned(),
+                missing: llmpool::Missing::Tools,
+            },
+            SkippedRoute {
+                provider: "gemini",
+                model: "gemma".to_owned(),
+                missing: llmpool::Missing::ContextWindow {
+                    needed: 10,
+                    window: 5,
+                },
+            },
+        ];
+        let trail = answered(&skipped, &[attempt("cerebras", "gpt", None)]);
+        assert_eq!(
+            trail,
+            "groq/llama:skipped:tools,gemini/gemma:skipped:context_window,cerebras/gpt:ok"
+        );
+        assert_eq!(
+            answered(&[], &[attempt("cerebras", "gpt", None)]),
+            "cerebras/gpt:ok"
+        );
     }
 
     #[test]

@@ -873,6 +873,14 @@ async fn models_lists_auto_and_every_keyed_route() {
         .map(|m| m["owned_by"].as_str().unwrap())
         .collect();
     assert!(owners.iter().all(|o| *o == "groq" || *o == "gemini"));
+    // Each entry says what its model can do (an extra object OpenAI's clients ignore),
+    // the catalog's facts: gpt-oss-120b calls tools and reasons but reads no images.
+    assert_eq!(
+        data[1]["capabilities"],
+        json!({"tools": true, "json_schema": true, "json_object": true, "vision": false,
+               "reasoning": true, "context_window": 131_072, "max_output_tokens": null})
+    );
+    assert!(data[0].get("capabilities").is_none(), "`auto` is no model");
     // Every listed id is accepted as `model`.
     for id in &ids {
         let a = h.chat(hello(id)).await;

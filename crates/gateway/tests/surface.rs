@@ -299,9 +299,14 @@ async fn message_fields_and_images_are_never_lost_in_silence() {
             let delivered = reply.status == StatusCode::OK
                 && needles.iter().any(|needle| contains(&sent[0], needle));
             let dropped = reply.dropped.as_deref().is_some_and(|d| d.contains(*name));
+            // Refused naming the field, or (capability routing) because no route of the
+            // provider can serve it: a 400 naming the capability, before any upstream call.
             let refused = reply.status == StatusCode::BAD_REQUEST && {
                 let m = reply.body["error"]["message"].as_str().unwrap_or_default();
-                m.contains("messages[") || m.contains("`tools`")
+                let unsupported = reply.body["error"]["code"] == "unsupported_capability"
+                    && m.contains("`messages`")
+                    && sent.is_empty();
+                m.contains("messages[") || m.contains("`tools`") || unsupported
             };
             assert!(
                 delivered || dropped || refused,

@@ -259,7 +259,7 @@ impl Provider for OpenAiCompatProvider {
             },
             latency: started.elapsed(),
             rate_limits,
-            attempts: Vec::new(),
+            ..ChatResponse::default()
         })
     }
 

@@ -113,7 +113,7 @@ impl Inner {
     ) -> Result<Option<Won<C::Output>>, Error> {
         let tokens = Ledger::token_cost(req);
         while let Some(route) = routes.pop_front() {
-            if ctx.fit.skip(&route) {
+            if ctx.passes_over(&route) {
                 continue;
             }
             let upstream = route.request(req, &ctx.prefill, C::STREAM);
@@ -419,6 +419,7 @@ impl Inner {
         }
         response.provider = won.route.provider;
         response.attempts = ctx.attempts;
+        response.skipped = ctx.unfit;
         Ok(response)
     }
 }

@@ -18,7 +18,7 @@ use crate::ledger::{DayRule, Ledger, Scope};
 use crate::policy::{Inputs, Policy};
 use crate::router::route::{ProviderEntry, Route, Target};
 use crate::store::StateStore;
-use crate::types::{Attempt, ChatRequest};
+use crate::types::{Attempt, ChatRequest, Missing, Needs, SkippedRoute};
 
 /// One-off routes of one provider by model name (one route per key), least recently
 /// used first out.
@@ -58,10 +58,17 @@ pub(crate) struct Ctx {
     pub(crate) errors: Vec<ProviderError>,
     pub(crate) attempts: Vec<Attempt>,
     pub(crate) skipped: Vec<(Arc<Route>, Skip)>,
+    /// Routes passed over because their model cannot serve the request (a capability it
+    /// lacks, a context window too small), in the order met: the answer's trail.
+    pub(crate) unfit: Vec<SkippedRoute>,
     /// Text already delivered: attempts send it as an assistant prefill.
     pub(crate) prefill: String,
     /// Whether the prompt fits each route's context window.
     pub(crate) fit: Fit,
+    /// What the request needs from a model, worked out once.
+    pub(crate) needs: Needs,
+    /// The yes/no part of `needs` as capability bits.
+    pub(crate) need_bits: u8,
 }
 
 /// What one request knows about its prompt's length against the routes' context windows.
@@ -132,9 +139,45 @@ impl Ctx {
             errors: Vec::new(),
             attempts: Vec::new(),
             skipped: Vec::new(),
+            unfit: Vec::new(),
             prefill: String::new(),
             fit: Fit::default(),
+            needs: Needs::default(),
+            need_bits: 0,
         }
+    }
+
+    /// Works out what `req` needs, once per request.
+    pub(crate) fn needs_of(&mut self, req: &ChatRequest) {
+        self.needs = req.needs();
+        self.need_bits = self.needs.flags();
+        self.fit.estimate = self.needs.prompt_tokens;
+    }
+
+    /// Passes over `route` when its model cannot serve the request: a capability it is
+    /// known to lack, or a context window known to be too small (see [`Fit`]); recorded
+    /// for the trail. True when passed over.
+    pub(crate) fn passes_over(&mut self, route: &Route) -> bool {
+        let missing = match route.lacks(&self.needs, self.need_bits) {
+            Some(missing) => missing,
+            None if self.fit.skip(route) => Missing::ContextWindow {
+                needed: self.fit.estimate,
+                // Unknown window: skipped because another key of the model refused.
+                window: route.context_window.or(self.fit.floor).unwrap_or(0),
+            },
+            None => return false,
+        };
+        tracing::debug!(
+            route = %route.id,
+            capability = missing.capability(),
+            "the model cannot serve the request, skipped"
+        );
+        self.unfit.push(SkippedRoute {
+            provider: route.provider,
+            model: route.model.clone(),
+            missing,
+        });
+        true
     }
 
     /// The error for a request that got no answer.
@@ -466,17 +509,26 @@ impl Inner {
         self.ensure_loaded().await?;
         let requested = req.model.as_deref().unwrap_or("auto");
         let (candidates, explicit_chain) = self.candidates(requested).await?;
-        ctx.fit.estimate = req.estimated_prompt_tokens();
+        ctx.needs_of(req);
         ctx.fit.largest = self.max_context;
         let mut available = Vec::with_capacity(candidates.len());
         for route in candidates {
-            if ctx.fit.skip(&route) {
+            if ctx.passes_over(&route) {
                 continue;
             }
             match self.health.peek(route.href()) {
                 Some(skip) => ctx.skipped.push((Arc::clone(&route), skip)),
                 None => available.push(route),
             }
+        }
+        // Every route lacks a capability (none is merely busy or too small): the request
+        // asks for something no route it may use can do, which no wait will change.
+        if available.is_empty()
+            && ctx.skipped.is_empty()
+            && !ctx.fit.too_long
+            && let Some(first) = ctx.unfit.first()
+        {
+            return Err(self.unsupported(first.missing));
         }
         if explicit_chain {
             return Ok(self.policy.chain(available));
@@ -504,6 +556,21 @@ impl Inner {
         }
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(self.policy.order(strategy, available, &inputs, &mut rng))
+    }
+
+    /// The 400 for a request no route it may use can serve: what the first route lacked,
+    /// and the configured models (any enabled provider with a key) that have it.
+    fn unsupported(&self, missing: Missing) -> Error {
+        let mut capable: Vec<String> = Vec::new();
+        for route in self.routes.iter().chain(&self.named) {
+            if route.has(&missing) {
+                let name = format!("{}/{}", route.provider, route.model);
+                if !capable.contains(&name) {
+                    capable.push(name);
+                }
+            }
+        }
+        Error::NoAvailableProviders(Unavailable::Unsupported { missing, capable })
     }
 
     /// `NoAvailableProviders` saying why each skipped route was skipped.

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::catalog::{Limits, ModelInfo};
+use crate::catalog::{Capabilities, Limits, ModelInfo};
 use crate::health::RouteRef;
 use crate::ledger::{DayRule, RouteQuota, Scope};
 use crate::provider::{Provider, ProviderFactory};
-use crate::types::{ChatRequest, Message};
+use crate::types::{ChatRequest, Message, Missing, Needs, flag};
 
 /// One compiled-in provider as the router sees it.
 #[derive(Debug)]
@@ -25,6 +25,9 @@ pub(crate) struct ProviderEntry {
     pub(crate) shared_catalog: Limits,
     /// Explicit limits for a model (settings), provider level then `model_limits`.
     pub(crate) settings: crate::config::ProviderSettings,
+    /// Ids of the models whose capabilities the provider's own catalog states (none for a
+    /// `kind = "openai"` provider, whose catalog is made from its settings).
+    pub(crate) described: Vec<String>,
 }
 
 impl ProviderEntry {
@@ -41,14 +44,36 @@ impl ProviderEntry {
         self.settings.shared_limits(&self.shared_catalog)
     }
 
-    /// The catalog entry of `model`, or one without known limits for a model the catalog
-    /// does not list.
+    /// The catalog entry of `model` (the settings' capability override applied), or one
+    /// without known limits for a model the catalog does not list.
     pub(crate) fn model_info(&self, model: &str) -> ModelInfo {
         self.models
             .iter()
             .find(|m| m.id == model)
             .cloned()
-            .unwrap_or_else(|| ModelInfo::new(model))
+            .unwrap_or_else(|| {
+                let mut info = ModelInfo::new(model);
+                if let Some(over) = self.settings.capabilities_for(model) {
+                    over.apply(&mut info);
+                }
+                info
+            })
+    }
+
+    /// The capabilities of `model` (its settings-merged entry) as a route checks them: a
+    /// yes/no capability is known when the catalog describes the model or the settings'
+    /// override states it.
+    pub(crate) fn caps(&self, model: &ModelInfo) -> Caps {
+        let described = self.described.contains(&model.id);
+        let stated = self
+            .settings
+            .capabilities_for(&model.id)
+            .map_or(0, crate::config::CapabilityOverride::stated);
+        Caps {
+            has: model.flags(),
+            known: if described { flag::ALL_BITS } else { stated },
+            max_output_tokens: model.max_output_tokens,
+        }
     }
 
     pub(crate) fn prefill(&self, catalog_flag: bool) -> bool {
@@ -86,6 +111,19 @@ pub(crate) struct Route {
     pub(crate) day: DayRule,
     /// The model's context window in tokens (catalog `context_window`), when known.
     pub(crate) context_window: Option<u64>,
+    /// What the model can do, precomputed: a request's check is a mask operation.
+    pub(crate) caps: Caps,
+}
+
+/// A route's capabilities as bits of `flag` (see [`Route::lacks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Caps {
+    /// Capabilities the model has.
+    pub(crate) has: u8,
+    /// Capabilities known of the model: only these can make a route skip a request.
+    pub(crate) known: u8,
+    /// Most tokens one answer may have, when known.
+    pub(crate) max_output_tokens: Option<u64>,
 }
 
 impl Route {
@@ -112,7 +150,55 @@ impl Route {
             prefill: entry.prefill(model.prefill),
             day: entry.day,
             context_window: model.context_window,
+            caps: entry.caps(model),
         }
+    }
+
+    /// The first capability the route's model is known to lack for a request needing
+    /// `needs` (of which `bits` are the flags), the context window aside (see `Fit`).
+    /// A plain request costs one comparison of bits and one of an `Option`.
+    pub(crate) fn lacks(&self, needs: &Needs, bits: u8) -> Option<Missing> {
+        let lacking = bits & self.caps.known & !self.caps.has;
+        if lacking != 0 {
+            return Missing::first_of(lacking);
+        }
+        match (needs.max_output_tokens, self.caps.max_output_tokens) {
+            (Some(requested), Some(max)) if u64::from(requested) > max => {
+                Some(Missing::MaxOutputTokens {
+                    requested,
+                    max: u32::try_from(max).unwrap_or(u32::MAX),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the route's model is known to have the capability `missing` names (for a
+    /// size, enough of it).
+    pub(crate) fn has(&self, missing: &Missing) -> bool {
+        let bit = match missing {
+            Missing::ContextWindow { needed, .. } => {
+                return self.context_window.is_some_and(|w| w >= *needed);
+            }
+            Missing::MaxOutputTokens { requested, .. } => {
+                return self
+                    .caps
+                    .max_output_tokens
+                    .is_some_and(|m| m >= u64::from(*requested));
+            }
+            flagged => flagged.flag().unwrap_or(0),
+        };
+        self.caps.known & self.caps.has & bit != 0
+    }
+
+    /// What the route's model can do, for reports.
+    pub(crate) fn capabilities(&self) -> Capabilities {
+        Capabilities::from_bits(
+            self.caps.has,
+            self.caps.known,
+            self.context_window,
+            self.caps.max_output_tokens,
+        )
     }
 
     /// Whether `other` counts in the same windows of `scope` as this route.

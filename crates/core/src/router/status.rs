@@ -156,6 +156,7 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
                 state,
                 resets_at: rfc3339(resets_at),
                 cooldown_until: until.map(rfc3339),
+                capabilities: route.capabilities(),
             });
         }
         let api_key_available = !entry.keys.is_empty();

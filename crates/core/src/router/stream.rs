@@ -30,7 +30,7 @@ use crate::router::attempt::{Call, Flow, Won, latency_ms};
 use crate::router::inner::{Ctx, Inner};
 use crate::router::route::Route;
 use crate::types::{
-    Attempt, ChatRequest, FinishReason, StreamEnd, StreamEvent, ToolCallDelta, Usage,
+    Attempt, ChatRequest, FinishReason, SkippedRoute, StreamEnd, StreamEvent, ToolCallDelta, Usage,
 };
 
 /// One item of a routed stream.
@@ -63,6 +63,7 @@ pub struct RoutedStream {
     provider: &'static str,
     model: String,
     attempts: Vec<Attempt>,
+    skipped: Vec<SkippedRoute>,
     dropped_params: Vec<String>,
     inner: BoxStream<'static, Result<RoutedEvent, Error>>,
 }
@@ -81,6 +82,12 @@ impl RoutedStream {
     /// The attempts made until the first delta, the answering one last.
     pub fn attempts(&self) -> &[Attempt] {
         &self.attempts
+    }
+
+    /// Routes passed over without a call because their model cannot serve the request,
+    /// in the order met (until the first delta).
+    pub fn skipped(&self) -> &[SkippedRoute] {
+        &self.skipped
     }
 
     /// Request fields the answering route left out (they do not change the answer's
@@ -507,6 +514,7 @@ pub(crate) async fn open(
         .clone()
         .unwrap_or_else(|| won.route.model.clone());
     let attempts = ctx.attempts.clone();
+    let skipped = std::mem::take(&mut ctx.unfit);
     let dropped_params = won.value.dropped_params.clone();
     let stall = Duration::from_secs(inner.settings.stall_timeout_secs);
     let last = Instant::now();
@@ -534,6 +542,7 @@ pub(crate) async fn open(
         provider,
         model,
         attempts,
+        skipped,
         dropped_params,
         inner: stream.boxed(),
     })

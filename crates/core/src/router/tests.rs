@@ -1,6 +1,7 @@
 //! Router behaviour with scripted providers on paused tokio time.
 
 mod bounded;
+mod capabilities;
 mod failover;
 mod shared;
 

@@ -25,7 +25,9 @@ use futures::StreamExt;
 use crate::error::{BoxError, ConfigError, ErrorKind, ProviderError};
 use crate::provider::{ChatStream, Provider, ProviderConfig, ProviderFactory};
 use crate::ratelimit::RateLimitSnapshot;
-use crate::types::{ChatRequest, ChatResponse, FinishReason, StreamEnd, StreamEvent, Usage};
+use crate::types::{
+    ChatRequest, ChatResponse, FinishReason, StreamEnd, StreamEvent, ToolCallDelta, Usage,
+};
 
 /// One step of a scripted stream.
 #[derive(Debug)]
@@ -34,6 +36,8 @@ pub enum StreamStep {
     Started(RateLimitSnapshot, Option<String>),
     /// A delta of text.
     Delta(String),
+    /// A piece of a tool call.
+    ToolCall(ToolCallDelta),
     /// Wait this long (tokio time) before the next step.
     Sleep(Duration),
     /// The clean end.
@@ -70,6 +74,7 @@ impl Clone for StreamStep {
         match self {
             Self::Started(r, m) => Self::Started(*r, m.clone()),
             Self::Delta(t) => Self::Delta(t.clone()),
+            Self::ToolCall(c) => Self::ToolCall(c.clone()),
             Self::Sleep(d) => Self::Sleep(*d),
             Self::Done(e) => Self::Done(e.clone()),
             Self::Fail(e) => Self::Fail(clone_error(e)),
@@ -336,7 +341,8 @@ impl Provider for FakeProvider {
                 let mut text = String::new();
                 for step in steps {
                     match step {
-                        StreamStep::Started(..) => {}
+                        // A one-shot answer of a scripted stream keeps its text only.
+                        StreamStep::Started(..) | StreamStep::ToolCall(_) => {}
                         StreamStep::Delta(t) => text.push_str(&t),
                         StreamStep::Sleep(d) => tokio::time::sleep(d).await,
                         StreamStep::Done(end) => {
@@ -391,6 +397,7 @@ impl Provider for FakeProvider {
                         Ok(StreamEvent::Started { rate_limits, model })
                     }
                     StreamStep::Delta(t) => Ok(StreamEvent::Delta(t)),
+                    StreamStep::ToolCall(c) => Ok(StreamEvent::ToolCall(c)),
                     StreamStep::Sleep(d) => {
                         tokio::time::sleep(d).await;
                         continue;

@@ -139,10 +139,14 @@ impl Asked {
     fn answered(
         self,
         provider: &'static str,
+        skips: &str,
         attempts: &[Attempt],
         usage: Option<llmpool::Usage>,
     ) -> RequestRecord {
-        let trail = trail::from_attempts(attempts);
+        let mut trail = trail::from_attempts(attempts);
+        if !skips.is_empty() {
+            trail = format!("{skips},{trail}");
+        }
         self.finish(Some(provider), "ok", 200, trail, attempts.len(), usage)
     }
 
@@ -203,6 +207,8 @@ struct PendingStream {
     recorder: std::sync::Arc<crate::recorder::Recorder>,
     head_trail: String,
     head_attempts: usize,
+    /// The routes passed over for a capability, as trail entries.
+    skips: String,
 }
 
 impl PendingStream {
@@ -214,7 +220,7 @@ impl PendingStream {
     ) {
         if let Some(asked) = self.asked.take() {
             self.recorder
-                .record(asked.answered(provider, attempts, usage));
+                .record(asked.answered(provider, &self.skips, attempts, usage));
         }
     }
 
@@ -268,7 +274,7 @@ async fn one_shot(
                 .record(ENDPOINT, "ok", started.elapsed(), &resp.attempts);
             let body = ChatCompletion::from_core(&resp, completion_id(), unix_now());
             let mut response = axum::Json(body).into_response();
-            let trail = trail::from_attempts(&resp.attempts);
+            let trail = trail::answered(&resp.skipped, &resp.attempts);
             routing_headers(
                 response.headers_mut(),
                 resp.provider,
@@ -356,13 +362,14 @@ async fn stream(
     let attempts = routed.attempts().len();
     // The header carries the attempts until the first delta; the dashboard records the
     // whole trail (continuations included) when the stream ends.
-    let head_trail = trail::from_attempts(routed.attempts());
+    let head_trail = trail::answered(routed.skipped(), routed.attempts());
     let head_value = HeaderValue::from_str(&head_trail).ok();
     let mut pending = PendingStream {
         asked: Some(asked),
         recorder: state.recorder.clone(),
         head_trail,
         head_attempts: attempts,
+        skips: trail::skips(routed.skipped()),
     };
     let dropped = routed.dropped_params().to_vec();
     let model = routed.model().to_owned();

@@ -20,16 +20,19 @@ pub(crate) async fn quota(State(state): State<AppState>) -> Result<Response, Api
     Ok(Json(status).into_response())
 }
 
-/// `GET /v1/models`: `auto`, then one entry per provider/model that has a key.
+/// `GET /v1/models`: `auto`, then one entry per provider/model that has a key, with what
+/// its model can do (`capabilities`, an extra field OpenAI's clients ignore; `null` where
+/// unknown).
 pub(crate) async fn models(State(state): State<AppState>) -> impl IntoResponse {
     let mut data =
         vec![json!({"id": "auto", "object": "model", "created": 0, "owned_by": "llmpool"})];
-    for (provider, model) in state.handler.router().model_ids() {
+    for (provider, model, capabilities) in state.handler.router().models() {
         data.push(json!({
             "id": format!("{provider}/{model}"),
             "object": "model",
             "created": 0,
             "owned_by": provider,
+            "capabilities": capabilities,
         }));
     }
     Json(json!({"object": "list", "data": data}))
