@@ -29,3 +29,4 @@ mod providers2;
 mod routing;
 mod store_faults;
 mod streaming;
+mod surface_sdk;

@@ -1,0 +1,308 @@
+//! JSON-schema answers (by hand and with `chat.completions.parse`), an image to a vision
+//! route and reasoning apart from the answer, per provider, through the SDK.
+
+use serde_json::{Value, json};
+
+use super::{
+    COHERE_REASONING, COHERE_REASONING_STREAM, GEMINI_JSON, GEMINI_REASONING_STREAM,
+    GROQ_REASONING, GROQ_REASONING_STREAM, OPENROUTER_REASONING_STREAM, json_reply, python,
+    recorded, sdk, setup, stream_reasoning_and_text,
+};
+use crate::harness::{P, TEST_TOML, fixtures};
+
+/// The schema the client asks for (what `json-request.json` of Gemini asks).
+fn place_schema() -> Value {
+    json!({"type": "object", "properties": {"location": {"type": "string"}},
+        "required": ["location"], "additionalProperties": false})
+}
+
+/// An upstream answer, in `p`'s format, whose text is `{"location":"Paris"}`.
+fn json_answer(p: P) -> wiremock::ResponseTemplate {
+    let text = r#"{"location":"Paris"}"#;
+    match p {
+        P::Gemini => json_reply(GEMINI_JSON),
+        P::Cohere => {
+            let body = json!({
+                "id": "5d8d7c5e-0000-4000-8000-00000000json",
+                "message": {"role": "assistant", "content": [{"type": "text", "text": text}]},
+                "finish_reason": "COMPLETE",
+                "usage": {"billed_units": {"input_tokens": 12, "output_tokens": 6},
+                    "tokens": {"input_tokens": 200, "output_tokens": 6}}
+            });
+            fixtures::json(200, &body.to_string(), None)
+        }
+        P::Groq | P::Cerebras | P::OpenRouter => fixtures::openai_answer(text),
+    }
+}
+
+/// The schema a body asks the upstream for, in the provider's shape; panics when the body
+/// does not ask for JSON in that shape.
+fn outbound_schema(p: P, body: &Value) -> Value {
+    let id = p.id();
+    match p {
+        P::Gemini => {
+            let g = &body["generationConfig"];
+            assert_eq!(g["responseMimeType"], "application/json", "{id}: {body}");
+            g.get("responseJsonSchema")
+                .or_else(|| g.get("responseSchema"))
+                .cloned()
+                .unwrap_or_else(|| panic!("{id}: no schema: {body}"))
+        }
+        P::Cohere => {
+            let f = &body["response_format"];
+            assert_eq!(f["type"], "json_object", "{id}: {body}");
+            f["json_schema"].clone()
+        }
+        P::Groq | P::Cerebras | P::OpenRouter => {
+            let f = &body["response_format"];
+            assert_eq!(f["type"], "json_schema", "{id}: {body}");
+            f["json_schema"]["schema"].clone()
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_json_schema_answer_through_each_provider() {
+    let Some(py) = python() else { return };
+    let s = setup(&P::ALL).await;
+    for p in P::ALL {
+        s.up.on(p, false)
+            .respond_with(json_answer(p))
+            .expect(2)
+            .mount(s.up.server(p))
+            .await;
+    }
+    let gw = s.serve().await;
+    for p in P::ALL {
+        let id = p.id();
+        let v = sdk(
+            &py,
+            &s,
+            &gw,
+            "json_schema",
+            &json!({"model": id, "schema": place_schema()}),
+        )
+        .await;
+        assert_eq!(
+            v["parsed_content"],
+            json!({"location": "Paris"}),
+            "{id}: {v}"
+        );
+        assert_eq!(v["parse_helper"]["type"], "Place", "{id}: {v}");
+        assert_eq!(v["parse_helper"]["location"], "Paris", "{id}: {v}");
+        assert_eq!(v["headers"]["x-llmpool-provider"], id, "{id}: {v}");
+        let bodies = s.up.bodies(p).await;
+        assert_eq!(bodies.len(), 2, "{id}: {bodies:?}");
+        assert_eq!(outbound_schema(p, &bodies[0]), place_schema(), "{id}");
+        // The schema pydantic made for `Place` (by `chat.completions.parse`).
+        let schema = outbound_schema(p, &bodies[1]);
+        assert_eq!(schema["required"], json!(["location"]), "{id}: {schema}");
+        assert_eq!(
+            schema["properties"]["location"]["type"], "string",
+            "{id}: {schema}"
+        );
+    }
+}
+
+/// A 1×1 PNG.
+const PNG_BASE64: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+
+#[tokio::test]
+async fn an_image_reaches_each_vision_route_in_its_shape() {
+    let Some(py) = python() else { return };
+    let vision = [P::Cerebras, P::Gemini, P::OpenRouter, P::Cohere];
+    let s = setup(&vision).await;
+    // Vision models of each (Groq's catalog has none).
+    s.write_toml(
+        &TEST_TOML
+            .replace(
+                r#"models = ["gpt-oss-120b"]"#,
+                r#"models = ["qwen-3.8-27b"]"#,
+            )
+            .replace(
+                r#"models = ["command-a-03-2025"]"#,
+                r#"models = ["command-a-vision-07-2025"]"#,
+            ),
+    );
+    for p in vision {
+        s.up.on(p, false)
+            .respond_with(fixtures::ok_reply(p))
+            .expect(1)
+            .mount(s.up.server(p))
+            .await;
+    }
+    let gw = s.serve().await;
+    let data_url = format!("data:image/png;base64,{PNG_BASE64}");
+    for p in vision {
+        let id = p.id();
+        let v = sdk(
+            &py,
+            &s,
+            &gw,
+            "vision",
+            &json!({"model": id, "data_url": data_url}),
+        )
+        .await;
+        assert_eq!(v["content"], fixtures::ok_text(p).as_str(), "{id}: {v}");
+        assert_eq!(v["headers"]["x-llmpool-provider"], id, "{id}: {v}");
+        let bodies = s.up.bodies(p).await;
+        assert_eq!(bodies.len(), 1, "{id}: {bodies:?}");
+        let body = &bodies[0];
+        match p {
+            P::Gemini => {
+                let parts = body["contents"][0]["parts"].as_array().unwrap();
+                assert!(
+                    parts.iter().any(|part| part["inlineData"]
+                        == json!({"mimeType": "image/png", "data": PNG_BASE64})),
+                    "{id}: the image as inlineData: {body}"
+                );
+                assert!(
+                    parts
+                        .iter()
+                        .any(|part| part["text"] == "What is in this image?"),
+                    "{body}"
+                );
+            }
+            _ => {
+                let content = body["messages"][0]["content"].as_array().unwrap();
+                assert!(
+                    content.iter().any(|part| part["type"] == "image_url"
+                        && part["image_url"]["url"] == data_url.as_str()),
+                    "{id}: the image as an image_url part: {body}"
+                );
+            }
+        }
+    }
+}
+
+/// One reasoning case: a recorded answer, one-shot or streamed.
+struct Reasoning {
+    p: P,
+    stream: bool,
+    answer: &'static str,
+    /// Extra request fields (Gemini returns thoughts only when asked, with an effort).
+    fields: Value,
+}
+
+/// The reasoning and the answer of a recorded one-shot body.
+fn one_shot_reasoning_and_text(p: P, answer: &str) -> (String, String) {
+    let v = recorded(answer);
+    match p {
+        P::Cohere => {
+            let blocks = v["message"]["content"].as_array().unwrap();
+            let pick = |kind: &str| -> String {
+                blocks
+                    .iter()
+                    .filter(|b| b["type"] == kind)
+                    .filter_map(|b| b[kind].as_str())
+                    .collect()
+            };
+            (pick("thinking"), pick("text"))
+        }
+        _ => {
+            let m = &v["choices"][0]["message"];
+            (
+                m["reasoning"].as_str().unwrap().to_owned(),
+                m["content"].as_str().unwrap().to_owned(),
+            )
+        }
+    }
+}
+
+#[tokio::test]
+async fn reasoning_reaches_the_sdk_apart_from_the_answer() {
+    let Some(py) = python() else { return };
+    let cases = [
+        Reasoning {
+            p: P::Groq,
+            stream: false,
+            answer: GROQ_REASONING,
+            fields: json!({}),
+        },
+        Reasoning {
+            p: P::Groq,
+            stream: true,
+            answer: GROQ_REASONING_STREAM,
+            fields: json!({}),
+        },
+        Reasoning {
+            p: P::Cohere,
+            stream: false,
+            answer: COHERE_REASONING,
+            fields: json!({}),
+        },
+        Reasoning {
+            p: P::Cohere,
+            stream: true,
+            answer: COHERE_REASONING_STREAM,
+            fields: json!({}),
+        },
+        Reasoning {
+            p: P::OpenRouter,
+            stream: true,
+            answer: OPENROUTER_REASONING_STREAM,
+            fields: json!({}),
+        },
+        Reasoning {
+            p: P::Gemini,
+            stream: true,
+            answer: GEMINI_REASONING_STREAM,
+            fields: json!({"reasoning_effort": "low"}),
+        },
+    ];
+    let s = setup(&[P::Groq, P::Cohere, P::OpenRouter, P::Gemini]).await;
+    for c in &cases {
+        let reply = if c.stream {
+            fixtures::sse(c.answer)
+        } else {
+            json_reply(c.answer)
+        };
+        s.up.on(c.p, c.stream)
+            .respond_with(reply)
+            .expect(1)
+            .mount(s.up.server(c.p))
+            .await;
+    }
+    let gw = s.serve().await;
+    let calls: Vec<Value> = cases
+        .iter()
+        .map(|c| {
+            json!({"model": c.p.id(), "stream": c.stream, "prompt": "How many r in strawberry?",
+                "fields": c.fields})
+        })
+        .collect();
+    let v = sdk(&py, &s, &gw, "each", &json!({"calls": calls})).await;
+    for (c, got) in cases.iter().zip(v["results"].as_array().unwrap()) {
+        let what = format!(
+            "{} {}",
+            c.p.id(),
+            if c.stream { "streamed" } else { "one-shot" }
+        );
+        assert_eq!(got["status"], 200, "{what}: {got}");
+        let (reasoning, text) = if c.stream {
+            stream_reasoning_and_text(c.p, c.answer)
+        } else {
+            one_shot_reasoning_and_text(c.p, c.answer)
+        };
+        assert!(!reasoning.is_empty() && !text.is_empty(), "{what}: fixture");
+        // The SDK's assembled message holds the answer only; the reasoning is in
+        // `reasoning_content` (one-shot) or the deltas' `reasoning_content` (streamed).
+        assert_eq!(got["content"], text.as_str(), "{what}: {got}");
+        if c.stream {
+            assert_eq!(got["delta_reasoning"], reasoning.as_str(), "{what}: {got}");
+            assert_eq!(got["delta_content"], text.as_str(), "{what}: {got}");
+        } else {
+            assert_eq!(got["reasoning"], reasoning.as_str(), "{what}: {got}");
+        }
+        assert_eq!(got["finish"], "stop", "{what}: {got}");
+    }
+    // Gemini was asked for its thoughts.
+    let gemini = s.up.bodies(P::Gemini).await;
+    assert_eq!(gemini.len(), 1);
+    assert_eq!(
+        gemini[0]["generationConfig"]["thinkingConfig"]["includeThoughts"], true,
+        "{}",
+        gemini[0]
+    );
+}
