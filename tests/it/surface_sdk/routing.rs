@@ -208,15 +208,21 @@ async fn no_field_the_sdk_sends_is_dropped_in_silence() {
     let Some(py) = python() else { return };
     let providers = [P::Gemini, P::Cohere, P::Groq];
     let s = setup(&providers).await;
-    // Many calls to each provider: lift the per-minute limits of the catalogs.
-    s.write_toml(&format!(
-        "{}\n{}",
-        crate::harness::TEST_TOML,
-        providers
-            .iter()
-            .map(|p| format!("[providers.{}.shared]\nrpm = 1000\n", p.id()))
-            .collect::<String>()
-    ));
+    // Many calls to each provider: the catalogs' per-minute limits are lifted.
+    let mut toml =
+        String::from("retry_attempts = 0\nmax_retry_wait_secs = 0\nmax_body_bytes = 8192\n");
+    for (p, model) in providers.iter().zip([
+        "gemini-3.1-flash-lite",
+        "command-a-03-2025",
+        "openai/gpt-oss-120b",
+    ]) {
+        let limits = "rpm = 1000\ntpm = 10000000\nrpd = 10000\ntpd = 100000000\n";
+        toml.push_str(&format!(
+            "[providers.{id}]\nmodels = [\"{model}\"]\n{limits}[providers.{id}.shared]\n{limits}",
+            id = p.id()
+        ));
+    }
+    s.write_toml(&toml);
     for p in providers {
         s.up.serve_ok(p).await;
     }
