@@ -143,6 +143,10 @@ def tool_round_trip(client, a):
     return {"first": first, "second": second}
 
 
+def tool_round_trips(client, a):
+    return {"trips": [tool_round_trip(client, trip) for trip in a["trips"]]}
+
+
 class Place(pydantic.BaseModel):
     location: str
 
@@ -213,6 +217,7 @@ def each(client, a):
 
 SCENARIOS = {
     "tool_round_trip": tool_round_trip,
+    "tool_round_trips": tool_round_trips,
     "json_schema": json_schema,
     "vision": vision,
     "plain": plain,

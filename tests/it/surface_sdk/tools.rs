@@ -275,202 +275,206 @@ fn check_followup(case: &Case, sdk_ids: &[String], body: &Value) {
     );
 }
 
-async fn round_trip(case: Case) {
+/// Whether a request asked for a stream (Gemini: by its path; the others: by the body).
+fn streamed_request(r: &wiremock::Request) -> bool {
+    r.url.path().contains("streamGenerateContent")
+        || serde_json::from_slice::<Value>(&r.body).is_ok_and(|b| b["stream"] == true)
+}
+
+/// Runs the round trips of one provider (one-shot and streamed) in one Python process.
+async fn round_trips(cases: [Case; 2]) {
     let Some(py) = python() else { return };
-    let s = setup(&[case.p]).await;
-    let expected_text = mount(&s, &case).await;
+    let p = cases[0].p;
+    let id = p.id();
+    let s = setup(&[p]).await;
+    let mut trips = Vec::new();
+    let mut texts = Vec::new();
+    for case in &cases {
+        texts.push(mount(&s, case).await);
+        let mut names: Vec<&str> = case.calls.iter().map(|c| c.1).collect();
+        names.dedup();
+        let tools: Vec<Value> = names.iter().map(|n| tool(n)).collect();
+        trips.push(json!({"model": id, "stream": case.stream, "tools": tools,
+            "prompt": "What is the weather in San Francisco?"}));
+    }
     let gw: Gateway = s.serve().await;
-    let mut names: Vec<&str> = case.calls.iter().map(|c| c.1).collect();
-    names.dedup();
-    let tools: Vec<Value> = names.iter().map(|n| tool(n)).collect();
-    let id = case.p.id();
-    let v = sdk(
-        &py,
-        &s,
-        &gw,
-        "tool_round_trip",
-        &json!({"model": id, "stream": case.stream, "tools": tools,
-            "prompt": "What is the weather in San Francisco?"}),
-    )
-    .await;
-
-    let ids = check_calls(&case, &v["first"]);
-    let second = &v["second"];
-    assert_eq!(second["content"], expected_text.as_str(), "{id}: {v}");
-    assert_eq!(second["finish"], "stop", "{id}: {v}");
-    assert!(
-        second["tool_calls"].as_array().unwrap().is_empty(),
-        "{id}: {v}"
-    );
-    for turn in ["first", "second"] {
-        assert_eq!(v[turn]["headers"]["x-llmpool-provider"], id, "{id}: {v}");
-    }
-
-    let bodies = s.up.bodies(case.p).await;
-    assert_eq!(bodies.len(), 2, "{id}: {bodies:?}");
-    let first = &bodies[0];
-    let mut sent = declared(case.p, first);
-    sent.sort();
-    let mut wanted: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-    wanted.sort();
-    assert_eq!(sent, wanted, "{id}: the tools in {id}'s shape: {first}");
-    if case.p == P::Cohere {
+    let v = sdk(&py, &s, &gw, "tool_round_trips", &json!({"trips": trips})).await;
+    let requests = s.up.requests(p).await;
+    for ((case, expected_text), trip) in
+        cases.iter().zip(&texts).zip(v["trips"].as_array().unwrap())
+    {
+        let what = format!("{id} {}", if case.stream { "streamed" } else { "one-shot" });
+        let ids = check_calls(case, &trip["first"]);
+        let second = &trip["second"];
+        assert_eq!(second["content"], expected_text.as_str(), "{what}: {trip}");
+        assert_eq!(second["finish"], "stop", "{what}: {trip}");
         assert!(
-            !first["tools"].to_string().contains("\"strict\""),
-            "{id}: Cohere refuses `strict` inside a tool: {first}"
+            second["tool_calls"].as_array().unwrap().is_empty(),
+            "{what}: {trip}"
         );
+        for turn in ["first", "second"] {
+            assert_eq!(
+                trip[turn]["headers"]["x-llmpool-provider"], id,
+                "{what}: {trip}"
+            );
+        }
+        let bodies: Vec<Value> = requests
+            .iter()
+            .filter(|r| streamed_request(r) == case.stream)
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        assert_eq!(bodies.len(), 2, "{what}: {bodies:?}");
+        let first = &bodies[0];
+        let mut sent = declared(p, first);
+        sent.sort();
+        let mut wanted: Vec<String> = case.calls.iter().map(|c| c.1.to_owned()).collect();
+        wanted.dedup();
+        wanted.sort();
+        assert_eq!(sent, wanted, "{what}: the tools in {id}'s shape: {first}");
+        if p == P::Cohere {
+            assert!(
+                !first["tools"].to_string().contains("\"strict\""),
+                "{what}: Cohere refuses `strict` inside a tool: {first}"
+            );
+        }
+        check_followup(case, &ids, &bodies[1]);
     }
-    check_followup(&case, &ids, &bodies[1]);
 }
 
 #[tokio::test]
-async fn groq_tool_round_trip_one_shot() {
-    round_trip(Case {
-        p: P::Groq,
-        stream: false,
-        answer: GROQ_TOOLS,
-        calls: vec![("ax9fskhev", "weather", json!({}))],
-        text_before: None,
-    })
+async fn groq_tool_round_trips_one_shot_and_streamed() {
+    round_trips([
+        Case {
+            p: P::Groq,
+            stream: false,
+            answer: GROQ_TOOLS,
+            calls: vec![("ax9fskhev", "weather", json!({}))],
+            text_before: None,
+        },
+        Case {
+            p: P::Groq,
+            stream: true,
+            answer: GROQ_TOOLS_STREAM,
+            calls: vec![("tk85n1k4m", "weather", json!({}))],
+            text_before: None,
+        },
+    ])
     .await;
 }
 
 #[tokio::test]
-async fn groq_tool_round_trip_streamed() {
-    round_trip(Case {
-        p: P::Groq,
-        stream: true,
-        answer: GROQ_TOOLS_STREAM,
-        calls: vec![("tk85n1k4m", "weather", json!({}))],
-        text_before: None,
-    })
+async fn cerebras_tool_round_trips_one_shot_and_streamed() {
+    round_trips([
+        Case {
+            p: P::Cerebras,
+            stream: false,
+            answer: CEREBRAS_TOOLS,
+            calls: vec![("85e4fd267", "nonUsefulTool", json!({}))],
+            text_before: None,
+        },
+        Case {
+            p: P::Cerebras,
+            stream: true,
+            answer: CEREBRAS_TOOLS_STREAM,
+            calls: vec![("bbd2b9d98", "nonUsefulTool", json!({}))],
+            text_before: None,
+        },
+    ])
     .await;
 }
 
 #[tokio::test]
-async fn cerebras_tool_round_trip_one_shot() {
-    round_trip(Case {
-        p: P::Cerebras,
-        stream: false,
-        answer: CEREBRAS_TOOLS,
-        calls: vec![("85e4fd267", "nonUsefulTool", json!({}))],
-        text_before: None,
-    })
+async fn openrouter_tool_round_trips_one_shot_and_streamed() {
+    // Every `arguments` fragment of the streamed recording is "": the client must still
+    // get "{}".
+    round_trips([
+        Case {
+            p: P::OpenRouter,
+            stream: false,
+            answer: OPENROUTER_TOOLS,
+            calls: vec![(
+                "call_7b205c4c32234f3e91624804",
+                "search_recipes",
+                json!({"query": "pad thai"}),
+            )],
+            text_before: None,
+        },
+        Case {
+            p: P::OpenRouter,
+            stream: true,
+            answer: OPENROUTER_TOOLS_STREAM,
+            calls: vec![(
+                "toolu_bdrk_01AMXFNuQYF6fxS1hryPtu9K",
+                "get_all_tabs",
+                json!({}),
+            )],
+            text_before: None,
+        },
+    ])
     .await;
 }
 
 #[tokio::test]
-async fn cerebras_tool_round_trip_streamed() {
-    round_trip(Case {
-        p: P::Cerebras,
-        stream: true,
-        answer: CEREBRAS_TOOLS_STREAM,
-        calls: vec![("bbd2b9d98", "nonUsefulTool", json!({}))],
-        text_before: None,
-    })
+async fn gemini_tool_round_trips_one_shot_and_streamed() {
+    round_trips([
+        Case {
+            p: P::Gemini,
+            stream: false,
+            answer: GEMINI_TOOLS,
+            calls: vec![("PPik6Btt", "catalogSearch", json!({}))],
+            text_before: None,
+        },
+        Case {
+            p: P::Gemini,
+            stream: true,
+            answer: GEMINI_TOOLS_STREAM,
+            calls: vec![("g1bmv6il", "get_weather", json!({"city": "San Francisco"}))],
+            text_before: Some("Let me check."),
+        },
+    ])
     .await;
 }
 
 #[tokio::test]
-async fn openrouter_tool_round_trip_one_shot() {
-    round_trip(Case {
-        p: P::OpenRouter,
-        stream: false,
-        answer: OPENROUTER_TOOLS,
-        calls: vec![(
-            "call_7b205c4c32234f3e91624804",
-            "search_recipes",
-            json!({"query": "pad thai"}),
-        )],
-        text_before: None,
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn openrouter_tool_round_trip_streamed_with_empty_argument_fragments() {
-    // Every `arguments` fragment of this recording is "": the client must still get "{}".
-    round_trip(Case {
-        p: P::OpenRouter,
-        stream: true,
-        answer: OPENROUTER_TOOLS_STREAM,
-        calls: vec![(
-            "toolu_bdrk_01AMXFNuQYF6fxS1hryPtu9K",
-            "get_all_tabs",
-            json!({}),
-        )],
-        text_before: None,
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn gemini_tool_round_trip_one_shot() {
-    round_trip(Case {
-        p: P::Gemini,
-        stream: false,
-        answer: GEMINI_TOOLS,
-        calls: vec![("PPik6Btt", "catalogSearch", json!({}))],
-        text_before: None,
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn gemini_tool_round_trip_streamed() {
-    round_trip(Case {
-        p: P::Gemini,
-        stream: true,
-        answer: GEMINI_TOOLS_STREAM,
-        calls: vec![("g1bmv6il", "get_weather", json!({"city": "San Francisco"}))],
-        text_before: Some("Let me check."),
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn cohere_tool_round_trip_one_shot_with_parallel_calls() {
-    round_trip(Case {
-        p: P::Cohere,
-        stream: false,
-        answer: COHERE_TOOLS,
-        calls: vec![
-            (
-                "weather_dqgshstja6p9",
-                "weather",
-                json!({"location": "San Francisco"}),
-            ),
-            (
-                "cityAttractions_dcxfx4myvx68",
-                "cityAttractions",
-                json!({"city": "San Francisco"}),
-            ),
-        ],
-        text_before: None,
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn cohere_tool_round_trip_streamed_with_parallel_calls() {
-    round_trip(Case {
-        p: P::Cohere,
-        stream: true,
-        answer: COHERE_TOOLS_STREAM,
-        calls: vec![
-            (
-                "weather_e8p4pn45zt0t",
-                "weather",
-                json!({"location": "San Francisco"}),
-            ),
-            (
-                "cityAttractions_pyxssbwnq9fq",
-                "cityAttractions",
-                json!({"city": "San Francisco"}),
-            ),
-        ],
-        text_before: None,
-    })
+async fn cohere_tool_round_trips_one_shot_and_streamed() {
+    round_trips([
+        Case {
+            p: P::Cohere,
+            stream: false,
+            answer: COHERE_TOOLS,
+            calls: vec![
+                (
+                    "weather_dqgshstja6p9",
+                    "weather",
+                    json!({"location": "San Francisco"}),
+                ),
+                (
+                    "cityAttractions_dcxfx4myvx68",
+                    "cityAttractions",
+                    json!({"city": "San Francisco"}),
+                ),
+            ],
+            text_before: None,
+        },
+        Case {
+            p: P::Cohere,
+            stream: true,
+            answer: COHERE_TOOLS_STREAM,
+            calls: vec![
+                (
+                    "weather_e8p4pn45zt0t",
+                    "weather",
+                    json!({"location": "San Francisco"}),
+                ),
+                (
+                    "cityAttractions_pyxssbwnq9fq",
+                    "cityAttractions",
+                    json!({"city": "San Francisco"}),
+                ),
+            ],
+            text_before: None,
+        },
+    ])
     .await;
 }
 
