@@ -10,6 +10,7 @@
 //! else `target/py-venv/bin/python`; `LLMPOOL_SKIP_PYTHON=1` skips).
 
 mod formats;
+mod newer;
 mod routing;
 mod tools;
 
