@@ -149,29 +149,26 @@ async fn an_image_reaches_each_vision_route_in_its_shape() {
         let bodies = s.up.bodies(p).await;
         assert_eq!(bodies.len(), 1, "{id}: {bodies:?}");
         let body = &bodies[0];
-        match p {
-            P::Gemini => {
-                let parts = body["contents"][0]["parts"].as_array().unwrap();
-                assert!(
-                    parts.iter().any(|part| part["inlineData"]
-                        == json!({"mimeType": "image/png", "data": PNG_BASE64})),
-                    "{id}: the image as inlineData: {body}"
-                );
-                assert!(
-                    parts
-                        .iter()
-                        .any(|part| part["text"] == "What is in this image?"),
-                    "{body}"
-                );
-            }
-            _ => {
-                let content = body["messages"][0]["content"].as_array().unwrap();
-                assert!(
-                    content.iter().any(|part| part["type"] == "image_url"
-                        && part["image_url"]["url"] == data_url.as_str()),
-                    "{id}: the image as an image_url part: {body}"
-                );
-            }
+        if p == P::Gemini {
+            let parts = body["contents"][0]["parts"].as_array().unwrap();
+            assert!(
+                parts.iter().any(|part| part["inlineData"]
+                    == json!({"mimeType": "image/png", "data": PNG_BASE64})),
+                "{id}: the image as inlineData: {body}"
+            );
+            assert!(
+                parts
+                    .iter()
+                    .any(|part| part["text"] == "What is in this image?"),
+                "{body}"
+            );
+        } else {
+            let content = body["messages"][0]["content"].as_array().unwrap();
+            assert!(
+                content.iter().any(|part| part["type"] == "image_url"
+                    && part["image_url"]["url"] == data_url.as_str()),
+                "{id}: the image as an image_url part: {body}"
+            );
         }
     }
 }
@@ -188,25 +185,22 @@ struct Reasoning {
 /// The reasoning and the answer of a recorded one-shot body.
 fn one_shot_reasoning_and_text(p: P, answer: &str) -> (String, String) {
     let v = recorded(answer);
-    match p {
-        P::Cohere => {
-            let blocks = v["message"]["content"].as_array().unwrap();
-            let pick = |kind: &str| -> String {
-                blocks
-                    .iter()
-                    .filter(|b| b["type"] == kind)
-                    .filter_map(|b| b[kind].as_str())
-                    .collect()
-            };
-            (pick("thinking"), pick("text"))
-        }
-        _ => {
-            let m = &v["choices"][0]["message"];
-            (
-                m["reasoning"].as_str().unwrap().to_owned(),
-                m["content"].as_str().unwrap().to_owned(),
-            )
-        }
+    if p == P::Cohere {
+        let blocks = v["message"]["content"].as_array().unwrap();
+        let pick = |kind: &str| -> String {
+            blocks
+                .iter()
+                .filter(|b| b["type"] == kind)
+                .filter_map(|b| b[kind].as_str())
+                .collect()
+        };
+        (pick("thinking"), pick("text"))
+    } else {
+        let m = &v["choices"][0]["message"];
+        (
+            m["reasoning"].as_str().unwrap().to_owned(),
+            m["content"].as_str().unwrap().to_owned(),
+        )
     }
 }
 

@@ -4,6 +4,8 @@
 //! request field the SDK sends reaches the upstream, or is named in
 //! `x-llmpool-dropped-params`, or is refused with a 400 naming it.
 
+use std::fmt::Write as _;
+
 use serde_json::{Value, json};
 
 use super::{CEREBRAS_TOOLS, contains, json_reply, python, sdk, setup};
@@ -102,9 +104,12 @@ async fn a_request_no_route_can_serve_is_a_bad_request_naming_the_capability() {
     assert!(s.up.requests(P::Groq).await.is_empty(), "no upstream call");
 }
 
+/// Where a field may land in an outbound body: the field, and its possible JSON pointers.
+type Landing = (&'static str, Vec<&'static str>);
+
 /// Fields to send one call each, and where each may land in an outbound body (the
 /// provider's key for it, as a JSON pointer) when it is mapped rather than dropped.
-fn probes() -> Vec<(Value, Vec<(&'static str, Vec<&'static str>)>)> {
+fn probes() -> Vec<(Value, Vec<Landing>)> {
     vec![
         (
             json!({"seed": 4242}),
@@ -217,10 +222,12 @@ async fn no_field_the_sdk_sends_is_dropped_in_silence() {
         "openai/gpt-oss-120b",
     ]) {
         let limits = "rpm = 1000\ntpm = 10000000\nrpd = 10000\ntpd = 100000000\n";
-        toml.push_str(&format!(
+        writeln!(
+            toml,
             "[providers.{id}]\nmodels = [\"{model}\"]\n{limits}[providers.{id}.shared]\n{limits}",
             id = p.id()
-        ));
+        )
+        .unwrap();
     }
     s.write_toml(&toml);
     for p in providers {
