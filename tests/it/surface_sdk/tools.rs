@@ -603,33 +603,37 @@ async fn a_tool_conversation_fails_over_with_a_valid_tool_protocol() {
         );
         let bodies = s.up.bodies(next).await;
         assert_eq!(bodies.len(), 1, "{what}: {bodies:?}");
-        let body = &bodies[0];
-        if next == P::Gemini {
-            let contents = body["contents"].as_array().unwrap();
-            assert_eq!(contents.len(), 3, "{what}: {body}");
-            let part = &contents[1]["parts"][0];
-            assert_eq!(
-                part["functionCall"],
-                json!({"id": "ax9fskhev", "name": "weather", "args": {}}),
-                "{what}: {body}"
-            );
-            assert_eq!(
-                part["thoughtSignature"], "skip_thought_signature_validator",
-                "{what}: Gemini 3 refuses an unsigned call: {body}"
-            );
-            let response = &contents[2]["parts"][0]["functionResponse"];
-            assert_eq!(response["id"], "ax9fskhev", "{what}: {body}");
-            assert_eq!(response["name"], "weather", "{what}: {body}");
-        } else {
-            let messages = body["messages"].as_array().unwrap();
-            let assistant = messages.iter().find(|m| m["role"] == "assistant").unwrap();
-            assert_eq!(
-                assistant["tool_calls"][0]["id"], "ax9fskhev",
-                "{what}: {body}"
-            );
-            assert_eq!(assistant["tool_calls"][0]["function"]["name"], "weather");
-            let result = messages.iter().find(|m| m["role"] == "tool").unwrap();
-            assert_eq!(result["tool_call_id"], "ax9fskhev", "{what}: {body}");
-        }
+        check_failover_body(next, &bodies[0], &what);
+    }
+}
+
+/// The follow-up body the route after Groq got: Groq's call and its result, in its format.
+fn check_failover_body(next: P, body: &Value, what: &str) {
+    if next == P::Gemini {
+        let contents = body["contents"].as_array().unwrap();
+        assert_eq!(contents.len(), 3, "{what}: {body}");
+        let part = &contents[1]["parts"][0];
+        assert_eq!(
+            part["functionCall"],
+            json!({"id": "ax9fskhev", "name": "weather", "args": {}}),
+            "{what}: {body}"
+        );
+        assert_eq!(
+            part["thoughtSignature"], "skip_thought_signature_validator",
+            "{what}: Gemini 3 refuses an unsigned call: {body}"
+        );
+        let response = &contents[2]["parts"][0]["functionResponse"];
+        assert_eq!(response["id"], "ax9fskhev", "{what}: {body}");
+        assert_eq!(response["name"], "weather", "{what}: {body}");
+    } else {
+        let messages = body["messages"].as_array().unwrap();
+        let assistant = messages.iter().find(|m| m["role"] == "assistant").unwrap();
+        assert_eq!(
+            assistant["tool_calls"][0]["id"], "ax9fskhev",
+            "{what}: {body}"
+        );
+        assert_eq!(assistant["tool_calls"][0]["function"]["name"], "weather");
+        let result = messages.iter().find(|m| m["role"] == "tool").unwrap();
+        assert_eq!(result["tool_call_id"], "ax9fskhev", "{what}: {body}");
     }
 }
