@@ -9,6 +9,7 @@
 //! upstream received. The interpreter is found as in `openai_sdk.rs` (`LLMPOOL_PYTHON`,
 //! else `target/py-venv/bin/python`; `LLMPOOL_SKIP_PYTHON=1` skips).
 
+mod choice;
 mod formats;
 mod newer;
 mod routing;
