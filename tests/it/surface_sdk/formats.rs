@@ -68,7 +68,7 @@ async fn a_json_schema_answer_through_each_provider() {
     for p in P::ALL {
         s.up.on(p, false)
             .respond_with(json_answer(p))
-            .expect(2)
+            .expect(3)
             .mount(s.up.server(p))
             .await;
     }
@@ -92,7 +92,7 @@ async fn a_json_schema_answer_through_each_provider() {
         assert_eq!(v["parse_helper"]["location"], "Paris", "{id}: {v}");
         assert_eq!(v["headers"]["x-llmpool-provider"], id, "{id}: {v}");
         let bodies = s.up.bodies(p).await;
-        assert_eq!(bodies.len(), 2, "{id}: {bodies:?}");
+        assert_eq!(bodies.len(), 3, "{id}: {bodies:?}");
         assert_eq!(outbound_schema(p, &bodies[0]), place_schema(), "{id}");
         // The schema pydantic made for `Place` (by `chat.completions.parse`).
         let schema = outbound_schema(p, &bodies[1]);
@@ -101,6 +101,24 @@ async fn a_json_schema_answer_through_each_provider() {
             schema["properties"]["location"]["type"], "string",
             "{id}: {schema}"
         );
+        // `json_object`: JSON asked for, with no schema.
+        assert_eq!(v["json_object"], json!({"location": "Paris"}), "{id}: {v}");
+        let body = &bodies[2];
+        match p {
+            P::Gemini => {
+                let g = &body["generationConfig"];
+                assert_eq!(g["responseMimeType"], "application/json", "{id}: {body}");
+                assert!(
+                    g.get("responseJsonSchema").is_none() && g.get("responseSchema").is_none(),
+                    "{id}: {body}"
+                );
+            }
+            _ => assert_eq!(
+                body["response_format"],
+                json!({"type": "json_object"}),
+                "{id}: {body}"
+            ),
+        }
     }
 }
 

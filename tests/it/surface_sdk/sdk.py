@@ -152,7 +152,8 @@ class Place(pydantic.BaseModel):
 
 
 def json_schema(client, a):
-    """`response_format` json_schema by hand, then `chat.completions.parse` with a model."""
+    """`response_format` json_schema by hand, `chat.completions.parse` with a model, then
+    `json_object`."""
     out, _ = one_shot(
         client,
         model=a["model"],
@@ -169,6 +170,13 @@ def json_schema(client, a):
         response_format=Place,
     )
     place = parsed.choices[0].message.parsed
+    plain_json, _ = one_shot(
+        client,
+        model=a["model"],
+        messages=[{"role": "user", "content": "Where is the Eiffel Tower? Answer as a JSON object."}],
+        response_format={"type": "json_object"},
+    )
+    out["json_object"] = json.loads(plain_json["content"])
     out["parse_helper"] = {
         "type": type(place).__name__,
         "location": place.location if place is not None else None,
