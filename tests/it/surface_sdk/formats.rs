@@ -146,26 +146,39 @@ async fn an_image_reaches_each_vision_route_in_its_shape() {
     for p in vision {
         s.up.on(p, false)
             .respond_with(fixtures::ok_reply(p))
-            .expect(1)
             .mount(s.up.server(p))
             .await;
     }
     let gw = s.serve().await;
     let data_url = format!("data:image/png;base64,{PNG_BASE64}");
+    // A URL llmpool must never fetch itself (nothing resolves here): it goes to the
+    // provider as a URL, or is refused by name.
+    let https_url = "https://images.example.com/cat.png";
+    let ask = |model: &str, url: &str| {
+        json!({"model": model, "prompt": "", "fields": {"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is in this image?"},
+            {"type": "image_url", "image_url": {"url": url}}]}]}})
+    };
+    let calls: Vec<Value> = vision
+        .iter()
+        .flat_map(|p| [ask(p.id(), &data_url), ask(p.id(), https_url)])
+        .collect();
+    let v = sdk(&py, &s, &gw, "each", &json!({"calls": calls})).await;
+    let mut results = v["results"].as_array().unwrap().iter();
     for p in vision {
         let id = p.id();
-        let v = sdk(
-            &py,
-            &s,
-            &gw,
-            "vision",
-            &json!({"model": id, "data_url": data_url}),
-        )
-        .await;
-        assert_eq!(v["content"], fixtures::ok_text(p).as_str(), "{id}: {v}");
-        assert_eq!(v["headers"]["x-llmpool-provider"], id, "{id}: {v}");
         let bodies = s.up.bodies(p).await;
-        assert_eq!(bodies.len(), 1, "{id}: {bodies:?}");
+        let data = results.next().unwrap();
+        assert_eq!(data["status"], 200, "{id}: {data}");
+        assert_eq!(
+            data["content"],
+            fixtures::ok_text(p).as_str(),
+            "{id}: {data}"
+        );
+        assert_eq!(data["headers"]["x-llmpool-provider"], id, "{id}: {data}");
+        let https = results.next().unwrap();
+        let sent = usize::from(https["status"] == 200);
+        assert_eq!(bodies.len(), 1 + sent, "{id}: {bodies:?}");
         let body = &bodies[0];
         if p == P::Gemini {
             let parts = body["contents"][0]["parts"].as_array().unwrap();
@@ -181,14 +194,44 @@ async fn an_image_reaches_each_vision_route_in_its_shape() {
                 "{body}"
             );
         } else {
-            let content = body["messages"][0]["content"].as_array().unwrap();
+            assert_eq!(
+                image_url(body).as_deref(),
+                Some(data_url.as_str()),
+                "{id}: {body}"
+            );
+        }
+        if sent == 1 {
+            let body = &bodies[1];
+            if p == P::Gemini {
+                let parts = body["contents"][0]["parts"].as_array().unwrap();
+                assert!(
+                    parts
+                        .iter()
+                        .any(|part| part["fileData"]["fileUri"] == https_url),
+                    "{id}: the URL as fileData: {body}"
+                );
+            } else {
+                assert_eq!(image_url(body).as_deref(), Some(https_url), "{id}: {body}");
+            }
+        } else {
+            assert_eq!(https["status"], 400, "{id}: {https}");
+            let message = https["message"].as_str().unwrap_or_default();
             assert!(
-                content.iter().any(|part| part["type"] == "image_url"
-                    && part["image_url"]["url"] == data_url.as_str()),
-                "{id}: the image as an image_url part: {body}"
+                message.contains("image") || message.contains("messages["),
+                "{id}: {https}"
             );
         }
     }
+}
+
+/// The URL of the first `image_url` part of a body in OpenAI's or Cohere's shape.
+fn image_url(body: &Value) -> Option<String> {
+    body["messages"][0]["content"]
+        .as_array()?
+        .iter()
+        .find(|part| part["type"] == "image_url")?["image_url"]["url"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// One reasoning case: a recorded answer, one-shot or streamed.

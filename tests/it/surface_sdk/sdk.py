@@ -184,23 +184,6 @@ def json_schema(client, a):
     return out
 
 
-def vision(client, a):
-    out, _ = one_shot(
-        client,
-        model=a["model"],
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "What is in this image?"},
-                    {"type": "image_url", "image_url": {"url": a["data_url"]}},
-                ],
-            }
-        ],
-    )
-    return out
-
-
 def plain(client, a):
     """One call with the given extra fields; a 4xx comes back as data."""
     kw = {"model": a["model"], "messages": [{"role": "user", "content": a["prompt"]}]}
@@ -227,7 +210,6 @@ SCENARIOS = {
     "tool_round_trip": tool_round_trip,
     "tool_round_trips": tool_round_trips,
     "json_schema": json_schema,
-    "vision": vision,
     "plain": plain,
     "each": each,
 }
