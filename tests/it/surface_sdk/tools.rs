@@ -9,7 +9,7 @@ use super::{
     BodyIs, CEREBRAS_TOOLS, CEREBRAS_TOOLS_STREAM, COHERE_TOOLS, COHERE_TOOLS_STREAM, GEMINI_TOOLS,
     GEMINI_TOOLS_FOLLOWUP, GEMINI_TOOLS_NO_ID, GEMINI_TOOLS_STREAM, GROQ_TOOLS, GROQ_TOOLS_STREAM,
     OPENROUTER_TOOLS, OPENROUTER_TOOLS_STREAM, events, is_first_turn, is_followup, json_reply,
-    python, recorded, sdk, setup,
+    python, recorded, sdk, setup, stream_reasoning_and_text,
 };
 use crate::harness::{Gateway, P, Setup, fixtures};
 
@@ -275,6 +275,27 @@ fn check_followup(case: &Case, sdk_ids: &[String], body: &Value) {
     );
 }
 
+/// The reasoning an OpenAI-format tool-call answer carries (Cerebras' and OpenRouter's
+/// recordings have some) reaches the SDK as `reasoning_content`, apart from the calls.
+fn check_reasoning(case: &Case, first: &Value) {
+    if !matches!(case.p, P::Groq | P::Cerebras | P::OpenRouter) {
+        return;
+    }
+    let what = case.p.id();
+    if case.stream {
+        let (reasoning, _) = stream_reasoning_and_text(case.p, case.answer);
+        let want = (!reasoning.is_empty()).then_some(reasoning);
+        assert_eq!(
+            first["delta_reasoning"].as_str(),
+            want.as_deref(),
+            "{what}: {first}"
+        );
+    } else {
+        let reasoning = recorded(case.answer)["choices"][0]["message"]["reasoning"].clone();
+        assert_eq!(first["reasoning"], reasoning, "{what}: {first}");
+    }
+}
+
 /// Whether a request asked for a stream (Gemini: by its path; the others: by the body).
 fn streamed_request(r: &wiremock::Request) -> bool {
     r.url.path().contains("streamGenerateContent")
@@ -305,6 +326,7 @@ async fn round_trips(cases: [Case; 2]) {
     {
         let what = format!("{id} {}", if case.stream { "streamed" } else { "one-shot" });
         let ids = check_calls(case, &trip["first"]);
+        check_reasoning(case, &trip["first"]);
         let second = &trip["second"];
         assert_eq!(second["content"], expected_text.as_str(), "{what}: {trip}");
         assert_eq!(second["finish"], "stop", "{what}: {trip}");
