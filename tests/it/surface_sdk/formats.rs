@@ -1,6 +1,8 @@
 //! JSON-schema answers (by hand and with `chat.completions.parse`), an image to a vision
 //! route and reasoning apart from the answer, per provider, through the SDK.
 
+use std::fmt::Write as _;
+
 use serde_json::{Value, json};
 
 use super::{
@@ -161,7 +163,10 @@ fn json_stream(p: P) -> String {
             events.push(chunk(json!({}), json!("stop")));
         }
     }
-    let mut text: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    let mut text = String::new();
+    for e in &events {
+        writeln!(text, "data: {e}\n").unwrap();
+    }
     if p != P::Gemini {
         text.push_str("data: [DONE]\n\n");
     }
