@@ -30,3 +30,4 @@ mod providers2;
 mod routing;
 mod store_faults;
 mod streaming;
+mod surface_sdk;
