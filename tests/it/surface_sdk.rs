@@ -55,12 +55,14 @@ const COHERE_TOOLS: &str = crate_fixture!("provider-cohere", "tools-response.jso
 const COHERE_TOOLS_STREAM: &str = crate_fixture!("provider-cohere", "tools-stream.txt");
 const COHERE_REASONING: &str = crate_fixture!("provider-cohere", "chat_ok_reasoning.json");
 const COHERE_REASONING_STREAM: &str = crate_fixture!("provider-cohere", "reasoning-stream.txt");
-const GEMINI_TOOLS: &str = own_fixture!("gemini/tools-response.json");
-const GEMINI_TOOLS_NO_ID: &str = own_fixture!("gemini/tools-response-no-id.json");
-const GEMINI_TOOLS_STREAM: &str = own_fixture!("gemini/tools-stream.txt");
-const GEMINI_TOOLS_FOLLOWUP: &str = own_fixture!("gemini/tools-followup-response.json");
+const GEMINI_TOOLS: &str = crate_fixture!("provider-gemini", "tools-response.json");
+const GEMINI_TOOLS_NO_ID: &str = crate_fixture!("provider-gemini", "tools-response-no-id.json");
+const GEMINI_TOOLS_STREAM: &str = crate_fixture!("provider-gemini", "tools-stream.sse");
+const GEMINI_TOOLS_FOLLOWUP: &str =
+    crate_fixture!("provider-gemini", "tools-followup-response.json");
 const GEMINI_JSON: &str = own_fixture!("gemini/json-response.json");
-const GEMINI_REASONING_STREAM: &str = own_fixture!("gemini/reasoning-stream-thought-parts.txt");
+const GEMINI_REASONING_STREAM: &str =
+    crate_fixture!("provider-gemini", "reasoning-stream-thought-parts.sse");
 
 fn can_import_openai(python: &Path) -> bool {
     Command::new(python)
