@@ -380,71 +380,68 @@ async fn stream(
     };
     let metrics = state.metrics.clone();
     let first = ChatCompletionChunk::role(&pieces.id, pieces.created, &model);
-    let events = futures::stream::once(async move { chunk_event(&first) }).chain(
-        routed
-            .scan(Some(model), move |model, item| {
-                let out = match item {
-                    Ok(RoutedEvent::Delta(text)) => vec![pieces.text(model.as_deref(), text)],
-                    Ok(RoutedEvent::Reasoning(text)) => {
-                        vec![pieces.reasoning(model.as_deref(), text)]
-                    }
-                    Ok(RoutedEvent::ToolCall(call)) => {
-                        vec![pieces.tool_call(model.as_deref(), &call)]
-                    }
-                    Ok(RoutedEvent::Done {
-                        finish_reason,
-                        usage,
-                        model: done_model,
-                        attempts,
-                        provider: done_provider,
-                    }) => {
-                        metrics.record(ENDPOINT, "ok", started.elapsed(), &attempts);
-                        pending.answered(done_provider, &attempts, usage);
-                        let (id, created) = (&pieces.id, pieces.created);
-                        let mut out = vec![chunk_event(&ChatCompletionChunk::finish(
+    let events = futures::stream::once(async move { chunk_event(&first) }).chain(routed.scan(
+        Some(model),
+        move |model, item| {
+            let out = match item {
+                Ok(RoutedEvent::Delta(text)) => pieces.text(model.as_deref(), text),
+                Ok(RoutedEvent::Reasoning(text)) => pieces.reasoning(model.as_deref(), text),
+                Ok(RoutedEvent::ToolCall(call)) => pieces.tool_call(model.as_deref(), &call),
+                Ok(RoutedEvent::Done {
+                    finish_reason,
+                    usage,
+                    model: done_model,
+                    attempts,
+                    provider: done_provider,
+                }) => {
+                    metrics.record(ENDPOINT, "ok", started.elapsed(), &attempts);
+                    pending.answered(done_provider, &attempts, usage);
+                    let (id, created) = (&pieces.id, pieces.created);
+                    let mut out = vec![chunk_event(&ChatCompletionChunk::finish(
+                        id,
+                        created,
+                        &done_model,
+                        finish_reason.as_ref(),
+                    ))];
+                    if include_usage {
+                        let usage = usage.unwrap_or_else(|| {
+                            llmpool::Usage::new(
+                                prompt_estimate,
+                                llmpool::estimate_tokens(pieces.chars),
+                            )
+                        });
+                        out.push(chunk_event(&ChatCompletionChunk::usage_only(
                             id,
                             created,
                             &done_model,
-                            finish_reason.as_ref(),
-                        ))];
-                        if include_usage {
-                            let usage = usage.unwrap_or_else(|| {
-                                llmpool::Usage::new(
-                                    prompt_estimate,
-                                    llmpool::estimate_tokens(pieces.chars),
-                                )
-                            });
-                            out.push(chunk_event(&ChatCompletionChunk::usage_only(
-                                id,
-                                created,
-                                &done_model,
-                                usage,
-                            )));
-                        }
-                        out.push(sse::event("[DONE]"));
-                        *model = None;
-                        out
+                            usage,
+                        )));
                     }
-                    Err(e) => {
-                        // An explicit error event, and no [DONE]: a cut stream must never
-                        // look like a complete one.
-                        tracing::warn!(error = %e, "stream failed after the first delta");
-                        metrics.record(
-                            ENDPOINT,
-                            error_outcome(&e),
-                            started.elapsed(),
-                            &failed_attempts(&e),
-                        );
-                        pending.cut(&e);
-                        let api: ApiError = e.into();
-                        *model = None;
-                        vec![error_event(&api.body)]
-                    }
-                };
-                futures::future::ready(Some(futures::stream::iter(out)))
-            })
-            .flatten(),
-    );
+                    out.push(sse::event("[DONE]"));
+                    *model = None;
+                    // The last frames go out together anyway: one buffer.
+                    Bytes::from(out.concat())
+                }
+                Err(e) => {
+                    // An explicit error event, and no [DONE]: a cut stream must never
+                    // look like a complete one.
+                    tracing::warn!(error = %e, "stream failed after the first delta");
+                    metrics.record(
+                        ENDPOINT,
+                        error_outcome(&e),
+                        started.elapsed(),
+                        &failed_attempts(&e),
+                    );
+                    pending.cut(&e);
+                    let api: ApiError = e.into();
+                    *model = None;
+                    error_event(&api.body)
+                }
+            };
+            // One frame per event: no list and no inner stream per token piece.
+            futures::future::ready(Some(out))
+        },
+    ));
     let mut response = sse::response(events.boxed());
     routing_headers(
         response.headers_mut(),
