@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use self::content::{ContentIn, add_reasoning, split_leading_think};
 
-mod content;
+pub(crate) mod content;
 pub mod convert;
 pub mod error;
 pub mod policy;

@@ -191,7 +191,8 @@ mod tests {
         let plain_thinking = read(r#"[{"type":"thinking","thinking":"hm"}]"#);
         assert_eq!(plain_thinking.text, None);
         assert_eq!(plain_thinking.thinking.as_deref(), Some("hm"));
-        let other = read(r#"[{"type":"reference","reference_ids":[1]},{"type":"text","text":"x"}]"#);
+        let other =
+            read(r#"[{"type":"reference","reference_ids":[1]},{"type":"text","text":"x"}]"#);
         assert_eq!(other.text.as_deref(), Some("x"));
         assert_eq!(read("[]"), ContentIn::default());
     }
@@ -206,7 +207,10 @@ mod tests {
     #[test]
     fn leading_think_blocks() {
         let (r, a) = split_leading_think("<think>\nParis, surely.\n</think>\n\nParis.".into());
-        assert_eq!((r.as_deref(), a.as_str()), (Some("Paris, surely."), "Paris."));
+        assert_eq!(
+            (r.as_deref(), a.as_str()),
+            (Some("Paris, surely."), "Paris.")
+        );
         let (r, a) = split_leading_think("  <think>still going".into());
         assert_eq!((r.as_deref(), a.as_str()), (Some("still going"), ""));
         let (r, a) = split_leading_think("Use <think> tags.".into());
