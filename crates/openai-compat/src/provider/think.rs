@@ -5,7 +5,8 @@
 //! a block that opens the answer (after whitespace) is reasoning; a block never closed is
 //! all reasoning; a `<think>` anywhere else is answer text. The tags may be split across
 //! chunks, so a piece that could still be the start of a tag is held back until the next
-//! piece (or the end) decides; at most the tag's length is ever held.
+//! piece (or the end) decides: at most a tag's length, plus inside the block the blanks
+//! before it (trimmed if the block closes there, as in a one-shot answer).
 //!
 //! Once the answer proper has started, each piece passes through as it came: no copy,
 //! no search.
@@ -79,8 +80,11 @@ impl ThinkSplitter {
                     let (_, answer) = self.push(after);
                     ((!thought.is_empty()).then(|| thought.to_owned()), answer)
                 } else {
-                    let keep = partial_tag_len(&self.held, THINK_CLOSE);
-                    let held = self.held.split_off(self.held.len() - keep);
+                    // Trailing blanks wait too: if `</think>` follows, they are trimmed
+                    // as in a one-shot answer; otherwise they go out with the next text.
+                    let tag = partial_tag_len(&self.held, THINK_CLOSE);
+                    let cut = self.held[..self.held.len() - tag].trim_end().len();
+                    let held = self.held.split_off(cut);
                     let thought = std::mem::replace(&mut self.held, held);
                     ((!thought.is_empty()).then_some(thought), None)
                 }
@@ -194,6 +198,8 @@ mod tests {
     fn an_unclosed_block_is_all_reasoning() {
         let (r, a, _) = run(&["<think>", "still", " going </thi"]);
         assert_eq!((r.as_str(), a.as_str()), ("still going </thi", ""));
+        let (r, a, _) = run(&["<think>a\n", "\n", " b\n", "</think>c"]);
+        assert_eq!((r.as_str(), a.as_str()), ("a\n\n b", "c"));
     }
 
     #[test]
