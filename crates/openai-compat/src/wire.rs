@@ -8,7 +8,9 @@
 //! (and decide to ignore) what a client sent.
 //!
 //! Conversions to and from `llmpool-core` types live in [`convert`]; the tolerant error
-//! body parser is [`ErrorBody`].
+//! body parser is [`ErrorBody`]. An answer's `content` may be a string or an array of
+//! typed chunks; reasoning found inside it (Mistral's `thinking` chunks, a leading inline
+//! `<think>` block) is moved to the reasoning fields as the answer is read.
 
 use llmpool_core::{Content, ResponseFormat};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -211,9 +213,9 @@ pub struct Choice {
 
 /// The assistant message of a [`Choice`].
 ///
-/// Read through [`ResponseMessageIn`]: reasoning that an upstream put inside `content`
-/// (Mistral's `thinking` chunks, a leading inline `<think>…</think>` block) is moved to
-/// the reasoning fields, never left in the answer text and never dropped.
+/// Reasoning that an upstream put inside `content` (Mistral's `thinking` chunks, a
+/// leading inline `<think>…</think>` block) is moved to the reasoning fields when the
+/// message is read: never left in the answer text, never dropped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(from = "ResponseMessageIn")]
 pub struct ResponseMessage {
@@ -401,9 +403,9 @@ pub struct ChunkChoice {
 
 /// The increment of a [`ChunkChoice`].
 ///
-/// Read through [`DeltaIn`]: the `thinking` chunks of an array `content` (Mistral) are
-/// reasoning, added to `reasoning` when set, else to `reasoning_content`. An inline
-/// `<think>` block spans deltas, so the stream reader splits it, not this type.
+/// The `thinking` chunks of an array `content` (Mistral) are reasoning, added to
+/// `reasoning` when set, else to `reasoning_content`. An inline `<think>` block spans
+/// deltas, so the stream reader splits it, not this type.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "DeltaIn")]
 pub struct Delta {
