@@ -36,6 +36,17 @@ pub struct RateLimitSnapshot {
     pub tokens_minute: Window,
     /// Tokens per day.
     pub tokens_day: Window,
+    /// Tokens per month (Mistral's free plan). The ledger keeps no counter for it: "none
+    /// left" blocks the route until the reset (or the next UTC month). Not serialised when
+    /// nothing is known, so snapshots of providers without it read as before.
+    #[serde(skip_serializing_if = "Window::is_empty")]
+    pub tokens_month: Window,
+    /// What this request was charged in the provider's own budget unit, in thousandths,
+    /// when the provider says (Cloudflare's `cf-ai-neurons`: Neurons of a daily
+    /// allocation). Reported only; the ledger does not count it. Not serialised when
+    /// unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_milli: Option<u64>,
     /// `retry-after`, when sent.
     pub retry_after: Option<Duration>,
 }
@@ -48,6 +59,8 @@ impl RateLimitSnapshot {
             && self.requests_month.is_empty()
             && self.tokens_minute.is_empty()
             && self.tokens_day.is_empty()
+            && self.tokens_month.is_empty()
+            && self.cost_milli.is_none()
             && self.retry_after.is_none()
     }
 }
@@ -112,6 +125,31 @@ mod tests {
         assert_eq!(parse_duration("43s"), Some(Duration::from_secs(43)));
         let f = parse_duration("11.38286709785").unwrap();
         assert!((f.as_secs_f64() - 11.382_867).abs() < 1e-5);
+    }
+
+    #[test]
+    fn month_tokens_and_cost_count_as_known_and_serialise_only_when_known() {
+        let none = RateLimitSnapshot::default();
+        let json = serde_json::to_value(none).unwrap();
+        assert!(json.get("tokens_month").is_none() && json.get("cost_milli").is_none());
+        let month = RateLimitSnapshot {
+            tokens_month: Window {
+                remaining: Some(0),
+                ..Window::default()
+            },
+            ..RateLimitSnapshot::default()
+        };
+        assert!(!month.is_empty());
+        assert_eq!(
+            serde_json::to_value(month).unwrap()["tokens_month"]["remaining"],
+            0
+        );
+        let cost = RateLimitSnapshot {
+            cost_milli: Some(3980),
+            ..RateLimitSnapshot::default()
+        };
+        assert!(!cost.is_empty());
+        assert_eq!(serde_json::to_value(cost).unwrap()["cost_milli"], 3980);
     }
 
     #[test]

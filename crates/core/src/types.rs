@@ -414,6 +414,10 @@ pub struct Attempt {
 
 /// One item of a chat stream.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "`Started` comes once per stream: boxing its `Copy` snapshot would cost an allocation per stream to save bytes on a few events"
+)]
 pub enum StreamEvent {
     /// Upstream accepted the request; sent at most once, before any delta, carrying the
     /// rate-limit headers and the model when the provider reports them up front.

@@ -18,6 +18,7 @@ use crate::wire::{ChatCompletion, ChatCompletionRequest, ErrorBody, finish_reaso
 
 mod models;
 mod stream;
+mod think;
 
 /// The chat-completions endpoint, appended to the configured base URL.
 pub const CHAT_PATH: &str = "/chat/completions";

@@ -8,12 +8,17 @@
 //! (and decide to ignore) what a client sent.
 //!
 //! Conversions to and from `llmpool-core` types live in [`convert`]; the tolerant error
-//! body parser is [`ErrorBody`].
+//! body parser is [`ErrorBody`]. An answer's `content` may be a string or an array of
+//! typed chunks; reasoning found inside it (Mistral's `thinking` chunks, a leading inline
+//! `<think>` block) is moved to the reasoning fields as the answer is read.
 
 use llmpool_core::{Content, ResponseFormat};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use self::content::{ContentIn, add_reasoning, split_leading_think};
+
+pub(crate) mod content;
 pub mod convert;
 pub mod error;
 pub mod policy;
@@ -207,35 +212,89 @@ pub struct Choice {
 }
 
 /// The assistant message of a [`Choice`].
+///
+/// Reasoning that an upstream put inside `content` (Mistral's `thinking` chunks, a
+/// leading inline `<think>…</think>` block) is moved to the reasoning fields when the
+/// message is read: never left in the answer text, never dropped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ResponseMessageIn")]
 pub struct ResponseMessage {
     /// Always `assistant`.
-    #[serde(default = "assistant_role")]
     pub role: String,
-    /// The answer text; missing or `null` when a reasoning model was cut off (Cerebras).
-    /// An array of typed chunks (Mistral's reasoning answers: `thinking` then `text`) is
-    /// read as the concatenation of its `text` chunks; a leading inline
-    /// `<think>…</think>` block (DeepSeek-R1 distills on Cloudflare) is reasoning, not
-    /// answer, and is left out.
-    #[serde(default, deserialize_with = "answer_text")]
+    /// The answer text; `None` when it was missing or `null` (a reasoning model cut off,
+    /// Cerebras). An array of typed chunks is read as the concatenation of its `text`
+    /// chunks; a leading inline `<think>…</think>` block is not answer text (see
+    /// [`ResponseMessage::reasoning_content`]).
     pub content: Option<String>,
     /// Chain of thought, where the provider returns it separately (Groq, Cerebras, OpenRouter).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
     /// Chain of thought under the name DeepSeek and LiteLLM use; the gateway answers
-    /// with this one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// with this one. Also where reasoning read out of `content` goes (Mistral's
+    /// `thinking` chunks, Cloudflare's inline `<think>` block) when `reasoning` is unset;
+    /// otherwise it is added to `reasoning`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
     /// A refusal message (OpenAI, OpenRouter).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
     /// The calls the model made.
-    #[serde(
-        default,
-        deserialize_with = "null_as_empty",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<WireToolCall>,
+}
+
+/// [`ResponseMessage`] as it arrives, before reasoning is moved out of `content`.
+#[derive(Deserialize)]
+struct ResponseMessageIn {
+    #[serde(default = "assistant_role")]
+    role: String,
+    #[serde(default)]
+    content: Option<ContentIn>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    tool_calls: Vec<WireToolCall>,
+}
+
+impl From<ResponseMessageIn> for ResponseMessage {
+    fn from(m: ResponseMessageIn) -> Self {
+        let mut out = Self {
+            role: m.role,
+            content: None,
+            reasoning: m.reasoning,
+            reasoning_content: m.reasoning_content,
+            refusal: m.refusal,
+            tool_calls: m.tool_calls,
+        };
+        let Some(content) = m.content else {
+            return out;
+        };
+        if let Some(thinking) = content.thinking {
+            add_reasoning(
+                &mut out.reasoning,
+                &mut out.reasoning_content,
+                thinking,
+                "\n\n",
+            );
+        }
+        out.content = content.text.map(|text| {
+            let (thought, answer) = split_leading_think(text);
+            if let Some(thought) = thought {
+                add_reasoning(
+                    &mut out.reasoning,
+                    &mut out.reasoning_content,
+                    thought,
+                    "\n\n",
+                );
+            }
+            answer
+        });
+        out
+    }
 }
 
 impl Default for ResponseMessage {
@@ -343,73 +402,63 @@ pub struct ChunkChoice {
 }
 
 /// The increment of a [`ChunkChoice`].
+///
+/// The `thinking` chunks of an array `content` (Mistral) are reasoning, added to
+/// `reasoning` when set, else to `reasoning_content`. An inline `<think>` block spans
+/// deltas, so the stream reader splits it, not this type.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "DeltaIn")]
 pub struct Delta {
     /// `assistant` on the first chunk.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// New answer text (from an array of typed chunks, its `text` chunks, as for
     /// [`ResponseMessage::content`]).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "content_text"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
     /// New reasoning text, where the provider streams it separately.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
     /// New reasoning text under the name the gateway answers with (DeepSeek, LiteLLM).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
     /// Pieces of tool calls.
-    #[serde(
-        default,
-        deserialize_with = "null_as_empty",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<WireToolCallDelta>,
 }
 
-/// Reads a `content` that is a string, `null`, or an array of typed chunks
-/// (`{"type":"text","text":…}`, `{"type":"thinking","thinking":[…]}`): the text chunks
-/// concatenated, reasoning chunks left out. An array without text chunks is `None`.
-fn content_text<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
-    let value = Option::<Value>::deserialize(de)?;
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(Value::Array(chunks)) => {
-            let texts: Vec<&str> = chunks
-                .iter()
-                .filter(|c| c.get("type").and_then(Value::as_str).unwrap_or("text") == "text")
-                .filter_map(|c| c.get("text").and_then(Value::as_str))
-                .collect();
-            Ok((!texts.is_empty()).then(|| texts.concat()))
+/// [`Delta`] as it arrives, before thinking chunks are moved out of `content`.
+#[derive(Deserialize)]
+struct DeltaIn {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    content: Option<ContentIn>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    tool_calls: Vec<WireToolCallDelta>,
+}
+
+impl From<DeltaIn> for Delta {
+    fn from(d: DeltaIn) -> Self {
+        let (content, thinking) = d.content.map_or((None, None), |c| (c.text, c.thinking));
+        let mut out = Self {
+            role: d.role,
+            content,
+            reasoning: d.reasoning,
+            reasoning_content: d.reasoning_content,
+            tool_calls: d.tool_calls,
+        };
+        if let Some(thinking) = thinking {
+            add_reasoning(&mut out.reasoning, &mut out.reasoning_content, thinking, "");
         }
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "expected text or an array of content chunks, found {other}"
-        ))),
+        out
     }
 }
 
-/// [`content_text`] without a leading `<think>…</think>` block (and the blank lines after
-/// it). An unclosed block is kept: the answer was cut off while thinking.
-fn answer_text<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
-    Ok(content_text(de)?.map(|text| {
-        let trimmed = text.trim_start();
-        match trimmed
-            .strip_prefix("<think>")
-            .and_then(|rest| rest.split_once("</think>"))
-        {
-            Some((_, answer)) => answer.trim_start().to_owned(),
-            None => text,
-        }
-    }))
-}
-
-/// Accepts an integer, a float (Cerebras writes some times as floats), a numeric string or
-/// `null` where a `u64` is expected; anything else is an error.
 /// A list that may come as `null` (Mistral writes `"tool_calls": null`): empty.
 fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     de: D,
@@ -417,6 +466,8 @@ fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Ok(Option::<Vec<T>>::deserialize(de)?.unwrap_or_default())
 }
 
+/// Accepts an integer, a float (Cerebras writes some times as floats), a numeric string or
+/// `null` where a `u64` is expected; anything else is an error.
 fn lenient_u64<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
     let value = Option::<Value>::deserialize(de)?;
     match value {
@@ -502,45 +553,91 @@ mod tests {
     }
 
     #[test]
-    fn array_content_keeps_its_text_chunks_only() {
+    fn array_content_text_is_the_answer_and_thinking_the_reasoning() {
         let c: ChatCompletion = serde_json::from_str(
             r#"{"choices":[{"message":{"role":"assistant","content":[
                 {"type":"thinking","thinking":[{"type":"text","text":"The user asks"}]},
                 {"type":"text","text":"Par"},{"type":"text","text":"is."}]}}]}"#,
         )
         .unwrap();
-        assert_eq!(c.choices[0].message.content.as_deref(), Some("Paris."));
+        let m = &c.choices[0].message;
+        assert_eq!(m.content.as_deref(), Some("Paris."));
+        assert_eq!(m.reasoning_content.as_deref(), Some("The user asks"));
+        assert_eq!(m.reasoning, None);
         let d: ChatCompletionChunk = serde_json::from_str(
             r#"{"choices":[{"delta":{"content":[{"type":"thinking","thinking":[{"type":"text","text":"hm"}]}]}}]}"#,
         )
         .unwrap();
         assert_eq!(d.choices[0].delta.content, None);
+        assert_eq!(d.choices[0].delta.reasoning_content.as_deref(), Some("hm"));
+        // A provider that also names the reasoning keeps it; the chunk's is added.
+        let both: ChatCompletionChunk = serde_json::from_str(
+            r#"{"choices":[{"delta":{"reasoning":"a","content":[{"type":"thinking","thinking":"b"},{"type":"text","text":"c"}]}}]}"#,
+        )
+        .unwrap();
+        let delta = &both.choices[0].delta;
+        assert_eq!(
+            (delta.reasoning.as_deref(), delta.content.as_deref()),
+            (Some("ab"), Some("c"))
+        );
         let bad =
             serde_json::from_str::<ChatCompletion>(r#"{"choices":[{"message":{"content":7}}]}"#);
         assert!(bad.is_err());
+        let plain: ChatCompletionChunk =
+            serde_json::from_str(r#"{"choices":[{"delta":{"content":"x","reasoning":null}}]}"#)
+                .unwrap();
+        assert_eq!(plain.choices[0].delta.content.as_deref(), Some("x"));
+        assert_eq!(plain.choices[0].delta.reasoning_content, None);
     }
 
     #[test]
-    fn a_leading_inline_think_block_is_not_answer_text() {
+    fn a_leading_inline_think_block_is_reasoning_not_answer_text() {
         let c: ChatCompletion = serde_json::from_str(
             r#"{"choices":[{"message":{"content":"<think>\nParis, surely.\n</think>\n\nParis."}}]}"#,
         )
         .unwrap();
-        assert_eq!(c.choices[0].message.content.as_deref(), Some("Paris."));
+        let m = &c.choices[0].message;
+        assert_eq!(m.content.as_deref(), Some("Paris."));
+        assert_eq!(m.reasoning_content.as_deref(), Some("Paris, surely."));
+        // Cut off while thinking: all of it is reasoning, none of it answer.
         let cut: ChatCompletion =
             serde_json::from_str(r#"{"choices":[{"message":{"content":"<think>still going"}}]}"#)
                 .unwrap();
+        let m = &cut.choices[0].message;
         assert_eq!(
-            cut.choices[0].message.content.as_deref(),
-            Some("<think>still going")
+            (m.content.as_deref(), m.reasoning_content.as_deref()),
+            (Some(""), Some("still going"))
         );
         let inner: ChatCompletion =
             serde_json::from_str(r#"{"choices":[{"message":{"content":"Use <think> tags."}}]}"#)
                 .unwrap();
+        let m = &inner.choices[0].message;
         assert_eq!(
-            inner.choices[0].message.content.as_deref(),
-            Some("Use <think> tags.")
+            (m.content.as_deref(), m.reasoning_content.as_deref()),
+            (Some("Use <think> tags."), None)
         );
+        // Reasoning the provider also sent apart is kept, the inline block added once.
+        let twice: ChatCompletion = serde_json::from_str(
+            r#"{"choices":[{"message":{"reasoning_content":"x","content":"<think>x</think>y"}}]}"#,
+        )
+        .unwrap();
+        let m = &twice.choices[0].message;
+        assert_eq!(
+            (m.content.as_deref(), m.reasoning_content.as_deref()),
+            (Some("y"), Some("x"))
+        );
+    }
+
+    #[test]
+    fn a_message_written_by_the_gateway_reads_back_the_same() {
+        let m = ResponseMessage {
+            content: Some("hi".into()),
+            reasoning_content: Some("r".into()),
+            ..ResponseMessage::default()
+        };
+        let back: ResponseMessage =
+            serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
     }
 
     #[test]

@@ -22,8 +22,9 @@
 //! `@cf/google/gemma-4-26b-a4b-it`. Text generation defaults to 300 requests a minute per
 //! account. Workers Free refuses past the allocation (429 code 3036/4006); **Workers Paid
 //! bills** instead, so the catalog's daily request caps are the self-cap that stops llmpool
-//! first (the `cf-ai-neurons` header gives each call's real cost; llmpool does not read it
-//! yet).
+//! first. The `cf-ai-neurons` header gives each call's real cost: it is read into the
+//! rate-limit snapshot's `cost_milli` (thousandths of a Neuron, module `limits`), but the
+//! ledger does not count Neurons yet, so the daily caps stay request counts.
 //!
 //! # Quirks handled here
 //!
@@ -39,8 +40,11 @@
 //! - **Always send `max_tokens`**: the server default truncates reasoning models; the
 //!   request policy sends 2,048 when the caller set none. `options.rejectIfBusy` is sent
 //!   so a busy model fails fast (3040) instead of queueing.
-//! - **Inline `<think>…</think>`** at the start of a one-shot answer (DeepSeek-R1
-//!   distills) is left out of the text by the OpenAI-compatible reader.
+//! - **Inline `<think>…</think>`** at the start of an answer (DeepSeek-R1 distills) is
+//!   reasoning, not text: the OpenAI-compatible reader moves it to the answer's
+//!   `reasoning` one-shot, and to `Reasoning` events in a stream even when the tags are
+//!   split across chunks. A block never closed (cut off while thinking) is all reasoning;
+//!   a `<think>` that does not open the answer is answer text.
 //!
 //! - **String content only** (§2): text-only part lists are sent as one string, a
 //!   tool-only assistant turn as `""` instead of `null`; an image (or any other non-text
@@ -51,11 +55,11 @@
 //!   `logprobs` and `top_logprobs` are left out and named; `logit_bias` and
 //!   `reasoning_effort` (not accepted, §2) fail the route by name.
 //!
-//! Not handled here: streamed `<think>` blocks pass through as text; `cf-ai-neurons` is
-//! not counted.
+//! Not handled here: Neurons are reported per call, not counted against the daily 10,000.
 
 mod content;
 mod errors;
+mod limits;
 
 use std::sync::Arc;
 
@@ -90,6 +94,7 @@ register_provider!(FACTORY);
 
 /// Where Cloudflare departs from the generic OpenAI protocol.
 static HOOKS: CompatHooks = CompatHooks {
+    rate_limits: limits::parse,
     classify: errors::classify,
     embedded_error: errors::embedded_error,
     max_tokens_field: MaxTokensField::MaxTokens,

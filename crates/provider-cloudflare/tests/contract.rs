@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use chrono::{Timelike, Utc};
-use llmpool_core::{ChatRequest, ErrorKind, Message, StreamEvent, Usage};
+use llmpool_core::{
+    ChatRequest, ErrorKind, FinishReason, Message, ProviderError, StreamEvent, Usage,
+};
 use llmpool_provider_cloudflare::FACTORY;
 use llmpool_testkit::compat::{Contract, Reply, collect, error_json, events_json, streamed_text};
 
@@ -89,16 +91,144 @@ async fn a_caller_cap_is_kept() {
     assert_eq!(up.only_request().await["body"]["max_tokens"], 64);
 }
 
+/// The documented request sent to a DeepSeek-R1 distill, which thinks inline.
+fn r1_request(stream: bool) -> ChatRequest {
+    ChatRequest {
+        model: Some("@cf/deepseek-ai/deepseek-r1-distill-qwen-32b".into()),
+        stream,
+        ..documented_request()
+    }
+}
+
+/// The reasoning events of a stream, joined.
+fn streamed_reasoning(items: &[Result<StreamEvent, ProviderError>]) -> String {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(StreamEvent::Reasoning(t)) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The outbound request and the items of a stream answered with the fixture `name`.
+type Items = Vec<Result<StreamEvent, ProviderError>>;
+
+async fn r1_stream(name: &str) -> Result<(serde_json::Value, Items), ProviderError> {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::sse(SUITE.fixture(name))).await;
+    let stream = SUITE
+        .provider(&up.base_url())
+        .chat_stream(&r1_request(true))
+        .await?;
+    let items = collect(stream).await;
+    Ok((up.only_request().await, items))
+}
+
 #[tokio::test]
-async fn inline_think_block_is_not_answer_text() {
+async fn inline_think_block_is_reasoning_not_answer_text() {
     let up = SUITE.upstream().await;
     up.reply(Reply::json(200, SUITE.fixture("chat_ok_think_inline.json")))
+        .await;
+    let resp = SUITE
+        .provider(&up.base_url())
+        .chat(&r1_request(false))
+        .await
+        .unwrap();
+    insta::assert_json_snapshot!("think_request", up.only_request().await);
+    insta::assert_json_snapshot!("think_response", resp, { ".latency" => "[latency]" });
+    assert_eq!(resp.text, "Paris.");
+    assert_eq!(
+        resp.reasoning.as_deref(),
+        Some("The user wants the capital of France. That is Paris.")
+    );
+}
+
+#[tokio::test]
+async fn streamed_think_block_with_split_tags_is_reasoning() {
+    let (request, items) = r1_stream("think-stream.sse").await.unwrap();
+    insta::assert_json_snapshot!("think_stream_request", request);
+    insta::assert_json_snapshot!("think_stream_events", events_json(&items));
+    assert_eq!(streamed_text(&items), "Paris.");
+    assert_eq!(
+        streamed_reasoning(&items),
+        "The user wants the capital of France. That is Paris."
+    );
+    assert!(
+        matches!(items.last(), Some(Ok(StreamEvent::Done(end))) if end.usage == Some(Usage::new(14, 24))),
+        "{items:?}"
+    );
+}
+
+/// Cut off while thinking (`max_tokens`): everything is reasoning, no answer text, and the
+/// stream still ends cleanly with its `length` finish reason.
+#[tokio::test]
+async fn streamed_think_block_never_closed_is_all_reasoning() {
+    let (_, items) = r1_stream("think-stream-unclosed.sse").await.unwrap();
+    insta::assert_json_snapshot!("think_stream_unclosed_events", events_json(&items));
+    assert_eq!(streamed_text(&items), "");
+    assert_eq!(
+        streamed_reasoning(&items),
+        "The user wants the capital of France. Let me rec"
+    );
+    assert!(
+        matches!(items.last(), Some(Ok(StreamEvent::Done(end))) if end.finish_reason == Some(FinishReason::Length)),
+        "{items:?}"
+    );
+}
+
+/// Only a block that opens the answer is reasoning: a `<think>` later on is text.
+#[tokio::test]
+async fn a_think_tag_that_does_not_open_the_answer_is_text() {
+    let (_, items) = r1_stream("think-stream-not-leading.sse").await.unwrap();
+    assert_eq!(
+        streamed_text(&items),
+        "Wrap it in <think> tags: <think>x</think>."
+    );
+    assert_eq!(streamed_reasoning(&items), "");
+    let up = SUITE.upstream().await;
+    let body = SUITE
+        .fixture("chat_ok_think_inline.json")
+        .replace("<think>\\n", "Note: <think>\\n");
+    assert!(
+        body.contains("Note: <think>"),
+        "the fixture changed: {body}"
+    );
+    up.reply(Reply::json(200, body)).await;
+    let resp = SUITE
+        .provider(&up.base_url())
+        .chat(&r1_request(false))
+        .await
+        .unwrap();
+    assert!(resp.text.starts_with("Note: <think>"), "{}", resp.text);
+    assert!(resp.text.ends_with("Paris."), "{}", resp.text);
+    assert_eq!(resp.reasoning, None);
+}
+
+/// `cf-ai-neurons` is each call's cost: read in thousandths of a Neuron.
+#[tokio::test]
+async fn neurons_header_is_the_calls_cost() {
+    let up = SUITE.upstream().await;
+    up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
         .await;
     let resp = SUITE
         .provider(&up.base_url())
         .chat(&documented_request())
         .await
         .unwrap();
+    assert_eq!(resp.rate_limits.cost_milli, Some(3980));
+    let up = SUITE.upstream().await;
+    up.reply(
+        Reply::json(200, SUITE.fixture("chat_ok.json"))
+            .headers(vec![("cf-ai-neurons".into(), "n/a".into())]),
+    )
+    .await;
+    let resp = SUITE
+        .provider(&up.base_url())
+        .chat(&documented_request())
+        .await
+        .unwrap();
+    assert_eq!(resp.rate_limits.cost_milli, None);
     assert_eq!(resp.text, "Paris.");
 }
 

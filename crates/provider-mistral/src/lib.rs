@@ -35,10 +35,14 @@
 //! - **400 `invalid_model` / code `1500`** → `ModelNotFound`.
 //! - **`code` is a string or an integer; `message` can be an object** (422): the tolerant
 //!   reader keeps it as text.
-//! - **Array `content`** (`thinking` then `text` chunks, answers and deltas) is read as
-//!   its text chunks.
+//! - **Array `content`** (`thinking` then `text` chunks, answers and deltas): the text
+//!   chunks are the answer, the thinking chunks the reasoning (`reasoning` of the answer,
+//!   `Reasoning` events of a stream; `reasoning_content` at the gateway), never mixed and
+//!   never dropped (read by `llmpool-openai-compat`).
 //! - **Headers**: `x-ratelimit-{limit,remaining}-{req-minute,tokens-minute,tokens-month}`,
-//!   integers without reset times (module `limits`).
+//!   integers without reset times (module `limits`); the month window fills the
+//!   snapshot's `tokens_month`, whose "0 left" the ledger takes as exhausted until the
+//!   next UTC month.
 //!
 //! - **Tool-call ids must be exactly 9 letters or digits** (else 400 code `3280`): a tool
 //!   conversation carrying other ids (OpenAI `call_…`, ids from another provider before a

@@ -4,12 +4,13 @@
 //! | --- | --- |
 //! | `x-ratelimit-{limit,remaining}-req-minute` | requests per minute |
 //! | `x-ratelimit-{limit,remaining}-tokens-minute` | tokens per minute |
-//! | `x-ratelimit-{limit,remaining}-tokens-month` | tokens per month (read by `errors`) |
+//! | `x-ratelimit-{limit,remaining}-tokens-month` | tokens per month (also read by `errors`) |
 //! | `x-ratelimit-{limit,remaining}-req-10-second` | burst window (read by `errors`) |
 //! | `retry-after` (some 429s) | seconds |
 //!
-//! The snapshot has no tokens-per-month window, so the month headers are only used to
-//! classify a 429 as the monthly wall.
+//! The month headers fill the snapshot's `tokens_month` (no reset: the ledger takes "0
+//! left" as exhausted until the next UTC month, the same end `errors` gives a 429). A
+//! value that is not a plain non-negative integer is left out, never guessed.
 
 use chrono::{DateTime, Utc};
 use llmpool_core::RateLimitSnapshot;
@@ -34,6 +35,12 @@ pub(crate) fn parse(headers: &HeaderMap, _now: DateTime<Utc>) -> RateLimitSnapsh
             "x-ratelimit-limit-tokens-minute",
             "x-ratelimit-remaining-tokens-minute",
             "x-ratelimit-reset-tokens-minute",
+        ),
+        tokens_month: window(
+            headers,
+            "x-ratelimit-limit-tokens-month",
+            REMAINING_TOKENS_MONTH,
+            "x-ratelimit-reset-tokens-month",
         ),
         retry_after: retry_after(headers),
         ..RateLimitSnapshot::default()
@@ -84,5 +91,33 @@ mod tests {
         let zero = header_map(&[("x-ratelimit-limit-tokens-minute", "0")]);
         assert!(has_zero_limit(&zero));
         assert!(!short_window_has_room(&zero));
+    }
+
+    #[test]
+    fn month_tokens_present_absent_and_malformed() {
+        let h = header_map(&[
+            ("x-ratelimit-limit-tokens-month", "4000000"),
+            ("x-ratelimit-remaining-tokens-month", "0"),
+        ]);
+        let s = parse(&h, Utc::now());
+        assert_eq!(s.tokens_month.limit, Some(4_000_000));
+        assert_eq!(s.tokens_month.remaining, Some(0));
+        assert_eq!(s.tokens_month.reset_after, None);
+        let absent = parse(
+            &header_map(&[("x-ratelimit-limit-req-minute", "60")]),
+            Utc::now(),
+        );
+        assert!(absent.tokens_month.is_empty());
+        for bad in ["-5", "lots", "NaN", ""] {
+            let s = parse(
+                &header_map(&[
+                    ("x-ratelimit-limit-tokens-month", "1000000000"),
+                    ("x-ratelimit-remaining-tokens-month", bad),
+                ]),
+                Utc::now(),
+            );
+            assert_eq!(s.tokens_month.remaining, None, "{bad:?}");
+            assert_eq!(s.tokens_month.limit, Some(1_000_000_000), "{bad:?}");
+        }
     }
 }

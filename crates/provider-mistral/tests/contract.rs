@@ -84,19 +84,36 @@ async fn chat_sends_the_strict_schema_body_and_reads_the_headers() {
     insta::assert_json_snapshot!("chat_response", resp, { ".latency" => "[latency]" });
     assert_eq!(resp.rate_limits.requests_minute.remaining, Some(59));
     assert_eq!(resp.rate_limits.tokens_minute.limit, Some(500_000));
+    assert_eq!(resp.rate_limits.tokens_month.limit, Some(1_000_000_000));
+    assert_eq!(resp.rate_limits.tokens_month.remaining, Some(998_764_210));
+}
+
+/// The documented request sent to Magistral, which always reasons (mistral.md §2).
+fn magistral_request(stream: bool) -> ChatRequest {
+    ChatRequest {
+        model: Some("magistral-medium-latest".into()),
+        stream,
+        ..documented_request()
+    }
 }
 
 #[tokio::test]
-async fn reasoning_answer_with_array_content_keeps_the_text_chunks() {
+async fn reasoning_answer_thinking_chunks_are_reasoning_text_chunks_the_answer() {
     let up = SUITE.upstream().await;
     up.reply(Reply::json(200, SUITE.fixture("chat_ok_reasoning.json")))
         .await;
     let resp = SUITE
         .provider(&up.base_url())
-        .chat(&documented_request())
+        .chat(&magistral_request(false))
         .await
         .unwrap();
+    insta::assert_json_snapshot!("reasoning_request", up.only_request().await);
+    insta::assert_json_snapshot!("reasoning_response", resp, { ".latency" => "[latency]" });
     assert_eq!(resp.text, "Paris.");
+    assert_eq!(
+        resp.reasoning.as_deref(),
+        Some("The user asks for the capital of France. It is Paris.")
+    );
     assert_eq!(resp.model, "magistral-medium-latest");
     assert_eq!(resp.usage, Some(Usage::new(19, 22)));
 }
@@ -124,25 +141,34 @@ async fn stream_sends_no_stream_options_and_reads_usage_from_the_last_chunk() {
 }
 
 #[tokio::test]
-async fn stream_array_deltas_keep_the_text_and_drop_the_thinking() {
-    let sse = concat!(
-        "data: {\"id\":\"a\",\"model\":\"magistral-medium-latest\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":[{\"type\":\"text\",\"text\":\"The user asks\"}]}]},\"finish_reason\":null}]}\n\n",
-        "data: {\"id\":\"a\",\"model\":\"magistral-medium-latest\",\"choices\":[{\"index\":0,\"delta\":{\"content\":[{\"type\":\"text\",\"text\":\"Paris.\"}]},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":19,\"completion_tokens\":22,\"total_tokens\":41}}\n\n",
-        "data: [DONE]\n\n",
-    );
+async fn stream_thinking_chunks_are_reasoning_events_text_chunks_the_answer() {
     let up = SUITE.upstream().await;
-    up.reply(Reply::sse(sse)).await;
+    up.reply(Reply::sse(SUITE.fixture("chat_stream_reasoning.sse")))
+        .await;
     let items = collect(
         SUITE
             .provider(&up.base_url())
-            .chat_stream(&documented_stream_request())
+            .chat_stream(&magistral_request(true))
             .await
             .unwrap(),
     )
     .await;
+    insta::assert_json_snapshot!("reasoning_stream_request", up.only_request().await);
+    insta::assert_json_snapshot!("reasoning_stream_events", events_json(&items));
     assert_eq!(streamed_text(&items), "Paris.");
+    let reasoning: String = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(StreamEvent::Reasoning(t)) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasoning,
+        "The user asks for the capital of France. It is Paris."
+    );
     assert!(
-        matches!(items.last(), Some(Ok(StreamEvent::Done(_)))),
+        matches!(items.last(), Some(Ok(StreamEvent::Done(end))) if end.usage == Some(Usage::new(19, 22))),
         "{items:?}"
     );
 }

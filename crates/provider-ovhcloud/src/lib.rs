@@ -19,7 +19,8 @@
 //! 2 requests per minute **per egress IP and per model**, no token, daily or monthly
 //! limit, 2 MB per request. The quota belongs to the egress IP: instances behind one NAT
 //! share it (count it per IP, in a shared store), and in practice other anonymous callers
-//! share it too. Each model has its own bucket, so the catalog lists four. Hosted in the
+//! share it too. Each model has its own bucket, so the catalog lists five (four text
+//! models and `Qwen2.5-VL-72B-Instruct`, the one that reads images). Hosted in the
 //! EU; OVHcloud says prompts are not used for training.
 //!
 //! # Quirks handled here
@@ -85,6 +86,34 @@ mod tests {
     fn factory_is_consistent_and_registered() {
         let catalog = assert_factory_consistent(&FACTORY);
         assert!(catalog.models.iter().all(|m| m.rpm == Some(2)));
+    }
+
+    #[test]
+    fn the_vision_model_is_the_only_one_that_reads_images() {
+        let catalog = FACTORY.model_catalog().unwrap();
+        let ids: Vec<&str> = catalog.models.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "gpt-oss-120b",
+                "Qwen3.8-27B",
+                "Meta-Llama-3_3-70B-Instruct",
+                "gpt-oss-20b",
+                "Qwen2.5-VL-72B-Instruct"
+            ]
+        );
+        let vl = catalog.models.last().unwrap();
+        assert!(vl.vision, "{vl:?}");
+        assert!(!vl.tools && !vl.json_schema && !vl.json_object);
+        assert!(!vl.reasoning);
+        assert_eq!((vl.rpm, vl.context_window), (Some(2), None));
+        let readers: Vec<&str> = catalog
+            .models
+            .iter()
+            .filter(|m| m.vision)
+            .map(|m| m.id.as_str())
+            .collect();
+        assert_eq!(readers, ["Qwen2.5-VL-72B-Instruct"]);
     }
 
     #[test]

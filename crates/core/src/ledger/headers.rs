@@ -114,6 +114,26 @@ impl Ledger {
                 }
             }
         }
+        // Tokens per month have no window kind (no counter, no learned limit); "none
+        // left" alone is acted on: the route is exhausted until the reset, or the month's end.
+        let month = snapshot.tokens_month;
+        if month.remaining == Some(0) {
+            let until = month.reset_after.map_or(w.next_month, |after| {
+                now + chrono::Duration::from_std(after).unwrap_or(chrono::TimeDelta::MAX)
+            });
+            match blocks.iter_mut().find(|b| b.scope == Scope::Own) {
+                Some(b) if until > b.until => {
+                    b.until = until;
+                    b.quota = true;
+                }
+                Some(_) => {}
+                None => blocks.push(Block {
+                    until,
+                    quota: true,
+                    scope: Scope::Own,
+                }),
+            }
+        }
         for id in learned_changed {
             if let Ok(text) = serde_json::to_string(&self.learned(id)) {
                 self.store.put(&learned_key(id), &text, None).await?;
@@ -152,5 +172,79 @@ fn set_limit(limits: &mut Limits, kind: WindowKind, value: u64) {
         WindowKind::RequestsMonth => limits.rpmonth = Some(value),
         WindowKind::TokensMinute => limits.tpm = Some(value),
         WindowKind::TokensDay => limits.tpd = Some(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono_tz::Tz;
+
+    use super::*;
+    use crate::clock::TokioClock;
+    use crate::ratelimit::Window;
+    use crate::store::MemoryStore;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn month(remaining: Option<u64>, reset_after: Option<Duration>) -> RateLimitSnapshot {
+        RateLimitSnapshot {
+            tokens_month: Window {
+                limit: Some(4_000_000),
+                remaining,
+                reset_after,
+            },
+            ..RateLimitSnapshot::default()
+        }
+    }
+
+    /// Mistral's `x-ratelimit-remaining-tokens-month: 0` blocks the route as exhausted
+    /// until the next UTC month (or the reset, when one is given); any other figure
+    /// changes nothing.
+    #[tokio::test(start_paused = true)]
+    async fn no_month_tokens_left_exhausts_the_route_until_the_month_ends() {
+        let clock = Arc::new(TokioClock::starting_at(at("2026-12-05T16:00:00Z")));
+        let ledger = Ledger::new(Arc::new(MemoryStore::with_clock(clock.clone())), clock);
+        let q = RouteQuota {
+            id: "mistral/m@k",
+            key_id: "mistral@k",
+            day: Tz::UTC.into(),
+            catalog: Limits::default(),
+            explicit: Limits::default(),
+            shared_catalog: Limits::default(),
+            shared_explicit: Limits::default(),
+        };
+        let blocks = ledger.observe(&q, &month(Some(0), None)).await.unwrap();
+        assert_eq!(
+            blocks,
+            vec![Block {
+                until: at("2027-01-01T00:00:00Z"),
+                quota: true,
+                scope: Scope::Own,
+            }]
+        );
+        let blocks = ledger
+            .observe(&q, &month(Some(0), Some(Duration::from_secs(60))))
+            .await
+            .unwrap();
+        assert_eq!(blocks[0].until, at("2026-12-05T16:01:00Z"));
+        assert!(
+            ledger
+                .observe(&q, &month(Some(1), None))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            ledger
+                .observe(&q, &month(None, None))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

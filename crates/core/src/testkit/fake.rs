@@ -31,6 +31,10 @@ use crate::types::{
 
 /// One step of a scripted stream.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "test scripts: a few steps each, kept as plain values"
+)]
 pub enum StreamStep {
     /// `StreamEvent::Started` with these headers and model.
     Started(RateLimitSnapshot, Option<String>),

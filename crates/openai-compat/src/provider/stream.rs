@@ -5,7 +5,10 @@
 //! top-level `error`, a `finish_reason: "error"` choice, an `event: error`) ends the stream
 //! with a classified `Err`; a body that ends after a finish reason but without `[DONE]` is
 //! still complete; a body that ends with neither was cut and ends with an `Err`, never a
-//! `Done`.
+//! `Done`. Reasoning becomes `Reasoning` events wherever the upstream put it: a
+//! `reasoning`/`reasoning_content` delta, Mistral's `thinking` chunks in an array
+//! `content`, or a leading inline `<think>…</think>` block of the answer text, whose tags
+//! may be split across chunks (see `think`).
 
 use std::collections::VecDeque;
 
@@ -20,6 +23,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::Shared;
+use super::think::{Split, ThinkSplitter};
 use crate::sse::SseItem;
 use crate::wire::{ChatCompletionChunk, ErrorBody, finish_reason_from_wire};
 
@@ -84,6 +88,8 @@ pub(crate) struct StreamState {
     /// Per tool-call index: whether any argument text arrived. A call whose fragments were
     /// all empty (OpenRouter/Bedrock for no-argument tools) gets `{}` before the end.
     tool_args_seen: Vec<bool>,
+    /// Moves a leading inline `<think>` block of the answer text to reasoning.
+    think: ThinkSplitter,
     /// The terminal item (`Done` or `Err`) was produced.
     ended: bool,
 }
@@ -107,6 +113,7 @@ impl StreamState {
             model: None,
             parsed_any: false,
             tool_args_seen: Vec::new(),
+            think: ThinkSplitter::default(),
             ended: false,
         }
     }
@@ -204,7 +211,7 @@ impl StreamState {
                 out.push(Ok(StreamEvent::Reasoning(text)));
             }
             if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
-                out.push(Ok(StreamEvent::Delta(text)));
+                push_split(&mut out, self.think.push(text));
             }
             for call in delta.tool_calls {
                 let call = ToolCallDelta::from(call);
@@ -266,25 +273,29 @@ impl StreamState {
     }
 
     fn done(&mut self) -> Vec<Item> {
+        let mut held = Vec::new();
+        push_split(&mut held, self.think.finish());
         let end = StreamEnd {
             finish_reason: self.finish_reason.take(),
             usage: self.usage.take(),
             model: self.model.take(),
         };
-        if self.tool_args_seen.is_empty() {
+        if self.tool_args_seen.is_empty() && held.is_empty() {
             return self.end_with(Ok(StreamEvent::Done(end)));
         }
-        let mut out: Vec<Item> = (0_u32..)
-            .zip(std::mem::take(&mut self.tool_args_seen))
-            .filter(|(_, seen)| !seen)
-            .map(|(index, _)| {
-                Ok(StreamEvent::ToolCall(ToolCallDelta {
-                    index,
-                    arguments: "{}".to_owned(),
-                    ..ToolCallDelta::default()
-                }))
-            })
-            .collect();
+        let mut out = held;
+        out.extend(
+            (0_u32..)
+                .zip(std::mem::take(&mut self.tool_args_seen))
+                .filter(|(_, seen)| !seen)
+                .map(|(index, _)| {
+                    Ok(StreamEvent::ToolCall(ToolCallDelta {
+                        index,
+                        arguments: "{}".to_owned(),
+                        ..ToolCallDelta::default()
+                    }))
+                }),
+        );
         out.extend(self.end_with(Ok(StreamEvent::Done(end))));
         out
     }
@@ -292,6 +303,16 @@ impl StreamState {
     fn end_with(&mut self, item: Item) -> Vec<Item> {
         self.ended = true;
         vec![item]
+    }
+}
+
+/// The events of one split piece of content: reasoning first, then answer text.
+fn push_split(out: &mut Vec<Item>, (reasoning, answer): Split) {
+    if let Some(text) = reasoning {
+        out.push(Ok(StreamEvent::Reasoning(text)));
+    }
+    if let Some(text) = answer {
+        out.push(Ok(StreamEvent::Delta(text)));
     }
 }
 
@@ -414,6 +435,59 @@ mod tests {
                 arguments: "{}".into(),
                 ..ToolCallDelta::default()
             }
+        );
+    }
+
+    fn content(text: &str) -> SseItem {
+        data(&serde_json::json!({"choices":[{"index":0,"delta":{"content":text}}]}).to_string())
+    }
+
+    /// The reasoning and answer text of the events, and whether the last one is `Done`.
+    fn texts(events: &[Item]) -> (String, String, bool) {
+        let (mut r, mut a) = (String::new(), String::new());
+        for e in events {
+            match e {
+                Ok(StreamEvent::Reasoning(t)) => r.push_str(t),
+                Ok(StreamEvent::Delta(t)) => a.push_str(t),
+                _ => {}
+            }
+        }
+        let done = matches!(events.last(), Some(Ok(StreamEvent::Done(_))));
+        (r, a, done)
+    }
+
+    #[test]
+    fn a_leading_think_block_split_across_chunks_is_reasoning() {
+        let mut s = state();
+        let mut events = Vec::new();
+        for piece in ["<thi", "nk>\nParis, sure", "ly.</th", "ink>\n\nPar", "is."] {
+            events.extend(s.on_item(Ok(content(piece))));
+        }
+        events.extend(s.on_item(Ok(data(FINISH))));
+        events.extend(s.on_item(Ok(data("[DONE]"))));
+        assert_eq!(
+            texts(&events),
+            ("Paris, surely.".into(), "Paris.".into(), true)
+        );
+        // Cut off while thinking: what was held back comes out as reasoning before `Done`.
+        let mut s = state();
+        let mut events = s.on_item(Ok(content("<think>hm </thi")));
+        events.extend(s.on_item(Ok(data(FINISH))));
+        events.extend(s.on_end());
+        assert_eq!(texts(&events), ("hm </thi".into(), String::new(), true));
+    }
+
+    #[test]
+    fn mistral_thinking_chunks_are_reasoning_events() {
+        let mut s = state();
+        let chunk = r#"{"choices":[{"index":0,"delta":{"content":[{"type":"thinking","thinking":[{"type":"text","text":"hm"}]},{"type":"text","text":"Paris."}]}}]}"#;
+        let events = s.on_item(Ok(data(chunk)));
+        assert_eq!(
+            events.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+            vec![
+                StreamEvent::Reasoning("hm".into()),
+                StreamEvent::Delta("Paris.".into())
+            ]
         );
     }
 
