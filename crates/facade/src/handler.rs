@@ -9,7 +9,7 @@ use llmpool_core::{
     SystemClock,
 };
 
-use crate::config::Config;
+use crate::config::{Config, ProviderAvailability};
 use crate::translate::{self, BatchLimits};
 
 /// Tokens kept free for the answer when history is fitted into a context window.
@@ -36,8 +36,10 @@ pub struct ChatHandler {
     target_language: String,
     system_prompt: Option<String>,
     batch: BatchLimits,
-    /// Why a provider is off when its state alone does not say, by provider id.
+    /// Why a provider is off, by provider id: the status report's `note`.
     notes: BTreeMap<String, String>,
+    /// Every provider, on or off with the reason, as the configuration gave them.
+    availability: Vec<ProviderAvailability>,
 }
 
 impl ChatHandler {
@@ -54,6 +56,12 @@ impl ChatHandler {
     /// The router, for one-off requests and streaming.
     pub fn router(&self) -> &Router {
         &self.router
+    }
+
+    /// Every provider the configuration knows, on or off with the reason (compiled-in
+    /// ones by id, then the `kind = "openai"` ones).
+    pub fn availability(&self) -> &[ProviderAvailability] {
+        &self.availability
     }
 
     /// Sends one routed request (no history).
@@ -265,10 +273,10 @@ impl ChatHandlerBuilder {
         };
         // Persisted state (health, learned limits) is read here, so a store that cannot
         // be read stops the start rather than the first request.
-        let notes = crate::registry()?
-            .factories()
+        let availability = config.availability();
+        let notes = availability
             .iter()
-            .filter_map(|f| Some((f.id.to_owned(), config.keyless_off_reason(f)?)))
+            .filter_map(|a| Some((a.id.to_owned(), a.off_reason.clone()?)))
             .collect();
         let router = if let Some(r) = self.router {
             r.load().await?;
@@ -286,6 +294,7 @@ impl ChatHandlerBuilder {
             system_prompt: self.system_prompt,
             batch: self.batch.unwrap_or_default(),
             notes,
+            availability,
         })
     }
 }
