@@ -273,11 +273,7 @@ impl ChatHandlerBuilder {
         };
         // Persisted state (health, learned limits) is read here, so a store that cannot
         // be read stops the start rather than the first request.
-        let availability = config.availability();
-        let notes = availability
-            .iter()
-            .filter_map(|a| Some((a.id.to_owned(), a.off_reason.clone()?)))
-            .collect();
+        let mut availability = config.availability();
         let router = if let Some(r) = self.router {
             r.load().await?;
             r
@@ -286,6 +282,21 @@ impl ChatHandlerBuilder {
             let setups = config.provider_setups_with_clock(&registry, &clock)?;
             Router::build(&config.settings, setups, store.clone(), clock).await?
         };
+        // A router given to the builder may know other providers, or hold clients the
+        // configuration does not know of: its providers are the ones listed, and one it
+        // can route to is on, whatever the configuration says.
+        let known = router.provider_ids();
+        availability.retain(|a| known.contains(&a.id));
+        let routed = router.model_ids();
+        for a in &mut availability {
+            if routed.iter().any(|(provider, _)| *provider == a.id) {
+                a.off_reason = None;
+            }
+        }
+        let notes = availability
+            .iter()
+            .filter_map(|a| Some((a.id.to_owned(), a.off_reason.clone()?)))
+            .collect();
         Ok(ChatHandler {
             router,
             store,

@@ -121,6 +121,9 @@ fn routing_headers(
 /// What the dashboard keeps of a request before it is routed.
 struct Asked {
     model: String,
+    /// What the request needs from a model: the routes passed over for it are in a
+    /// failed request's trail (the router's error does not carry them).
+    needs: llmpool::Needs,
     prompt: Option<String>,
     stream: bool,
     started: Instant,
@@ -130,6 +133,7 @@ impl Asked {
     fn new(state: &AppState, req: &llmpool::ChatRequest, started: Instant) -> Self {
         Self {
             model: req.model.clone().unwrap_or_else(|| "auto".to_owned()),
+            needs: req.needs(),
             prompt: prompt_excerpt(&state.recorder, req),
             stream: req.stream,
             started,
@@ -242,9 +246,25 @@ impl Drop for PendingStream {
     }
 }
 
-/// The answer to a routed request that failed, with its trail, recorded.
-fn routed_error(state: &AppState, asked: Asked, e: llmpool::Error) -> ApiError {
-    let trail = trail::from_error(&e);
+/// The answer to a routed request that failed, with its trail (the routes passed over
+/// for a capability, then what the error says), recorded.
+async fn routed_error(state: &AppState, asked: Asked, e: llmpool::Error) -> ApiError {
+    let skipped = match &e {
+        llmpool::Error::InvalidRequest(_)
+        | llmpool::Error::Store(_)
+        | llmpool::Error::Config(_) => Vec::new(),
+        llmpool::Error::NoAvailableProviders(_)
+        | llmpool::Error::AllProvidersFailed(_)
+        | llmpool::Error::ContentFiltered(_)
+        | llmpool::Error::DeadlineExceeded(_) => {
+            state
+                .handler
+                .router()
+                .passed_over(&asked.model, asked.needs)
+                .await
+        }
+    };
+    let trail = trail::failed(&skipped, &e);
     let attempts = failed_attempts(&e).len();
     let outcome = error_outcome(&e);
     let api = ApiError::from(e);
@@ -294,7 +314,7 @@ async fn one_shot(
                 started.elapsed(),
                 &failed_attempts(&e),
             );
-            Err(routed_error(state, asked, e))
+            Err(routed_error(state, asked, e).await)
         }
     }
 }
@@ -303,7 +323,7 @@ async fn one_shot(
 fn failed_attempts(e: &llmpool::Error) -> Vec<Attempt> {
     let attempt = |pe: &llmpool::ProviderError| Attempt {
         provider: pe.provider,
-        model: String::new(),
+        model: pe.model.clone().unwrap_or_default(),
         error: Some(pe.kind.label()),
         message: None,
         latency: std::time::Duration::ZERO,
@@ -344,8 +364,8 @@ async fn stream(
 ) -> Result<Response, ApiError> {
     // For a usage chunk when the upstream reports none (OpenAI's clients read it whenever
     // they asked for it): the same estimate the ledger charges, from the text's length.
-    let prompt_estimate = req.estimated_prompt_tokens();
     let asked = Asked::new(state, &req, started);
+    let prompt_estimate = asked.needs.prompt_tokens;
     let routed = match state.handler.router().chat_stream(req).await {
         Ok(s) => s,
         Err(e) => {
@@ -355,7 +375,7 @@ async fn stream(
                 started.elapsed(),
                 &failed_attempts(&e),
             );
-            return Err(routed_error(state, asked, e));
+            return Err(routed_error(state, asked, e).await);
         }
     };
     let provider = routed.provider();
