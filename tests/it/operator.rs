@@ -338,3 +338,33 @@ async fn start_line_models_and_status_say_what_is_off_and_why() {
     assert!(!row("groq").contains("no key"), "{}", out.stdout);
     assert_no_secret("status", &out.stdout);
 }
+
+#[tokio::test]
+async fn failed_attempts_name_their_model_in_trails_and_the_dashboard() {
+    const GROQ_FAILED: &str = "groq/openai/gpt-oss-120b:transient";
+    // A fallback: groq fails, cerebras answers.
+    let s = Setup::new().await.keyed(&[P::Groq, P::Cerebras]);
+    s.up.serve_error(P::Groq, ResponseTemplate::new(500)).await;
+    s.up.serve_ok(P::Cerebras).await;
+    let gw = s.serve().await;
+    let r = gw.chat(&crate::harness::hello("auto")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let expected = format!("{GROQ_FAILED},cerebras/gpt-oss-120b:ok");
+    assert_eq!(r.header("x-llmpool-trail"), Some(expected.as_str()));
+    drop(gw);
+
+    // Every route fails: the 502 names each failed route's model, and so does the
+    // dashboard's request list.
+    let s = Setup::new().await.keyed(&[P::Groq, P::Cerebras]);
+    s.up.serve_error(P::Groq, ResponseTemplate::new(500)).await;
+    s.up.serve_error(P::Cerebras, ResponseTemplate::new(500))
+        .await;
+    let gw = s.serve().await;
+    let r = gw.chat(&crate::harness::hello("auto")).await;
+    let e = r.error(502);
+    let expected = format!("{GROQ_FAILED},cerebras/gpt-oss-120b:transient");
+    assert_eq!(e["trail"], expected.as_str(), "{e}");
+    assert_eq!(r.header("x-llmpool-trail"), Some(expected.as_str()));
+    let state = gw.get("/dashboard/api/state").await.json();
+    assert_eq!(state["requests"][0]["trail"], expected.as_str(), "{state}");
+}
