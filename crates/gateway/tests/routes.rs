@@ -1268,3 +1268,37 @@ async fn a_stream_the_client_leaves_is_still_listed() {
         format!("cerebras/{}:ok", model_of(&CEREBRAS)).as_str()
     );
 }
+
+/// A 400 about the output cap names the token-limit field the client sent.
+#[tokio::test]
+async fn the_output_cap_400_names_the_field_the_client_sent() {
+    let mut s = settings();
+    let groq = s.providers.get_mut("groq").unwrap();
+    groq.model_capabilities.insert(
+        model_of(&GROQ),
+        llmpool::CapabilityOverride {
+            max_output_tokens: Some(100),
+            ..llmpool::CapabilityOverride::default()
+        },
+    );
+    let h = harness_with(s, &["groq"], "").await;
+    for field in ["max_tokens", "max_completion_tokens"] {
+        let mut body = hello("groq");
+        body[field] = json!(1000);
+        let e = h.chat(body).await.error(StatusCode::BAD_REQUEST);
+        assert_eq!(e["code"], "unsupported_capability", "{e}");
+        assert_eq!(e["param"], field, "{e}");
+        let message = e["message"].as_str().unwrap();
+        assert!(message.contains(&format!("`{field}`")), "{message}");
+        if field == "max_tokens" {
+            assert!(!message.contains("max_completion_tokens"), "{message}");
+        }
+    }
+    // Both sent: `max_completion_tokens` is the one used, and named.
+    let mut body = hello("groq");
+    body["max_tokens"] = json!(50);
+    body["max_completion_tokens"] = json!(1000);
+    let e = h.chat(body).await.error(StatusCode::BAD_REQUEST);
+    assert_eq!(e["param"], "max_completion_tokens", "{e}");
+    assert_eq!(h.fake("groq").calls(), 0);
+}
