@@ -113,11 +113,12 @@ mod tests {
         let start = SETTINGS_TEMPLATE
             .find("# [providers.groq.model_capabilities.")
             .expect("the template shows model_capabilities");
-        let block: String = SETTINGS_TEMPLATE[start..]
+        let block = SETTINGS_TEMPLATE[start..]
             .lines()
             .take_while(|l| *l != "#")
-            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
-            .collect();
+            .map(|l| l.trim_start_matches("# "))
+            .collect::<Vec<_>>()
+            .join("\n");
         let parsed: llmpool::Settings = toml::from_str(&block).unwrap();
         let over = parsed.providers["groq"]
             .capabilities_for("openai/gpt-oss-20b")

@@ -287,9 +287,9 @@ impl ChatHandlerBuilder {
         // can route to is on, whatever the configuration says.
         let known = router.provider_ids();
         availability.retain(|a| known.contains(&a.id));
-        let routed = router.model_ids();
+        let with_routes = router.model_ids();
         for a in &mut availability {
-            if routed.iter().any(|(provider, _)| *provider == a.id) {
+            if with_routes.iter().any(|(provider, _)| *provider == a.id) {
                 a.off_reason = None;
             }
         }

@@ -77,14 +77,14 @@ pub(crate) fn skips(skipped: &[SkippedRoute]) -> String {
 /// The trail of a failed request: the routes passed over for a capability, then what its
 /// error says (see [`from_error`]).
 pub(crate) fn failed(skipped: &[SkippedRoute], e: &llmpool::Error) -> String {
-    let tail = from_error(e);
+    let after_skips = from_error(e);
     if skipped.is_empty() {
-        return tail;
+        return after_skips;
     }
     let mut trail = skips(skipped);
-    if !tail.is_empty() {
+    if !after_skips.is_empty() {
         trail.push(',');
-        trail.push_str(&tail);
+        trail.push_str(&after_skips);
     }
     trail
 }
