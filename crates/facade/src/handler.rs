@@ -58,8 +58,8 @@ impl ChatHandler {
         &self.router
     }
 
-    /// Every provider the configuration knows, on or off with the reason (compiled-in
-    /// ones by id, then the `kind = "openai"` ones).
+    /// Every provider of the router, on or off with the reason (compiled-in ones by id,
+    /// then the `kind = "openai"` ones): what the start line and `/v1/models` say.
     pub fn availability(&self) -> &[ProviderAvailability] {
         &self.availability
     }

@@ -102,20 +102,6 @@ impl Gateway {
             .await
             .map_err(store_failed)?;
         let settings = config.settings.clone();
-        // Each provider on (its key count, or keyless) or off with the reason; the
-        // `kind = "openai"` ones in a field of their own.
-        let (configured, compiled_in): (Vec<_>, Vec<_>) = config
-            .availability()
-            .into_iter()
-            .partition(|a| a.config_only);
-        let list = |items: Vec<llmpool::ProviderAvailability>| {
-            items
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let (providers, configured) = (list(compiled_in), list(configured));
         let keep_prompts = config
             .var("LLMPOOL_DASHBOARD_KEEP_PROMPTS")
             .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
@@ -126,6 +112,22 @@ impl Gateway {
             .build()
             .await
             .map_err(store_failed)?;
+        // Each provider on (its key count, or keyless) or off with the reason; the
+        // `kind = "openai"` ones in a field of their own.
+        let list = |config_only: bool| {
+            let items: Vec<String> = handler
+                .availability()
+                .iter()
+                .filter(|a| a.config_only == config_only)
+                .map(ToString::to_string)
+                .collect();
+            if items.is_empty() {
+                "none".to_owned()
+            } else {
+                items.join(", ")
+            }
+        };
+        let (providers, configured) = (list(false), list(true));
         let listener = TcpListener::bind(opts.addr)
             .await
             .map_err(|source| ServeError::Io {
