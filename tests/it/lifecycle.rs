@@ -27,7 +27,7 @@ async fn without_any_key_serve_starts_and_a_chat_names_the_key_variables() {
     assert!(s.dir().join("llmpool.db").is_file(), "{}", gw.log());
     let start = gw.log();
     for var in KEY_VARS {
-        assert!(start.contains(&format!("no key ({var})")), "{start}");
+        assert!(start.contains(&format!("no key: set {var}")), "{start}");
     }
 
     let r = gw.get("/health").await;

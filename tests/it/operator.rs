@@ -243,3 +243,128 @@ async fn json_logs_are_one_object_a_line() {
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("LLMPOOL_LOG_FORMAT"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn start_line_models_and_status_say_what_is_off_and_why() {
+    let s = Setup::new().await.keyed(&[P::Groq, P::Cerebras]);
+    s.write_toml(
+        "[providers.cerebras]\nenabled = false\n\
+         [providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"m1\"]\n\
+         [providers.hosted]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"HOSTED_TOKEN\"\nmodels = [\"m2\"]\n",
+    );
+    let gw = s.serve().await;
+    let start = gw.log();
+    let line = start
+        .lines()
+        .find(|l| l.contains("llmpool listening"))
+        .unwrap();
+    assert!(line.contains("groq=1 key"), "{line}");
+    assert!(
+        line.contains("cerebras=off (disabled in config: enabled = false in [providers.cerebras])"),
+        "{line}"
+    );
+    assert!(
+        line.contains("gemini=off (no key: set GEMINI_API_KEY)"),
+        "{line}"
+    );
+    assert!(
+        line.contains(
+            "ovhcloud=off (keyless, not opted in: set enabled = true in [providers.ovhcloud]"
+        ),
+        "{line}"
+    );
+    // The `kind = "openai"` providers, in a field of their own.
+    let configured = &line[line.find("configured=").unwrap()..];
+    assert!(configured.contains("local=keyless"), "{line}");
+    assert!(
+        configured.contains("hosted=off (no key: set HOSTED_TOKEN"),
+        "{line}"
+    );
+    assert_no_secret("start line", &start);
+
+    let models = gw.get("/v1/models").await.json();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"local/m1"), "{models}");
+    // The off providers are not models: they are listed apart, with the reason.
+    assert!(
+        !ids.iter()
+            .any(|id| id.starts_with("cerebras/") || id.starts_with("hosted/")),
+        "{models}"
+    );
+    let off = models["llmpool"]["providers_off"].as_array().unwrap();
+    let reason = |id: &str| {
+        off.iter()
+            .find(|p| p["id"] == id)
+            .and_then(|p| p["reason"].as_str())
+            .unwrap_or_else(|| panic!("{id} not in {models}"))
+            .to_owned()
+    };
+    assert!(reason("cerebras").contains("enabled = false"), "{models}");
+    assert!(reason("gemini").contains("GEMINI_API_KEY"), "{models}");
+    assert!(reason("kilo").contains("enabled = true"), "{models}");
+    assert!(reason("hosted").contains("HOSTED_TOKEN"), "{models}");
+    assert!(
+        off.iter().all(|p| p["id"] != "groq" && p["id"] != "local"),
+        "{models}"
+    );
+    assert_no_secret("/v1/models", &models.to_string());
+    drop(gw);
+
+    let out = s.cli(&["status"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let row = |id: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("no {id} row: {}", out.stdout))
+            .to_owned()
+    };
+    assert!(
+        row("gemini").contains("no key: set GEMINI_API_KEY"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        row("cerebras").contains("enabled = false"),
+        "{}",
+        out.stdout
+    );
+    assert!(row("hosted").contains("HOSTED_TOKEN"), "{}", out.stdout);
+    assert!(!row("groq").contains("no key"), "{}", out.stdout);
+    assert_no_secret("status", &out.stdout);
+}
+
+#[tokio::test]
+async fn failed_attempts_name_their_model_in_trails_and_the_dashboard() {
+    const GROQ_FAILED: &str = "groq/openai/gpt-oss-120b:transient";
+    // A fallback: groq fails, cerebras answers.
+    let s = Setup::new().await.keyed(&[P::Groq, P::Cerebras]);
+    s.up.serve_error(P::Groq, ResponseTemplate::new(500)).await;
+    s.up.serve_ok(P::Cerebras).await;
+    let gw = s.serve().await;
+    let r = gw.chat(&crate::harness::hello("auto")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let expected = format!("{GROQ_FAILED},cerebras/gpt-oss-120b:ok");
+    assert_eq!(r.header("x-llmpool-trail"), Some(expected.as_str()));
+    drop(gw);
+
+    // Every route fails: the 502 names each failed route's model, and so does the
+    // dashboard's request list.
+    let s = Setup::new().await.keyed(&[P::Groq, P::Cerebras]);
+    s.up.serve_error(P::Groq, ResponseTemplate::new(500)).await;
+    s.up.serve_error(P::Cerebras, ResponseTemplate::new(500))
+        .await;
+    let gw = s.serve().await;
+    let r = gw.chat(&crate::harness::hello("auto")).await;
+    let e = r.error(502);
+    let expected = format!("{GROQ_FAILED},cerebras/gpt-oss-120b:transient");
+    assert_eq!(e["trail"], expected.as_str(), "{e}");
+    assert_eq!(r.header("x-llmpool-trail"), Some(expected.as_str()));
+    let state = gw.get("/dashboard/api/state").await.json();
+    assert_eq!(state["requests"][0]["trail"], expected.as_str(), "{state}");
+}

@@ -15,7 +15,7 @@ async fn each_provider_answers_in_openai_shape_when_pinned() {
     // The start line says, per provider, that a key was found (never the key).
     let start = gw.log();
     for p in P::ALL {
-        assert!(start.contains(&format!("{}=key found", p.id())), "{start}");
+        assert!(start.contains(&format!("{}=1 key", p.id())), "{start}");
     }
     for p in P::ALL {
         let r = gw.chat(&hello(p.id())).await;

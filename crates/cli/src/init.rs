@@ -107,6 +107,27 @@ mod tests {
         }
     }
 
+    /// The commented `model_capabilities` example is valid once uncommented.
+    #[test]
+    fn the_capabilities_example_parses_when_uncommented() {
+        let start = SETTINGS_TEMPLATE
+            .find("# [providers.groq.model_capabilities.")
+            .expect("the template shows model_capabilities");
+        let block = SETTINGS_TEMPLATE[start..]
+            .lines()
+            .take_while(|l| *l != "#")
+            .map(|l| l.trim_start_matches("# "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed: llmpool::Settings = toml::from_str(&block).unwrap();
+        let over = parsed.providers["groq"]
+            .capabilities_for("openai/gpt-oss-20b")
+            .copied()
+            .unwrap();
+        assert_eq!(over.json_schema, Some(false));
+        assert_eq!(over.context_window, Some(65_536));
+    }
+
     #[test]
     fn the_env_template_names_every_key_variable() {
         let text = env_template(&llmpool::providers());

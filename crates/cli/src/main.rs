@@ -388,7 +388,7 @@ fn status_table(status: &QuotaStatus) -> String {
         "this minute".to_owned(),
         "model".to_owned(),
         "can".to_owned(),
-        "last error".to_owned(),
+        "last error / why off".to_owned(),
     ]];
     for (id, p) in &status.quota_status {
         let limit = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
@@ -408,7 +408,10 @@ fn status_table(status: &QuotaStatus) -> String {
                 .find(|r| Some(&r.model) == p.model.as_ref())
                 .map(|r| can(&r.capabilities))
                 .unwrap_or_default(),
-            p.last_error.clone().unwrap_or_default(),
+            p.last_error
+                .clone()
+                .or_else(|| p.note.clone())
+                .unwrap_or_default(),
         ]);
     }
     let widths: Vec<usize> = (0..8)

@@ -146,6 +146,10 @@ impl fmt::Display for ErrorKindLabel {
 pub struct ProviderError {
     /// Provider id.
     pub provider: &'static str,
+    /// The model of the route that failed: providers leave it `None`, and the router
+    /// fills it as it records the failure, so that a failed request's trail names each
+    /// route as an answered one does.
+    pub model: Option<String>,
     /// What went wrong.
     #[source]
     pub kind: ErrorKind,
@@ -164,11 +168,21 @@ impl ProviderError {
     pub fn new(provider: &'static str, kind: ErrorKind) -> Self {
         Self {
             provider,
+            model: None,
             kind,
             status: None,
             message: None,
             rate_limits: Box::default(),
         }
+    }
+
+    /// Attach the model of the route that failed, unless one is set already.
+    #[must_use]
+    pub fn with_model(mut self, model: &str) -> Self {
+        if self.model.is_none() {
+            self.model = Some(model.to_owned());
+        }
+        self
     }
 
     /// Attach the HTTP status.

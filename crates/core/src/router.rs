@@ -287,6 +287,20 @@ impl Router {
             .await
     }
 
+    /// The routes a request for `requested` (a model name, `auto`, a provider or a
+    /// `provider/model`) that needs `needs` ([`ChatRequest::needs`]) passes over because
+    /// their model cannot serve it (`skipped:<capability>` in a trail), in the order the
+    /// router meets them; nothing is called and no state changes. The answer of a
+    /// request carries these ([`ChatResponse::skipped`]); its error does not, so a caller
+    /// that reports a failed request's trail asks here.
+    pub async fn passed_over(
+        &self,
+        requested: &str,
+        needs: crate::types::Needs,
+    ) -> Vec<crate::types::SkippedRoute> {
+        self.inner.passed_over(requested, needs).await
+    }
+
     /// The quota and health report of every compiled-in provider.
     pub async fn quota_status(&self) -> Result<QuotaStatus, Error> {
         self.inner.ensure_loaded().await?;

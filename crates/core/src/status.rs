@@ -147,8 +147,9 @@ pub struct ProviderStatus {
     pub model: Option<String>,
     /// The same figures per route.
     pub routes: Vec<RouteStatus>,
-    /// Why the provider is off when its state alone does not say (a keyless provider the
-    /// user has not opted in to); absent otherwise.
+    /// Why the provider is off, when it is: no key (and the variable that gives one),
+    /// disabled in config, or a keyless provider the user has not opted in to (and the
+    /// setting that does); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }

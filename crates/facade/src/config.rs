@@ -346,9 +346,60 @@ impl Config {
             return None;
         }
         Some(format!(
-            "keyless: set enabled = true in [providers.{}] to use the anonymous lane; it sends prompts to {} ({}), a third party you have not signed up with",
+            "keyless, not opted in: set enabled = true in [providers.{}] to use the anonymous lane; it sends prompts to {} ({}), a third party you have not signed up with",
             factory.id, factory.display_name, factory.default_base_url
         ))
+    }
+
+    /// Every provider this configuration knows (compiled-in ones by id, then the
+    /// `kind = "openai"` ones), each on or off with the reason: what the start line,
+    /// `/v1/models` and the status report say. Key values are never read into it.
+    pub fn availability(&self) -> Vec<ProviderAvailability> {
+        let compiled_in = crate::providers();
+        let custom = self
+            .custom
+            .iter()
+            .copied()
+            .filter(|f| !compiled_in.iter().any(|c| c.id == f.id));
+        compiled_in
+            .iter()
+            .copied()
+            .map(|f| (f, false))
+            .chain(custom.map(|f| (f, true)))
+            .map(|(factory, config_only)| {
+                let keys = self.keys(factory).len();
+                let keyless = keys == 0 && self.keyless_in_use(factory);
+                let disabled = self
+                    .settings
+                    .providers
+                    .get(factory.id)
+                    .is_some_and(|p| !p.is_enabled());
+                let off_reason = if disabled {
+                    Some(format!(
+                        "disabled in config: enabled = false in [providers.{}]",
+                        factory.id
+                    ))
+                } else if keys > 0 || keyless {
+                    None
+                } else if let Some(reason) = self.keyless_off_reason(factory) {
+                    Some(reason)
+                } else if config_only {
+                    Some(format!(
+                        "no key: set {} (its api_key_env in [providers.{}])",
+                        factory.key_env, factory.id
+                    ))
+                } else {
+                    Some(format!("no key: set {}", factory.key_env))
+                };
+                ProviderAvailability {
+                    id: factory.id,
+                    config_only,
+                    keys,
+                    keyless,
+                    off_reason,
+                }
+            })
+            .collect()
     }
 
     /// Extra headers a provider takes from the environment (OpenRouter's attribution). The
@@ -373,6 +424,43 @@ impl Config {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<dyn StateStore>, llmpool_core::Error> {
         open_store(&self.store_url(), &self.origin, clock).await
+    }
+}
+
+/// Whether a provider is in use and, when it is off, why: see [`Config::availability`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderAvailability {
+    /// The provider id.
+    pub id: &'static str,
+    /// Defined by `llmpool.toml` alone (`kind = "openai"`) rather than compiled in.
+    pub config_only: bool,
+    /// How many keys it has (never the keys themselves).
+    pub keys: usize,
+    /// In use without a key: an opted-in keyless provider, or a configured one without
+    /// `api_key_env`.
+    pub keyless: bool,
+    /// Why it is off (no key, and which variable gives one; a keyless provider not opted
+    /// in to, and the setting that does; disabled in config); `None` when it is on.
+    pub off_reason: Option<String>,
+}
+
+impl ProviderAvailability {
+    /// Whether the router may use it.
+    pub fn is_on(&self) -> bool {
+        self.off_reason.is_none()
+    }
+}
+
+impl fmt::Display for ProviderAvailability {
+    /// `groq=2 keys`, `kilo=keyless`, `ovhcloud=off (keyless: …)`, `groq=off (no key: set
+    /// GROQ_API_KEY)`: one item of the start line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.off_reason, self.keys) {
+            (Some(reason), _) => write!(f, "{}=off ({reason})", self.id),
+            (None, 0) => write!(f, "{}=keyless", self.id),
+            (None, 1) => write!(f, "{}=1 key", self.id),
+            (None, n) => write!(f, "{}={n} keys", self.id),
+        }
     }
 }
 
@@ -667,6 +755,62 @@ mod tests {
             .find(|s| s.factory.id == "other-free")
             .unwrap();
         assert_eq!(setup.clients.len(), 2);
+    }
+
+    #[test]
+    fn availability_says_what_is_on_and_why_the_rest_is_off() {
+        let toml = "[providers.cerebras]\nenabled = false\n[providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodels = [\"m\"]\n[providers.hosted]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:2/v1\"\napi_key_env = \"HOSTED_TOKEN\"\nmodels = [\"m\"]\n";
+        let config = configured(
+            toml,
+            &[
+                ("GROQ_API_KEY", "gsk-0123456789,gsk-abcdefghij"),
+                ("CEREBRAS_API_KEY", "csk-0123456789"),
+            ],
+        )
+        .unwrap();
+        let all = config.availability();
+        let line = |id: &str| all.iter().find(|a| a.id == id).unwrap().to_string();
+        assert_eq!(line("groq"), "groq=2 keys");
+        assert_eq!(
+            line("cerebras"),
+            "cerebras=off (disabled in config: enabled = false in [providers.cerebras])"
+        );
+        assert_eq!(
+            line("openrouter"),
+            "openrouter=off (no key: set OPENROUTER_API_KEY)"
+        );
+        assert_eq!(line("local"), "local=keyless");
+        assert_eq!(
+            line("hosted"),
+            "hosted=off (no key: set HOSTED_TOKEN (its api_key_env in [providers.hosted]))"
+        );
+        // Compiled-in providers first, each once; then the configured ones.
+        let compiled_in = crate::providers().len();
+        assert_eq!(all.len(), compiled_in + 2);
+        assert!(all[..compiled_in].iter().all(|a| !a.config_only));
+        assert!(all[compiled_in..].iter().all(|a| a.config_only));
+        // Never a key, masked or not.
+        let text: String = all.iter().map(ToString::to_string).collect();
+        assert!(
+            !text.contains("0123456789") && !text.contains("***"),
+            "{text}"
+        );
+        #[cfg(feature = "ovhcloud")]
+        {
+            let ovh = all.iter().find(|a| a.id == "ovhcloud").unwrap();
+            assert!(!ovh.is_on());
+            let reason = ovh.off_reason.as_deref().unwrap();
+            assert!(
+                reason.contains("enabled = true in [providers.ovhcloud]"),
+                "{reason}"
+            );
+            let opted = configured("[providers.ovhcloud]\nenabled = true\n", &[]).unwrap();
+            let ovh = opted
+                .availability()
+                .into_iter()
+                .find(|a| a.id == "ovhcloud");
+            assert_eq!(ovh.unwrap().to_string(), "ovhcloud=keyless");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use llmpool_core::{
     SystemClock,
 };
 
-use crate::config::Config;
+use crate::config::{Config, ProviderAvailability};
 use crate::translate::{self, BatchLimits};
 
 /// Tokens kept free for the answer when history is fitted into a context window.
@@ -36,8 +36,10 @@ pub struct ChatHandler {
     target_language: String,
     system_prompt: Option<String>,
     batch: BatchLimits,
-    /// Why a provider is off when its state alone does not say, by provider id.
+    /// Why a provider is off, by provider id: the status report's `note`.
     notes: BTreeMap<String, String>,
+    /// Every provider, on or off with the reason, as the configuration gave them.
+    availability: Vec<ProviderAvailability>,
 }
 
 impl ChatHandler {
@@ -54,6 +56,12 @@ impl ChatHandler {
     /// The router, for one-off requests and streaming.
     pub fn router(&self) -> &Router {
         &self.router
+    }
+
+    /// Every provider of the router, on or off with the reason (compiled-in ones by id,
+    /// then the `kind = "openai"` ones): what the start line and `/v1/models` say.
+    pub fn availability(&self) -> &[ProviderAvailability] {
+        &self.availability
     }
 
     /// Sends one routed request (no history).
@@ -265,11 +273,7 @@ impl ChatHandlerBuilder {
         };
         // Persisted state (health, learned limits) is read here, so a store that cannot
         // be read stops the start rather than the first request.
-        let notes = crate::registry()?
-            .factories()
-            .iter()
-            .filter_map(|f| Some((f.id.to_owned(), config.keyless_off_reason(f)?)))
-            .collect();
+        let mut availability = config.availability();
         let router = if let Some(r) = self.router {
             r.load().await?;
             r
@@ -278,6 +282,21 @@ impl ChatHandlerBuilder {
             let setups = config.provider_setups_with_clock(&registry, &clock)?;
             Router::build(&config.settings, setups, store.clone(), clock).await?
         };
+        // A router given to the builder may know other providers, or hold clients the
+        // configuration does not know of: its providers are the ones listed, and one it
+        // can route to is on, whatever the configuration says.
+        let known = router.provider_ids();
+        availability.retain(|a| known.contains(&a.id));
+        let with_routes = router.model_ids();
+        for a in &mut availability {
+            if with_routes.iter().any(|(provider, _)| *provider == a.id) {
+                a.off_reason = None;
+            }
+        }
+        let notes = availability
+            .iter()
+            .filter_map(|a| Some((a.id.to_owned(), a.off_reason.clone()?)))
+            .collect();
         Ok(ChatHandler {
             router,
             store,
@@ -286,6 +305,7 @@ impl ChatHandlerBuilder {
             system_prompt: self.system_prompt,
             batch: self.batch.unwrap_or_default(),
             notes,
+            availability,
         })
     }
 }

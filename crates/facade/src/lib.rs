@@ -27,7 +27,7 @@ mod custom;
 mod handler;
 mod translate;
 
-pub use config::{Config, open_store};
+pub use config::{Config, ProviderAvailability, open_store};
 pub use handler::{ChatHandler, ChatHandlerBuilder};
 pub use translate::BatchLimits;
 

@@ -52,6 +52,23 @@ impl ApiError {
         self
     }
 
+    /// The same error naming `sent` where it names the field `named` (in `error.param`
+    /// and in the message): a 400 about the output cap names the token-limit field the
+    /// client sent (`max_tokens` or `max_completion_tokens`).
+    #[must_use]
+    pub(crate) fn renaming_param(mut self, named: &str, sent: &str) -> Self {
+        if named != sent {
+            let error = &mut self.body.error;
+            error.message = error
+                .message
+                .replace(&format!("`{named}`"), &format!("`{sent}`"));
+            if error.param.as_deref() == Some(named) {
+                error.param = Some(sent.to_owned());
+            }
+        }
+        self
+    }
+
     /// 400 for a request the gateway cannot accept, naming the field.
     pub fn invalid_request(message: impl Into<String>, param: Option<&str>) -> Self {
         let mut e = Self::new(

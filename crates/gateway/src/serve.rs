@@ -102,16 +102,6 @@ impl Gateway {
             .await
             .map_err(store_failed)?;
         let settings = config.settings.clone();
-        let registry = llmpool::registry().map_err(llmpool::Error::from)?;
-        let key_report: Vec<String> = registry
-            .factories()
-            .iter()
-            .map(|f| match config.keys(f).len() {
-                0 => format!("{}=no key ({})", f.id, f.key_env),
-                1 => format!("{}=key found", f.id),
-                n => format!("{}={n} keys found", f.id),
-            })
-            .collect();
         let keep_prompts = config
             .var("LLMPOOL_DASHBOARD_KEEP_PROMPTS")
             .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
@@ -122,6 +112,22 @@ impl Gateway {
             .build()
             .await
             .map_err(store_failed)?;
+        // Each provider on (its key count, or keyless) or off with the reason; the
+        // `kind = "openai"` ones in a field of their own.
+        let list = |config_only: bool| {
+            let items: Vec<String> = handler
+                .availability()
+                .iter()
+                .filter(|a| a.config_only == config_only)
+                .map(ToString::to_string)
+                .collect();
+            if items.is_empty() {
+                "none".to_owned()
+            } else {
+                items.join(", ")
+            }
+        };
+        let (providers, configured) = (list(false), list(true));
         let listener = TcpListener::bind(opts.addr)
             .await
             .map_err(|source| ServeError::Io {
@@ -136,7 +142,8 @@ impl Gateway {
             address = %format!("http://{local_addr}"),
             store = %store_kind(&store_url),
             auth = !client_keys.is_empty(),
-            providers = %key_report.join(", "),
+            providers = %providers,
+            configured = %configured,
             "llmpool listening"
         );
         let state = AppState::new(handler, &settings, client_keys).with_keep_prompts(keep_prompts);

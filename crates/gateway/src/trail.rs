@@ -18,11 +18,15 @@
 //!
 //! ```text
 //! groq/llama-3.1-8b-instant:skipped:tools,cerebras/gpt-oss-120b:ok
-//! ``` Model ids may hold `/` and `:` themselves
-//! (`meta-llama/llama-3.3-70b-instruct:free`), so a reader splits the provider at the
-//! first `/` and the outcome at the last `:` (`skipped:` being the one two-part outcome).
-//! When the model of a failed attempt is not known (the router's errors name only the
-//! provider), the entry is `provider:outcome`.
+//! ```
+//!
+//! A failed request's trail reads the same: its capability skips, then each failed
+//! attempt with the model of its route (the router names it on each error).
+//!
+//! Model ids may hold `/` and `:` themselves (`meta-llama/llama-3.3-70b-instruct:free`),
+//! so a reader splits the provider at the first `/` and the outcome at the last `:`
+//! (`skipped:` being the one two-part outcome). When the model of a failed attempt is not
+//! known (an error made outside the router), the entry is `provider:outcome`.
 
 use std::fmt::Write as _;
 
@@ -70,6 +74,21 @@ pub(crate) fn skips(skipped: &[SkippedRoute]) -> String {
     trail
 }
 
+/// The trail of a failed request: the routes passed over for a capability, then what its
+/// error says (see [`from_error`]).
+pub(crate) fn failed(skipped: &[SkippedRoute], e: &llmpool::Error) -> String {
+    let after_skips = from_error(e);
+    if skipped.is_empty() {
+        return after_skips;
+    }
+    let mut trail = skips(skipped);
+    if !after_skips.is_empty() {
+        trail.push(',');
+        trail.push_str(&after_skips);
+    }
+    trail
+}
+
 /// The trail of a failed request: one entry per provider error, then the routes skipped
 /// without a call (read from the router's `AllBusy` report, the only place skips are
 /// visible today).
@@ -95,7 +114,7 @@ pub(crate) fn from_error(e: &llmpool::Error) -> String {
         push_entry(
             &mut trail,
             pe.provider,
-            None,
+            pe.model.as_deref(),
             outcome(Some(pe.kind.label())),
         );
     }
@@ -216,6 +235,35 @@ mod tests {
             ProviderError::new("cohere", ErrorKind::Unauthorized),
         ]);
         assert_eq!(from_error(&e), "groq:timeout,cohere:unauthorized");
+        // The router names the model of each failed route: the entry reads like a success.
+        let e = llmpool::Error::AllProvidersFailed(vec![
+            ProviderError::new("groq", ErrorKind::Timeout).with_model("llama-3.3"),
+            ProviderError::new("openrouter", ErrorKind::RateLimited { retry_after: None })
+                .with_model("meta/llama:free"),
+        ]);
+        assert_eq!(
+            from_error(&e),
+            "groq/llama-3.3:timeout,openrouter/meta/llama:free:rate_limited"
+        );
+    }
+
+    #[test]
+    fn a_failure_trail_starts_with_the_capability_skips() {
+        let skipped = [SkippedRoute {
+            provider: "groq",
+            model: "llama".to_owned(),
+            missing: llmpool::Missing::Vision,
+        }];
+        let e = llmpool::Error::AllProvidersFailed(vec![
+            ProviderError::new("gemini", ErrorKind::Timeout).with_model("flash"),
+        ]);
+        assert_eq!(
+            failed(&skipped, &e),
+            "groq/llama:skipped:vision,gemini/flash:timeout"
+        );
+        assert_eq!(failed(&[], &e), "gemini/flash:timeout");
+        let none = llmpool::Error::NoAvailableProviders(Unavailable::NoKeys { env_vars: vec![] });
+        assert_eq!(failed(&skipped, &none), "groq/llama:skipped:vision");
     }
 
     #[test]

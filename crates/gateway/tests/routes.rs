@@ -881,6 +881,12 @@ async fn models_lists_auto_and_every_keyed_route() {
                "reasoning": true, "context_window": 131_072, "max_output_tokens": null})
     );
     assert!(data[0].get("capabilities").is_none(), "`auto` is no model");
+    // The providers without a key are not models: they are listed apart, each with why.
+    let off = body["llmpool"]["providers_off"].as_array().unwrap();
+    let off_ids: Vec<&str> = off.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(off_ids, ["cerebras", "cohere", "openrouter"], "{body}");
+    assert_eq!(off[0]["reason"], "no key: set CEREBRAS_API_KEY");
+    assert_eq!(off[0]["config_only"], false);
     // Every listed id is accepted as `model`.
     for id in &ids {
         let a = h.chat(hello(id)).await;
@@ -1073,10 +1079,72 @@ async fn trail_is_in_the_502_body_and_header() {
         .push(Reply::error(ErrorKind::QuotaExhausted { until: None }));
     let a = h.chat(hello("auto")).await;
     let e = a.error(StatusCode::BAD_GATEWAY);
-    assert_eq!(e["trail"], "groq:timeout,cerebras:quota");
+    // Each failed attempt names its route's model, as an answered one does.
+    let expected = format!(
+        "groq/{}:timeout,cerebras/{}:quota",
+        model_of(&GROQ),
+        model_of(&CEREBRAS)
+    );
+    assert_eq!(e["trail"], expected.as_str());
+    assert_eq!(a.header("x-llmpool-trail"), Some(expected.as_str()));
+    // The dashboard's request list says the same.
+    let state = dashboard_state(&h).await;
+    let request = &state["requests"][0];
+    assert_eq!(request["status"], 502, "{state}");
+    assert_eq!(request["attempts"], 2, "{state}");
+    assert_eq!(request["trail"], expected.as_str(), "{state}");
+}
+
+fn with_tools(model: &str) -> Value {
+    json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "weather in Paris?"}],
+        "tools": [{"type": "function", "function": {"name": "get_weather",
+            "parameters": {"type": "object", "properties": {}}}}]
+    })
+}
+
+/// Groq's model is said to call no tools, Cerebras' does: a tool request that fails
+/// shows the skip before the failure, in the 502 and in the 503.
+#[tokio::test]
+async fn a_failed_request_trail_shows_the_capability_skips() {
+    let mut s = settings();
+    let groq = s.providers.get_mut("groq").unwrap();
+    groq.model_capabilities.insert(
+        model_of(&GROQ),
+        llmpool::CapabilityOverride {
+            tools: Some(false),
+            ..llmpool::CapabilityOverride::default()
+        },
+    );
+    let h = harness_with(s, &["groq", "cerebras"], "").await;
+    let skip = format!("groq/{}:skipped:tools", model_of(&GROQ));
+    h.fake("cerebras").push(rate_limited(120));
+    let a = h.chat(with_tools("auto")).await;
+    let e = a.error(StatusCode::BAD_GATEWAY);
+    let expected = format!("{skip},cerebras/{}:rate_limited", model_of(&CEREBRAS));
+    assert_eq!(e["trail"], expected.as_str());
+    assert_eq!(a.header("x-llmpool-trail"), Some(expected.as_str()));
+    // Cerebras now waits out its limit: nothing is tried, and the 503 says both why.
+    let mut body = with_tools("auto");
+    body["stream"] = json!(true);
+    let a = h.chat(body).await;
+    let e = a.error(StatusCode::SERVICE_UNAVAILABLE);
+    let expected = format!(
+        "{skip},cerebras/{}:skipped:rate_limited",
+        model_of(&CEREBRAS)
+    );
+    assert_eq!(e["trail"], expected.as_str());
+    assert_eq!(a.header("x-llmpool-trail"), Some(expected.as_str()));
+    let state = dashboard_state(&h).await;
+    assert_eq!(state["requests"][0]["trail"], expected.as_str(), "{state}");
+    assert_eq!(h.fake("groq").calls(), 0, "a skipped route is not called");
+    // A plain request is not filtered: no skip in its trail.
+    let a = h.chat(hello("auto")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
     assert_eq!(
         a.header("x-llmpool-trail"),
-        Some("groq:timeout,cerebras:quota")
+        Some(format!("groq/{}:ok", model_of(&GROQ)).as_str())
     );
 }
 
@@ -1199,4 +1267,38 @@ async fn a_stream_the_client_leaves_is_still_listed() {
         requests[0]["trail"],
         format!("cerebras/{}:ok", model_of(&CEREBRAS)).as_str()
     );
+}
+
+/// A 400 about the output cap names the token-limit field the client sent.
+#[tokio::test]
+async fn the_output_cap_400_names_the_field_the_client_sent() {
+    let mut s = settings();
+    let groq = s.providers.get_mut("groq").unwrap();
+    groq.model_capabilities.insert(
+        model_of(&GROQ),
+        llmpool::CapabilityOverride {
+            max_output_tokens: Some(100),
+            ..llmpool::CapabilityOverride::default()
+        },
+    );
+    let h = harness_with(s, &["groq"], "").await;
+    for field in ["max_tokens", "max_completion_tokens"] {
+        let mut body = hello("groq");
+        body[field] = json!(1000);
+        let e = h.chat(body).await.error(StatusCode::BAD_REQUEST);
+        assert_eq!(e["code"], "unsupported_capability", "{e}");
+        assert_eq!(e["param"], field, "{e}");
+        let message = e["message"].as_str().unwrap();
+        assert!(message.contains(&format!("`{field}`")), "{message}");
+        if field == "max_tokens" {
+            assert!(!message.contains("max_completion_tokens"), "{message}");
+        }
+    }
+    // Both sent: `max_completion_tokens` is the one used, and named.
+    let mut body = hello("groq");
+    body["max_tokens"] = json!(50);
+    body["max_completion_tokens"] = json!(1000);
+    let e = h.chat(body).await.error(StatusCode::BAD_REQUEST);
+    assert_eq!(e["param"], "max_completion_tokens", "{e}");
+    assert_eq!(h.fake("groq").calls(), 0);
 }

@@ -51,20 +51,10 @@ impl OpenAiCompatProvider {
     /// extra header cannot be used in an HTTP request (see [`Upstream::new`]); the error
     /// names the provider and never contains the key.
     pub fn new(cfg: &ProviderConfig, hooks: &'static CompatHooks) -> Result<Self, ConfigError> {
-        // A keyless lane (`CompatHooks::key_optional`) sends no key header at all.
-        // A configured `Authorization` is dropped there too: it would be a key the user did
-        // not mean to send to an anonymous lane.
+        // A keyless lane (`CompatHooks::key_optional`) sends no key header at all:
+        // `Auth::None` sees to it, a configured `Authorization` included.
         let keyless = hooks.key_optional && cfg.expose_key().trim().is_empty();
-        let stripped;
-        let (cfg, auth) = if keyless {
-            let mut c = cfg.clone();
-            c.headers
-                .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
-            stripped = c;
-            (&stripped, Auth::None)
-        } else {
-            (cfg, hooks.auth)
-        };
+        let auth = if keyless { Auth::None } else { hooks.auth };
         let upstream = Upstream::new(
             cfg,
             Endpoint {

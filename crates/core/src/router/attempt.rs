@@ -191,6 +191,7 @@ impl Inner {
                         }));
                     }
                     Err(error) => {
+                        let error = error.with_model(&route.model);
                         self.ledger.failed(&reservation, &error).await?;
                         let flow = self
                             .after_failure(&route, &error, latency, &mut guard, ctx, retries, waits)

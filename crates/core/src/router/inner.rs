@@ -499,6 +499,25 @@ impl Inner {
         Ok((out, explicit_chain))
     }
 
+    /// The routes a request for `requested` with `needs` passes over because their model
+    /// cannot serve it, in the order a walk meets them, with no call and no change of
+    /// state: a failed request's trail (its error holds only the failed calls). Empty
+    /// when the target matches no route.
+    pub(crate) async fn passed_over(&self, requested: &str, needs: Needs) -> Vec<SkippedRoute> {
+        let Ok((candidates, _)) = self.candidates(requested).await else {
+            return Vec::new();
+        };
+        let mut ctx = Ctx::new(Instant::now());
+        ctx.needs = needs;
+        ctx.need_bits = needs.flags();
+        ctx.fit.estimate = needs.prompt_tokens;
+        ctx.fit.largest = self.max_context;
+        for route in &candidates {
+            ctx.passes_over(route);
+        }
+        ctx.unfit
+    }
+
     /// The candidate routes of a request, ordered by the policy; routes that cannot be
     /// tried now go to `ctx.skipped`.
     pub(crate) async fn plan(

@@ -450,6 +450,7 @@ impl Driver {
         started: Instant,
         error: ProviderError,
     ) -> Result<(), Error> {
+        let error = error.with_model(&route.model);
         let inner = Arc::clone(&self.inner);
         let mut guard = inner.health.no_probe(route.provider);
         // Mid-stream there is no retry and no waiting on the cut route.

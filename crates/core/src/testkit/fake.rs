@@ -296,6 +296,7 @@ pub fn clone_error(e: &ProviderError) -> ProviderError {
     };
     ProviderError {
         provider: e.provider,
+        model: e.model.clone(),
         kind,
         status: e.status,
         message: e.message.clone(),

@@ -25,7 +25,7 @@ pub(crate) async fn completions(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let (req, include_usage) = match parse(&state, body) {
+    let (req, include_usage, limit_param) = match parse(&state, body) {
         Ok(parsed) => parsed,
         Err(e) => {
             state
@@ -35,18 +35,21 @@ pub(crate) async fn completions(
         }
     };
     // Routed requests record their own outcome (success or failure) exactly once.
+    let asked = Asked::new(&state, &req, started, limit_param);
     let result = if req.stream {
-        stream(&state, req, include_usage, started).await
+        stream(&state, req, include_usage, asked).await
     } else {
-        one_shot(&state, req, started).await
+        one_shot(&state, req, asked).await
     };
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// The request, whether it asked for a usage chunk, and the name of the token-limit
+/// field it sent (`max_completion_tokens` wins over `max_tokens`, as in the conversion).
 fn parse(
     state: &AppState,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(llmpool::ChatRequest, bool), ApiError> {
+) -> Result<(llmpool::ChatRequest, bool, &'static str), ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(state.max_body_bytes)
@@ -78,7 +81,12 @@ fn parse(
         )
     })?;
     let include_usage = wire.stream_options.is_some_and(|o| o.include_usage);
-    Ok((req, include_usage))
+    let limit_param = if wire.max_completion_tokens.is_none() && wire.max_tokens.is_some() {
+        "max_tokens"
+    } else {
+        "max_completion_tokens"
+    };
+    Ok((req, include_usage, limit_param))
 }
 
 fn completion_id() -> String {
@@ -121,15 +129,27 @@ fn routing_headers(
 /// What the dashboard keeps of a request before it is routed.
 struct Asked {
     model: String,
+    /// What the request needs from a model: the routes passed over for it are in a
+    /// failed request's trail (the router's error does not carry them).
+    needs: llmpool::Needs,
+    /// The token-limit field the client sent: what a 400 about the output cap names.
+    limit_param: &'static str,
     prompt: Option<String>,
     stream: bool,
     started: Instant,
 }
 
 impl Asked {
-    fn new(state: &AppState, req: &llmpool::ChatRequest, started: Instant) -> Self {
+    fn new(
+        state: &AppState,
+        req: &llmpool::ChatRequest,
+        started: Instant,
+        limit_param: &'static str,
+    ) -> Self {
         Self {
             model: req.model.clone().unwrap_or_else(|| "auto".to_owned()),
+            needs: req.needs(),
+            limit_param,
             prompt: prompt_excerpt(&state.recorder, req),
             stream: req.stream,
             started,
@@ -242,12 +262,39 @@ impl Drop for PendingStream {
     }
 }
 
-/// The answer to a routed request that failed, with its trail, recorded.
-fn routed_error(state: &AppState, asked: Asked, e: llmpool::Error) -> ApiError {
-    let trail = trail::from_error(&e);
+/// The answer to a routed request that failed, with its trail (the routes passed over
+/// for a capability, then what the error says), recorded.
+async fn routed_error(state: &AppState, asked: Asked, e: llmpool::Error) -> ApiError {
+    let skipped = match &e {
+        llmpool::Error::InvalidRequest(_)
+        | llmpool::Error::Store(_)
+        | llmpool::Error::Config(_) => Vec::new(),
+        llmpool::Error::NoAvailableProviders(_)
+        | llmpool::Error::AllProvidersFailed(_)
+        | llmpool::Error::ContentFiltered(_)
+        | llmpool::Error::DeadlineExceeded(_) => {
+            state
+                .handler
+                .router()
+                .passed_over(&asked.model, asked.needs)
+                .await
+        }
+    };
+    let trail = trail::failed(&skipped, &e);
     let attempts = failed_attempts(&e).len();
     let outcome = error_outcome(&e);
-    let api = ApiError::from(e);
+    // The router knows the limit, not which of the two fields carried it.
+    let limit_field = match &e {
+        llmpool::Error::NoAvailableProviders(llmpool::Unavailable::Unsupported {
+            missing: missing @ llmpool::Missing::MaxOutputTokens { .. },
+            ..
+        }) => Some(missing.field()),
+        _ => None,
+    };
+    let mut api = ApiError::from(e);
+    if let Some(named) = limit_field {
+        api = api.renaming_param(named, asked.limit_param);
+    }
     let record = asked.finish(
         None,
         outcome,
@@ -263,9 +310,9 @@ fn routed_error(state: &AppState, asked: Asked, e: llmpool::Error) -> ApiError {
 async fn one_shot(
     state: &AppState,
     req: llmpool::ChatRequest,
-    started: Instant,
+    asked: Asked,
 ) -> Result<Response, ApiError> {
-    let asked = Asked::new(state, &req, started);
+    let started = asked.started;
     let outcome: Result<ChatResponse, llmpool::Error> = state.handler.chat(req).await;
     match outcome {
         Ok(resp) => {
@@ -294,7 +341,7 @@ async fn one_shot(
                 started.elapsed(),
                 &failed_attempts(&e),
             );
-            Err(routed_error(state, asked, e))
+            Err(routed_error(state, asked, e).await)
         }
     }
 }
@@ -303,7 +350,7 @@ async fn one_shot(
 fn failed_attempts(e: &llmpool::Error) -> Vec<Attempt> {
     let attempt = |pe: &llmpool::ProviderError| Attempt {
         provider: pe.provider,
-        model: String::new(),
+        model: pe.model.clone().unwrap_or_default(),
         error: Some(pe.kind.label()),
         message: None,
         latency: std::time::Duration::ZERO,
@@ -340,12 +387,12 @@ async fn stream(
     state: &AppState,
     req: llmpool::ChatRequest,
     include_usage: bool,
-    started: Instant,
+    asked: Asked,
 ) -> Result<Response, ApiError> {
+    let started = asked.started;
     // For a usage chunk when the upstream reports none (OpenAI's clients read it whenever
     // they asked for it): the same estimate the ledger charges, from the text's length.
-    let prompt_estimate = req.estimated_prompt_tokens();
-    let asked = Asked::new(state, &req, started);
+    let prompt_estimate = asked.needs.prompt_tokens;
     let routed = match state.handler.router().chat_stream(req).await {
         Ok(s) => s,
         Err(e) => {
@@ -355,7 +402,7 @@ async fn stream(
                 started.elapsed(),
                 &failed_attempts(&e),
             );
-            return Err(routed_error(state, asked, e));
+            return Err(routed_error(state, asked, e).await);
         }
     };
     let provider = routed.provider();

@@ -22,7 +22,8 @@ pub(crate) async fn quota(State(state): State<AppState>) -> Result<Response, Api
 
 /// `GET /v1/models`: `auto`, then one entry per provider/model that has a key, with what
 /// its model can do (`capabilities`, an extra field OpenAI's clients ignore; `null` where
-/// unknown).
+/// unknown). The providers that are off are not models: they are listed with the reason
+/// under the extra top-level `llmpool.providers_off`.
 pub(crate) async fn models(State(state): State<AppState>) -> impl IntoResponse {
     let mut data =
         vec![json!({"id": "auto", "object": "model", "created": 0, "owned_by": "llmpool"})];
@@ -35,7 +36,19 @@ pub(crate) async fn models(State(state): State<AppState>) -> impl IntoResponse {
             "capabilities": capabilities,
         }));
     }
-    Json(json!({"object": "list", "data": data}))
+    let off: Vec<_> = state
+        .handler
+        .availability()
+        .iter()
+        .filter_map(|a| {
+            Some(json!({
+                "id": a.id,
+                "config_only": a.config_only,
+                "reason": a.off_reason.as_deref()?,
+            }))
+        })
+        .collect();
+    Json(json!({"object": "list", "data": data, "llmpool": {"providers_off": off}}))
 }
 
 /// `GET /metrics`: Prometheus text exposition.

@@ -35,7 +35,9 @@ pub enum Auth {
         /// Written before the key (`"Bearer "`), or empty.
         scheme: &'static str,
     },
-    /// Not at all: a keyless provider (the key, if any, is ignored).
+    /// Not at all: a keyless provider. No auth header is sent: the key, if any, is
+    /// ignored, and a configured `Authorization` header is dropped (it would be a key the
+    /// user did not mean to send to an anonymous lane). The one place that ensures it.
     None,
 }
 
@@ -106,6 +108,9 @@ impl Upstream {
                     format!("`{name}` is not a valid header name"),
                 )
             })?;
+            if endpoint.auth == Auth::None && header_name == reqwest::header::AUTHORIZATION {
+                continue;
+            }
             if endpoint.auth.header_name() == Some(header_name.as_str()) {
                 return Err(ConfigError::new(
                     cfg.id,
@@ -519,13 +524,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("`X-Api-Key`"), "{err}");
-        // A keyless provider may carry its own authorization header.
-        let keyless = Upstream::new(
-            &with_header("Authorization", "Basic eA=="),
-            endpoint(Auth::None),
-        )
-        .unwrap();
-        assert_eq!(keyless.headers["authorization"], "Basic eA==");
+        // A keyless provider sends no authorization at all, not even a configured one;
+        // its other headers still go.
+        let mut cfg = with_header("Authorization", "Basic eA==");
+        cfg.headers.push(("X-Title".into(), "bot".into()));
+        let keyless = Upstream::new(&cfg, endpoint(Auth::None)).unwrap();
+        assert!(!keyless.headers.contains_key("authorization"));
+        assert_eq!(keyless.headers["x-title"], "bot");
     }
 
     #[test]
@@ -670,5 +675,36 @@ mod tests {
             reply.head.rate_limits.retry_after,
             Some(Duration::from_secs(4))
         );
+    }
+
+    /// `Auth::None` on the wire: a keyless upstream's request carries no `Authorization`
+    /// (neither a key given by mistake nor a configured header), only the other headers.
+    #[tokio::test]
+    async fn a_keyless_upstream_sends_no_authorization_on_the_wire() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let mut cfg = with_header("Authorization", "Bearer smuggled")
+            .with_base_url(format!("{}/v1", server.uri()));
+        cfg.headers.push(("X-Title".into(), "bot".into()));
+        let upstream = Upstream::new(&cfg, endpoint(Auth::None)).unwrap();
+        let reply = upstream
+            .post_json(upstream.url().clone(), None, &serde_json::json!({}))
+            .await
+            .unwrap();
+        assert_eq!(reply.head.status, 200);
+        let sent = server.received_requests().await.unwrap();
+        assert!(
+            !sent[0].headers.contains_key("authorization"),
+            "{:?}",
+            sent[0].headers
+        );
+        assert_eq!(sent[0].headers["x-title"], "bot");
     }
 }

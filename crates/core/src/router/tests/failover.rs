@@ -166,6 +166,17 @@ async fn too_long_after_another_failure_is_not_a_context_error() {
         matches!(e, Error::AllProvidersFailed(ref v) if v.len() == 2),
         "{e:?}"
     );
+    // Each failure names the model of the route that failed (for the error's trail).
+    let Error::AllProvidersFailed(errors) = e else {
+        unreachable!()
+    };
+    let routes: Vec<_> = errors
+        .iter()
+        .map(|e| (e.provider, e.model.as_deref()))
+        .collect();
+    assert_eq!(routes[0], ("groq", Some("w1")), "{routes:?}");
+    assert_eq!(routes[1].0, "gemini");
+    assert!(routes[1].1.is_some_and(|m| !m.is_empty()), "{routes:?}");
 }
 
 #[tokio::test(start_paused = true)]
