@@ -1254,7 +1254,8 @@ async fn a_json_answer_is_the_answer_text() {
     assert!(resp.tool_calls.is_empty());
     assert_eq!(resp.finish_reason, Some(FinishReason::Stop));
     assert_eq!(
-        resp.usage.map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens)),
+        resp.usage
+            .map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens)),
         Some((6, 45, 51))
     );
     assert_eq!(resp.model, "gemini-2.5-flash");

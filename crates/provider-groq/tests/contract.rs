@@ -574,8 +574,11 @@ async fn qwen_reasoning_on_and_off_is_read_apart_from_the_answer() {
         .insert("reasoning_format".into(), serde_json::json!("parsed"));
 
     let up = SUITE.upstream().await;
-    up.reply(Reply::json(200, SUITE.fixture("reasoning-qwen-enabled.json")))
-        .await;
+    up.reply(Reply::json(
+        200,
+        SUITE.fixture("reasoning-qwen-enabled.json"),
+    ))
+    .await;
     let on = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
     let sent = up.only_request().await;
     assert_eq!(sent["body"]["reasoning_format"], "parsed");
@@ -602,7 +605,10 @@ async fn qwen_reasoning_on_and_off_is_read_apart_from_the_answer() {
     assert_eq!(up.only_request().await["body"]["reasoning_effort"], "none");
     insta::assert_json_snapshot!("reasoning_qwen_disabled_response", off, { ".latency" => "[latency]" });
     assert_eq!(off.reasoning, None);
-    assert!(off.text.starts_with("To calculate $17 \\times 19$"), "{off:?}");
+    assert!(
+        off.text.starts_with("To calculate $17 \\times 19$"),
+        "{off:?}"
+    );
     assert_eq!(off.finish_reason, Some(FinishReason::Length));
     assert_eq!(off.usage, Some(Usage::new(29, 64)));
 }
