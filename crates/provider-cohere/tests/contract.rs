@@ -949,12 +949,6 @@ async fn the_documented_follow_up_is_what_an_openai_follow_up_becomes() {
     let messages = &documented_body["messages"];
     let plan = messages[1]["tool_plan"].clone();
     let weather = messages[2]["content"][0]["document"]["data"].clone();
-    let tools: Vec<Value> = documented_body["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .cloned()
-        .collect();
     let client = json!({
         "model": documented_body["model"],
         "messages": [
@@ -964,7 +958,7 @@ async fn the_documented_follow_up_is_what_an_openai_follow_up_becomes() {
             {"role": "tool", "tool_call_id": messages[2]["tool_call_id"], "content": weather},
             messages[3],
         ],
-        "tools": tools,
+        "tools": documented_body["tools"],
     });
     let (body, dropped) = sent_body(&client_request(&client), "chat_ok.json").await;
     let mut expected = documented_body.clone();
