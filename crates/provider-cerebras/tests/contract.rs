@@ -456,3 +456,16 @@ async fn json_schema_and_images_pass_through() {
         insta::assert_json_snapshot!(snapshot, request);
     }
 }
+
+/// `chat_request.json` as a client sends it, `reasoning_effort` included (the first
+/// test builds its request without it), reaches Cerebras exactly.
+#[tokio::test]
+async fn the_documented_request_with_its_reasoning_effort_passes_through() {
+    let up = SUITE.upstream().await;
+    up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
+        .await;
+    let (req, expected) = surface_request("chat_request.json");
+    assert_eq!(req.reasoning_effort.as_deref(), Some("low"));
+    SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+    assert_eq!(up.only_request().await["body"], expected);
+}

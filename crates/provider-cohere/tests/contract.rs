@@ -883,6 +883,13 @@ async fn unknown_field_422_is_a_bad_request() {
         .await
         .unwrap_err();
     assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
+    assert_eq!(err.status, Some(422));
+    assert!(
+        err.message
+            .as_deref()
+            .is_some_and(|m| m.contains("parameter 'strict' is not a valid field")),
+        "{err:?}"
+    );
 }
 
 // ---------------------------------------------------------------- documented requests (capabilities.md §1–§4)
