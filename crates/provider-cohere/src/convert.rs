@@ -131,7 +131,9 @@ pub(crate) fn request_body<'a>(
 }
 
 /// Cohere's `thinking` for an OpenAI reasoning effort (capabilities.md §6.1): `none`
-/// turns reasoning off, any other effort turns it on (Cohere has no levels).
+/// turns reasoning off, any other effort turns it on (Cohere has no levels). Capability
+/// routing sends an effort other than `none` only to models whose catalog entry says
+/// `reasoning`; how a model without reasoning answers `thinking` is not documented.
 fn thinking(effort: &str) -> Thinking {
     Thinking {
         kind: if effort == "none" {
