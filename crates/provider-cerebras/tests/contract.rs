@@ -397,7 +397,9 @@ async fn the_follow_up_turn_passes_through_with_reasoning() {
         .await
         .unwrap();
     body["stream"] = serde_json::json!(false);
-    assert_eq!(up.only_request().await["body"], body);
+    let request = up.only_request().await;
+    assert_eq!(request["body"], body);
+    insta::assert_json_snapshot!("tools_followup_request", request);
 }
 
 /// GLM in JSON mode with tools answers with both JSON content and a repeated call: both

@@ -486,13 +486,18 @@ async fn the_follow_up_turn_with_tool_results_passes_through() {
 
 #[tokio::test]
 async fn json_schema_and_images_pass_through() {
-    for name in ["json-request.json", "vision-request.json"] {
+    for (name, snapshot) in [
+        ("json-request.json", "json_request"),
+        ("vision-request.json", "vision_request"),
+    ] {
         let up = SUITE.upstream().await;
         up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
             .await;
         let (req, expected) = surface_request(name);
         SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
-        assert_eq!(up.only_request().await["body"], expected, "{name}");
+        let request = up.only_request().await;
+        assert_eq!(request["body"], expected, "{name}");
+        insta::assert_json_snapshot!(snapshot, request);
     }
 }
 
