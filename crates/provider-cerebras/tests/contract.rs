@@ -397,7 +397,9 @@ async fn the_follow_up_turn_passes_through_with_reasoning() {
         .await
         .unwrap();
     body["stream"] = serde_json::json!(false);
-    assert_eq!(up.only_request().await["body"], body);
+    let request = up.only_request().await;
+    assert_eq!(request["body"], body);
+    insta::assert_json_snapshot!("tools_followup_request", request);
 }
 
 /// GLM in JSON mode with tools answers with both JSON content and a repeated call: both
@@ -418,4 +420,54 @@ async fn json_content_and_a_tool_call_together_both_reach_the_caller() {
     assert!(!resp.text.is_empty());
     assert!(!resp.tool_calls.is_empty());
     assert_eq!(resp.finish_reason, Some(FinishReason::ToolCalls));
+}
+
+/// A client's OpenAI request fixture (its `_source` note removed) in core terms, and the
+/// body Cerebras must receive for it: the same, plus the `stream` flag llmpool always
+/// states.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a failed setup fails the test"
+)]
+fn surface_request(name: &str) -> (ChatRequest, serde_json::Value) {
+    let mut body = SUITE.fixture_json(name);
+    body.as_object_mut().unwrap().remove("_source");
+    let wire: llmpool_openai_compat::ChatCompletionRequest =
+        serde_json::from_value(body.clone()).unwrap();
+    body["stream"] = serde_json::json!(false);
+    (wire.to_core().unwrap(), body)
+}
+
+/// A strict JSON schema (`json-request.json`) and a data-URL image for the vision model
+/// (`vision-request.json`) reach Cerebras exactly as the client wrote them, output cap
+/// under `max_completion_tokens` included.
+#[tokio::test]
+async fn json_schema_and_images_pass_through() {
+    for (name, snapshot) in [
+        ("json-request.json", "json_request"),
+        ("vision-request.json", "vision_request"),
+    ] {
+        let up = SUITE.upstream().await;
+        up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
+            .await;
+        let (req, expected) = surface_request(name);
+        let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+        assert!(resp.dropped_params.is_empty(), "{name}: {resp:?}");
+        let request = up.only_request().await;
+        assert_eq!(request["body"], expected, "{name}");
+        insta::assert_json_snapshot!(snapshot, request);
+    }
+}
+
+/// `chat_request.json` as a client sends it, `reasoning_effort` included (the first
+/// test builds its request without it), reaches Cerebras exactly.
+#[tokio::test]
+async fn the_documented_request_with_its_reasoning_effort_passes_through() {
+    let up = SUITE.upstream().await;
+    up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
+        .await;
+    let (req, expected) = surface_request("chat_request.json");
+    assert_eq!(req.reasoning_effort.as_deref(), Some("low"));
+    SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+    assert_eq!(up.only_request().await["body"], expected);
 }

@@ -10,16 +10,15 @@ use llmpool_core::{
 use crate::ID;
 use crate::errors;
 use crate::wire::{
-    ChatBody, ChatResponseBody, CohereFunction, CohereTool, ResponseFormatV2, TokenCounts,
-    WireMessage, WireUsage,
+    ChatBody, ChatResponseBody, CohereFunction, CohereTool, ResponseFormatV2, Thinking,
+    TokenCounts, WireMessage, WireUsage,
 };
 use llmpool_core::{ToolCall, ToolChoice};
 use llmpool_openai_compat::wire::WireToolCall;
 
 /// The optional request fields this crate maps to Cohere today. Every other field a
 /// request sets is left out and reported when droppable (Cohere rejects unknown fields
-/// with 422), else refused by name (tools, `tool_choice`, `reasoning_effort`,
-/// `logit_bias`, … until they are mapped).
+/// with 422), else refused by name (`logit_bias`, … until they are mapped).
 const MAPPED_PARAMS: &[&str] = &[
     "tools",
     "tool_choice",
@@ -31,6 +30,7 @@ const MAPPED_PARAMS: &[&str] = &[
     "frequency_penalty",
     "presence_penalty",
     "response_format",
+    "reasoning_effort",
 ];
 
 /// Cohere accepts at most this many stop sequences.
@@ -126,7 +126,22 @@ pub(crate) fn request_body<'a>(
             .then_some(true),
         tools,
         tool_choice,
+        thinking: req.reasoning_effort.as_deref().map(thinking),
     })
+}
+
+/// Cohere's `thinking` for an OpenAI reasoning effort (capabilities.md §6.1): `none`
+/// turns reasoning off, any other effort turns it on (Cohere has no levels). Capability
+/// routing sends an effort other than `none` only to models whose catalog entry says
+/// `reasoning`; how a model without reasoning answers `thinking` is not documented.
+fn thinking(effort: &str) -> Thinking {
+    Thinking {
+        kind: if effort == "none" {
+            "disabled"
+        } else {
+            "enabled"
+        },
+    }
 }
 
 fn cohere_tool(t: &llmpool_core::Tool) -> CohereTool<'_> {
@@ -315,6 +330,31 @@ mod tests {
         assert!(request_body(&req, "m", false, &mut Vec::new()).is_ok());
         let err = request_body(&ChatRequest::default(), "m", false, &mut Vec::new()).unwrap_err();
         assert!(matches!(err.kind, ErrorKind::BadRequest));
+    }
+
+    #[test]
+    fn reasoning_effort_turns_thinking_on_or_off() {
+        let thinking = |effort: Option<&str>| {
+            let mut req = ChatRequest::from_user("hi");
+            req.reasoning_effort = effort.map(str::to_owned);
+            let mut dropped = Vec::new();
+            let body = serde_json::to_value(request_body(&req, "m", false, &mut dropped).unwrap())
+                .unwrap();
+            assert!(dropped.is_empty(), "{dropped:?}");
+            body.get("thinking").cloned()
+        };
+        assert_eq!(thinking(None), None);
+        assert_eq!(
+            thinking(Some("none")),
+            Some(serde_json::json!({"type": "disabled"}))
+        );
+        for effort in ["minimal", "low", "medium", "high"] {
+            assert_eq!(
+                thinking(Some(effort)),
+                Some(serde_json::json!({"type": "enabled"})),
+                "{effort}"
+            );
+        }
     }
 
     #[test]

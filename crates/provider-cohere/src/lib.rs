@@ -32,7 +32,8 @@
 //! | `tools`, `tool_choice` | OpenAI's tool shape minus `strict` (any strict tool sets `strict_tools`); `REQUIRED`/`NONE`, a named choice as that one tool, required |
 //! | assistant `tool_calls`, role `tool` | the same objects (`content` omitted on a tool-only turn) |
 //! | answer `tool_calls`, `tool_plan` | tool calls (`"null"` arguments read as `{}`); the plan becomes reasoning; streamed as `tool-call-start/delta/end` → tool-call pieces, `{}` for a call without arguments |
-//! | `user`, `logprobs`, `parallel_tool_calls`, … | left out and reported as dropped (Cohere answers 422 to unknown fields); `logit_bias`, `reasoning_effort` refused by name |
+//! | `reasoning_effort` | `thinking`: `{type: disabled}` for `none`, else `{type: enabled}` (no `token_budget`: Cohere's default) |
+//! | `user`, `logprobs`, `parallel_tool_calls`, … | left out and reported as dropped (Cohere answers 422 to unknown fields); `logit_bias` refused by name |
 //! | answer text | every `message.content[*]` block of type `text`; `thinking` blocks become the answer's reasoning (one-shot and streamed) |
 //! | finish reason | `COMPLETE`/`STOP_SEQUENCE` → stop, `MAX_TOKENS` → length, `TOOL_CALL` → tool calls |
 //! | usage | `usage.tokens` (what the model processed), else `usage.billed_units` |

@@ -41,6 +41,19 @@ pub(crate) struct ChatBody<'a> {
     /// Set when any tool asked for `strict`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) strict_tools: Option<bool>,
+    /// Reasoning on or off, from the request's reasoning effort; absent leaves the
+    /// model's default (reasoning models think unless told not to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) thinking: Option<Thinking>,
+}
+
+/// Cohere's `thinking`: `{"type": "enabled"}` or `{"type": "disabled"}`. No
+/// `token_budget` is set: an OpenAI reasoning effort names no number of tokens, so
+/// Cohere's default budget applies.
+#[derive(Debug, Serialize)]
+pub(crate) struct Thinking {
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
 }
 
 /// A `tools[]` entry.
@@ -330,6 +343,7 @@ mod tests {
             tools: Vec::new(),
             tool_choice: None,
             strict_tools: None,
+            thinking: None,
         };
         assert_eq!(
             serde_json::to_string(&body).unwrap(),

@@ -883,4 +883,159 @@ async fn unknown_field_422_is_a_bad_request() {
         .await
         .unwrap_err();
     assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
+    assert_eq!(err.status, Some(422));
+    assert!(
+        err.message
+            .as_deref()
+            .is_some_and(|m| m.contains("parameter 'strict' is not a valid field")),
+        "{err:?}"
+    );
+}
+
+// ---------------------------------------------------------------- documented requests (capabilities.md §1–§4)
+
+/// The core request for a client's OpenAI-shaped body `client`, as the gateway reads it.
+fn client_request(client: &Value) -> ChatRequest {
+    let wire: llmpool_openai_compat::ChatCompletionRequest =
+        serde_json::from_value(client.clone()).unwrap();
+    wire.to_core().unwrap()
+}
+
+/// A documented Cohere body (`name`, its `_source` note removed) with the `stream` flag
+/// llmpool always states.
+fn documented(name: &str) -> Value {
+    let mut body = fixture_json(DIR, name);
+    let obj = body.as_object_mut().unwrap();
+    obj.remove("_source");
+    obj.insert("stream".into(), json!(false));
+    body
+}
+
+/// Sends `req` once (answered by `answer`) and returns the body Cohere received and the
+/// fields reported as dropped.
+async fn sent_body(req: &ChatRequest, answer: &str) -> (Value, Vec<String>) {
+    let server = expect_call(respond(200, &fx(answer), "application/json", None)).await;
+    let resp = provider(&server).chat(req).await.unwrap();
+    let sent = only_request(&server).await;
+    (
+        serde_json::from_slice(&sent.body).unwrap(),
+        resp.dropped_params,
+    )
+}
+
+/// `tools-request.json`: an OpenAI client's strict tool and `tool_choice: "required"`
+/// become Cohere's tool without `strict`, `strict_tools: true` and `REQUIRED`.
+#[tokio::test]
+async fn the_documented_tools_request_is_what_an_openai_tools_request_becomes() {
+    let expected = documented("tools-request.json");
+    let mut tool = expected["tools"][0].clone();
+    tool["function"]["strict"] = json!(true);
+    let client = json!({
+        "model": expected["model"],
+        "messages": expected["messages"],
+        "tools": [tool],
+        "tool_choice": "required",
+    });
+    let (body, dropped) = sent_body(&client_request(&client), "tools-response.json").await;
+    assert_eq!(body, expected);
+    assert!(dropped.is_empty(), "{dropped:?}");
+    assert_json_snapshot!("documented_tools_request_body", body);
+}
+
+/// `tools-followup-request.json`: the follow-up turn as an OpenAI client sends it back —
+/// the assistant message it received (`content: null`, the tool plan as
+/// `reasoning_content`, the calls) and one `tool` message per call. Cohere gets the
+/// documented body but for two fields no OpenAI client can send: `tool_plan` (llmpool
+/// hands the plan to the client as reasoning; Cohere's input `tool_plan` is optional, and
+/// the earlier reasoning is left out and reported as dropped) and the `document` block
+/// of the first tool result (Cohere's citation form; an OpenAI tool result is a string,
+/// here the document's data).
+#[tokio::test]
+async fn the_documented_follow_up_is_what_an_openai_follow_up_becomes() {
+    let documented_body = documented("tools-followup-request.json");
+    let messages = &documented_body["messages"];
+    let plan = messages[1]["tool_plan"].clone();
+    let weather = messages[2]["content"][0]["document"]["data"].clone();
+    let client = json!({
+        "model": documented_body["model"],
+        "messages": [
+            messages[0],
+            {"role": "assistant", "content": null, "reasoning_content": plan,
+             "tool_calls": messages[1]["tool_calls"]},
+            {"role": "tool", "tool_call_id": messages[2]["tool_call_id"], "content": weather},
+            messages[3],
+        ],
+        "tools": documented_body["tools"],
+    });
+    let (body, dropped) = sent_body(&client_request(&client), "chat_ok.json").await;
+    let mut expected = documented_body.clone();
+    expected["messages"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("tool_plan");
+    expected["messages"][2]["content"] = weather;
+    assert_eq!(body, expected);
+    assert_eq!(dropped, ["messages[].reasoning_content"]);
+    assert_json_snapshot!("documented_tools_followup_request_body", body);
+}
+
+/// `json-request.json`: an OpenAI `json_schema` format becomes Cohere's `json_object`
+/// with the schema directly under `json_schema` (Cohere has no `name` or `strict`).
+#[tokio::test]
+async fn the_documented_json_request_is_what_an_openai_json_schema_request_becomes() {
+    let expected = documented("json-request.json");
+    let client = json!({
+        "model": expected["model"],
+        "messages": expected["messages"],
+        "response_format": {"type": "json_schema", "json_schema": {
+            "name": "book",
+            "strict": true,
+            "schema": expected["response_format"]["json_schema"],
+        }},
+    });
+    let (body, dropped) = sent_body(&client_request(&client), "chat_ok.json").await;
+    assert_eq!(body, expected);
+    assert!(dropped.is_empty(), "{dropped:?}");
+    assert_json_snapshot!("documented_json_request_body", body);
+}
+
+/// `vision-request.json`: Cohere takes OpenAI's image part as it is, an https URL (Cohere
+/// fetches it; llmpool never downloads it) and `detail` included.
+#[tokio::test]
+async fn the_documented_vision_request_is_the_openai_one() {
+    let expected = documented("vision-request.json");
+    let mut client = expected.clone();
+    client.as_object_mut().unwrap().remove("stream");
+    let (body, dropped) = sent_body(&client_request(&client), "chat_ok.json").await;
+    assert_eq!(body, expected);
+    assert!(dropped.is_empty(), "{dropped:?}");
+    assert_json_snapshot!("documented_vision_request_body", body);
+}
+
+/// `reasoning-request.json`: a reasoning effort turns Cohere's `thinking` on. The
+/// documented body also sets `token_budget`, a number no OpenAI effort names: llmpool
+/// sends none (Cohere's default budget applies), so it is compared without it. Effort
+/// `none` turns thinking off.
+#[tokio::test]
+async fn the_documented_reasoning_request_is_what_a_reasoning_effort_becomes() {
+    let mut expected = documented("reasoning-request.json");
+    assert_eq!(expected["thinking"]["token_budget"], 2000);
+    expected["thinking"]
+        .as_object_mut()
+        .unwrap()
+        .remove("token_budget");
+    let client = json!({
+        "model": expected["model"],
+        "messages": expected["messages"],
+        "reasoning_effort": "high",
+    });
+    let (body, dropped) = sent_body(&client_request(&client), "chat_ok_reasoning.json").await;
+    assert_eq!(body, expected);
+    assert!(dropped.is_empty(), "{dropped:?}");
+    assert_json_snapshot!("documented_reasoning_request_body", body);
+
+    let mut off = client_request(&client);
+    off.reasoning_effort = Some("none".into());
+    let (body, _) = sent_body(&off, "chat_ok.json").await;
+    assert_eq!(body["thinking"], json!({"type": "disabled"}));
 }

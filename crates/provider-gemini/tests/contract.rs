@@ -1175,3 +1175,88 @@ async fn streamed_thought_parts_are_reasoning_events_before_the_text() {
     assert!(reasoning.starts_with("*   User input:"), "{reasoning}");
     assert_eq!(text, "hello");
 }
+
+/// `json-request-response-schema.json` documents the older `responseSchema` form (the
+/// OpenAPI subset: `nullable`, `propertyOrdering`). llmpool sends every client schema as
+/// `responseJsonSchema` instead, by design: the subset rejects a whole request for one
+/// JSON-Schema keyword it does not know (capabilities.md §6.6), while a client writes
+/// JSON Schema. So the body must be the documented one with `responseSchema` replaced by
+/// the client's JSON Schema for the same shape (`nullable` is `type: [T, "null"]`;
+/// `propertyOrdering` has no JSON-Schema equivalent), everything else exact.
+#[tokio::test]
+async fn an_openapi_schema_request_is_sent_as_the_equivalent_json_schema() {
+    let server = MockServer::start().await;
+    mock("gemini-2.5-flash", false)
+        .respond_with(respond(200, &fixture(MANIFEST, "json-response.json"), JSON))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let documented = surface_fixture("json-request-response-schema.json");
+    let openapi = &documented["generationConfig"]["responseSchema"];
+    assert_eq!(openapi["properties"]["floor"]["nullable"], true);
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "location": openapi["properties"]["location"].clone(),
+            "floor": {"type": ["integer", "null"]},
+        },
+        "required": openapi["required"].clone(),
+    });
+    let req = ChatRequest::from_user(
+        documented["contents"][0]["parts"][0]["text"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .with_model("gemini-2.5-flash")
+    .with_json_schema("place", schema.clone());
+    provider(&server).chat(&req).await.unwrap();
+    let sent = only_request(&server).await;
+    let mut expected = documented.clone();
+    if let Some(config) = expected["generationConfig"].as_object_mut() {
+        config.remove("responseSchema");
+        config.insert("responseJsonSchema".into(), schema);
+    }
+    assert_eq!(sent["body"], expected);
+    insta::assert_json_snapshot!("json_response_schema_request", sent);
+}
+
+/// The recorded JSON answer (`json-response.json`, gemini-2.5-flash): the JSON arrives
+/// as the text of the one part and is the answer text unchanged; `STOP` without a call
+/// is `stop`; the thinking tokens count as completion tokens.
+#[tokio::test]
+async fn a_json_answer_is_the_answer_text() {
+    let server = MockServer::start().await;
+    mock("gemini-2.5-flash", false)
+        .respond_with(respond(200, &fixture(MANIFEST, "json-response.json"), JSON))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let expected = surface_fixture("json-request.json");
+    let req = ChatRequest::from_user(
+        expected["contents"][0]["parts"][0]["text"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .with_model("gemini-2.5-flash")
+    .with_json_schema(
+        "place",
+        expected["generationConfig"]["responseJsonSchema"].clone(),
+    );
+    let resp = provider(&server).chat(&req).await.unwrap();
+    assert_eq!(only_request(&server).await["body"], expected);
+    insta::assert_json_snapshot!("json_response", response_view(&resp), {
+        ".response.latency" => "[latency]",
+    });
+    assert_eq!(resp.text, r#"{"location":"Paris"}"#);
+    let parsed: Value = serde_json::from_str(&resp.text).unwrap();
+    assert_eq!(parsed["location"], "Paris");
+    assert_eq!(resp.reasoning, None);
+    assert!(resp.tool_calls.is_empty());
+    assert_eq!(resp.finish_reason, Some(FinishReason::Stop));
+    assert_eq!(
+        resp.usage
+            .map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens)),
+        Some((6, 45, 51))
+    );
+    assert_eq!(resp.model, "gemini-2.5-flash");
+}

@@ -496,3 +496,72 @@ async fn no_endpoint_for_the_requested_feature_is_a_bad_request() {
         );
     }
 }
+
+/// A client's OpenAI request fixture (its `_source` note removed) in core terms, and the
+/// body OpenRouter must receive for it: the same, plus the `stream` flag llmpool always
+/// states.
+fn surface_request(name: &str) -> (ChatRequest, serde_json::Value) {
+    let mut body = SUITE.fixture_json(name);
+    body.as_object_mut().unwrap().remove("_source");
+    let wire: llmpool_openai_compat::ChatCompletionRequest =
+        serde_json::from_value(body.clone()).unwrap();
+    body["stream"] = serde_json::json!(false);
+    (wire.to_core().unwrap(), body)
+}
+
+/// The documented requests reach OpenRouter exactly as the client wrote them: a strict
+/// JSON schema with `provider.require_parameters` (`json-request.json`), the unified
+/// `reasoning` object (`reasoning-request.json`) and an https image part
+/// (`vision-request.json`, OpenRouter fetches the URL itself). OpenRouter-only fields
+/// pass through untouched, so nothing is reported as dropped.
+#[tokio::test]
+async fn json_schema_reasoning_and_images_pass_through() {
+    for (name, snapshot) in [
+        ("json-request.json", "json_request"),
+        ("reasoning-request.json", "reasoning_request"),
+        ("vision-request.json", "vision_request"),
+    ] {
+        let up = SUITE.upstream().await;
+        up.reply(SUITE.recorded("chat_ok.headers", "chat_ok.json"))
+            .await;
+        let (req, expected) = surface_request(name);
+        let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+        assert!(resp.dropped_params.is_empty(), "{name}: {resp:?}");
+        let request = up.only_request().await;
+        assert_eq!(request["body"], expected, "{name}");
+        insta::assert_json_snapshot!(snapshot, request);
+    }
+}
+
+/// A Gemini 3 tool call through OpenRouter (`tools-response-gemini-reasoning-details.json`):
+/// `finish_reason` `tool_calls` (Gemini's native `STOP` is not what counts), the call
+/// with its id and `{}` arguments, an empty answer and no reasoning text. The
+/// `reasoning.encrypted` entry of `reasoning_details` (Gemini's thought signature) has no
+/// place in the core response, so it does not reach the client.
+#[tokio::test]
+async fn a_gemini_tool_call_through_openrouter_is_read() {
+    let up = SUITE.upstream().await;
+    up.reply(Reply::json(
+        200,
+        SUITE.fixture("tools-response-gemini-reasoning-details.json"),
+    ))
+    .await;
+    let req = documented_request()
+        .with_model("google/gemini-3-flash-preview")
+        .with_tool(llmpool_core::Tool::function(
+            "test",
+            "A test tool",
+            serde_json::json!({"type": "object", "properties": {}}),
+        ));
+    let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+    insta::assert_json_snapshot!("tools_response_gemini_reasoning_details", resp, { ".latency" => "[latency]" });
+    assert_eq!(resp.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(
+        resp.tool_calls,
+        [llmpool_core::ToolCall::new("tool_123", "test", "{}")]
+    );
+    assert_eq!(resp.text, "");
+    assert_eq!(resp.reasoning, None);
+    assert_eq!(resp.model, "google/gemini-3-flash-preview");
+    assert_eq!(resp.usage, Some(Usage::new(100, 10)));
+}
