@@ -90,7 +90,7 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
             let usage = inner.ledger.usage(&quota).await?;
             if !keys.iter().any(|(k, _, _)| *k == route.key_id) {
                 let shared = inner.ledger.shared_limits(&quota);
-                let shared_usage = if shared.is_empty() {
+                let shared_usage = if !shared.has_windows() {
                     RouteUsage::default()
                 } else {
                     inner.ledger.shared_usage(&quota).await?
