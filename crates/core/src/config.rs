@@ -550,10 +550,15 @@ impl Settings {
                 }
             }
             let in_flight = std::iter::once((String::new(), p.max_in_flight))
-                .chain(std::iter::once((".shared".to_owned(), p.shared.max_in_flight)))
-                .chain(p.model_limits.iter().map(|(model, l)| {
-                    (format!(".model_limits.\"{model}\""), l.max_in_flight)
-                }));
+                .chain(std::iter::once((
+                    ".shared".to_owned(),
+                    p.shared.max_in_flight,
+                )))
+                .chain(
+                    p.model_limits
+                        .iter()
+                        .map(|(model, l)| (format!(".model_limits.\"{model}\""), l.max_in_flight)),
+                );
             for (place, value) in in_flight {
                 if value == Some(0) {
                     return err(
