@@ -130,6 +130,9 @@ pub(crate) enum SkipReason {
     RateLimited,
     Exhausted,
     Parked,
+    /// At its `max_in_flight` limit: the walk's own skip (health never parks a route for
+    /// it), until one of the attempts in flight ends.
+    InFlight,
 }
 
 impl SkipReason {
@@ -142,6 +145,7 @@ impl SkipReason {
             Self::RateLimited => "rate limited",
             Self::Exhausted => "quota exhausted",
             Self::Parked => "model unavailable",
+            Self::InFlight => "busy, requests in flight at the limit",
         }
     }
 }

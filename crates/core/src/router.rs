@@ -18,6 +18,7 @@
 //! configured models that have it.
 
 mod attempt;
+pub(crate) mod in_flight;
 pub(crate) mod inner;
 pub(crate) mod route;
 mod status;
@@ -340,6 +341,7 @@ fn key_entries(clients: Vec<KeyedClient>) -> Vec<KeyEntry> {
         keys.push(KeyEntry {
             label,
             client: client.provider,
+            gauges: self::in_flight::KeyGauges::default(),
         });
     }
     keys
