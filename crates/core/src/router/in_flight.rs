@@ -152,7 +152,10 @@ impl KeyGauges {
     /// How many own counters are kept.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.own.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
