@@ -247,10 +247,10 @@ impl Ledger {
         let own = self.limits(route);
         let shared = self.shared_limits(route);
         let usage = self.usage(route).await?;
-        let shared_usage = if !shared.has_windows() {
-            RouteUsage::default()
-        } else {
+        let shared_usage = if shared.has_windows() {
             self.shared_usage(route).await?
+        } else {
+            RouteUsage::default()
         };
         for kind in WindowKind::ALL {
             for (limits, usage) in [(&own, &usage), (&shared, &shared_usage)] {

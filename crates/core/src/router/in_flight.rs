@@ -163,11 +163,11 @@ impl KeyGauges {
 mod tests {
     use super::*;
 
-    fn limit(gauge: &Arc<Gauge>, max: u64) -> Option<Limit> {
-        Some(Limit {
+    fn limit(gauge: &Arc<Gauge>, max: u64) -> Limit {
+        Limit {
             gauge: Arc::clone(gauge),
             max,
-        })
+        }
     }
 
     #[test]
@@ -175,8 +175,8 @@ mod tests {
         let own = Arc::new(Gauge::default());
         let key = Arc::new(Gauge::default());
         let a = InFlight {
-            own: limit(&own, 1),
-            key: limit(&key, 2),
+            own: Some(limit(&own, 1)),
+            key: Some(limit(&key, 2)),
         };
         let first = a.try_take().unwrap();
         assert_eq!((own.current(), key.current()), (1, 1));
@@ -186,8 +186,8 @@ mod tests {
         // Another model of the key takes the key's second slot, then the key is full.
         let other = Arc::new(Gauge::default());
         let b = InFlight {
-            own: limit(&other, 5),
-            key: limit(&key, 2),
+            own: Some(limit(&other, 5)),
+            key: Some(limit(&key, 2)),
         };
         let second = b.try_take().unwrap();
         assert!(b.try_take().is_none());

@@ -9,6 +9,7 @@ use crate::catalog::Limits;
 use crate::error::Error;
 use crate::health::{Circuit, Disabled, SkipReason};
 use crate::ledger::{RouteUsage, WindowKind};
+use crate::router::in_flight::Limit;
 use crate::router::inner::Inner;
 use crate::status::{HealthState, ProviderStatus, QuotaStatus, RouteStatus};
 
@@ -106,10 +107,10 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
             let usage = inner.ledger.usage(&quota).await?;
             if !keys.iter().any(|(k, _, _)| *k == route.key_id) {
                 let shared = inner.ledger.shared_limits(&quota);
-                let shared_usage = if !shared.has_windows() {
-                    RouteUsage::default()
-                } else {
+                let shared_usage = if shared.has_windows() {
                     inner.ledger.shared_usage(&quota).await?
+                } else {
+                    RouteUsage::default()
                 };
                 keys.push((
                     &route.key_id,
@@ -119,7 +120,7 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
                         shared,
                         shared_usage,
                         own_in_flight: Vec::new(),
-                        key_in_flight: route.in_flight.key.as_ref().map(|l| l.figures()),
+                        key_in_flight: route.in_flight.key.as_ref().map(Limit::figures),
                     },
                 ));
             }
