@@ -88,10 +88,13 @@ async fn when_every_route_is_at_its_limit_the_request_is_busy_for_a_second() {
         assert_eq!(until, Some(started + chrono::Duration::seconds(1)));
         assert_eq!(details.len(), 1, "{details:?}");
         assert!(
-            details[0].starts_with("groq: g1: busy, requests in flight at the limit"),
+            details[0].starts_with("groq: g1: at its limit of requests in flight"),
             "{details:?}"
         );
-        assert!(details[0].contains("g2: busy"), "{details:?}");
+        assert!(
+            details[0].contains(", g2: at its limit of requests in flight"),
+            "{details:?}"
+        );
     }
     // Nothing spun and nothing was sent upstream for the three.
     assert_eq!(h.calls("groq"), 1);
