@@ -115,31 +115,49 @@ async fn one_in_flight_providers_are_never_sent_two_requests_at_once() {
 
     // The report shows the limits and what is in flight (nothing now).
     let quota = gw.get("/v1/quota").await.json();
-    let z = &quota["quota_status"]["zai"];
-    assert_eq!(z["max_in_flight"], 3, "one per model: {z}");
-    assert_eq!(z["in_flight"], 0, "{z}");
-    let route = &z["routes"][0];
+    let zai_status = &quota["quota_status"]["zai"];
+    assert_eq!(
+        zai_status["max_in_flight"], 3,
+        "one per model: {zai_status}"
+    );
+    assert_eq!(zai_status["in_flight"], 0, "{zai_status}");
+    let route = &zai_status["routes"][0];
     assert_eq!(route["model"], "glm-4.7-flash");
     assert_eq!(
         (route["max_in_flight"].clone(), route["in_flight"].clone()),
         (json!(1), json!(0))
     );
     assert!(route.get("key_max_in_flight").is_none(), "{route}");
-    let o = &quota["quota_status"]["ollama-cloud"];
+    let ollama_status = &quota["quota_status"]["ollama-cloud"];
     assert_eq!(
-        (o["max_in_flight"].clone(), o["in_flight"].clone()),
+        (
+            ollama_status["max_in_flight"].clone(),
+            ollama_status["in_flight"].clone()
+        ),
         (json!(1), json!(0)),
-        "{o}"
+        "{ollama_status}"
     );
-    assert_eq!(o["routes"][0]["key_max_in_flight"], 1, "{o}");
-    assert_eq!(o["routes"][0]["key_in_flight"], 0, "{o}");
-    let m = &quota["quota_status"]["mistral"];
-    assert_eq!(m["max_per_second"], 1, "{m}");
-    assert_eq!(m["routes"][0]["key_max_per_second"], 1, "{m}");
-    assert!(m.get("in_flight").is_none(), "{m}");
+    assert_eq!(
+        ollama_status["routes"][0]["key_max_in_flight"], 1,
+        "{ollama_status}"
+    );
+    assert_eq!(
+        ollama_status["routes"][0]["key_in_flight"], 0,
+        "{ollama_status}"
+    );
+    let mistral_status = &quota["quota_status"]["mistral"];
+    assert_eq!(mistral_status["max_per_second"], 1, "{mistral_status}");
+    assert_eq!(
+        mistral_status["routes"][0]["key_max_per_second"], 1,
+        "{mistral_status}"
+    );
+    assert!(
+        mistral_status.get("in_flight").is_none(),
+        "{mistral_status}"
+    );
     // A provider without pacing limits shows no pacing fields.
-    let g = &quota["quota_status"]["groq"];
+    let groq_status = &quota["quota_status"]["groq"];
     for field in ["max_per_second", "max_in_flight", "in_flight"] {
-        assert!(g.get(field).is_none(), "{field}: {g}");
+        assert!(groq_status.get(field).is_none(), "{field}: {groq_status}");
     }
 }
