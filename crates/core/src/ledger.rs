@@ -246,9 +246,12 @@ impl Ledger {
         let w = Windows::at(self.clock.now(), route.day);
         let own = self.limits(route);
         let shared = self.shared_limits(route);
-        let usage = self.usage(route).await?;
+        let usage = self
+            .usage_of(route.id, route.day, own.rps.is_some())
+            .await?;
         let shared_usage = if shared.has_windows() {
-            self.shared_usage(route).await?
+            self.usage_of(route.key_id, route.day, shared.rps.is_some())
+                .await?
         } else {
             RouteUsage::default()
         };
@@ -330,9 +333,16 @@ impl Ledger {
     pub(crate) async fn remaining_share(&self, route: &RouteQuota<'_>) -> Result<f64, StoreError> {
         let own = self.limits(route);
         let shared = self.shared_limits(route);
-        let mut share = remaining_share(&own, &self.usage(route).await?);
+        // The limits are at hand: `usage` would look them up again (a lock per route).
+        let usage = self
+            .usage_of(route.id, route.day, own.rps.is_some())
+            .await?;
+        let mut share = remaining_share(&own, &usage);
         if shared.rpd.is_some() || shared.rpmonth.is_some() {
-            share = share.min(remaining_share(&shared, &self.shared_usage(route).await?));
+            let shared_usage = self
+                .usage_of(route.key_id, route.day, shared.rps.is_some())
+                .await?;
+            share = share.min(remaining_share(&shared, &shared_usage));
         }
         Ok(share)
     }

@@ -16,6 +16,11 @@
 //! route the request may use lacks something, the error is
 //! [`Unavailable::Unsupported`](crate::Unavailable::Unsupported), naming it and the
 //! configured models that have it.
+//!
+//! Pacing: a route whose model or key is at its `max_in_flight` limit (counted in process,
+//! see `in_flight`) or whose `rps` second is full (a ledger window) is skipped without a
+//! call, like a route whose minute window is full; when every route is skipped the error
+//! is [`Unavailable::AllBusy`](crate::Unavailable::AllBusy) with a wait of about a second.
 
 mod attempt;
 pub(crate) mod in_flight;
