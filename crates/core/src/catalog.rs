@@ -632,6 +632,40 @@ id = "c"
     }
 
     #[test]
+    fn pacing_limits_parse_and_zero_in_flight_is_refused() {
+        let c = ModelCatalog::parse(
+            "x.toml",
+            "[shared]\nrps = 1\n[[models]]\nid = \"a\"\nmax_in_flight = 1\n",
+        )
+        .unwrap();
+        assert_eq!(c.shared.rps, Some(1));
+        assert_eq!(c.models[0].limits().max_in_flight, Some(1));
+        // `rps` is a window the ledger counts in the store; `max_in_flight` alone is none,
+        // so the key's shared counters stay off for it.
+        assert!(c.shared.has_windows());
+        let in_flight_only = Limits {
+            max_in_flight: Some(1),
+            ..Limits::default()
+        };
+        assert!(!in_flight_only.is_empty() && !in_flight_only.has_windows());
+        let err = ModelCatalog::parse("x.toml", "[[models]]\nid = \"a\"\nmax_in_flight = 0\n")
+            .unwrap_err();
+        assert_eq!(err.key, "models.max_in_flight");
+        assert!(
+            err.reason.contains("`a`") && err.reason.contains("at least 1"),
+            "{err}"
+        );
+        let err = ModelCatalog::parse("x.toml", "models = []\n[shared]\nmax_in_flight = 0\n")
+            .unwrap_err();
+        assert_eq!(err.key, "shared.max_in_flight");
+        // A bucket's models must agree on pacing limits too.
+        let differing = "[[models]]\nid = \"a\"\nbucket = \"ab\"\nmax_in_flight = 1\n\
+                         [[models]]\nid = \"b\"\nbucket = \"ab\"\nmax_in_flight = 2\n";
+        let err = ModelCatalog::parse("x.toml", differing).unwrap_err();
+        assert!(err.reason.contains("max_in_flight=1"), "{err}");
+    }
+
+    #[test]
     fn overrides_keep_unknowns() {
         let base = Limits {
             rpm: Some(30),
