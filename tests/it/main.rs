@@ -26,6 +26,7 @@ mod lifecycle;
 mod messages;
 mod openai_sdk;
 mod operator;
+mod pacing;
 mod providers2;
 mod routing;
 mod store_faults;

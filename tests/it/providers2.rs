@@ -186,10 +186,12 @@ async fn each_new_provider_answers_pinned_and_auto_one_shot_and_streamed() {
             .keyed(&[])
             .var(p.key_env, &key)
             .var(p.base_url_env, &format!("{}/v1", server.uri()));
-        // Four requests in a minute: above Kilo's 3 RPM, so the test lifts the minute
-        // limits (the limits themselves are the contract suites' and the router's).
+        // Four requests in a minute: above Kilo's 3 RPM and, back to back, Mistral's one a
+        // second, so the test lifts the minute and second limits (the limits themselves are
+        // the contract suites' and the router's; pacing is `pacing.rs`'s).
         setup.write_toml(&format!(
-            "retry_attempts = 0\n[providers.{id}]\nrpm = 1000\n[providers.{id}.shared]\nrpm = 1000\n",
+            "retry_attempts = 0\n[providers.{id}]\nrpm = 1000\nrps = 1000\n\
+             [providers.{id}.shared]\nrpm = 1000\nrps = 1000\n",
             id = p.id
         ));
         let gw = setup.serve().await;

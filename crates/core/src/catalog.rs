@@ -34,6 +34,15 @@
 //! - `[shared]` limits apply to all models of the key together, on top of their own
 //!   (OpenRouter's 50 free requests a day per account; Cohere's 1,000 trial calls a
 //!   month). A request must fit both its model's windows and the shared ones.
+//!
+//! Two pacing limits sit beside the windows, at either level: `rps` (requests per
+//! second, a rolling second the ledger counts like the minute windows) and
+//! `max_in_flight` (requests in flight at once, counted in the gateway process). On a
+//! model they apply to that model of one key (its bucket, if it names one); in `[shared]`
+//! to the whole key. Mistral's free tier allows one request a second per key
+//! (`[shared] rps = 1`); Z.ai about one in flight per key and free model (`max_in_flight
+//! = 1` on each model); Ollama Cloud one in flight per account (`[shared] max_in_flight =
+//! 1`). A route at either limit is skipped without an upstream call.
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -60,6 +69,14 @@ pub struct Limits {
     /// Requests per calendar month.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpmonth: Option<u64>,
+    /// Requests per second: a rolling second, counted by the ledger like the minute
+    /// windows (atomically in the store, so gateways sharing it never pass it together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rps: Option<u64>,
+    /// Requests in flight at once: held from before the upstream call until the attempt
+    /// ends (its stream included). Counted in each gateway process, not in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u64>,
 }
 
 impl Limits {
@@ -77,7 +94,18 @@ impl Limits {
             tpm: other.tpm.or(self.tpm),
             tpd: other.tpd.or(self.tpd),
             rpmonth: other.rpmonth.or(self.rpmonth),
+            rps: other.rps.or(self.rps),
+            max_in_flight: other.max_in_flight.or(self.max_in_flight),
         }
+    }
+
+    /// True when a window the ledger counts in the store has a limit (all but
+    /// `max_in_flight`, which is counted in process).
+    pub(crate) fn has_windows(&self) -> bool {
+        Limits {
+            max_in_flight: None,
+            ..*self
+        } != Limits::default()
     }
 }
 
@@ -106,6 +134,13 @@ pub struct ModelInfo {
     /// Requests per calendar month.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpmonth: Option<u64>,
+    /// Requests per second (see [`Limits::rps`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rps: Option<u64>,
+    /// Requests in flight at once for this model of one key (see
+    /// [`Limits::max_in_flight`]); for a model naming a `bucket`, for the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u64>,
     /// Context window in tokens, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<u64>,
@@ -149,6 +184,8 @@ impl ModelInfo {
             tpm: None,
             tpd: None,
             rpmonth: None,
+            rps: None,
+            max_in_flight: None,
             context_window: None,
             prefill: false,
             max_output_tokens: None,
@@ -220,6 +257,8 @@ impl ModelInfo {
             tpm: self.tpm,
             tpd: self.tpd,
             rpmonth: self.rpmonth,
+            rps: self.rps,
+            max_in_flight: self.max_in_flight,
         }
     }
 
@@ -230,6 +269,8 @@ impl ModelInfo {
         self.tpm = limits.tpm;
         self.tpd = limits.tpd;
         self.rpmonth = limits.rpmonth;
+        self.rps = limits.rps;
+        self.max_in_flight = limits.max_in_flight;
     }
 }
 
@@ -252,6 +293,10 @@ pub struct ModelCatalog {
     /// Models, best first.
     pub models: Vec<ModelInfo>,
 }
+
+/// Why `max_in_flight = 0` is refused: no request could ever be sent.
+pub(crate) const IN_FLIGHT_ZERO: &str =
+    "max_in_flight must be at least 1 (disable a provider with `enabled = false`)";
 
 fn utc_name() -> String {
     "UTC".to_owned()
@@ -310,6 +355,20 @@ impl ModelCatalog {
                     format!("model `{}` names an empty bucket", m.id),
                 ));
             }
+        }
+        if self.shared.max_in_flight == Some(0) {
+            return Err(ConfigError::new(
+                origin,
+                "shared.max_in_flight",
+                IN_FLIGHT_ZERO.to_owned(),
+            ));
+        }
+        if let Some(m) = self.models.iter().find(|m| m.max_in_flight == Some(0)) {
+            return Err(ConfigError::new(
+                origin,
+                "models.max_in_flight",
+                format!("model `{}`: {IN_FLIGHT_ZERO}", m.id),
+            ));
         }
         check_buckets(self.models.iter().map(|m| (m, m.limits())))
             .map_err(|reason| ConfigError::new(origin, "models.bucket", reason))
@@ -390,6 +449,8 @@ fn describe(limits: &Limits) -> String {
         ("tpm", limits.tpm),
         ("tpd", limits.tpd),
         ("rpmonth", limits.rpmonth),
+        ("rps", limits.rps),
+        ("max_in_flight", limits.max_in_flight),
     ]
     .into_iter()
     .filter_map(|(name, v)| v.map(|v| format!("{name}={v}")))
@@ -568,6 +629,40 @@ id = "c"
         // A bucket member without limits differs from one with limits.
         let missing = SHARED.replacen("rpm = 5\nrpd = 20\n", "", 1);
         assert!(ModelCatalog::parse("x.toml", &missing).is_err());
+    }
+
+    #[test]
+    fn pacing_limits_parse_and_zero_in_flight_is_refused() {
+        let c = ModelCatalog::parse(
+            "x.toml",
+            "[shared]\nrps = 1\n[[models]]\nid = \"a\"\nmax_in_flight = 1\n",
+        )
+        .unwrap();
+        assert_eq!(c.shared.rps, Some(1));
+        assert_eq!(c.models[0].limits().max_in_flight, Some(1));
+        // `rps` is a window the ledger counts in the store; `max_in_flight` alone is none,
+        // so the key's shared counters stay off for it.
+        assert!(c.shared.has_windows());
+        let in_flight_only = Limits {
+            max_in_flight: Some(1),
+            ..Limits::default()
+        };
+        assert!(!in_flight_only.is_empty() && !in_flight_only.has_windows());
+        let err = ModelCatalog::parse("x.toml", "[[models]]\nid = \"a\"\nmax_in_flight = 0\n")
+            .unwrap_err();
+        assert_eq!(err.key, "models.max_in_flight");
+        assert!(
+            err.reason.contains("`a`") && err.reason.contains("at least 1"),
+            "{err}"
+        );
+        let err = ModelCatalog::parse("x.toml", "models = []\n[shared]\nmax_in_flight = 0\n")
+            .unwrap_err();
+        assert_eq!(err.key, "shared.max_in_flight");
+        // A bucket's models must agree on pacing limits too.
+        let differing = "[[models]]\nid = \"a\"\nbucket = \"ab\"\nmax_in_flight = 1\n\
+                         [[models]]\nid = \"b\"\nbucket = \"ab\"\nmax_in_flight = 2\n";
+        let err = ModelCatalog::parse("x.toml", differing).unwrap_err();
+        assert!(err.reason.contains("max_in_flight=1"), "{err}");
     }
 
     #[test]

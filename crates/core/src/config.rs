@@ -67,7 +67,9 @@ impl Strategy {
 ///
 /// Each key of a provider is its own quota. Per provider (`[providers.<id>]`):
 /// - `rpm`, `rpd`, `tpm`, `tpd`, `rpmonth` set the limits of **each model** of the provider
-///   (three models of `rpd = 1000` may take 3,000 requests a day);
+///   (three models of `rpd = 1000` may take 3,000 requests a day); so do the pacing limits
+///   `rps` (requests per second, a rolling second) and `max_in_flight` (requests in flight
+///   at once, counted per gateway process);
 /// - `[providers.<id>.model_limits."<model>"]`, with the same keys, sets one model's limits
 ///   over those. Models that the catalog puts in one quota `bucket` (they share one set of
 ///   windows upstream, like Gemini's `gemini-3.5-flash` and `gemini-3-flash-preview`) must
@@ -187,6 +189,13 @@ pub struct ProviderSettings {
     pub tpd: Option<u64>,
     /// Requests per calendar month, for each model of the provider.
     pub rpmonth: Option<u64>,
+    /// Requests per second, for each model of the provider (for the whole key where the
+    /// catalog's `[shared]` sets `rps`, as Mistral's does).
+    pub rps: Option<u64>,
+    /// Requests in flight at once, for each model of the provider (for the whole key
+    /// where the catalog's `[shared]` sets it, as Ollama Cloud's does); counted per
+    /// gateway process.
+    pub max_in_flight: Option<u64>,
     /// Limits for one model (`[providers.<id>.model_limits."<model>"]`), over the above.
     pub model_limits: BTreeMap<String, Limits>,
     /// Limits of one key across all the provider's models together
@@ -229,6 +238,8 @@ impl Default for ProviderSettings {
             tpm: None,
             tpd: None,
             rpmonth: None,
+            rps: None,
+            max_in_flight: None,
             model_limits: BTreeMap::new(),
             shared: Limits::default(),
             model_capabilities: BTreeMap::new(),
@@ -261,6 +272,8 @@ impl ProviderSettings {
             tpm: self.tpm,
             tpd: self.tpd,
             rpmonth: self.rpmonth,
+            rps: self.rps,
+            max_in_flight: self.max_in_flight,
         }
     }
 
@@ -292,6 +305,12 @@ impl ProviderSettings {
             tpm: pick(self.shared.tpm, catalog_shared.tpm, level.tpm),
             tpd: pick(self.shared.tpd, catalog_shared.tpd, level.tpd),
             rpmonth: pick(self.shared.rpmonth, catalog_shared.rpmonth, level.rpmonth),
+            rps: pick(self.shared.rps, catalog_shared.rps, level.rps),
+            max_in_flight: pick(
+                self.shared.max_in_flight,
+                catalog_shared.max_in_flight,
+                level.max_in_flight,
+            ),
         }
     }
 }
@@ -528,6 +547,24 @@ impl Settings {
                     .map(|m| (m, m.limits().overridden_by(&p.limits_for(&m.id))));
                 if let Err(reason) = crate::catalog::check_buckets(effective) {
                     return err(&format!("providers.{id}.model_limits"), reason);
+                }
+            }
+            let in_flight = std::iter::once((String::new(), p.max_in_flight))
+                .chain(std::iter::once((
+                    ".shared".to_owned(),
+                    p.shared.max_in_flight,
+                )))
+                .chain(
+                    p.model_limits
+                        .iter()
+                        .map(|(model, l)| (format!(".model_limits.\"{model}\""), l.max_in_flight)),
+                );
+            for (place, value) in in_flight {
+                if value == Some(0) {
+                    return err(
+                        &format!("providers.{id}{place}.max_in_flight"),
+                        crate::catalog::IN_FLIGHT_ZERO.to_owned(),
+                    );
                 }
             }
             for (model, caps) in &p.model_capabilities {

@@ -130,6 +130,10 @@ pub(crate) enum SkipReason {
     RateLimited,
     Exhausted,
     Parked,
+    /// At its `max_in_flight` limit: the walk's own skip (health never parks a route for
+    /// it), until one of the attempts in flight ends. (No ", " in its description: the
+    /// gateway splits the busy report at those.)
+    InFlight,
 }
 
 impl SkipReason {
@@ -142,6 +146,7 @@ impl SkipReason {
             Self::RateLimited => "rate limited",
             Self::Exhausted => "quota exhausted",
             Self::Parked => "model unavailable",
+            Self::InFlight => "at its limit of requests in flight",
         }
     }
 }

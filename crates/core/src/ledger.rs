@@ -33,7 +33,18 @@
 //!   continuously), they are the last 24 hours, counted like minute windows in hour
 //!   sub-buckets (`rpd:h<hour>`), the current one and the 24 before it in full, so never
 //!   less than any 24 hours hold; a denied rolling day is retried at the next hour;
-//! - **month** windows are calendar months in UTC.
+//! - **month** windows are calendar months in UTC;
+//! - **second** windows (`rps`) are rolling seconds counted like minute windows, in
+//!   200 ms ticks (`rps:<tick>`): the current one and the 5 before it in full, 1.2 s that
+//!   cover every second ending now, so the ledger never lets a rolling second hold more
+//!   than the limit (Mistral's free tier: one request a second per key). They are counted
+//!   only where an `rps` limit is set, so other routes pay nothing for them; a denied
+//!   second window is retried at the next tick, and the router skips the route meanwhile
+//!   (as it does a full minute window). Processes whose clocks differ by more than a tick
+//!   may together pass a second's limit: keep gateways sharing a store on NTP.
+//!
+//! Requests in flight (`max_in_flight`) are not a window: the router counts them in
+//! process (`router/in_flight.rs`).
 //!
 //! Counter keys embed the window id (`llmpool:q:<quota id>:rpd:2026-03-08`), so a new
 //! window starts at zero by itself and old keys expire. Every own window is counted even
@@ -111,6 +122,8 @@ pub(crate) enum Scope {
 /// Current use of one set of windows (a route's own, or a key's shared).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct RouteUsage {
+    /// Zero where no `rps` limit is set (the window is not counted there).
+    pub(crate) calls_second: u64,
     pub(crate) calls_minute: u64,
     pub(crate) calls_today: u64,
     pub(crate) calls_month: u64,
@@ -126,6 +139,7 @@ impl RouteUsage {
             WindowKind::RequestsMonth => self.calls_month,
             WindowKind::TokensMinute => self.tokens_minute,
             WindowKind::TokensDay => self.tokens_today,
+            WindowKind::RequestsSecond => self.calls_second,
         }
     }
 }
@@ -232,11 +246,14 @@ impl Ledger {
         let w = Windows::at(self.clock.now(), route.day);
         let own = self.limits(route);
         let shared = self.shared_limits(route);
-        let usage = self.usage(route).await?;
-        let shared_usage = if shared.is_empty() {
-            RouteUsage::default()
+        let usage = self
+            .usage_of(route.id, route.day, own.rps.is_some())
+            .await?;
+        let shared_usage = if shared.has_windows() {
+            self.usage_of(route.key_id, route.day, shared.rps.is_some())
+                .await?
         } else {
-            self.shared_usage(route).await?
+            RouteUsage::default()
         };
         for kind in WindowKind::ALL {
             for (limits, usage) in [(&own, &usage), (&shared, &shared_usage)] {
@@ -253,7 +270,8 @@ impl Ledger {
     /// The route's current use of its own windows (minute figures are the conservative
     /// sub-bucket sum the ledger checks); the same for every route of one bucket.
     pub(crate) async fn usage(&self, route: &RouteQuota<'_>) -> Result<RouteUsage, StoreError> {
-        self.usage_of(route.id, route.day).await
+        let second = self.limits(route).rps.is_some();
+        self.usage_of(route.id, route.day, second).await
     }
 
     /// The key's current use of its shared windows (zero where no shared window is
@@ -262,16 +280,28 @@ impl Ledger {
         &self,
         route: &RouteQuota<'_>,
     ) -> Result<RouteUsage, StoreError> {
-        self.usage_of(route.key_id, route.day).await
+        let second = self.shared_limits(route).rps.is_some();
+        self.usage_of(route.key_id, route.day, second).await
     }
 
-    async fn usage_of(&self, id: &str, day: DayRule) -> Result<RouteUsage, StoreError> {
+    /// The use of `id`'s windows; its second window's only when `second` (it is counted
+    /// only where a limit is set).
+    async fn usage_of(
+        &self,
+        id: &str,
+        day: DayRule,
+        second: bool,
+    ) -> Result<RouteUsage, StoreError> {
         let w = Windows::at(self.clock.now(), day);
         // Per kind: its current counter, then the earlier sub-buckets it counts in full.
         let mut keys = Vec::new();
         let mut spans = Vec::with_capacity(WindowKind::ALL.len());
         for kind in WindowKind::ALL {
             let start = keys.len();
+            if !kind.always_counted() && !second {
+                spans.push(start..start);
+                continue;
+            }
             keys.push(counter_key(id, kind, &w.id(kind)));
             keys.extend(w.previous_keys(id, kind));
             spans.push(start..keys.len());
@@ -294,6 +324,7 @@ impl Ledger {
             calls_month: used(2),
             tokens_minute: used(3),
             tokens_today: used(4),
+            calls_second: used(5),
         })
     }
 
@@ -302,9 +333,16 @@ impl Ledger {
     pub(crate) async fn remaining_share(&self, route: &RouteQuota<'_>) -> Result<f64, StoreError> {
         let own = self.limits(route);
         let shared = self.shared_limits(route);
-        let mut share = remaining_share(&own, &self.usage(route).await?);
+        // The limits are at hand: `usage` would look them up again (a lock per route).
+        let usage = self
+            .usage_of(route.id, route.day, own.rps.is_some())
+            .await?;
+        let mut share = remaining_share(&own, &usage);
         if shared.rpd.is_some() || shared.rpmonth.is_some() {
-            share = share.min(remaining_share(&shared, &self.shared_usage(route).await?));
+            let shared_usage = self
+                .usage_of(route.key_id, route.day, shared.rps.is_some())
+                .await?;
+            share = share.min(remaining_share(&shared, &shared_usage));
         }
         Ok(share)
     }

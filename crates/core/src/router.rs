@@ -16,8 +16,14 @@
 //! route the request may use lacks something, the error is
 //! [`Unavailable::Unsupported`](crate::Unavailable::Unsupported), naming it and the
 //! configured models that have it.
+//!
+//! Pacing: a route whose model or key is at its `max_in_flight` limit (counted in process,
+//! see `in_flight`) or whose `rps` second is full (a ledger window) is skipped without a
+//! call, like a route whose minute window is full; when every route is skipped the error
+//! is [`Unavailable::AllBusy`](crate::Unavailable::AllBusy) with a wait of about a second.
 
 mod attempt;
+pub(crate) mod in_flight;
 pub(crate) mod inner;
 pub(crate) mod route;
 mod status;
@@ -354,6 +360,7 @@ fn key_entries(clients: Vec<KeyedClient>) -> Vec<KeyEntry> {
         keys.push(KeyEntry {
             label,
             client: client.provider,
+            gauges: self::in_flight::KeyGauges::default(),
         });
     }
     keys

@@ -21,6 +21,10 @@
 //!   Cohere's `max_per_minute` is 20 per model summed (its rpm is per model) while its
 //!   `max_monthly` is the key's 1,000 trial calls.
 //!
+//! Pacing limits (`rps`, `max_in_flight`) appear only where set, as fields that are
+//! otherwise absent: per route its model's own and its key's, per provider the sum over
+//! keys counted like the other figures. Requests in flight are this gateway process's.
+//!
 //! The router fills these types (`router/status.rs`). A limit that no model knows is `null`. `routes` gives each (provider, model, key) its
 //! own figures, the key masked: its model's own windows (the bucket's, shared with the
 //! other models naming `bucket`); the shared limits are in the provider's figures only,
@@ -145,6 +149,18 @@ pub struct ProviderStatus {
     pub priority: u32,
     /// The model a request would get now (the first available route's).
     pub model: Option<String>,
+    /// Requests per second the provider can take, counted like `max_daily` (per key the
+    /// shared `rps` once, else the models' summed); absent when no `rps` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_per_second: Option<u64>,
+    /// Requests the provider may have in flight at once, counted like `max_daily`;
+    /// absent when no `max_in_flight` is set. Counted per gateway process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u64>,
+    /// Requests in flight now under those limits (this gateway process); absent when no
+    /// `max_in_flight` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u64>,
     /// The same figures per route.
     pub routes: Vec<RouteStatus>,
     /// Why the provider is off, when it is: no key (and the variable that gives one),
@@ -190,6 +206,25 @@ pub struct RouteStatus {
     pub cooldown_until: Option<String>,
     /// What the route's model can do (`null` where unknown).
     pub capabilities: Capabilities,
+    /// The model's own requests-per-second limit (per key), when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_per_second: Option<u64>,
+    /// The model's own limit of requests in flight (per key; its bucket's), when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u64>,
+    /// Requests in flight now under the model's own limit (this gateway process), when
+    /// one is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u64>,
+    /// The key's requests-per-second limit (all its models together), when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_max_per_second: Option<u64>,
+    /// The key's limit of requests in flight (all its models together), when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_max_in_flight: Option<u64>,
+    /// Requests in flight now on the key (this gateway process), when it has a limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_in_flight: Option<u64>,
 }
 
 #[cfg(test)]

@@ -37,8 +37,8 @@ pub use translate::BatchLimits;
 pub use llmpool_core::{
     Acquire, Attempt, Capabilities, CapabilityOverride, ChatRequest, ChatResponse, ChatStream,
     Clock, ConfigError, Content, ContentPart, CounterCheck, Error, ErrorKind, ErrorKindLabel,
-    FinishReason, HealthState, ImageUrl, JsonSchema, KeyedClient, MemoryStore, Message, Missing,
-    ModelCatalog, ModelInfo, Needs, ONE_OFF_ROUTES_PER_PROVIDER, Provider, ProviderConfig,
+    FinishReason, HealthState, ImageUrl, JsonSchema, KeyedClient, Limits, MemoryStore, Message,
+    Missing, ModelCatalog, ModelInfo, Needs, ONE_OFF_ROUTES_PER_PROVIDER, Provider, ProviderConfig,
     ProviderError, ProviderFactory, ProviderSettings, ProviderSetup, ProviderStatus, QuotaStatus,
     RateLimitSnapshot, Registry, ResponseFormat, Role, RouteStatus, RoutedEvent, RoutedStream,
     Router, Settings, SkippedRoute, StateStore, StoreError, Strategy, StreamEnd, StreamEvent,

@@ -164,6 +164,7 @@ fn skip_word(description: &str) -> &'static str {
         "rate limited" => "rate_limited",
         "quota exhausted" => "quota",
         "model unavailable" => "parked",
+        "at its limit of requests in flight" => "in_flight",
         _ => "unavailable",
     }
 }

@@ -1,4 +1,4 @@
-//! The window calendar: which minute, day (a calendar day in the provider's zone, or a
+//! The window calendar: which second, minute, day (a calendar day in the provider's zone, or a
 //! rolling 24 hours) and month windows contain an instant, their ids and ends, and how
 //! long their counters are kept.
 
@@ -20,6 +20,18 @@ pub(super) const PREVIOUS_BUCKETS: i64 = 6;
 /// How long a sub-bucket is kept after its last change: it is read for 70 s after it
 /// starts; the rest is slack for clocks that differ between processes.
 pub(super) const MINUTE_TTL: Duration = Duration::from_secs(130);
+
+/// Length of a second window's sub-bucket ("tick"), in milliseconds.
+pub(super) const TICK_MILLIS: i64 = 200;
+
+/// Ticks before the current one that a second window counts: with the current one they
+/// span 1.2 s, covering every 1-second window that ends in the current tick (as a minute
+/// window's 7 buckets of 10 s cover every 60 s ending in the current one).
+pub(super) const PREVIOUS_TICKS: i64 = 5;
+
+/// How long a tick is kept: it is read for 1.2 s after it starts; the rest is slack for
+/// clocks that differ between processes and stores that expire in whole seconds.
+pub(super) const SECOND_TTL: Duration = Duration::from_secs(5);
 
 /// Length of a rolling day window's sub-bucket, in seconds (an hour).
 pub(super) const HOUR_SECS: i64 = 3600;
@@ -52,6 +64,8 @@ impl From<Tz> for DayRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum WindowKind {
     RequestsMinute,
+    /// Requests in a rolling second: counted only where a limit is set (`rps`).
+    RequestsSecond,
     RequestsDay,
     RequestsMonth,
     TokensMinute,
@@ -59,13 +73,21 @@ pub(crate) enum WindowKind {
 }
 
 impl WindowKind {
-    pub(super) const ALL: [WindowKind; 5] = [
+    pub(super) const ALL: [WindowKind; 6] = [
         WindowKind::RequestsMinute,
         WindowKind::RequestsDay,
         WindowKind::RequestsMonth,
         WindowKind::TokensMinute,
         WindowKind::TokensDay,
+        WindowKind::RequestsSecond,
     ];
+
+    /// Whether a window of this kind is counted even where its limit is unknown (so the
+    /// status report shows real use): all but the second window, whose counters would
+    /// cost every request a few more keys for a figure nobody reads.
+    pub(super) fn always_counted(self) -> bool {
+        !matches!(self, Self::RequestsSecond)
+    }
 
     /// The kind's place in [`WindowKind::ALL`].
     pub(super) fn index(self) -> usize {
@@ -75,6 +97,7 @@ impl WindowKind {
             Self::RequestsMonth => 2,
             Self::TokensMinute => 3,
             Self::TokensDay => 4,
+            Self::RequestsSecond => 5,
         }
     }
 
@@ -85,6 +108,7 @@ impl WindowKind {
             Self::RequestsMonth => "rpmonth",
             Self::TokensMinute => "tpm",
             Self::TokensDay => "tpd",
+            Self::RequestsSecond => "rps",
         }
     }
 
@@ -95,6 +119,7 @@ impl WindowKind {
             Self::RequestsMonth => limits.rpmonth,
             Self::TokensMinute => limits.tpm,
             Self::TokensDay => limits.tpd,
+            Self::RequestsSecond => limits.rps,
         }
     }
 
@@ -103,7 +128,7 @@ impl WindowKind {
     }
 
     /// Whether running out of this window means "exhausted" (day, month) rather than
-    /// "rate limited" (minute).
+    /// "rate limited" (second, minute).
     pub(crate) fn is_quota(self) -> bool {
         matches!(
             self,
@@ -118,6 +143,8 @@ impl WindowKind {
             Self::RequestsMonth => snapshot.requests_month,
             Self::TokensMinute => snapshot.tokens_minute,
             Self::TokensDay => snapshot.tokens_day,
+            // No provider reports a per-second window in headers.
+            Self::RequestsSecond => Window::default(),
         }
     }
 }
@@ -125,6 +152,10 @@ impl WindowKind {
 /// The windows that contain one instant, for one reset zone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Windows {
+    /// The second windows' current tick: 200 ms spans since the Unix epoch.
+    pub(crate) tick: i64,
+    /// Start of the next tick, when the oldest one counted leaves the second window.
+    pub(crate) next_tick: DateTime<Utc>,
     /// The minute windows' current sub-bucket: 10-second spans since the Unix epoch.
     pub(crate) bucket: i64,
     /// Start of the next sub-bucket, when the oldest one counted leaves the minute window.
@@ -168,11 +199,14 @@ impl Windows {
         let hour = ts.div_euclid(HOUR_SECS);
         let minute = ts.div_euclid(60);
         let bucket = ts.div_euclid(BUCKET_SECS);
+        let tick = now.timestamp_millis().div_euclid(TICK_MILLIS);
         let day = now.with_timezone(&tz).date_naive();
         let next_date = day.succ_opt().unwrap_or(day);
         let month = (now.year(), now.month());
         let next_month = crate::clock::next_utc_month(now);
         Self {
+            tick,
+            next_tick: DateTime::from_timestamp_millis((tick + 1) * TICK_MILLIS).unwrap_or(now),
             bucket,
             next_bucket: DateTime::from_timestamp((bucket + 1) * BUCKET_SECS, 0).unwrap_or(now),
             next_minute: DateTime::from_timestamp((minute + 1) * 60, 0).unwrap_or(now),
@@ -191,6 +225,7 @@ impl Windows {
     /// counts in full; `None` for windows that start over at a fixed time.
     pub(super) fn sliding(&self, kind: WindowKind) -> Option<(i64, &'static str, i64)> {
         match kind {
+            WindowKind::RequestsSecond => Some((self.tick, "", PREVIOUS_TICKS)),
             WindowKind::RequestsMinute | WindowKind::TokensMinute => {
                 Some((self.bucket, "", PREVIOUS_BUCKETS))
             }
@@ -205,6 +240,7 @@ impl Windows {
     /// (and equal earlier sub-buckets).
     pub(super) fn stamp(&self, kind: WindowKind) -> (i64, u8) {
         match kind {
+            WindowKind::RequestsSecond => (self.tick, 4),
             WindowKind::RequestsMinute | WindowKind::TokensMinute => (self.bucket, 0),
             WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => (self.hour, 1),
             WindowKind::RequestsDay | WindowKind::TokensDay => {
@@ -226,10 +262,12 @@ impl Windows {
         }
     }
 
-    /// When the use of the window of `kind` can next drop: the next sub-bucket for minute
-    /// and rolling day windows (the oldest bucket leaves), the window's end for the others.
+    /// When the use of the window of `kind` can next drop: the next sub-bucket for second,
+    /// minute and rolling day windows (the oldest one leaves), the window's end for the
+    /// others.
     pub(crate) fn end(&self, kind: WindowKind) -> DateTime<Utc> {
         match kind {
+            WindowKind::RequestsSecond => self.next_tick,
             WindowKind::RequestsMinute | WindowKind::TokensMinute => self.next_bucket,
             WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => self.next_hour,
             WindowKind::RequestsDay | WindowKind::TokensDay => self.next_day,
@@ -240,6 +278,7 @@ impl Windows {
     pub(super) fn ttl(&self, kind: WindowKind, now: DateTime<Utc>) -> Duration {
         let slack = Duration::from_secs(3600);
         match kind {
+            WindowKind::RequestsSecond => SECOND_TTL,
             WindowKind::RequestsMinute | WindowKind::TokensMinute => MINUTE_TTL,
             WindowKind::RequestsDay | WindowKind::TokensDay if self.rolling => ROLLING_DAY_TTL,
             WindowKind::RequestsDay | WindowKind::TokensDay | WindowKind::RequestsMonth => {

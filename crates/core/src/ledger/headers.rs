@@ -91,7 +91,8 @@ impl Ledger {
                     // the window's end.
                     None => match kind {
                         WindowKind::RequestsMinute | WindowKind::TokensMinute => w.next_minute,
-                        WindowKind::RequestsDay
+                        WindowKind::RequestsSecond
+                        | WindowKind::RequestsDay
                         | WindowKind::RequestsMonth
                         | WindowKind::TokensDay => w.end(kind),
                     },
@@ -172,6 +173,7 @@ fn set_limit(limits: &mut Limits, kind: WindowKind, value: u64) {
         WindowKind::RequestsMonth => limits.rpmonth = Some(value),
         WindowKind::TokensMinute => limits.tpm = Some(value),
         WindowKind::TokensDay => limits.tpd = Some(value),
+        WindowKind::RequestsSecond => limits.rps = Some(value),
     }
 }
 

@@ -59,7 +59,10 @@ impl Ledger {
         let shared = self.shared_limits(route);
         let mut windows = Vec::with_capacity(2 * WindowKind::ALL.len());
         for kind in WindowKind::ALL {
-            windows.push((kind, Scope::Own, route.id, kind.limit(&own)));
+            let limit = kind.limit(&own);
+            if kind.always_counted() || limit.is_some() {
+                windows.push((kind, Scope::Own, route.id, limit));
+            }
         }
         for kind in WindowKind::ALL {
             if let Some(limit) = kind.limit(&shared) {

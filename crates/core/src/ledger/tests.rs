@@ -801,3 +801,148 @@ fn the_key_cache_is_bounded() {
     }
     assert!(cache.len() > 0);
 }
+
+/// The denial of `q` now: its window, end and scope.
+async fn denied(ledger: &Ledger, q: &RouteQuota<'_>) -> (WindowKind, DateTime<Utc>, Scope) {
+    match ledger.acquire(q, 10).await.unwrap() {
+        Grant::Denied {
+            window,
+            until,
+            scope,
+        } => (window, until, scope),
+        Grant::Granted(_) => panic!("{} was granted", q.id),
+    }
+}
+
+/// `rps = 1`: one request in any rolling second. A second request 0.5 s and 0.95 s later
+/// is denied (its window ends at the next 200 ms tick, when the router may look again);
+/// 1.05 s later the tick of the first still counts in full (conservative by at most one
+/// tick), and from 1.2 s after its tick started the route is granted again.
+#[tokio::test(start_paused = true)]
+async fn rps_window_grants_one_request_per_rolling_second() {
+    let (ledger, _) = ledger_at("2026-05-01T10:00:00.100Z");
+    let limits = Limits {
+        rps: Some(1),
+        ..Limits::default()
+    };
+    let q = quota("p/m@k", limits);
+    assert!(granted(&ledger, &q).await);
+    assert_eq!(ledger.usage(&q).await.unwrap().calls_second, 1);
+    tokio::time::advance(Duration::from_millis(500)).await; // 00.600
+    let (window, until, scope) = denied(&ledger, &q).await;
+    assert_eq!(window, WindowKind::RequestsSecond);
+    assert_eq!(scope, Scope::Own);
+    assert_eq!(until, at("2026-05-01T10:00:00.800Z"));
+    assert!(
+        !window.is_quota(),
+        "a full second is a rate limit, not a spent quota"
+    );
+    assert_eq!(
+        ledger.room(&q).await.unwrap(),
+        Some((WindowKind::RequestsSecond, until))
+    );
+    tokio::time::advance(Duration::from_millis(450)).await; // 01.050
+    assert_eq!(denied(&ledger, &q).await.0, WindowKind::RequestsSecond);
+    tokio::time::advance(Duration::from_millis(100)).await; // 01.150
+    assert_eq!(denied(&ledger, &q).await.1, at("2026-05-01T10:00:01.200Z"));
+    tokio::time::advance(Duration::from_millis(50)).await; // 01.200
+    assert!(granted(&ledger, &q).await, "the next second");
+    assert_eq!(denied(&ledger, &q).await.0, WindowKind::RequestsSecond);
+    // Denials counted nothing: two requests in 1.1 s, one in each second.
+    assert_eq!(ledger.usage(&q).await.unwrap().calls_minute, 2);
+
+    // A limit of 3 takes three in the same second, not a fourth.
+    let three = quota(
+        "p/three@k",
+        Limits {
+            rps: Some(3),
+            ..Limits::default()
+        },
+    );
+    for _ in 0..3 {
+        assert!(granted(&ledger, &three).await);
+    }
+    assert_eq!(denied(&ledger, &three).await.0, WindowKind::RequestsSecond);
+}
+
+/// The second window is one more check in the same atomic `try_acquire`: a request
+/// denied by it charges no other window, and one denied by another window charges no
+/// second. A shared (`[shared] rps`, Mistral's per key) second holds across the models
+/// of the key.
+#[tokio::test(start_paused = true)]
+async fn rps_is_checked_atomically_with_the_other_windows() {
+    let (ledger, store) = ledger_at("2026-05-01T10:00:00Z");
+    let limits = Limits {
+        rps: Some(1),
+        rpm: Some(2),
+        ..Limits::default()
+    };
+    let q = quota("p/m@k", limits);
+    assert!(granted(&ledger, &q).await);
+    tokio::time::advance(Duration::from_millis(300)).await;
+    assert_eq!(denied(&ledger, &q).await.0, WindowKind::RequestsSecond);
+    let use_now = ledger.usage(&q).await.unwrap();
+    assert_eq!((use_now.calls_minute, use_now.tokens_today), (1, 10));
+    tokio::time::advance(Duration::from_secs(1)).await; // 01.300
+    assert!(granted(&ledger, &q).await);
+    tokio::time::advance(Duration::from_millis(1500)).await; // 02.800
+    // The second has room, the minute has not: the minute denies, the second is not
+    // charged (the next second's request below is granted by it).
+    assert_eq!(denied(&ledger, &q).await.0, WindowKind::RequestsMinute);
+    assert_eq!(ledger.usage(&q).await.unwrap().calls_second, 0);
+    let w = Windows::at(at("2026-05-01T10:00:02.800Z"), LA);
+    let key = super::keys::counter_key(
+        "p/m@k",
+        WindowKind::RequestsSecond,
+        &w.id(WindowKind::RequestsSecond),
+    );
+    assert_eq!(store.counters(&[key]).await.unwrap(), vec![0]);
+
+    // Shared per key: model a takes the key's second, model b is denied for the key.
+    let shared = Limits {
+        rps: Some(1),
+        ..Limits::default()
+    };
+    let a = shared_quota("p/a@k", Limits::default(), shared);
+    let b = shared_quota("p/b@k", Limits::default(), shared);
+    let other_key = RouteQuota {
+        key_id: "p@other",
+        ..shared_quota("p/a@other", Limits::default(), shared)
+    };
+    assert!(granted(&ledger, &a).await);
+    let (window, _, scope) = denied(&ledger, &b).await;
+    assert_eq!((window, scope), (WindowKind::RequestsSecond, Scope::Key));
+    assert_eq!(ledger.shared_usage(&b).await.unwrap().calls_second, 1);
+    assert!(
+        granted(&ledger, &other_key).await,
+        "another key is another quota"
+    );
+    tokio::time::advance(Duration::from_millis(1200)).await;
+    assert!(granted(&ledger, &b).await);
+}
+
+/// A route without `rps` never counts a second window: no counter is written for it (the
+/// plain path pays nothing for pacing).
+#[tokio::test(start_paused = true)]
+async fn without_rps_no_second_window_is_counted() {
+    let (ledger, store) = ledger_at("2026-05-01T10:00:00Z");
+    let q = quota(
+        "p/plain@k",
+        Limits {
+            rpm: Some(5),
+            ..Limits::default()
+        },
+    );
+    for _ in 0..3 {
+        assert!(granted(&ledger, &q).await);
+    }
+    let w = Windows::at(at("2026-05-01T10:00:00Z"), LA);
+    let key = super::keys::counter_key(
+        "p/plain@k",
+        WindowKind::RequestsSecond,
+        &w.id(WindowKind::RequestsSecond),
+    );
+    assert_eq!(store.counters(&[key]).await.unwrap(), vec![0]);
+    let use_now = ledger.usage(&q).await.unwrap();
+    assert_eq!((use_now.calls_second, use_now.calls_minute), (0, 3));
+}

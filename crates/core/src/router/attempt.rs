@@ -13,6 +13,7 @@ use crate::health::{Disabled, ProbeGuard, Skip, SkipReason};
 use crate::ledger::settle::{Grant, Reservation, never_reached_upstream};
 use crate::ledger::{Ledger, Scope};
 use crate::ratelimit::RateLimitSnapshot;
+use crate::router::in_flight::{IN_FLIGHT_RETRY, Permit};
 use crate::router::inner::{Ctx, Inner};
 use crate::router::route::Route;
 use crate::types::{Attempt, ChatRequest, ChatResponse};
@@ -75,6 +76,9 @@ pub(crate) struct Won<T> {
     pub(crate) value: T,
     pub(crate) route: Arc<Route>,
     pub(crate) reservation: Reservation,
+    /// The route's in-flight slots: held while the answer is read (a stream's whole
+    /// life), released when dropped.
+    pub(crate) permit: Permit,
 }
 
 /// What the walk does after a failure.
@@ -130,6 +134,19 @@ impl Inner {
                         ctx.skipped.push((Arc::clone(&route), skip));
                         break;
                     }
+                };
+                // Before the ledger: a route at its in-flight limit is skipped without
+                // taking a quota slot it would have to give back.
+                let Some(permit) = route.in_flight.try_take() else {
+                    tracing::debug!(route = %route.id, "requests in flight at the limit, skipped");
+                    ctx.skipped.push((
+                        Arc::clone(&route),
+                        Skip {
+                            reason: SkipReason::InFlight,
+                            until: Some(after(self.clock.now(), IN_FLIGHT_RETRY)),
+                        },
+                    ));
+                    break;
                 };
                 let reservation = match self.ledger.acquire(&route.quota(), tokens).await? {
                     Grant::Granted(r) => r,
@@ -188,10 +205,13 @@ impl Inner {
                             value,
                             route,
                             reservation,
+                            permit,
                         }));
                     }
                     Err(error) => {
                         let error = error.with_model(&route.model);
+                        // The attempt is over: its slots are free before any pause.
+                        drop(permit);
                         self.ledger.failed(&reservation, &error).await?;
                         let flow = self
                             .after_failure(&route, &error, latency, &mut guard, ctx, retries, waits)
@@ -411,6 +431,8 @@ impl Inner {
         let Some(won) = won else {
             return Err(ctx.take_error());
         };
+        // The answer is in: its in-flight slots are free before the bookkeeping.
+        drop(won.permit);
         let mut response = won.value;
         self.ledger
             .reconcile(&won.reservation, response.usage.as_ref())

@@ -252,7 +252,7 @@ impl Inner {
                     None => buckets.push((&r.quota_id, vec![&r.id], r.day)),
                 }
             }
-            if self.ledger.shared_limits(&r.quota()).is_empty() {
+            if !self.ledger.shared_limits(&r.quota()).has_windows() {
                 continue;
             }
             match keys.iter_mut().find(|k| k.0 == r.key_id) {

@@ -6,6 +6,7 @@ use crate::catalog::{Capabilities, Limits, ModelInfo};
 use crate::health::RouteRef;
 use crate::ledger::{DayRule, RouteQuota, Scope};
 use crate::provider::{Provider, ProviderFactory};
+use crate::router::in_flight::{InFlight, KeyGauges, Limit};
 use crate::types::{ChatRequest, Message, Missing, Needs, flag};
 
 /// One compiled-in provider as the router sees it.
@@ -85,6 +86,8 @@ impl ProviderEntry {
 pub(crate) struct KeyEntry {
     pub(crate) label: String,
     pub(crate) client: Arc<dyn Provider>,
+    /// Requests in flight on this key, and on each of its models with a limit.
+    pub(crate) gauges: KeyGauges,
 }
 
 /// A (provider, model, key) the router may call.
@@ -113,6 +116,9 @@ pub(crate) struct Route {
     pub(crate) context_window: Option<u64>,
     /// What the model can do, precomputed: a request's check is a mask operation.
     pub(crate) caps: Caps,
+    /// The `max_in_flight` limits of the model (per key) and of the key; none on most
+    /// routes, which then take no counter at all.
+    pub(crate) in_flight: InFlight,
 }
 
 /// A route's capabilities as bits of `flag` (see [`Route::lacks`]).
@@ -134,6 +140,24 @@ impl Route {
             Some(bucket) => format!("{provider}[{bucket}]@{}", key.label),
             None => id.clone(),
         };
+        let explicit_limits = entry.explicit_limits(&model.id);
+        let shared_explicit_limits = entry.shared_explicit();
+        let in_flight = InFlight {
+            own: explicit_limits
+                .max_in_flight
+                .or(model.max_in_flight)
+                .map(|max| Limit {
+                    gauge: key.gauges.own(&quota_id),
+                    max,
+                }),
+            key: shared_explicit_limits
+                .max_in_flight
+                .or(entry.shared_catalog.max_in_flight)
+                .map(|max| Limit {
+                    gauge: key.gauges.key(),
+                    max,
+                }),
+        };
         Self {
             id,
             key_id: format!("{provider}@{}", key.label),
@@ -144,13 +168,14 @@ impl Route {
             bucket: model.bucket.clone(),
             client: Arc::clone(&key.client),
             catalog_limits: model.limits(),
-            explicit_limits: entry.explicit_limits(&model.id),
+            explicit_limits,
             shared_catalog_limits: entry.shared_catalog,
-            shared_explicit_limits: entry.shared_explicit(),
+            shared_explicit_limits,
             prefill: entry.prefill(model.prefill),
             day: entry.day,
             context_window: model.context_window,
             caps: entry.caps(model),
+            in_flight,
         }
     }
 

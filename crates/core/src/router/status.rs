@@ -9,6 +9,7 @@ use crate::catalog::Limits;
 use crate::error::Error;
 use crate::health::{Circuit, Disabled, SkipReason};
 use crate::ledger::{RouteUsage, WindowKind};
+use crate::router::in_flight::Limit;
 use crate::router::inner::Inner;
 use crate::status::{HealthState, ProviderStatus, QuotaStatus, RouteStatus};
 
@@ -39,6 +40,10 @@ struct KeyWindows {
     own: Vec<(Limits, RouteUsage)>,
     shared: Limits,
     shared_usage: RouteUsage,
+    /// (in flight, limit) of each own in-flight limit, once per quota id.
+    own_in_flight: Vec<(u64, u64)>,
+    /// (in flight, limit) of the key's in-flight limit.
+    key_in_flight: Option<(u64, u64)>,
 }
 
 impl KeyWindows {
@@ -57,6 +62,18 @@ impl KeyWindows {
                 (self.shared_usage.of(kind), Some(max))
             }
         }
+    }
+}
+
+impl KeyWindows {
+    /// (in flight, limit) for this key: its own limit once, else its models' summed.
+    fn in_flight(&self) -> Option<(u64, u64)> {
+        self.key_in_flight.or_else(|| {
+            self.own_in_flight
+                .iter()
+                .copied()
+                .reduce(|a, b| (a.0 + b.0, a.1.saturating_add(b.1)))
+        })
     }
 }
 
@@ -90,10 +107,10 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
             let usage = inner.ledger.usage(&quota).await?;
             if !keys.iter().any(|(k, _, _)| *k == route.key_id) {
                 let shared = inner.ledger.shared_limits(&quota);
-                let shared_usage = if shared.is_empty() {
-                    RouteUsage::default()
-                } else {
+                let shared_usage = if shared.has_windows() {
                     inner.ledger.shared_usage(&quota).await?
+                } else {
+                    RouteUsage::default()
                 };
                 keys.push((
                     &route.key_id,
@@ -102,6 +119,8 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
                         own: Vec::new(),
                         shared,
                         shared_usage,
+                        own_in_flight: Vec::new(),
+                        key_in_flight: route.in_flight.key.as_ref().map(Limit::figures),
                     },
                 ));
             }
@@ -111,6 +130,9 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
             {
                 counted.push(&route.quota_id);
                 windows.own.push((limits, usage));
+                if let Some(own) = &route.in_flight.own {
+                    windows.own_in_flight.push(own.figures());
+                }
             }
             let mut state = HealthState::Healthy;
             let mut until = None;
@@ -123,7 +145,10 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
                     }
                     SkipReason::CircuitOpen => HealthState::CircuitOpen,
                     SkipReason::Probing => HealthState::HalfOpen,
-                    SkipReason::RateLimited => HealthState::RateLimited,
+                    // Busy for a moment, as a full short window is; health never parks a
+                    // route for its requests in flight (the walk skips it), so this is
+                    // for completeness.
+                    SkipReason::RateLimited | SkipReason::InFlight => HealthState::RateLimited,
                     SkipReason::Exhausted => HealthState::Exhausted,
                     SkipReason::Parked => HealthState::CoolingDown,
                 };
@@ -157,14 +182,22 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
                 resets_at: rfc3339(resets_at),
                 cooldown_until: until.map(rfc3339),
                 capabilities: route.capabilities(),
+                max_per_second: limits.rps,
+                max_in_flight: route.in_flight.own.as_ref().map(|l| l.max),
+                in_flight: route.in_flight.own.as_ref().map(|l| l.gauge.current()),
+                key_max_per_second: inner.ledger.shared_limits(&quota).rps,
+                key_max_in_flight: route.in_flight.key.as_ref().map(|l| l.max),
+                key_in_flight: route.in_flight.key.as_ref().map(|l| l.gauge.current()),
             });
         }
         let api_key_available = !entry.keys.is_empty();
         let mut keys: Vec<KeyWindows> = keys.into_iter().map(|(_, _, w)| w).collect();
         if !api_key_available {
             // What one key would get.
+            let shared = entry.shared_catalog.overridden_by(&entry.shared_explicit());
             let mut one = KeyWindows {
-                shared: entry.shared_catalog.overridden_by(&entry.shared_explicit()),
+                shared,
+                key_in_flight: shared.max_in_flight.map(|max| (0, max)),
                 ..KeyWindows::default()
             };
             let mut buckets: Vec<&str> = Vec::new();
@@ -178,11 +211,19 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
                 let limits = model
                     .limits()
                     .overridden_by(&entry.explicit_limits(&model.id));
+                if let Some(max) = limits.max_in_flight {
+                    one.own_in_flight.push((0, max));
+                }
                 one.own.push((limits, RouteUsage::default()));
             }
             keys.push(one);
         }
         let [daily, minute, tokens_daily, monthly] = provider_figures(&keys);
+        let per_second = sum(keys.iter().map(|k| k.figure(WindowKind::RequestsSecond).1));
+        let in_flight = keys
+            .iter()
+            .filter_map(KeyWindows::in_flight)
+            .reduce(|a, b| (a.0 + b.0, a.1.saturating_add(b.1)));
         let available = routes.iter().any(|r| r.available);
         let state = if !entry.enabled {
             HealthState::DisabledByConfig
@@ -276,6 +317,9 @@ pub(crate) async fn build(inner: &Inner) -> Result<QuotaStatus, Error> {
                 success_rate: health.success_rate().map(|r| (r * 1000.0).round() / 1000.0),
                 priority: entry.priority,
                 model,
+                max_per_second: per_second,
+                max_in_flight: in_flight.map(|f| f.1),
+                in_flight: in_flight.map(|f| f.0),
                 routes,
                 note: None,
             },

@@ -27,6 +27,7 @@ use crate::ledger::settle::Reservation;
 use crate::provider::ChatStream;
 use crate::ratelimit::RateLimitSnapshot;
 use crate::router::attempt::{Call, Flow, Won, latency_ms};
+use crate::router::in_flight::Permit;
 use crate::router::inner::{Ctx, Inner};
 use crate::router::route::Route;
 use crate::types::{
@@ -240,6 +241,10 @@ struct Current {
     reservation: Reservation,
     model: Option<String>,
     started: Instant,
+    /// The route's in-flight slots, held while its stream is read: released when the
+    /// stream finishes, is cut (the `Current` is taken apart) or is dropped with the
+    /// routed stream.
+    permit: Permit,
 }
 
 struct Driver {
@@ -306,6 +311,7 @@ impl Driver {
             value,
             route,
             reservation,
+            permit,
         } = won;
         let mut current = Current {
             route,
@@ -313,6 +319,7 @@ impl Driver {
             reservation,
             model: value.model,
             started: Instant::now(),
+            permit,
         };
         if let Some(first) = value.first {
             match &first {
@@ -425,7 +432,17 @@ impl Driver {
                 Err(()) => ProviderError::new(current.route.provider, ErrorKind::Timeout)
                     .with_message(format!("no chunk within {} s", stall.as_secs())),
             };
-            let Current { route, started, .. } = current;
+            let Current {
+                route,
+                started,
+                stream,
+                permit,
+                ..
+            } = current;
+            // The cut stream's connection closes, then its slots are free: a continuation
+            // on another model of the same key must not find them taken.
+            drop(stream);
+            drop(permit);
             match self.after_cut(route, started, cut).await {
                 Ok(()) => {
                     if let Some(item) = self.pending.pop_front() {

@@ -3,6 +3,7 @@
 mod bounded;
 mod capabilities;
 mod failover;
+mod pacing;
 mod shared;
 
 use std::collections::HashMap;

@@ -3,7 +3,8 @@
 //! Each call takes the next queued [`Reply`] (or the fallback, by default a plain `"ok"`
 //! answer) and records the request it got. Replies can wait (tokio time, so paused tests
 //! control it), fail with any [`ErrorKind`] and rate-limit headers, or stream events that
-//! cut, stall or fail midway.
+//! cut, stall or fail midway. It counts its calls in flight (a stream's until it is
+//! finished or dropped) and the most there ever were at once ([`FakeProvider::peak`]).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -17,6 +18,7 @@
 //! ```
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -200,6 +202,33 @@ struct State {
 pub struct FakeProvider {
     id: &'static str,
     state: Mutex<State>,
+    concurrency: Arc<Concurrency>,
+}
+
+/// Calls in flight now and the most there were at once.
+#[derive(Debug, Default)]
+struct Concurrency {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// One call in flight; dropping it ends the call (also when its future or stream is
+/// dropped half-way).
+#[derive(Debug)]
+struct Busy(Arc<Concurrency>);
+
+impl Busy {
+    fn start(concurrency: &Arc<Concurrency>) -> Self {
+        let now = concurrency.now.fetch_add(1, Ordering::SeqCst) + 1;
+        concurrency.peak.fetch_max(now, Ordering::SeqCst);
+        Self(Arc::clone(concurrency))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl FakeProvider {
@@ -212,7 +241,19 @@ impl FakeProvider {
                 fallback: Reply::text("ok"),
                 requests: Vec::new(),
             }),
+            concurrency: Arc::default(),
         }
+    }
+
+    /// Calls in flight now: one-shot calls not yet answered, streams not yet finished
+    /// (ended, failed) or dropped.
+    pub fn in_flight(&self) -> usize {
+        self.concurrency.now.load(Ordering::SeqCst)
+    }
+
+    /// The most calls that were ever in flight at once.
+    pub fn peak(&self) -> usize {
+        self.concurrency.peak.load(Ordering::SeqCst)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -318,6 +359,7 @@ impl Provider for FakeProvider {
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let _busy = Busy::start(&self.concurrency);
         let reply = self.next(req);
         reply.wait().await;
         let requested = req.model.clone().unwrap_or_default();
@@ -366,6 +408,7 @@ impl Provider for FakeProvider {
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        let busy = Busy::start(&self.concurrency);
         let reply = self.next(req);
         reply.wait().await;
         let steps = match reply.outcome {
@@ -394,9 +437,14 @@ impl Provider for FakeProvider {
             }
         };
         let id = self.id;
-        let stream = futures::stream::unfold(VecDeque::from(steps), move |mut steps| async move {
+        // The call stays in flight while the stream lives and has steps left.
+        let state = (VecDeque::from(steps), Some(busy));
+        let stream = futures::stream::unfold(state, move |(mut steps, mut busy)| async move {
             loop {
-                let step = steps.pop_front()?;
+                let Some(step) = steps.pop_front() else {
+                    busy.take();
+                    return None;
+                };
                 let item = match step {
                     StreamStep::Started(rate_limits, model) => {
                         Ok(StreamEvent::Started { rate_limits, model })
@@ -417,7 +465,10 @@ impl Provider for FakeProvider {
                         continue;
                     }
                 };
-                return Some((item, steps));
+                if matches!(item, Ok(StreamEvent::Done(_)) | Err(_)) {
+                    busy.take();
+                }
+                return Some((item, (steps, busy)));
             }
         });
         Ok(stream.boxed())
