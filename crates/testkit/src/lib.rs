@@ -7,7 +7,8 @@
 //!   [`refused_base_url`], [`only_request`] and [`request_snapshot`] for what a wiremock
 //!   server received;
 //! - assertions: [`assert_no_key`], [`assert_error_clean`], [`assert_quota_until`];
-//! - [`compat`]: the harness of the OpenAI-compatible provider crates ([`compat::Contract`]).
+//! - [`compat`]: the harness of the OpenAI-compatible provider crates ([`compat::Contract`]);
+//! - [`surface`]: the scaffold of their chat-surface suites ([`surface::Surface`]).
 //!
 //! The fake provider and the store conformance suite live in `llmpool_core::testkit`
 //! (core's own tests use them).
@@ -19,6 +20,7 @@
 
 pub mod compat;
 pub mod fuzz;
+pub mod surface;
 
 use std::path::Path;
 use std::time::Duration;
