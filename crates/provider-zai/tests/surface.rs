@@ -3,13 +3,12 @@
 //! `shared/providers/zai.md` §2–§4, played by wiremock on 127.0.0.1. The `tools-*`, `json-*`, `vision-*`, `reasoning-*`
 //! payloads in `tests/fixtures/` are synthetic, built from the OpenAI shape per that file (no
 //! recorded examples exist; each says so in its `_source`).
+//! The scaffold is `llmpool_testkit::surface`.
 
-use llmpool_core::{
-    ChatRequest, ErrorKind, FinishReason, ProviderError, StreamEvent, ToolCallDelta,
-};
-use llmpool_openai_compat::ChatCompletionRequest;
+use llmpool_core::{ChatRequest, ErrorKind};
 use llmpool_provider_zai::FACTORY;
-use llmpool_testkit::compat::{Contract, Reply, collect, error_json, events_json, streamed_text};
+use llmpool_testkit::compat::{Contract, Reply, error_json, events_json};
+use llmpool_testkit::surface::{self, Surface};
 use serde_json::{Value, json};
 
 const SUITE: Contract = Contract {
@@ -20,9 +19,15 @@ const SUITE: Contract = Contract {
     stream_request: plain_stream_request,
 };
 
-/// The model of the tool fixtures, and the call id its answers carry.
+/// The tool fixtures' call id, and what Z.ai receives for a client body.
+const SURFACE: Surface = Surface {
+    contract: SUITE,
+    call_id: "call_-8165402957431520473",
+    upstream_body,
+};
+
+/// The model of the tool fixtures.
 const MODEL: &str = "glm-4.7-flash";
-const CALL_ID: &str = "call_-8165402957431520473";
 
 fn plain_request() -> ChatRequest {
     ChatRequest::from_user("What is the capital of France?").with_model(MODEL)
@@ -35,19 +40,6 @@ fn plain_stream_request() -> ChatRequest {
     }
 }
 
-/// A client's OpenAI request fixture (its `_source` note removed) in core terms, and the
-/// body as the client wrote it.
-#[expect(
-    clippy::unwrap_used,
-    reason = "test helper: a failed setup fails the test"
-)]
-fn surface_request(name: &str) -> (ChatRequest, Value) {
-    let mut body = SUITE.fixture_json(name);
-    body.as_object_mut().unwrap().remove("_source");
-    let wire: ChatCompletionRequest = serde_json::from_value(body.clone()).unwrap();
-    (wire.to_core().unwrap(), body)
-}
-
 /// What Z.ai receives for a client body (zai.md §2): the same, plus `thinking` disabled
 /// when the client asked for no reasoning.
 fn upstream_body(mut body: Value) -> Value {
@@ -57,137 +49,43 @@ fn upstream_body(mut body: Value) -> Value {
     body
 }
 
-/// The tool-call pieces of a stream, in order.
-fn streamed_calls(items: &[Result<StreamEvent, ProviderError>]) -> Vec<ToolCallDelta> {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            Ok(StreamEvent::ToolCall(c)) => Some(c.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The reasoning text of a stream.
-fn streamed_reasoning(items: &[Result<StreamEvent, ProviderError>]) -> String {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            Ok(StreamEvent::Reasoning(t)) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The error of a call of `req` that must fail before reaching the upstream.
-#[expect(
-    clippy::unwrap_used,
-    reason = "test helper: a failed setup fails the test"
-)]
-async fn refused(req: &ChatRequest) -> ProviderError {
-    let up = SUITE.upstream().await;
-    let err = SUITE.provider(&up.base_url()).chat(req).await.unwrap_err();
-    assert!(
-        up.server.received_requests().await.unwrap().is_empty(),
-        "a refused request reached the upstream"
-    );
-    err
-}
-
 #[tokio::test]
 async fn tools_are_sent_and_the_calls_come_back() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::json(200, SUITE.fixture("tools-response.json")))
+    let (resp, request) = SURFACE
+        .sent_as_written("tools-request.json", "tools-response.json")
         .await;
-    let (req, client) = surface_request("tools-request.json");
-    let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
-    let request = up.only_request().await;
-    assert_eq!(request["body"], upstream_body(client));
     insta::assert_json_snapshot!("surface_tools_request", request);
     insta::assert_json_snapshot!("surface_tools_response", resp, { ".latency" => "[latency]" });
-    assert_eq!(resp.finish_reason, Some(FinishReason::ToolCalls));
-    assert_eq!(resp.tool_calls.len(), 1);
-    assert_eq!(resp.tool_calls[0].id, CALL_ID);
-    assert_eq!(resp.tool_calls[0].name, "get_weather");
-    assert_eq!(resp.tool_calls[0].arguments, r#"{"city":"Paris"}"#);
-    assert!(resp.text.is_empty());
+    SURFACE.assert_tool_call(&resp);
 }
 
 #[tokio::test]
 async fn streamed_tool_call_fragments_become_tool_call_events() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::sse(SUITE.fixture("tools-stream.sse")))
-        .await;
-    let (mut req, _) = surface_request("tools-request.json");
-    req.stream = true;
-    let items = collect(
-        SUITE
-            .provider(&up.base_url())
-            .chat_stream(&req)
-            .await
-            .unwrap(),
-    )
-    .await;
-    insta::assert_json_snapshot!("surface_tools_stream_request", up.only_request().await);
+    let (items, request) = SURFACE.tool_stream().await;
+    insta::assert_json_snapshot!("surface_tools_stream_request", request);
     insta::assert_json_snapshot!("surface_tools_stream_events", events_json(&items));
-    let calls = streamed_calls(&items);
-    assert_eq!(calls.len(), 3, "{calls:?}");
-    assert_eq!(calls[0].id.as_deref(), Some(CALL_ID));
-    assert_eq!(calls[0].name.as_deref(), Some("get_weather"));
-    assert!(calls.iter().all(|c| c.index == 0));
-    let arguments: String = calls.iter().map(|c| c.arguments.as_str()).collect();
-    assert_eq!(arguments, r#"{"city":"Paris"}"#);
-    assert_eq!(streamed_text(&items), "");
-    let Some(Ok(StreamEvent::Done(end))) = items.last() else {
-        panic!("stream did not end with Done: {items:?}");
-    };
-    assert_eq!(end.finish_reason, Some(FinishReason::ToolCalls));
+    SURFACE.assert_tool_stream(&items);
 }
 
 #[tokio::test]
 async fn the_follow_up_turn_carries_the_call_and_its_result() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::json(
-        200,
-        SUITE.fixture("tools-followup-response.json"),
-    ))
-    .await;
-    let (req, client) = surface_request("tools-followup-request.json");
-    let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
-    let request = up.only_request().await;
-    assert_eq!(request["body"], upstream_body(client));
+    let request = SURFACE.follow_up().await;
     insta::assert_json_snapshot!("surface_tools_followup_request", request);
-    assert_eq!(resp.text, "It is 18 °C and clear in Paris.");
-    assert_eq!(resp.finish_reason, Some(FinishReason::Stop));
-    assert!(resp.dropped_params.is_empty(), "{:?}", resp.dropped_params);
 }
 
 /// zai.md §2: `response_format` is `{"type":"json_object"}`; a schema is not documented, so
 /// it fails the route by name rather than being answered as loose JSON.
 #[tokio::test]
 async fn a_json_schema_request_fails_by_name_and_json_object_passes() {
-    let (req, mut client) = surface_request("json-request.json");
-    let err = refused(&req).await;
+    let (req, mut client) = SURFACE.request("json-request.json");
+    let err = SURFACE.refused(&req).await;
     assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
     insta::assert_json_snapshot!("surface_json_schema_refused", error_json(&err));
-    assert!(
-        err.message
-            .as_deref()
-            .is_some_and(|m| m.contains("`response_format.json_schema`")),
-        "{err:?}"
-    );
+    surface::assert_message_contains(&err, "`response_format.json_schema`");
 
-    let up = SUITE.upstream().await;
-    up.reply(Reply::json(200, SUITE.fixture("json-response.json")))
-        .await;
     client["response_format"] = json!({"type": "json_object"});
-    let wire: ChatCompletionRequest = serde_json::from_value(client.clone()).unwrap();
-    let resp = SUITE
-        .provider(&up.base_url())
-        .chat(&wire.to_core().unwrap())
-        .await
-        .unwrap();
-    let request = up.only_request().await;
+    let req = Surface::to_core(&client, "the json_object request");
+    let (resp, request) = SURFACE.chat("json-response.json", &req).await;
     assert_eq!(request["body"], upstream_body(client));
     insta::assert_json_snapshot!("surface_json_object_request", request);
     let answer: Value = serde_json::from_str(&resp.text).unwrap();
@@ -196,51 +94,21 @@ async fn a_json_schema_request_fails_by_name_and_json_object_passes() {
 
 #[tokio::test]
 async fn reasoning_comes_back_apart_from_the_answer() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::json(200, SUITE.fixture("reasoning-response.json")))
-        .await;
-    let resp = SUITE
-        .provider(&up.base_url())
-        .chat(&plain_request())
-        .await
-        .unwrap();
-    assert_eq!(resp.text, "Paris.");
-    assert_eq!(
-        resp.reasoning.as_deref(),
-        Some("The user asks for the capital of France. It is Paris.")
-    );
+    SURFACE.assert_reasoning_apart().await;
 }
 
 #[tokio::test]
 async fn streamed_reasoning_comes_apart_from_the_answer() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::sse(SUITE.fixture("reasoning-stream.sse")))
-        .await;
-    let items = collect(
-        SUITE
-            .provider(&up.base_url())
-            .chat_stream(&plain_stream_request())
-            .await
-            .unwrap(),
-    )
-    .await;
+    let items = SURFACE.reasoning_stream().await;
     insta::assert_json_snapshot!("surface_reasoning_stream_events", events_json(&items));
-    assert_eq!(
-        streamed_reasoning(&items),
-        "The user asks for the capital of France."
-    );
-    assert_eq!(streamed_text(&items), "Paris.");
+    Surface::assert_reasoning_stream(&items);
 }
 
 #[tokio::test]
 async fn an_image_data_url_reaches_the_vision_model() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::json(200, SUITE.fixture("json-response.json")))
+    let (_, request) = SURFACE
+        .sent_as_written("vision-request.json", "json-response.json")
         .await;
-    let (req, client) = surface_request("vision-request.json");
-    SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
-    let request = up.only_request().await;
-    assert_eq!(request["body"], upstream_body(client));
     insta::assert_json_snapshot!("surface_vision_request", request);
 }
 
@@ -251,13 +119,10 @@ async fn reasoning_effort_turns_thinking_on_or_off() {
         ("low", "enabled"),
         ("none", "disabled"),
     ] {
-        let up = SUITE.upstream().await;
-        up.reply(Reply::json(200, SUITE.fixture("reasoning-response.json")))
-            .await;
         let mut req = plain_request();
         req.reasoning_effort = Some(effort.into());
-        let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
-        let body = up.only_request().await["body"].clone();
+        let (resp, request) = SURFACE.chat("reasoning-response.json", &req).await;
+        let body = &request["body"];
         assert_eq!(body["thinking"], json!({"type": thinking}), "{effort}");
         assert!(body.get("reasoning_effort").is_none(), "{body}");
         assert!(resp.dropped_params.is_empty(), "{:?}", resp.dropped_params);
@@ -266,15 +131,12 @@ async fn reasoning_effort_turns_thinking_on_or_off() {
 
 #[tokio::test]
 async fn undocumented_fields_are_left_out_and_named_logit_bias_refused() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::json(200, SUITE.fixture("chat_ok.json")))
-        .await;
-    let (mut req, _) = surface_request("tools-request.json");
+    let (mut req, _) = SURFACE.request("tools-request.json");
     req.user = Some("user-42".into());
     req.parallel_tool_calls = Some(false);
-    let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+    let (resp, request) = SURFACE.chat("chat_ok.json", &req).await;
     assert_eq!(resp.dropped_params, vec!["parallel_tool_calls", "user"]);
-    let body = up.only_request().await["body"].clone();
+    let body = &request["body"];
     assert!(
         body.get("user").is_none() && body.get("parallel_tool_calls").is_none(),
         "{body}"
@@ -283,13 +145,8 @@ async fn undocumented_fields_are_left_out_and_named_logit_bias_refused() {
 
     let mut req = plain_request();
     req.extra.insert("logit_bias".into(), json!({"1": 5}));
-    let err = refused(&req).await;
-    assert!(
-        err.message
-            .as_deref()
-            .is_some_and(|m| m.contains("`logit_bias`")),
-        "{err:?}"
-    );
+    let err = SURFACE.refused(&req).await;
+    surface::assert_message_contains(&err, "`logit_bias`");
 }
 
 /// zai.md §5: codes 1210 and 1213–1215 (invalid, missing or conflicting parameter) are the
@@ -302,9 +159,5 @@ async fn parameter_error_1214_is_a_bad_request() {
             r#"{"error":{"code":"1214","message":"tools 参数非法 (invalid tools parameter)"}}"#,
         ))
         .await;
-    assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
-    assert!(
-        err.message.as_deref().is_some_and(|m| m.contains("tools")),
-        "{err:?}"
-    );
+    surface::assert_bad_request_naming(&err, "tools");
 }
