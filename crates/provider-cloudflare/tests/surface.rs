@@ -3,13 +3,12 @@
 //! `shared/providers/cloudflare.md` §2–§4, played by wiremock on 127.0.0.1. The `tools-*`, `json-*`
 //! payloads in `tests/fixtures/` are synthetic, built from the OpenAI shape per that file (no
 //! recorded examples exist; each says so in its `_source`).
+//! The scaffold is `llmpool_testkit::surface`.
 
-use llmpool_core::{
-    ChatRequest, ErrorKind, FinishReason, ProviderError, StreamEvent, ToolCallDelta,
-};
-use llmpool_openai_compat::ChatCompletionRequest;
+use llmpool_core::{ChatRequest, ContentPart, ErrorKind};
 use llmpool_provider_cloudflare::FACTORY;
-use llmpool_testkit::compat::{Contract, Reply, collect, error_json, events_json, streamed_text};
+use llmpool_testkit::compat::{Contract, error_json, events_json};
+use llmpool_testkit::surface::{self, Surface};
 use serde_json::{Value, json};
 
 const SUITE: Contract = Contract {
@@ -20,9 +19,15 @@ const SUITE: Contract = Contract {
     stream_request: plain_stream_request,
 };
 
-/// The model of the tool fixtures, and the call id its answers carry.
+/// The tool fixtures' call id, and what Workers AI receives for a client body.
+const SURFACE: Surface = Surface {
+    contract: SUITE,
+    call_id: "chatcmpl-tool-8d2e4f6a0b1c",
+    upstream_body,
+};
+
+/// The model of the tool fixtures.
 const MODEL: &str = "@cf/meta/llama-3.3-70b-instruct-fp8-fast";
-const CALL_ID: &str = "chatcmpl-tool-8d2e4f6a0b1c";
 
 fn plain_request() -> ChatRequest {
     ChatRequest::from_user("What is the capital of France?").with_model(MODEL)
@@ -33,19 +38,6 @@ fn plain_stream_request() -> ChatRequest {
         stream: true,
         ..plain_request()
     }
-}
-
-/// A client's OpenAI request fixture (its `_source` note removed) in core terms, and the
-/// body as the client wrote it.
-#[expect(
-    clippy::unwrap_used,
-    reason = "test helper: a failed setup fails the test"
-)]
-fn surface_request(name: &str) -> (ChatRequest, Value) {
-    let mut body = SUITE.fixture_json(name);
-    body.as_object_mut().unwrap().remove("_source");
-    let wire: ChatCompletionRequest = serde_json::from_value(body.clone()).unwrap();
-    (wire.to_core().unwrap(), body)
 }
 
 /// What Workers AI receives for a client body (cloudflare.md §2): `options.rejectIfBusy`
@@ -62,109 +54,35 @@ fn upstream_body(mut body: Value) -> Value {
     body
 }
 
-/// The tool-call pieces of a stream, in order.
-fn streamed_calls(items: &[Result<StreamEvent, ProviderError>]) -> Vec<ToolCallDelta> {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            Ok(StreamEvent::ToolCall(c)) => Some(c.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The error of a call of `req` that must fail before reaching the upstream.
-#[expect(
-    clippy::unwrap_used,
-    reason = "test helper: a failed setup fails the test"
-)]
-async fn refused(req: &ChatRequest) -> ProviderError {
-    let up = SUITE.upstream().await;
-    let err = SUITE.provider(&up.base_url()).chat(req).await.unwrap_err();
-    assert!(
-        up.server.received_requests().await.unwrap().is_empty(),
-        "a refused request reached the upstream"
-    );
-    err
-}
-
 #[tokio::test]
 async fn tools_are_sent_and_the_calls_come_back() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::json(200, SUITE.fixture("tools-response.json")))
+    let (resp, request) = SURFACE
+        .sent_as_written("tools-request.json", "tools-response.json")
         .await;
-    let (req, client) = surface_request("tools-request.json");
-    let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
-    let request = up.only_request().await;
-    assert_eq!(request["body"], upstream_body(client));
     insta::assert_json_snapshot!("surface_tools_request", request);
     insta::assert_json_snapshot!("surface_tools_response", resp, { ".latency" => "[latency]" });
-    assert_eq!(resp.finish_reason, Some(FinishReason::ToolCalls));
-    assert_eq!(resp.tool_calls.len(), 1);
-    assert_eq!(resp.tool_calls[0].id, CALL_ID);
-    assert_eq!(resp.tool_calls[0].name, "get_weather");
-    assert_eq!(resp.tool_calls[0].arguments, r#"{"city":"Paris"}"#);
-    assert!(resp.text.is_empty());
+    SURFACE.assert_tool_call(&resp);
 }
 
 #[tokio::test]
 async fn streamed_tool_call_fragments_become_tool_call_events() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::sse(SUITE.fixture("tools-stream.sse")))
-        .await;
-    let (mut req, _) = surface_request("tools-request.json");
-    req.stream = true;
-    let items = collect(
-        SUITE
-            .provider(&up.base_url())
-            .chat_stream(&req)
-            .await
-            .unwrap(),
-    )
-    .await;
-    insta::assert_json_snapshot!("surface_tools_stream_request", up.only_request().await);
+    let (items, request) = SURFACE.tool_stream().await;
+    insta::assert_json_snapshot!("surface_tools_stream_request", request);
     insta::assert_json_snapshot!("surface_tools_stream_events", events_json(&items));
-    let calls = streamed_calls(&items);
-    assert_eq!(calls.len(), 3, "{calls:?}");
-    assert_eq!(calls[0].id.as_deref(), Some(CALL_ID));
-    assert_eq!(calls[0].name.as_deref(), Some("get_weather"));
-    assert!(calls.iter().all(|c| c.index == 0));
-    let arguments: String = calls.iter().map(|c| c.arguments.as_str()).collect();
-    assert_eq!(arguments, r#"{"city":"Paris"}"#);
-    assert_eq!(streamed_text(&items), "");
-    let Some(Ok(StreamEvent::Done(end))) = items.last() else {
-        panic!("stream did not end with Done: {items:?}");
-    };
-    assert_eq!(end.finish_reason, Some(FinishReason::ToolCalls));
+    SURFACE.assert_tool_stream(&items);
 }
 
 #[tokio::test]
 async fn the_follow_up_turn_carries_the_call_and_its_result() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::json(
-        200,
-        SUITE.fixture("tools-followup-response.json"),
-    ))
-    .await;
-    let (req, client) = surface_request("tools-followup-request.json");
-    let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
-    let request = up.only_request().await;
-    assert_eq!(request["body"], upstream_body(client));
+    let request = SURFACE.follow_up().await;
     insta::assert_json_snapshot!("surface_tools_followup_request", request);
-    assert_eq!(resp.text, "It is 18 °C and clear in Paris.");
-    assert_eq!(resp.finish_reason, Some(FinishReason::Stop));
-    assert!(resp.dropped_params.is_empty(), "{:?}", resp.dropped_params);
 }
 
 #[tokio::test]
 async fn a_json_schema_request_is_sent_and_the_answer_is_the_json() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::json(200, SUITE.fixture("json-response.json")))
+    let (resp, request) = SURFACE
+        .sent_as_written("json-request.json", "json-response.json")
         .await;
-    let (req, client) = surface_request("json-request.json");
-    let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
-    let request = up.only_request().await;
-    assert_eq!(request["body"], upstream_body(client));
     insta::assert_json_snapshot!("surface_json_request", request);
     let answer: Value = serde_json::from_str(&resp.text).unwrap();
     assert_eq!(answer, json!({"city": "Paris"}));
@@ -172,18 +90,15 @@ async fn a_json_schema_request_is_sent_and_the_answer_is_the_json() {
 
 #[tokio::test]
 async fn text_parts_are_sent_as_one_string() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::json(200, SUITE.fixture("chat_ok.json")))
-        .await;
     let mut req = plain_request();
     req.messages[0].content = vec![
-        llmpool_core::ContentPart::text("What is the capital "),
-        llmpool_core::ContentPart::text("of France?"),
+        ContentPart::text("What is the capital "),
+        ContentPart::text("of France?"),
     ]
     .into();
-    SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+    let (_, request) = SURFACE.chat("chat_ok.json", &req).await;
     assert_eq!(
-        up.only_request().await["body"]["messages"][0]["content"],
+        request["body"]["messages"][0]["content"],
         json!("What is the capital of France?")
     );
 }
@@ -194,19 +109,14 @@ async fn text_parts_are_sent_as_one_string() {
 async fn an_image_fails_the_route_by_name_before_any_call() {
     let mut req = plain_request();
     req.messages[0].content = vec![
-        llmpool_core::ContentPart::text("What is in this image?"),
-        llmpool_core::ContentPart::image_url("data:image/png;base64,iVBORw0KGgo="),
+        ContentPart::text("What is in this image?"),
+        ContentPart::image_url("data:image/png;base64,iVBORw0KGgo="),
     ]
     .into();
-    let err = refused(&req).await;
+    let err = SURFACE.refused(&req).await;
     assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
     insta::assert_json_snapshot!("surface_image_refused", error_json(&err));
-    assert!(
-        err.message
-            .as_deref()
-            .is_some_and(|m| m.contains("`messages[0].content[1].image_url`")),
-        "{err:?}"
-    );
+    surface::assert_message_contains(&err, "`messages[0].content[1].image_url`");
 }
 
 /// The 5006 "Type mismatch … 'array' not in 'string'" row (cloudflare.md §5): a bad request.
@@ -215,26 +125,17 @@ async fn content_array_5006_is_a_bad_request() {
     let err = SUITE
         .fixture_error(400, "error_400_bad_input_5006.json")
         .await;
-    assert!(matches!(err.kind, ErrorKind::BadRequest), "{err:?}");
-    assert!(
-        err.message
-            .as_deref()
-            .is_some_and(|m| m.contains("'array' not in 'string'")),
-        "{err:?}"
-    );
+    surface::assert_bad_request_naming(&err, "'array' not in 'string'");
 }
 
 #[tokio::test]
 async fn logprobs_are_left_out_and_named_reasoning_effort_and_logit_bias_refused() {
-    let up = SUITE.upstream().await;
-    up.reply(Reply::json(200, SUITE.fixture("chat_ok.json")))
-        .await;
     let mut req = plain_request();
     req.logprobs = Some(true);
     req.top_logprobs = Some(2);
-    let resp = SUITE.provider(&up.base_url()).chat(&req).await.unwrap();
+    let (resp, request) = SURFACE.chat("chat_ok.json", &req).await;
     assert_eq!(resp.dropped_params, vec!["logprobs", "top_logprobs"]);
-    let body = up.only_request().await["body"].clone();
+    let body = &request["body"];
     assert!(
         body.get("logprobs").is_none() && body.get("top_logprobs").is_none(),
         "{body}"
@@ -242,20 +143,10 @@ async fn logprobs_are_left_out_and_named_reasoning_effort_and_logit_bias_refused
 
     let mut req = plain_request();
     req.reasoning_effort = Some("high".into());
-    let err = refused(&req).await;
-    assert!(
-        err.message
-            .as_deref()
-            .is_some_and(|m| m.contains("`reasoning_effort`")),
-        "{err:?}"
-    );
+    let err = SURFACE.refused(&req).await;
+    surface::assert_message_contains(&err, "`reasoning_effort`");
     let mut req = plain_request();
     req.extra.insert("logit_bias".into(), json!({"1": 5}));
-    let err = refused(&req).await;
-    assert!(
-        err.message
-            .as_deref()
-            .is_some_and(|m| m.contains("`logit_bias`")),
-        "{err:?}"
-    );
+    let err = SURFACE.refused(&req).await;
+    surface::assert_message_contains(&err, "`logit_bias`");
 }
