@@ -40,9 +40,9 @@
 //! `max_in_flight` (requests in flight at once, counted in the gateway process). On a
 //! model they apply to that model of one key (its bucket, if it names one); in `[shared]`
 //! to the whole key. Mistral's free tier allows one request a second per key
-//! (`[shared] rps = 1`); Z.ai about one in flight per key and free model (`max_in_flight
-//! = 1` on each model); Ollama Cloud one in flight per account (`[shared] max_in_flight =
-//! 1`). A route at either limit is skipped without an upstream call.
+//! (`[shared] rps = 1`); Z.ai about one in flight per key (`[shared] max_in_flight = 1`,
+//! the stricter of its reference's two readings, per key or per key and model); Ollama
+//! Cloud one in flight per account (`[shared] max_in_flight = 1`). A route at either limit is skipped without an upstream call.
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};

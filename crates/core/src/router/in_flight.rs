@@ -2,7 +2,7 @@
 //! key, counted while an attempt runs.
 //!
 //! Some free tiers cap concurrency rather than a rate: Z.ai about one request in flight per
-//! key and free model, Ollama Cloud one per account. A second concurrent request is
+//! key, Ollama Cloud one per account. A second concurrent request is
 //! answered with a 429 there, a wasted attempt, a failover and a cooldown. So before its
 //! upstream call an attempt takes a [`Permit`] from every limit that applies (the model's,
 //! shared by the models of its bucket, and the key's), and a route at a limit is skipped
