@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::capability::Missing;
 use crate::ratelimit::RateLimitSnapshot;
-use crate::types::Missing;
 
 /// A boxed error from a lower layer (HTTP client, I/O).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

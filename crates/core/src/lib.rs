@@ -18,13 +18,13 @@
 // One public path per item: the modules are private and every public item is re-exported
 // here (`llmpool_core::Settings`, never `llmpool_core::config::Settings`). `testkit`
 // (feature-gated, tests only) is the one public module.
+mod capability;
 mod catalog;
 mod clock;
 mod config;
 mod error;
 mod health;
 mod ledger;
-mod policy;
 mod provider;
 mod ratelimit;
 mod router;

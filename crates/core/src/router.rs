@@ -25,6 +25,7 @@
 mod attempt;
 pub(crate) mod in_flight;
 pub(crate) mod inner;
+mod policy;
 pub(crate) mod route;
 mod status;
 mod stream;
@@ -40,13 +41,13 @@ use rand::rngs::StdRng;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
+use self::policy::Policy;
 use crate::catalog::{Capabilities, ModelCatalog, ModelInfo};
 use crate::clock::Clock;
 use crate::config::{ProviderSettings, Settings, split_route};
 use crate::error::{ConfigError, Error};
 use crate::health::{Health, HealthSettings};
 use crate::ledger::Ledger;
-use crate::policy::Policy;
 use crate::provider::{Provider, ProviderFactory, Registry};
 use crate::status::QuotaStatus;
 use crate::store::StateStore;

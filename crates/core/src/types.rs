@@ -13,9 +13,10 @@ mod needs;
 mod params;
 mod tools;
 
+pub use crate::capability::Missing;
+pub(crate) use crate::capability::flag;
 pub use content::{Content, ContentPart, ImageUrl};
-pub(crate) use needs::flag;
-pub use needs::{Missing, Needs};
+pub use needs::Needs;
 pub use params::is_droppable;
 pub use tools::{JsonSchema, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice};
 

@@ -15,7 +15,7 @@ use crate::config::{Settings, Strategy, split_route};
 use crate::error::{Error, ErrorKind, ProviderError, StoreError, Unavailable};
 use crate::health::{Health, Skip};
 use crate::ledger::{DayRule, Ledger, Scope};
-use crate::policy::{Inputs, Policy};
+use crate::router::policy::{Inputs, Policy};
 use crate::router::route::{ProviderEntry, Route, Target};
 use crate::store::StateStore;
 use crate::types::{Attempt, ChatRequest, Missing, Needs, SkippedRoute};
