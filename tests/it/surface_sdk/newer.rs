@@ -122,8 +122,10 @@ async fn each_newer_provider_carries_a_tool_round_trip() {
             .var(key_env, &key)
             .var(base_url_env, &format!("{}/v1", server.uri()))
             .var("LLMPOOL_API_KEYS", CLIENT_KEY);
+        // The catalogs' paces (Mistral: one request a second per key) are lifted: the
+        // round trips follow each other within a second.
         s.write_toml(&format!(
-            "retry_attempts = 0\nmax_retry_wait_secs = 0\n[providers.{id}]\nmodels = [\"{model}\"]\nrpm = 1000\n[providers.{id}.shared]\nrpm = 1000\n"
+            "retry_attempts = 0\nmax_retry_wait_secs = 0\n[providers.{id}]\nmodels = [\"{model}\"]\nrpm = 1000\nrps = 1000\n[providers.{id}.shared]\nrpm = 1000\nrps = 1000\n"
         ));
         let gw = s.serve().await;
         let trips: Vec<Value> = [false, true]
