@@ -307,12 +307,13 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Usage from prompt and completion counts, with their sum as total.
+    /// Usage from prompt and completion counts, with their sum as total (saturating: an
+    /// upstream may report any number).
     pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
         Self {
             prompt_tokens,
             completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
+            total_tokens: prompt_tokens.saturating_add(completion_tokens),
         }
     }
 }
@@ -466,6 +467,14 @@ pub(crate) mod duration_ms {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_sums_saturate_instead_of_overflowing() {
+        // Found by `cargo xtask fuzz`: a Cohere answer reporting huge billed units.
+        let u = Usage::new(u64::MAX - 1, 5);
+        assert_eq!(u.total_tokens, u64::MAX);
+        assert_eq!(Usage::new(3, 4).total_tokens, 7);
+    }
 
     #[test]
     fn estimate_grows_with_text() {

@@ -126,7 +126,7 @@ impl Ledger {
         let actual = if usage.total_tokens > 0 {
             usage.total_tokens
         } else {
-            usage.prompt_tokens + usage.completion_tokens
+            usage.prompt_tokens.saturating_add(usage.completion_tokens)
         };
         let actual = i64::try_from(actual).unwrap_or(i64::MAX);
         self.settle(reservation, |c| c.tokens.then_some(actual - c.cost_i64()))

@@ -285,7 +285,7 @@ pub fn finish_reason_from_wire(reason: &str) -> FinishReason {
 impl From<WireUsage> for Usage {
     fn from(u: WireUsage) -> Self {
         let total = if u.total_tokens == 0 {
-            u.prompt_tokens + u.completion_tokens
+            u.prompt_tokens.saturating_add(u.completion_tokens)
         } else {
             u.total_tokens
         };
