@@ -477,12 +477,17 @@ pub(crate) fn finish_reason(raw: &str) -> FinishReason {
 /// total as reported.
 pub(crate) fn usage(meta: &UsageMetadata) -> Usage {
     let prompt = meta.prompt_token_count.unwrap_or(0);
-    let completion =
-        meta.candidates_token_count.unwrap_or(0) + meta.thoughts_token_count.unwrap_or(0);
+    // Saturating: the counts are whatever the upstream sent.
+    let completion = meta
+        .candidates_token_count
+        .unwrap_or(0)
+        .saturating_add(meta.thoughts_token_count.unwrap_or(0));
     Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
-        total_tokens: meta.total_token_count.unwrap_or(prompt + completion),
+        total_tokens: meta
+            .total_token_count
+            .unwrap_or(prompt.saturating_add(completion)),
     }
 }
 
@@ -563,6 +568,19 @@ mod tests {
 
     fn parse(text: &str) -> GenerateContentResponse {
         serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn usage_sums_saturate() {
+        // Found by `cargo xtask fuzz`: counts near u64::MAX overflowed the sums.
+        let meta = UsageMetadata {
+            prompt_token_count: Some(u64::MAX),
+            candidates_token_count: Some(u64::MAX),
+            thoughts_token_count: Some(2),
+            total_token_count: None,
+        };
+        let u = usage(&meta);
+        assert_eq!((u.completion_tokens, u.total_tokens), (u64::MAX, u64::MAX));
     }
 
     #[test]
