@@ -56,6 +56,29 @@ pub fn parse_openai_list(
         })
 }
 
+#[derive(Deserialize)]
+struct NamedList {
+    #[serde(default)]
+    models: Vec<NamedModel>,
+}
+
+#[derive(Deserialize)]
+struct NamedModel {
+    name: String,
+}
+
+/// The names of a `{"models": [{"name": …}, …]}` list (Gemini's ListModels, Cohere's
+/// `/v1/models`), as the upstream spells them.
+pub fn parse_named_list(provider: &'static str, body: &[u8]) -> Result<Vec<String>, ProviderError> {
+    serde_json::from_slice::<NamedList>(body)
+        .map(|list| list.models.into_iter().map(|m| m.name).collect())
+        .map_err(|e| {
+            ProviderError::new(provider, ErrorKind::InvalidResponse).with_message(format!(
+                "the model list is not `{{\"models\": [{{\"name\"}}]}}`: {e}"
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,31 +1,14 @@
 //! `list_models` for [`CohereProvider`]: `GET /v1/models?endpoint=chat` (there is no
 //! `/v2/models`), answered as `{"models": [{"name": …}], "next_page_token"}`.
 
-use llmpool_core::{ErrorKind, ProviderError};
+use llmpool_core::ProviderError;
 use llmpool_openai_compat::models;
 use llmpool_openai_compat::transport::Upstream;
-use serde::Deserialize;
 
 use crate::ID;
 
-#[derive(Deserialize)]
-struct ModelList {
-    #[serde(default)]
-    models: Vec<Model>,
-}
-
-#[derive(Deserialize)]
-struct Model {
-    name: String,
-}
-
 fn parse(body: &[u8]) -> Result<Vec<String>, ProviderError> {
-    let list: ModelList = serde_json::from_slice(body).map_err(|e| {
-        ProviderError::new(ID, ErrorKind::InvalidResponse).with_message(format!(
-            "the model list is not `{{\"models\": [{{\"name\"}}]}}`: {e}"
-        ))
-    })?;
-    Ok(list.models.into_iter().map(|m| m.name).collect())
+    models::parse_named_list(ID, body)
 }
 
 /// The list's path: the chat endpoint's `/v2/chat` replaced by `/v1/models`.

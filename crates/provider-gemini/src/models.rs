@@ -1,35 +1,20 @@
 //! `list_models` for [`GeminiProvider`]: `GET {base}/models?pageSize=1000` with the key
 //! header, answered as `{"models": [{"name": "models/<id>"}], "nextPageToken"}`.
 
-use llmpool_core::{ErrorKind, ProviderError};
+use llmpool_core::ProviderError;
 use llmpool_openai_compat::models;
 use llmpool_openai_compat::transport::Upstream;
-use serde::Deserialize;
 
 use crate::ID;
 
-#[derive(Deserialize)]
-struct ModelList {
-    #[serde(default)]
-    models: Vec<Model>,
-}
-
-#[derive(Deserialize)]
-struct Model {
-    name: String,
-}
-
 /// The ids of a ListModels answer, without the `models/` prefix (the form requests use).
 fn parse(body: &[u8]) -> Result<Vec<String>, ProviderError> {
-    let list: ModelList = serde_json::from_slice(body).map_err(|e| {
-        ProviderError::new(ID, ErrorKind::InvalidResponse).with_message(format!(
-            "the model list is not `{{\"models\": [{{\"name\"}}]}}`: {e}"
-        ))
-    })?;
-    Ok(list
-        .models
+    Ok(models::parse_named_list(ID, body)?
         .into_iter()
-        .map(|m| m.name.strip_prefix("models/").unwrap_or(&m.name).to_owned())
+        .map(|name| match name.strip_prefix("models/") {
+            Some(id) => id.to_owned(),
+            None => name,
+        })
         .collect())
 }
 
