@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 
 /// A source of wall-clock time. Quota windows and resets are computed from it.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -22,6 +23,36 @@ pub fn next_utc_month(now: DateTime<Utc>) -> DateTime<Utc> {
     NaiveDate::from_ymd_opt(year, month, 1).map_or(DateTime::<Utc>::MAX_UTC, |d| {
         d.and_time(NaiveTime::MIN).and_utc()
     })
+}
+
+/// The first instant of `date` in `tz` (midnight, or the first valid time after it when
+/// a DST change skips midnight).
+pub(crate) fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
+    let mut naive = date.and_time(NaiveTime::MIN);
+    for _ in 0..4 {
+        if let Some(t) = tz.from_local_datetime(&naive).earliest() {
+            return t.with_timezone(&Utc);
+        }
+        naive += chrono::Duration::minutes(30);
+    }
+    // No zone skips more than two hours; fall back to UTC midnight.
+    date.and_time(NaiveTime::MIN).and_utc()
+}
+
+/// The next midnight in `tz` after `now` (the start of the next local day): where daily
+/// quotas reset (the ledger's calendar days, and the daily walls providers announce).
+pub fn next_midnight(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let today = now.with_timezone(&tz).date_naive();
+    today
+        .succ_opt()
+        .map_or(DateTime::<Utc>::MAX_UTC, |tomorrow| {
+            start_of_day(tz, tomorrow)
+        })
+}
+
+/// [`next_midnight`] in UTC.
+pub fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
+    next_midnight(now, Tz::UTC)
 }
 
 /// The system's real clock.
@@ -74,6 +105,24 @@ mod tests {
         assert_eq!(clock.now(), base);
         tokio::time::advance(Duration::from_secs(90)).await;
         assert_eq!(clock.now(), base + chrono::Duration::seconds(90));
+    }
+
+    #[test]
+    fn the_day_ends_at_utc_midnight() {
+        use chrono::TimeZone;
+        // Cloudflare's daily Neuron allocation and OpenRouter's daily cap reset here.
+        let late = chrono::Utc
+            .with_ymd_and_hms(2026, 12, 31, 23, 59, 59)
+            .unwrap();
+        assert_eq!(
+            next_utc_midnight(late),
+            chrono::Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+        );
+        let midnight = chrono::Utc.with_ymd_and_hms(2026, 12, 5, 0, 0, 0).unwrap();
+        assert_eq!(
+            next_utc_midnight(midnight),
+            chrono::Utc.with_ymd_and_hms(2026, 12, 6, 0, 0, 0).unwrap()
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub mod testkit;
 mod types;
 
 pub use catalog::{Capabilities, DayWindow, Limits, ModelCatalog, ModelInfo};
-pub use clock::{Clock, SystemClock, TokioClock, next_utc_month};
+pub use clock::{Clock, SystemClock, TokioClock, next_midnight, next_utc_midnight, next_utc_month};
 pub use config::{CapabilityOverride, ProviderSettings, Settings, Strategy};
 pub use error::{
     BoxError, ConfigError, Error, ErrorKind, ErrorKindLabel, ProviderError, StoreError,

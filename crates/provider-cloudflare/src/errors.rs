@@ -17,8 +17,7 @@
 //! Without a code, a message about the "daily free allocation" is the daily wall, and
 //! everything else follows the generic table.
 
-use chrono::{DateTime, Days, Utc};
-use llmpool_core::ErrorKind;
+use llmpool_core::{ErrorKind, next_utc_midnight};
 use llmpool_openai_compat::hooks::{default_classify, default_embedded_error, is_context_too_long};
 use llmpool_openai_compat::{ErrorBody, ErrorContext};
 use serde_json::Value;
@@ -44,14 +43,6 @@ pub(crate) fn classify(ctx: &ErrorContext<'_>) -> ErrorKind {
     }
 }
 
-/// The next 00:00 UTC after `now`: when the daily Neuron allocation resets.
-pub(crate) fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
-    now.date_naive()
-        .checked_add_days(Days::new(1))
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
-}
-
 /// Finds an error in a successful payload: the generic rules, plus the v4 envelope
 /// (`"success": false` or an `errors` array), which can arrive as the first event of an
 /// HTTP 200 stream.
@@ -68,23 +59,7 @@ pub(crate) fn embedded_error(value: &Value) -> Option<ErrorBody> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
-
-    #[test]
-    fn the_day_ends_at_utc_midnight() {
-        let late = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap();
-        assert_eq!(
-            next_utc_midnight(late),
-            Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
-        );
-        let midnight = Utc.with_ymd_and_hms(2026, 12, 5, 0, 0, 0).unwrap();
-        assert_eq!(
-            next_utc_midnight(midnight),
-            Utc.with_ymd_and_hms(2026, 12, 6, 0, 0, 0).unwrap()
-        );
-    }
 
     #[test]
     fn the_v4_envelope_is_an_embedded_error_and_answers_are_not() {

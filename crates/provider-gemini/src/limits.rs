@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use reqwest::header::HeaderMap;
 
@@ -29,16 +29,7 @@ pub(crate) fn parse(headers: &HeaderMap) -> RateLimitSnapshot {
 
 /// The first midnight in US Pacific time strictly after `now`.
 pub(crate) fn next_day_reset(now: DateTime<Utc>) -> DateTime<Utc> {
-    let fallback = now + chrono::Duration::days(1);
-    let Some(tomorrow) = now.with_timezone(&DAY_RESET_TZ).date_naive().succ_opt() else {
-        return fallback;
-    };
-    // Pacific DST switches at 02:00, so midnight always exists and is unambiguous;
-    // `earliest` keeps this total anyway.
-    DAY_RESET_TZ
-        .from_local_datetime(&tomorrow.and_time(chrono::NaiveTime::MIN))
-        .earliest()
-        .map_or(fallback, |t| t.with_timezone(&Utc))
+    llmpool_core::next_midnight(now, DAY_RESET_TZ)
 }
 
 /// Adds what a 429's violations say to `snapshot`: each window with a known limit is

@@ -15,8 +15,8 @@
 //! Errors inside a 200 (body or stream) reach this function with the status OpenRouter
 //! wrote in `error.code`.
 
-use chrono::{DateTime, Days, Utc};
-use llmpool_core::ErrorKind;
+use chrono::{DateTime, Utc};
+use llmpool_core::{ErrorKind, next_utc_midnight};
 use llmpool_openai_compat::hooks::{default_classify, is_content_policy};
 use llmpool_openai_compat::transport::header_u64;
 use llmpool_openai_compat::{ErrorBody, ErrorContext};
@@ -111,13 +111,6 @@ fn daily_reset(ctx: &ErrorContext<'_>) -> DateTime<Utc> {
         .and_then(epoch_millis)
         .filter(|at| *at > ctx.now)
         .unwrap_or_else(|| next_utc_midnight(ctx.now))
-}
-
-fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
-    now.date_naive()
-        .checked_add_days(Days::new(1))
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map_or(DateTime::<Utc>::MAX_UTC, |d| d.and_utc())
 }
 
 #[cfg(test)]

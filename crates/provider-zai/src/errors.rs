@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use llmpool_core::ErrorKind;
 use llmpool_openai_compat::ErrorContext;
@@ -61,12 +61,7 @@ pub(crate) fn classify(ctx: &ErrorContext<'_>) -> ErrorKind {
 
 /// The next midnight in China (UTC+8), in UTC.
 pub(crate) fn next_china_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
-    now.with_timezone(&Shanghai)
-        .date_naive()
-        .checked_add_days(Days::new(1))
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .and_then(|t| Shanghai.from_local_datetime(&t).single())
-        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.with_timezone(&Utc))
+    llmpool_core::next_midnight(now, Shanghai)
 }
 
 /// The first `YYYY-MM-DD HH:MM:SS` in `message`, read as China time (UTC+8).

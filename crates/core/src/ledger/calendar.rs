@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::catalog::Limits;
@@ -178,20 +178,6 @@ pub(crate) struct Windows {
     pub(crate) next_hour: DateTime<Utc>,
 }
 
-/// The first instant of `date` in `tz` (midnight, or the first valid time after it when
-/// a DST change skips midnight).
-pub(super) fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
-    let mut naive = date.and_time(chrono::NaiveTime::MIN);
-    for _ in 0..4 {
-        if let Some(t) = tz.from_local_datetime(&naive).earliest() {
-            return t.with_timezone(&Utc);
-        }
-        naive += chrono::Duration::minutes(30);
-    }
-    // No zone skips more than two hours; fall back to UTC midnight.
-    date.and_time(chrono::NaiveTime::MIN).and_utc()
-}
-
 impl Windows {
     pub(crate) fn at(now: DateTime<Utc>, rule: impl Into<DayRule>) -> Self {
         let DayRule { tz, rolling } = rule.into();
@@ -211,7 +197,7 @@ impl Windows {
             next_bucket: DateTime::from_timestamp((bucket + 1) * BUCKET_SECS, 0).unwrap_or(now),
             next_minute: DateTime::from_timestamp((minute + 1) * 60, 0).unwrap_or(now),
             day,
-            next_day: start_of_day(tz, next_date),
+            next_day: crate::clock::start_of_day(tz, next_date),
             month,
             next_month,
             rolling,
