@@ -99,7 +99,7 @@ static HOOKS: CompatHooks = CompatHooks {
     embedded_error: errors::embedded_error,
     max_tokens_field: MaxTokensField::MaxTokens,
     body_rewrite: BodyRewrite {
-        rename: &[("max_completion_tokens", "max_tokens")],
+        rename: &[],
         drop: &[],
         default_max_tokens: Some(2048),
         add: &[("options", r#"{"rejectIfBusy":true}"#)],

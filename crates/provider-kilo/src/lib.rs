@@ -73,7 +73,7 @@ static HOOKS: CompatHooks = CompatHooks {
     classify: errors::classify,
     max_tokens_field: MaxTokensField::MaxTokens,
     body_rewrite: BodyRewrite {
-        rename: &[("max_completion_tokens", "max_tokens")],
+        rename: &[],
         drop: &[],
         default_max_tokens: None,
         add: &[],

@@ -81,7 +81,7 @@ static HOOKS: CompatHooks = CompatHooks {
     classify: errors::classify,
     max_tokens_field: MaxTokensField::MaxTokens,
     body_rewrite: BodyRewrite {
-        rename: &[("max_completion_tokens", "max_tokens")],
+        rename: &[],
         drop: &["stream_options"],
         default_max_tokens: None,
         add: &[("thinking", r#"{"type":"disabled"}"#)],
